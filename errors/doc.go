@@ -1,0 +1,51 @@
+// Package errors is a drop-in superset of the standard library's errors
+// package (New, Is, As, AsType, Join, Unwrap and ErrUnsupported are
+// re-exported unchanged) that adds the control errors of the service-flow
+// engine and a retry Policy.
+//
+// # Control errors
+//
+// A service tells the engine what to do with a failure by the kind of
+// error it returns. Each control error matches its sentinel with errors.Is
+// however deeply it is wrapped, and KindOf classifies any error.
+//
+//   - Stop (Stop, Stopf, ErrStop): the run ends on purpose — invalid input,
+//     nothing to do. It is never retried. HTTP adapters answer 422
+//     Unprocessable Entity; message adapters reject the message and ack it,
+//     so it is not redelivered.
+//
+//   - Retry (Retry, RetryAfter, ErrRetry): a transient failure. The engine
+//     runs the step again under its Policy, waiting the backoff interval or
+//     the RetryAfter hint. When the retries are exhausted the result is an
+//     *ExhaustedError (ErrExhausted) that still matches ErrRetry, and HTTP
+//     adapters answer 503 Service Unavailable with a Retry-After header
+//     (see RetryAfterHint).
+//
+//   - Fatal (Fatal, ErrFatal): the processor itself is broken. It is never
+//     retried; the engine stops the processor and its owner restarts it. The
+//     message is not acked, so it is redelivered to the restarted processor.
+//
+// Two more kinds are not created by services directly:
+//
+//   - A panic in a service is recovered by the engine and turned into an
+//     error with Recovered: a *PanicError (ErrPanic) whose Error is
+//     "panic: <value>" and whose Stack field holds the goroutine stack for
+//     logging. It is not retried.
+//
+//   - Cancellation (context.Canceled or context.DeadlineExceeded, KindCanceled)
+//     stops the run at once, including in the middle of a retry wait. The
+//     message is not acked.
+//
+// When an error carries several kinds (for example a Join of a Retry and a
+// Stop), the most severe wins: Fatal > Canceled > Stop > Panic > Retry >
+// Failure. KindFailure is any other error: by default it is not retried.
+//
+// # Policy
+//
+// Policy.Do runs a step with retries. Policy is plain data and its zero
+// value means the defaults: first wait 100ms, doubling each time, capped at
+// 10s, 3 attempts in total, no limit on elapsed time, no jitter, and only
+// Retry errors retried. NoRetry makes a single attempt. Waits use timers and
+// honor context cancellation, and Do allocates nothing when the first attempt
+// succeeds.
+package errors
