@@ -1,0 +1,283 @@
+package branch
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"unicode/utf8"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/parser"
+	"github.com/expr-lang/expr/types"
+	"github.com/expr-lang/expr/vm"
+)
+
+// Expr is an expression over the context map. Safe for concurrent Eval after Compile.
+//
+// An Expr must not be copied after first use; pass it by pointer.
+type Expr struct {
+	src    string
+	refs   []identRef // context keys read, by first occurrence in the source
+	idents []string   // sorted names of refs
+	ident  bool       // the whole source is a single plain identifier
+	path   []string   // key and member names if the source is a plain member chain like a.b.c
+
+	prog atomic.Pointer[program]
+	vms  sync.Pool // of *vm.VM; a VM is not safe for concurrent use
+}
+
+// program is the result of a successful Compile.
+type program struct {
+	vm     *vm.Program
+	asBool bool
+}
+
+// Parse checks the syntax of src and returns the parsed expression. It does
+// not resolve identifiers; that happens in Compile. A syntax error is
+// returned as an *Error with the position of the offending token (just past
+// the end for a truncated expression). An empty or blank src is an error.
+func Parse(src string) (*Expr, error) {
+	if strings.TrimSpace(src) == "" {
+		return nil, &Error{Expr: src, Line: 1, Column: 1, Msg: "empty expression"}
+	}
+	tree, err := parser.Parse(src)
+	if err != nil {
+		return nil, parseError(src, err)
+	}
+	e := &Expr{src: src, refs: collectIdents(tree.Node)}
+	e.idents = make([]string, len(e.refs))
+	for i, r := range e.refs {
+		e.idents[i] = r.name
+	}
+	slices.Sort(e.idents)
+	e.path = memberPath(tree.Node)
+	e.ident = len(e.path) == 1
+	return e, nil
+}
+
+// memberPath returns [a b c] for a plain member chain a.b.c (or a["b"]),
+// [a] for a plain identifier, and nil for anything else.
+func memberPath(n ast.Node) []string {
+	var rev []string
+	for {
+		switch m := n.(type) {
+		case *ast.IdentifierNode:
+			if m.Value == envIdent {
+				return nil
+			}
+			rev = append(rev, m.Value)
+			slices.Reverse(rev)
+			return rev
+		case *ast.MemberNode:
+			prop, ok := m.Property.(*ast.StringNode)
+			if !ok || m.Optional || m.Method {
+				return nil
+			}
+			rev = append(rev, prop.Value)
+			n = m.Node
+		default:
+			return nil
+		}
+	}
+}
+
+// parseError converts a parser error. expr locates the EOF token on the
+// last rune of the input; an error about it is moved just past the end,
+// where the missing token belongs (as expr already does for lexer errors).
+func parseError(src string, err error) *Error {
+	pe := newError(src, err)
+	var fe *file.Error
+	if errors.As(err, &fe) && strings.Contains(fe.Message, "EOF") && fe.To == utf8.RuneCountInString(src) {
+		pe.Line, pe.Column = position(src, fe.To)
+	}
+	return pe
+}
+
+// MustParse is like Parse but panics on error. It is meant for expressions
+// that are constants of the program.
+func MustParse(src string) *Expr {
+	e, err := Parse(src)
+	if err != nil {
+		panic(err)
+	}
+	return e
+}
+
+// Source returns the expression source as given to Parse.
+func (e *Expr) Source() string { return e.src }
+
+// Idents returns the sorted, deduplicated top-level context keys the
+// expression reads: for "customer.tier == 'gold' && len(items) > 0" it is
+// [customer items]. Builtins, closure variables (#, .field), let-bound names
+// and member names after a dot are not included; `$env.key` counts as key.
+// The returned slice is a copy.
+func (e *Expr) Idents() []string { return slices.Clone(e.idents) }
+
+// IsIdent reports whether the expression is a single plain identifier such
+// as "tier". Callers may then read the context map directly with the key
+// returned by Ident instead of calling Eval.
+func (e *Expr) IsIdent() bool { return e.ident }
+
+// Ident returns the key and true if the expression is a single plain
+// identifier (see IsIdent), or "" and false otherwise.
+func (e *Expr) Ident() (string, bool) {
+	if !e.ident {
+		return "", false
+	}
+	return e.idents[0], true
+}
+
+// Option configures Compile.
+type Option func(*compileOptions)
+
+type compileOptions struct {
+	asBool bool
+}
+
+// AsBool makes Compile require the expression to return a bool. Conditions
+// use it so that `total + 1` is rejected when the flow is built.
+func AsBool() Option {
+	return func(o *compileOptions) { o.asBool = true }
+}
+
+// Compile type-checks the expression against the keys the flow knows and
+// compiles it to a program that Eval runs. known maps each context key to
+// its Go type, or to nil when the type is unknown (any). Reading a key not in
+// known is an error (wrapping ErrUnknownKey) positioned at its first use.
+//
+// Compile is meant to run once, when the flow is built, never per run. It may
+// be called again (for example when a flow is built twice): on success the
+// new program replaces the old one; on error the Expr is left unchanged.
+func (e *Expr) Compile(known map[string]reflect.Type, opts ...Option) (err error) {
+	var o compileOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	for _, r := range e.refs {
+		if _, ok := known[r.name]; !ok {
+			line, col := position(e.src, r.from)
+			return &Error{
+				Expr: e.src, Line: line, Column: col,
+				Msg: fmt.Sprintf("unknown key %q", r.name),
+				Err: ErrUnknownKey,
+			}
+		}
+	}
+
+	env := make(types.Map, len(known))
+	for k, t := range known {
+		env[k] = exprType(t)
+	}
+	eopts := []expr.Option{expr.Env(env)}
+	if o.asBool {
+		eopts = append(eopts, expr.AsBool())
+	}
+
+	defer func() {
+		if r := recover(); r != nil {
+			err = &Error{Expr: e.src, Msg: fmt.Sprintf("compile: %v", r)}
+		}
+	}()
+	prog, err := expr.Compile(e.src, eopts...)
+	if err != nil {
+		return newError(e.src, err)
+	}
+	e.prog.Store(&program{vm: prog, asBool: o.asBool})
+	return nil
+}
+
+// exprType converts a Go type to the expr type of a context key.
+func exprType(t reflect.Type) types.Type {
+	if t == nil || t.Kind() == reflect.Interface {
+		// Interface values are only known at run time.
+		return types.Any
+	}
+	return types.TypeOf(reflect.Zero(t).Interface())
+}
+
+// Compiled reports whether Compile has succeeded at least once.
+func (e *Expr) Compiled() bool { return e.prog.Load() != nil }
+
+// Eval runs the compiled expression against env. Keys missing from env
+// evaluate to nil. A plain key or member chain over map[string]any values
+// (such as "tier" or "customer.tier") is read directly without the VM; the
+// result is the same. It returns an *Error wrapping ErrNotCompiled before
+// Compile, and runtime failures (such as len(nil)) as an *Error with the
+// position of the failing operation; it never panics on them.
+//
+// env must be a plain map[string]any: the compiled program reads it with a
+// type assertion to exactly that type.
+func (e *Expr) Eval(env map[string]any) (any, error) {
+	prog := e.prog.Load()
+	if prog == nil {
+		return nil, &Error{Expr: e.src, Msg: "not compiled", Err: ErrNotCompiled}
+	}
+	if e.path != nil {
+		if v, ok := prog.lookup(env, e.path); ok {
+			return v, nil
+		}
+	}
+	return e.run(prog, env)
+}
+
+// lookup evaluates a plain member chain directly when every intermediate
+// value is a map[string]any, with the same result the program would give
+// (missing keys are nil; AsBool turns nil into false). It reports false when
+// the program must run instead: other container types, nil intermediates and
+// non-bool results under AsBool, whose errors the program produces.
+func (p *program) lookup(env map[string]any, path []string) (any, bool) {
+	v := env[path[0]]
+	for _, k := range path[1:] {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		v = m[k]
+	}
+	if p.asBool {
+		switch v.(type) {
+		case nil:
+			return false, true
+		case bool:
+		default:
+			return nil, false
+		}
+	}
+	return v, true
+}
+
+// run evaluates the compiled program with a pooled VM.
+func (e *Expr) run(prog *program, env map[string]any) (any, error) {
+	m, _ := e.vms.Get().(*vm.VM)
+	if m == nil {
+		m = new(vm.VM)
+	}
+	out, err := m.Run(prog.vm, env)
+	e.vms.Put(m)
+	if err != nil {
+		return nil, newError(e.src, err)
+	}
+	return out, nil
+}
+
+// EvalBool is like Eval but requires a bool result; any other result is an
+// *Error naming the expression and the type it got. With AsBool, expr itself
+// converts a nil result to false and fails on other non-bool results; without
+// it, nil is an error too.
+func (e *Expr) EvalBool(env map[string]any) (bool, error) {
+	out, err := e.Eval(env)
+	if err != nil {
+		return false, err
+	}
+	b, ok := out.(bool)
+	if !ok {
+		return false, &Error{Expr: e.src, Msg: fmt.Sprintf("result is %T, want bool", out)}
+	}
+	return b, nil
+}

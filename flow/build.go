@@ -1,0 +1,232 @@
+package flow
+
+import (
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+
+	fc "github.com/svcflow/svcflow/context"
+	"github.com/svcflow/svcflow/errors"
+)
+
+// BuildError is one problem found while building a flow. [Builder.Build]
+// returns all of them, joined.
+type BuildError struct {
+	Flow string // the flow being built
+	Step string // the step at fault ("" for the flow itself)
+	Key  string // the context key involved, if any
+	Msg  string
+	Err  error // the cause, if any (an expression error, a binding error)
+}
+
+// Error implements error: `flow "orders": step "price": key "items": ...`.
+func (e *BuildError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "flow %q", e.Flow)
+	if e.Step != "" {
+		fmt.Fprintf(&b, ": step %q", e.Step)
+	}
+	if e.Key != "" {
+		fmt.Fprintf(&b, ": key %q", e.Key)
+	}
+	b.WriteString(": ")
+	b.WriteString(e.Msg)
+	if e.Err != nil {
+		if e.Msg != "" {
+			b.WriteString(": ")
+		}
+		b.WriteString(e.Err.Error())
+	}
+	return b.String()
+}
+
+// Unwrap returns the cause.
+func (e *BuildError) Unwrap() error { return e.Err }
+
+// origin is what the build knows of a key at some point of a flow: its Go
+// type (nil: any) and who provided it.
+type origin struct {
+	typ      reflect.Type
+	by       string // step name, or "" for the flow input
+	optional bool   // an optional input: may be absent at run time
+}
+
+// keys maps each key known at a point of the flow to its origin.
+type keys map[string]origin
+
+func (k keys) clone() keys {
+	if k == nil {
+		return nil // unchecked stays unchecked
+	}
+	out := make(keys, len(k))
+	for n, o := range k {
+		out[n] = o
+	}
+	return out
+}
+
+// types returns the schema for compiling expressions.
+func (k keys) types() map[string]reflect.Type {
+	out := make(map[string]reflect.Type, len(k))
+	for n, o := range k {
+		out[n] = o.typ
+	}
+	return out
+}
+
+// intersect returns the keys known on every one of the given paths.
+func intersect(paths []keys) keys {
+	if len(paths) == 0 {
+		return keys{}
+	}
+	if paths[0] == nil {
+		return nil
+	}
+	out := paths[0].clone()
+	for _, p := range paths[1:] {
+		for n, o := range out {
+			po, ok := p[n]
+			switch {
+			case !ok:
+				delete(out, n)
+			case po.typ != o.typ:
+				out[n] = origin{by: o.by}
+			}
+		}
+	}
+	return out
+}
+
+// builder holds the state of one Build: settings inherited down the tree,
+// the errors found, and the step names seen.
+type builder struct {
+	flow   string
+	mw     []Middleware
+	policy errors.Policy
+	errs   []error
+	names  map[string]string // step name -> path
+	leaves []Service         // every leaf, in order, for Init/Close
+}
+
+func (b *builder) errorf(step, key string, cause error, format string, args ...any) {
+	b.errs = append(b.errs, &BuildError{Flow: b.flow, Step: step, Key: key, Msg: fmt.Sprintf(format, args...), Err: cause})
+}
+
+// node is implemented by the combinators of this package: they compile
+// themselves into a runner when a flow is built.
+type node interface {
+	Service
+	build(b *builder, path string, in keys) (runner, keys, *Node)
+}
+
+// compile builds any service: a combinator builds itself; any other service
+// is a leaf step.
+func (b *builder) compile(svc Service, path string, in keys) (runner, keys, *Node) {
+	if n, ok := svc.(node); ok {
+		return n.build(b, path, in)
+	}
+	return b.leaf(svc, path, in)
+}
+
+// sequence builds steps one after another, threading the known keys.
+func (b *builder) sequence(steps []Service, path string, in keys, what string) ([]runner, keys, []*Node) {
+	runners := make([]runner, 0, len(steps))
+	nodes := make([]*Node, 0, len(steps))
+	known := in
+	for i, s := range steps {
+		if isNil(s) {
+			b.errorf("", "", nil, "%s: step %d is nil", what, i+1)
+			continue
+		}
+		r, out, n := b.compile(s, path, known)
+		runners = append(runners, r)
+		nodes = append(nodes, n)
+		known = out
+	}
+	return runners, known, nodes
+}
+
+func isNil(s Service) bool {
+	if s == nil {
+		return true
+	}
+	v := reflect.ValueOf(s)
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Func, reflect.Map, reflect.Interface, reflect.Slice, reflect.Chan:
+		return v.IsNil()
+	}
+	return false
+}
+
+// leaf builds a service that is not a combinator: it checks its contract
+// against the known keys and wraps it with retry and middleware.
+func (b *builder) leaf(svc Service, path string, in keys) (runner, keys, *Node) {
+	name := svc.Name()
+	p := path + "/" + name
+	n := &Node{Kind: KindStep, Name: name, Path: p}
+	if name == "" {
+		b.errorf("", "", nil, "a step has an empty name (at %s)", path)
+	} else if prev, dup := b.names[name]; dup {
+		b.errorf(name, "", nil, "duplicate step name (also at %s); rename one with flow.Named", prev)
+	} else {
+		b.names[name] = p
+	}
+	if be, ok := svc.(buildErrer); ok {
+		if err := be.buildErr(); err != nil {
+			b.errorf(name, "", err, "")
+		}
+	}
+	contract := contractOf(svc)
+	out := in
+	if in != nil {
+		b.checkNeeds(name, contract.Needs, in)
+	}
+	if in != nil && len(contract.Provides) > 0 {
+		out = in.clone()
+		for _, k := range contract.Provides {
+			out[k.Name] = origin{typ: k.Type, by: name}
+		}
+	}
+	n.Needs, n.Provides = contract.Needs, contract.Provides
+	b.leaves = append(b.leaves, svc)
+	return newLeaf(svc, b.flow, p, b.policy, b.mw), out, n
+}
+
+// checkNeeds reports every needed key that is unknown or of another type.
+func (b *builder) checkNeeds(step string, needs []fc.KeyInfo, in keys) {
+	for _, k := range needs {
+		o, ok := in[k.Name]
+		if !ok {
+			if !k.Optional {
+				b.errorf(step, k.Name, nil, "needed but not provided: declare it in the flow's Input or have an earlier step provide it on every path")
+			}
+			continue
+		}
+		if !typesAgree(o.typ, k.Type) {
+			from := "the flow input"
+			if o.by != "" {
+				from = fmt.Sprintf("step %q", o.by)
+			}
+			b.errorf(step, k.Name, nil, "needed as %s, but %s provides %s", k.Type, from, o.typ)
+		}
+	}
+}
+
+// typesAgree reports whether a value of type have can be read as want.
+func typesAgree(have, want reflect.Type) bool {
+	if have == nil || want == nil {
+		return true
+	}
+	return have.AssignableTo(want) || (want.Kind() == reflect.Interface && have.Implements(want))
+}
+
+// caseLabels returns labels in sorted order, for deterministic messages.
+func sortedLabels(m map[string]int) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}

@@ -1,0 +1,358 @@
+package flow
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"strconv"
+	"sync"
+
+	"github.com/svcflow/svcflow/branch"
+	fc "github.com/svcflow/svcflow/context"
+	"github.com/svcflow/svcflow/errors"
+)
+
+// combinator is the part every combinator shares: a name and a Call that
+// builds the combinator on first use when it runs outside a flow.
+type combinator struct {
+	self  node
+	once  sync.Once
+	built runner
+}
+
+// Call runs the combinator on its own, outside a flow: it is built on first
+// use without a declared input, so keys are not checked and build errors
+// surface as the error of the call. Put combinators in a flow ([New]) to
+// have them checked before any run.
+func (cb *combinator) Call(ctx context.Context, c *fc.Context) error {
+	cb.once.Do(func() {
+		b := &builder{flow: cb.self.Name(), policy: errors.DefaultPolicy(), names: map[string]string{}}
+		r, _, _ := cb.self.build(b, "", nil)
+		if len(b.errs) > 0 {
+			cb.built = failRunner{errors.Join(b.errs...)}
+			return
+		}
+		cb.built = r
+	})
+	return cb.built.run(ctx, &runState{}, c)
+}
+
+type failRunner struct{ err error }
+
+func (f failRunner) run(context.Context, *runState, *fc.Context) error { return f.err }
+
+// ---- Then ----
+
+// Then returns the steps as one sequence: each step runs after the previous
+// one succeeds and sees what earlier steps wrote. The first error ends the
+// sequence.
+func Then(steps ...Service) Service {
+	t := &then{steps: steps}
+	t.self = t
+	return t
+}
+
+type then struct {
+	combinator
+	steps []Service
+}
+
+func (t *then) Name() string { return "then" }
+
+func (t *then) build(b *builder, path string, in keys) (runner, keys, *Node) {
+	if len(t.steps) == 0 {
+		b.errorf("", "", nil, "then: no steps (at %s)", path)
+	}
+	rs, out, nodes := b.sequence(t.steps, path, in, "then")
+	return seqRunner(rs), out, &Node{Kind: KindThen, Name: "then", Path: path, Children: nodes}
+}
+
+type seqRunner []runner
+
+func (s seqRunner) run(ctx context.Context, r *runState, c *fc.Context) error {
+	for _, x := range s {
+		if err := x.run(ctx, r, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ---- Fork ----
+
+// Case is one branch of a [Fork]: the steps to run when the key's value
+// matches. Make one with [On] or [Default].
+type Case struct {
+	value     string
+	isDefault bool
+	steps     []Service
+}
+
+// On returns the case of a [Fork] taken when the key's value, in its string
+// form, equals value ("gold", "true", "3", "2.5").
+func On(value string, steps ...Service) Case { return Case{value: value, steps: steps} }
+
+// Default returns the case of a [Fork] taken when no other case matches.
+func Default(steps ...Service) Case { return Case{isDefault: true, steps: steps} }
+
+// Fork evaluates a branch key and runs the steps of the one matching case.
+//
+// key is a context key ("tier") or an expr expression over the context
+// ("customer.tier", "total > 100 ? 'big' : 'small'"), compiled when the flow
+// is built and checked to read only keys known at that point. The value is
+// matched in its string form: strings as they are, booleans as
+// "true"/"false", numbers in their shortest form (3, 2.5), nil as "nil".
+//
+// When no case matches and there is no [Default], the run ends with a Stop
+// error that names the key and the value. After a fork, the keys known to
+// later steps are those provided on every path through it.
+func Fork(key string, cases ...Case) Service {
+	f := &fork{key: key, cases: cases}
+	f.self = f
+	return f
+}
+
+type fork struct {
+	combinator
+	key   string
+	cases []Case
+}
+
+func (f *fork) Name() string { return "fork(" + f.key + ")" }
+
+func (f *fork) build(b *builder, path string, in keys) (runner, keys, *Node) {
+	name := f.Name()
+	p := path + "/" + name
+	r := &forkRunner{flow: b.flow, name: name, key: f.key, index: map[string]int{}}
+	r.ident, r.expr = b.expr(name, f.key, in, false)
+	n := &Node{Kind: KindFork, Name: name, Path: p, Label: f.key}
+	var outs []keys
+	hasDefault := false
+	for _, cs := range f.cases {
+		label := cs.value
+		if cs.isDefault {
+			if hasDefault {
+				b.errorf(name, "", nil, "more than one default case")
+			}
+			hasDefault = true
+			label = "default"
+		} else if _, dup := r.index[cs.value]; dup {
+			b.errorf(name, "", nil, "duplicate case %q", cs.value)
+		}
+		if len(cs.steps) == 0 {
+			b.errorf(name, "", nil, "case %q has no steps", label)
+		}
+		cp := p + "/" + label
+		rs, out, nodes := b.sequence(cs.steps, cp, in.clone(), "case "+strconv.Quote(label))
+		outs = append(outs, out)
+		n.Children = append(n.Children, &Node{Kind: KindCase, Name: label, Path: cp, Label: label, Children: nodes})
+		if cs.isDefault {
+			r.def = seqRunner(rs)
+		} else {
+			r.index[cs.value] = len(r.cases)
+			r.cases = append(r.cases, seqRunner(rs))
+		}
+	}
+	if len(f.cases) == 0 {
+		b.errorf(name, "", nil, "no cases")
+	}
+	if in == nil {
+		return r, nil, n
+	}
+	return r, intersect(outs), n
+}
+
+// expr prepares a branch key or condition for a step: a plain identifier
+// is read from the context directly; anything else is compiled against the
+// known keys. in == nil means unchecked (a combinator run outside a flow).
+func (b *builder) expr(step, src string, in keys, cond bool) (ident string, e *branch.Expr) {
+	e, err := branch.Parse(src)
+	if err != nil {
+		b.errorf(step, "", err, "bad expression")
+		return "", nil
+	}
+	if in != nil {
+		for _, id := range e.Idents() {
+			if _, ok := in[id]; !ok {
+				b.errorf(step, id, nil, "read by expression %q but not provided: declare it in the flow's Input or have an earlier step provide it on every path", src)
+			}
+		}
+	}
+	if e.IsIdent() && !cond {
+		return src, nil
+	}
+	var opts []branch.Option
+	if cond {
+		opts = append(opts, branch.AsBool())
+	}
+	var schema map[string]reflect.Type
+	if in != nil {
+		schema = in.types()
+	} else { // unchecked: every key the expression reads may have any type
+		schema = map[string]reflect.Type{}
+		for _, id := range e.Idents() {
+			schema[id] = nil
+		}
+	}
+	if err := e.Compile(schema, opts...); err != nil {
+		b.errorf(step, "", err, "bad expression")
+		return "", nil
+	}
+	return "", e
+}
+
+type forkRunner struct {
+	flow, name, key string
+	ident           string
+	expr            *branch.Expr
+	index           map[string]int
+	cases           []seqRunner
+	def             seqRunner
+}
+
+func (f *forkRunner) run(ctx context.Context, r *runState, c *fc.Context) error {
+	var v any
+	if f.expr != nil {
+		var err error
+		if v, err = f.expr.Eval(c.View()); err != nil {
+			return &StepError{Flow: f.flow, Step: f.name, Err: err}
+		}
+	} else {
+		v = c.View()[f.ident]
+	}
+	s := caseString(v)
+	if i, ok := f.index[s]; ok {
+		return f.cases[i].run(ctx, r, c)
+	}
+	if f.def != nil {
+		return f.def.run(ctx, r, c)
+	}
+	return &StepError{Flow: f.flow, Step: f.name,
+		Err: errors.Stopf("fork on %q: no case for value %q and no default", f.key, s)}
+}
+
+// caseString is the string form a fork matches cases against.
+func caseString(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case bool:
+		return strconv.FormatBool(x)
+	case int:
+		return strconv.Itoa(x)
+	case int64:
+		return strconv.FormatInt(x, 10)
+	case float64:
+		return strconv.FormatFloat(x, 'g', -1, 64)
+	case nil:
+		return "nil"
+	}
+	return fmt.Sprint(v)
+}
+
+// ---- When / Unless ----
+
+// When runs steps only if the expr condition holds. The condition is
+// compiled when the flow is built and must yield a bool. Keys the steps
+// provide are not known to later steps (the condition may be false).
+func When(cond string, steps ...Service) Service {
+	w := &when{cond: cond, steps: steps, want: true}
+	w.self = w
+	return w
+}
+
+// Unless runs steps only if the expr condition does not hold.
+func Unless(cond string, steps ...Service) Service {
+	w := &when{cond: cond, steps: steps, want: false}
+	w.self = w
+	return w
+}
+
+type when struct {
+	combinator
+	cond  string
+	steps []Service
+	want  bool
+}
+
+func (w *when) Name() string {
+	if w.want {
+		return "when(" + w.cond + ")"
+	}
+	return "unless(" + w.cond + ")"
+}
+
+func (w *when) build(b *builder, path string, in keys) (runner, keys, *Node) {
+	name := w.Name()
+	p := path + "/" + name
+	_, e := b.expr(name, w.cond, in, true)
+	if len(w.steps) == 0 {
+		b.errorf(name, "", nil, "no steps")
+	}
+	kind := KindWhen
+	if !w.want {
+		kind = KindUnless
+	}
+	rs, _, nodes := b.sequence(w.steps, p, in.clone(), name)
+	return &whenRunner{flow: b.flow, name: name, expr: e, want: w.want, steps: seqRunner(rs)}, in,
+		&Node{Kind: kind, Name: name, Path: p, Label: w.cond, Children: nodes}
+}
+
+type whenRunner struct {
+	flow, name string
+	expr       *branch.Expr
+	want       bool
+	steps      seqRunner
+}
+
+func (w *whenRunner) run(ctx context.Context, r *runState, c *fc.Context) error {
+	if w.expr == nil {
+		return &StepError{Flow: w.flow, Step: w.name, Err: errors.New("condition not compiled")}
+	}
+	ok, err := w.expr.EvalBool(c.View())
+	if err != nil {
+		return &StepError{Flow: w.flow, Step: w.name, Err: err}
+	}
+	if ok != w.want {
+		return nil
+	}
+	return w.steps.run(ctx, r, c)
+}
+
+// ---- Retry ----
+
+// Retry runs step under policy instead of the flow's default: when the step
+// (or, for a combinator, any step inside it) returns a Retry error, it runs
+// again after the policy's backoff, up to its attempts and elapsed budget.
+func Retry(step Service, policy errors.Policy) Service {
+	r := &retry{step: step, policy: policy}
+	r.self = r
+	return r
+}
+
+type retry struct {
+	combinator
+	step   Service
+	policy errors.Policy
+}
+
+func (r *retry) Name() string {
+	if isNil(r.step) {
+		return "retry"
+	}
+	return r.step.Name()
+}
+
+func (r *retry) build(b *builder, path string, in keys) (runner, keys, *Node) {
+	if err := r.policy.Validate(); err != nil {
+		b.errorf(r.Name(), "", err, "bad retry policy")
+	}
+	if isNil(r.step) {
+		b.errorf("", "", nil, "retry: nil step (at %s)", path)
+		return seqRunner(nil), in, &Node{Kind: KindThen, Path: path}
+	}
+	saved := b.policy
+	b.policy = r.policy
+	defer func() { b.policy = saved }()
+	return b.compile(r.step, path, in)
+}

@@ -1,0 +1,272 @@
+package flow
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+
+	fc "github.com/svcflow/svcflow/context"
+	"github.com/svcflow/svcflow/errors"
+)
+
+// Builder collects a flow's steps and settings; [Builder.Build] checks them
+// and returns the runnable [Flow]. A Builder is not safe for concurrent use.
+type Builder struct {
+	name   string
+	steps  []Service
+	input  []fc.KeyInfo
+	policy *errors.Policy
+	mw     []Middleware
+}
+
+// New starts a flow of the given steps, run in sequence.
+//
+//	f, err := flow.New("checkout", validate, price, notify).
+//		Input(Items, Customer).
+//		Build()
+func New(name string, steps ...Service) *Builder {
+	return &Builder{name: name, steps: steps}
+}
+
+// Input declares the keys a run's input provides. Typed keys are checked
+// against what steps need when the flow is built, and converted (JSON
+// numbers to int, ...) when a run starts; a required input that is missing
+// or of the wrong type ends the run with a Stop error before any step.
+func (b *Builder) Input(keys ...fc.Info) *Builder {
+	for _, k := range keys {
+		if k != nil {
+			b.input = append(b.input, k.Info())
+		}
+	}
+	return b
+}
+
+// Retry sets the default retry policy of the flow's steps (a step wrapped in
+// [Retry] keeps its own). Without one, [errors.DefaultPolicy] applies.
+func (b *Builder) Retry(p errors.Policy) *Builder {
+	b.policy = &p
+	return b
+}
+
+// Use adds middleware around every step of the flow; the first given is the
+// outermost. Nested flows keep their own middleware: to their parent they
+// are one step.
+func (b *Builder) Use(mw ...Middleware) *Builder {
+	b.mw = append(b.mw, mw...)
+	return b
+}
+
+// Build checks the flow and returns it ready to run. Every problem found is
+// reported, joined into one error of [*BuildError]s: empty or nil steps,
+// duplicate step names, a key that a step or expression needs but that is
+// neither in the Input nor provided by an earlier step on every path, a
+// type disagreement between producer and consumer, a bad expression.
+func (b *Builder) Build() (*Flow, error) {
+	bl := &builder{flow: b.name, policy: errors.DefaultPolicy(), names: map[string]string{}}
+	if b.name == "" {
+		bl.errorf("", "", nil, "flow has no name")
+	}
+	if b.policy != nil {
+		if err := b.policy.Validate(); err != nil {
+			bl.errorf("", "", err, "bad retry policy")
+		}
+		bl.policy = *b.policy
+	}
+	for _, m := range b.mw {
+		if m == nil {
+			bl.errorf("", "", nil, "nil middleware")
+		}
+	}
+	bl.mw = b.mw
+	if len(b.steps) == 0 {
+		bl.errorf("", "", nil, "no steps")
+	}
+	in := keys{}
+	for _, k := range b.input {
+		if k.Name == "" {
+			bl.errorf("", "", nil, "input key with an empty name")
+			continue
+		}
+		in[k.Name] = origin{typ: k.Type, optional: k.Optional}
+	}
+	rs, out, nodes := bl.sequence(b.steps, b.name, in, "flow")
+	if len(bl.errs) > 0 {
+		return nil, errors.Join(bl.errs...)
+	}
+	f := &Flow{
+		name:   b.name,
+		root:   seqRunner(rs),
+		input:  b.input,
+		leaves: bl.leaves,
+		graph:  &Node{Kind: KindFlow, Name: b.name, Path: b.name, Children: nodes},
+	}
+	f.contract.Needs = append(f.contract.Needs, b.input...)
+	for _, name := range sortedKeys(out) {
+		if o := out[name]; o.by != "" {
+			f.contract.Provides = append(f.contract.Provides, fc.KeyInfo{Name: name, Type: o.typ})
+		}
+	}
+	return f, nil
+}
+
+// MustBuild is Build for flows declared at package level: it panics on a
+// build error.
+func (b *Builder) MustBuild() *Flow {
+	f, err := b.Build()
+	if err != nil {
+		panic(err)
+	}
+	return f
+}
+
+func sortedKeys(k keys) []string {
+	idx := make(map[string]int, len(k))
+	for n := range k {
+		idx[n] = 0
+	}
+	return sortedLabels(idx)
+}
+
+// Flow is a built, checked flow. It is safe for concurrent use: each run
+// has its own context. A Flow is itself a [Service], so flows nest; to its
+// parent a nested flow is one step whose contract is its declared input
+// and the keys it provides on every path.
+type Flow struct {
+	name     string
+	root     seqRunner
+	input    []fc.KeyInfo
+	contract Contract
+	leaves   []Service
+	graph    *Node
+}
+
+// Name returns the flow's name.
+func (f *Flow) Name() string { return f.name }
+
+// Contract returns what the flow needs (its declared input) and provides.
+func (f *Flow) Contract() Contract { return f.contract }
+
+// Graph returns the structure of the flow: its steps and branches.
+func (f *Flow) Graph() *Node { return f.graph }
+
+// plainRun is the state of every run without options.
+var plainRun runState
+
+// RunOption configures one run.
+type RunOption func(*runState)
+
+// Run runs the flow on a new context holding a copy of input (nil: empty)
+// and returns the context as the run left it, also when the run fails: a
+// Stop returns the partial context and the Stop error.
+//
+// The error names the failing step ([*StepError]) and wraps the cause, so
+// errors.Is(err, errors.ErrStop) and friends classify it.
+func (f *Flow) Run(ctx context.Context, input map[string]any, opts ...RunOption) (*fc.Context, error) {
+	c := fc.FromMap(input)
+	return c, f.RunContext(ctx, c, opts...)
+}
+
+// RunContext runs the flow on c, which it reads and writes.
+func (f *Flow) RunContext(ctx context.Context, c *fc.Context, opts ...RunOption) error {
+	if c == nil {
+		return fmt.Errorf("flow %q: nil context", f.name)
+	}
+	r := &plainRun // shared and never modified: a plain run allocates nothing
+	if len(opts) > 0 {
+		r = &runState{}
+		for _, o := range opts {
+			o(r)
+		}
+	}
+	if err := f.checkInput(c); err != nil {
+		return err
+	}
+	if r.trace != nil {
+		r.trace.begin(f)
+		defer r.trace.end()
+	}
+	return f.root.run(ctx, r, c)
+}
+
+// Call implements [Service]: it runs the flow on c.
+func (f *Flow) Call(ctx context.Context, c *fc.Context) error { return f.RunContext(ctx, c) }
+
+// checkInput verifies the declared input and converts typed values in
+// place, so the context matches the schema the flow was checked against.
+func (f *Flow) checkInput(c *fc.Context) error {
+	for _, k := range f.input {
+		v, ok := c.Get(k.Name)
+		if !ok {
+			if k.Optional {
+				continue
+			}
+			return &StepError{Flow: f.name, Step: "input", Err: errors.Stopf("input %q: missing", k.Name)}
+		}
+		if k.Type == nil || (v != nil && reflect.TypeOf(v) == k.Type) {
+			continue
+		}
+		cv, err := fc.ConvertValue(v, k.Type)
+		if err != nil {
+			return &StepError{Flow: f.name, Step: "input", Err: errors.Stopf("input %q: want %s, got %T: %w", k.Name, k.Type, v, err)}
+		}
+		c.Set(k.Name, cv.Interface())
+	}
+	return nil
+}
+
+// Init calls Init on every step that implements [Initializer], in order.
+// On the first error it closes the steps already initialised and returns
+// the error naming the step.
+func (f *Flow) Init(ctx context.Context) error {
+	for i, s := range f.leaves {
+		in, ok := s.(Initializer)
+		if !ok {
+			continue
+		}
+		if err := in.Init(ctx); err != nil {
+			closeErr := closeAll(ctx, f.leaves[:i])
+			return errors.Join(&StepError{Flow: f.name, Step: s.Name(), Err: fmt.Errorf("init: %w", err)}, closeErr)
+		}
+	}
+	return nil
+}
+
+// Close calls Close on every step that implements [Closer], in reverse
+// order, and returns all errors joined.
+func (f *Flow) Close(ctx context.Context) error {
+	return closeAll(ctx, f.leaves)
+}
+
+func closeAll(ctx context.Context, leaves []Service) error {
+	var errs []error
+	for i := len(leaves) - 1; i >= 0; i-- {
+		if cl, ok := leaves[i].(Closer); ok {
+			if err := cl.Close(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("step %q: close: %w", leaves[i].Name(), err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Node kinds of [Node].
+const (
+	KindFlow   = "flow"
+	KindStep   = "step"
+	KindThen   = "then"
+	KindFork   = "fork"
+	KindCase   = "case"
+	KindWhen   = "when"
+	KindUnless = "unless"
+)
+
+// Node describes one element of a built flow, for graphs and tools.
+type Node struct {
+	Kind     string       // one of the Kind constants
+	Name     string       // the step's name, or the combinator's
+	Path     string       // where it sits in the flow
+	Label    string       // the expression of a fork or condition, the value of a case
+	Needs    []fc.KeyInfo // a step's contract
+	Provides []fc.KeyInfo // a step's contract
+	Children []*Node
+}

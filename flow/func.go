@@ -1,0 +1,197 @@
+package flow
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"reflect"
+	"slices"
+	"strings"
+	"unicode"
+
+	fc "github.com/svcflow/svcflow/context"
+)
+
+// Func returns a typed service: fn receives an In whose fields are read
+// from context keys, and returns an Out whose fields are written back.
+//
+// In must be a struct. Each exported field binds to the key named by its
+// `flow:"name"` tag, or else its name in snake_case (CustomerID ->
+// customer_id). `flow:"name,optional"` (or `flow:",optional"`) lets the key
+// be absent: the field keeps its zero value. `flow:"-"` skips a field.
+// Values are converted as [fc.Convert] does (a JSON number 3 fills an int).
+//
+// Out must be a struct, bound the same way (`flow:"name,omitempty"` skips
+// writing a zero value), or a map[string]any whose entries are all written.
+// Outputs are written only when fn returns nil. Use struct{} for "no
+// inputs" or "no outputs".
+//
+// The binding is planned once, here; its contract (needs from In, provides
+// from a struct Out) feeds the flow's build checks. A type that cannot be
+// bound is reported when the flow is built, never by a panic.
+func Func[In, Out any](name string, fn func(ctx context.Context, in In) (Out, error)) Service {
+	f := &funcService[In, Out]{name: name, fn: fn}
+	var err error
+	if f.in, err = planFields(reflect.TypeFor[In](), true); err != nil {
+		f.err = fmt.Errorf("func %q: input %w", name, err)
+	} else if reflect.TypeFor[Out]() == reflect.TypeFor[map[string]any]() {
+		f.outMap = true
+	} else if f.out, err = planFields(reflect.TypeFor[Out](), false); err != nil {
+		f.err = fmt.Errorf("func %q: output %w", name, err)
+	}
+	if fn == nil && f.err == nil {
+		f.err = fmt.Errorf("func %q: nil function", name)
+	}
+	for _, b := range f.in {
+		f.contract.Needs = append(f.contract.Needs, fc.KeyInfo{Name: b.key, Type: b.typ, Optional: b.optional})
+	}
+	for _, b := range f.out {
+		f.contract.Provides = append(f.contract.Provides, fc.KeyInfo{Name: b.key, Type: b.typ})
+	}
+	return f
+}
+
+type binding struct {
+	key       string
+	index     int
+	typ       reflect.Type
+	optional  bool
+	omitEmpty bool
+}
+
+type funcService[In, Out any] struct {
+	name     string
+	fn       func(context.Context, In) (Out, error)
+	in, out  []binding
+	outMap   bool
+	contract Contract
+	err      error
+}
+
+func (f *funcService[In, Out]) Name() string       { return f.name }
+func (f *funcService[In, Out]) Contract() Contract { return f.contract }
+func (f *funcService[In, Out]) buildErr() error    { return f.err }
+
+func (f *funcService[In, Out]) Call(ctx context.Context, c *fc.Context) error {
+	if f.err != nil {
+		return f.err
+	}
+	var in In
+	if len(f.in) > 0 {
+		iv := reflect.ValueOf(&in).Elem()
+		m := c.View()
+		for i := range f.in {
+			b := &f.in[i]
+			raw, ok := m[b.key]
+			if !ok {
+				if b.optional {
+					continue
+				}
+				return &fc.KeyError{Key: b.key, Want: b.typ, Err: fc.ErrMissing}
+			}
+			fv := iv.Field(b.index)
+			if raw != nil && reflect.TypeOf(raw) == b.typ {
+				fv.Set(reflect.ValueOf(raw))
+				continue
+			}
+			cv, err := fc.ConvertValue(raw, b.typ)
+			if err != nil {
+				return &fc.KeyError{Key: b.key, Want: b.typ, Got: reflect.TypeOf(raw), Err: err}
+			}
+			fv.Set(cv)
+		}
+	}
+	out, err := f.fn(ctx, in)
+	if err != nil {
+		return err
+	}
+	if f.outMap {
+		if m, ok := any(out).(map[string]any); ok {
+			for _, k := range slices.Sorted(maps.Keys(m)) {
+				c.Set(k, m[k])
+			}
+		}
+		return nil
+	}
+	if len(f.out) > 0 {
+		ov := reflect.ValueOf(&out).Elem()
+		for i := range f.out {
+			b := &f.out[i]
+			fv := ov.Field(b.index)
+			if b.omitEmpty && fv.IsZero() {
+				continue
+			}
+			c.Set(b.key, fv.Interface())
+		}
+	}
+	return nil
+}
+
+// planFields plans the binding of struct type t's exported fields to keys.
+func planFields(t reflect.Type, input bool) ([]binding, error) {
+	if t.Kind() != reflect.Struct {
+		if input {
+			return nil, fmt.Errorf("type %s: must be a struct", t)
+		}
+		return nil, fmt.Errorf("type %s: must be a struct or map[string]any", t)
+	}
+	var bs []binding
+	seen := map[string]string{}
+	for i := range t.NumField() {
+		sf := t.Field(i)
+		if !sf.IsExported() {
+			continue
+		}
+		tag := sf.Tag.Get("flow")
+		if tag == "-" {
+			continue
+		}
+		name, opts, _ := strings.Cut(tag, ",")
+		if name == "" {
+			name = SnakeCase(sf.Name)
+		}
+		b := binding{key: name, index: i, typ: sf.Type}
+		for o := range strings.SplitSeq(opts, ",") {
+			switch o {
+			case "":
+			case "optional":
+				if !input {
+					return nil, fmt.Errorf("type %s: field %s: option optional applies to inputs only", t, sf.Name)
+				}
+				b.optional = true
+			case "omitempty":
+				if input {
+					return nil, fmt.Errorf("type %s: field %s: option omitempty applies to outputs only", t, sf.Name)
+				}
+				b.omitEmpty = true
+			default:
+				return nil, fmt.Errorf("type %s: field %s: unknown tag option %q (want optional or omitempty)", t, sf.Name, o)
+			}
+		}
+		if prev, dup := seen[name]; dup {
+			return nil, fmt.Errorf("type %s: fields %s and %s both bind key %q", t, prev, sf.Name, name)
+		}
+		seen[name] = sf.Name
+		bs = append(bs, b)
+	}
+	return bs, nil
+}
+
+// SnakeCase converts a Go field name to the key name Func binds it to:
+// CustomerID -> customer_id, HTTPStatus -> http_status, Total -> total.
+func SnakeCase(s string) string {
+	r := []rune(s)
+	var b strings.Builder
+	for i, c := range r {
+		if unicode.IsUpper(c) {
+			if i > 0 && (unicode.IsLower(r[i-1]) || unicode.IsDigit(r[i-1]) ||
+				(i+1 < len(r) && unicode.IsLower(r[i+1]))) {
+				b.WriteByte('_')
+			}
+			b.WriteRune(unicode.ToLower(c))
+			continue
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}

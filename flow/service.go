@@ -1,0 +1,165 @@
+package flow
+
+import (
+	"context"
+	"fmt"
+
+	fc "github.com/svcflow/svcflow/context"
+)
+
+// Service is the unit of work of a flow: a named function over the run's
+// shared context. Implementations must be safe for concurrent use: one
+// built flow runs many times at once, each run with its own context.
+//
+// A Service may also implement [Initializer], [Closer], [Compensator] and
+// [Contractor].
+type Service interface {
+	// Name identifies the service in errors, traces and graphs. Names are
+	// unique within a flow.
+	Name() string
+	// Call does the work, reading and writing c. It returns nil, a control
+	// error from package errors (Stop, Retry, Fatal), or any other error.
+	Call(ctx context.Context, c *fc.Context) error
+}
+
+// Initializer is implemented by services that acquire resources before the
+// first call (a connection, a client). Whoever starts the flow calls Init:
+// a channel, flowrun, or the user via [Flow.Init].
+type Initializer interface {
+	Init(ctx context.Context) error
+}
+
+// Closer is implemented by services that release resources; the owner of
+// the flow calls Close on shutdown and before a restart after Fatal.
+type Closer interface {
+	Close(ctx context.Context) error
+}
+
+// Compensator is implemented by services that can undo their effect when a
+// saga they belong to does not complete. cause is why the saga ended.
+type Compensator interface {
+	Compensate(ctx context.Context, c *fc.Context, cause error) error
+}
+
+// Contract lists the context keys a service reads and writes. [Flow]
+// building uses it to prove, before any run, that every key a step needs is
+// provided by the flow's input or by an earlier step on every path, with an
+// agreeing Go type.
+type Contract struct {
+	Needs    []fc.KeyInfo // keys read; Optional ones may be absent
+	Provides []fc.KeyInfo // keys written on success
+}
+
+// Contractor is implemented by services that declare a [Contract]. A
+// service without one is opaque: it needs nothing and provides nothing as
+// far as the build checks know.
+type Contractor interface {
+	Contract() Contract
+}
+
+// StepFunc is the function of a [Step]: it gets the whole context.
+type StepFunc func(ctx context.Context, c *fc.Context) error
+
+// StepOption configures a [Step].
+type StepOption func(*step)
+
+// Needs declares keys a [Step] reads (its contract's inputs).
+func Needs(keys ...fc.Info) StepOption {
+	return func(s *step) {
+		for _, k := range keys {
+			s.contract.Needs = append(s.contract.Needs, k.Info())
+		}
+	}
+}
+
+// Provides declares keys a [Step] writes on success (its contract's outputs).
+func Provides(keys ...fc.Info) StepOption {
+	return func(s *step) {
+		for _, k := range keys {
+			s.contract.Provides = append(s.contract.Provides, k.Info())
+		}
+	}
+}
+
+// Step returns a service that calls fn with the whole context. Declare what
+// it reads and writes with [Needs] and [Provides] so build checks can see
+// through it:
+//
+//	flow.Step("price", price, flow.Needs(Items), flow.Provides(Total))
+//
+// A nil fn or an empty name is reported when the flow is built.
+func Step(name string, fn StepFunc, opts ...StepOption) Service {
+	s := &step{name: name, fn: fn}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+type step struct {
+	name     string
+	fn       StepFunc
+	contract Contract
+}
+
+func (s *step) Name() string { return s.name }
+
+func (s *step) Call(ctx context.Context, c *fc.Context) error {
+	if s.fn == nil {
+		return fmt.Errorf("step %q has no function", s.name)
+	}
+	return s.fn(ctx, c)
+}
+
+func (s *step) Contract() Contract { return s.contract }
+
+func (s *step) buildErr() error {
+	if s.fn == nil {
+		return fmt.Errorf("step %q: nil function", s.name)
+	}
+	return nil
+}
+
+// Named returns svc under another name, so one service can appear twice in a
+// flow (names are unique within a flow). Optional interfaces of svc
+// (contract, lifecycle, compensation) are kept.
+func Named(name string, svc Service) Service {
+	return &named{name: name, Service: svc}
+}
+
+type named struct {
+	name string
+	Service
+}
+
+func (n *named) Name() string { return n.name }
+
+func (n *named) unwrap() Service { return n.Service }
+
+func (n *named) Contract() Contract { return contractOf(n.Service) }
+
+func (n *named) Init(ctx context.Context) error {
+	if i, ok := n.Service.(Initializer); ok {
+		return i.Init(ctx)
+	}
+	return nil
+}
+
+func (n *named) Close(ctx context.Context) error {
+	if i, ok := n.Service.(Closer); ok {
+		return i.Close(ctx)
+	}
+	return nil
+}
+
+// contractOf returns svc's contract, or an empty one when it declares none.
+func contractOf(svc Service) Contract {
+	if c, ok := svc.(Contractor); ok {
+		return c.Contract()
+	}
+	return Contract{}
+}
+
+// buildErrer is implemented by services whose construction found an error
+// that is reported when the flow is built (constructors never panic).
+type buildErrer interface{ buildErr() error }
