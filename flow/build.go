@@ -3,7 +3,6 @@ package flow
 import (
 	"fmt"
 	"reflect"
-	"slices"
 	"strings"
 
 	fc "github.com/svcflow/svcflow/context"
@@ -101,12 +100,13 @@ func intersect(paths []keys) keys {
 // builder holds the state of one Build: settings inherited down the tree,
 // the errors found, and the step names seen.
 type builder struct {
-	flow   string
-	mw     []Middleware
-	policy errors.Policy
-	errs   []error
-	names  map[string]string // step name -> path
-	leaves []Service         // every leaf, in order, for Init/Close
+	flow    string
+	mw      []Middleware
+	policy  errors.Policy
+	errs    []error
+	names   map[string]string  // step name -> path
+	replace map[string]Service // stubs by step name
+	leaves  []Service          // every leaf, in order, for Init/Close
 }
 
 func (b *builder) errorf(step, key string, cause error, format string, args ...any) {
@@ -178,6 +178,15 @@ func (b *builder) leaf(svc Service, path string, in keys) (runner, keys, *Node) 
 		}
 	}
 	contract := contractOf(svc)
+	if stub, ok := b.replace[name]; ok && !isNil(stub) {
+		if _, own := stub.(Contractor); !own {
+			stub = &stubbed{Service: stub, name: name, contract: contract}
+		} else {
+			stub = Named(name, stub)
+		}
+		svc = stub
+		contract = contractOf(svc)
+	}
 	out := in
 	if in != nil {
 		b.checkNeeds(name, contract.Needs, in)
@@ -192,6 +201,16 @@ func (b *builder) leaf(svc Service, path string, in keys) (runner, keys, *Node) 
 	b.leaves = append(b.leaves, svc)
 	return newLeaf(svc, b.flow, p, b.policy, b.mw), out, n
 }
+
+// stubbed is a replacement step that keeps the original's name and contract.
+type stubbed struct {
+	Service
+	name     string
+	contract Contract
+}
+
+func (s *stubbed) Name() string       { return s.name }
+func (s *stubbed) Contract() Contract { return s.contract }
 
 // checkNeeds reports every needed key that is unknown or of another type.
 func (b *builder) checkNeeds(step string, needs []fc.KeyInfo, in keys) {
@@ -219,14 +238,4 @@ func typesAgree(have, want reflect.Type) bool {
 		return true
 	}
 	return have.AssignableTo(want) || (want.Kind() == reflect.Interface && have.Implements(want))
-}
-
-// caseLabels returns labels in sorted order, for deterministic messages.
-func sortedLabels(m map[string]int) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }

@@ -3,6 +3,7 @@ package flow
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	fc "github.com/svcflow/svcflow/context"
 	"github.com/svcflow/svcflow/errors"
@@ -54,8 +55,45 @@ type runner interface {
 }
 
 // runState is what one run carries down the tree besides the context.
+// Runs without options share plainRun, which is never modified.
 type runState struct {
-	trace *tracer // nil when the run is not traced
+	trace   *tracer // nil when the run is not traced
+	through string  // end the run successfully after this step
+	mu      sync.Mutex
+	from    string // skip steps until this one (guarded by mu)
+	done    bool   // the through step ran: skip everything after it (guarded by mu)
+}
+
+// errThrough ends a run early after the step named by [Through]; the run
+// itself returns nil.
+var errThrough = errors.New("flow: stopped after the requested step")
+
+// enter is called before a leaf runs. It reports whether the leaf must not
+// run, and with which error.
+func (r *runState) enter(l *leafRunner) (bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.done {
+		return true, errThrough
+	}
+	if r.from != "" {
+		if r.from != l.info.Name {
+			return true, nil // before the injection point: skipped
+		}
+		r.from = ""
+	}
+	return false, nil
+}
+
+// leave is called after a leaf succeeded.
+func (r *runState) leave(l *leafRunner) error {
+	if r.through != "" && r.through == l.info.Name {
+		r.mu.Lock()
+		r.done = true
+		r.mu.Unlock()
+		return errThrough
+	}
+	return nil
 }
 
 // leafRunner runs one service: retry outside, middleware, recover inside.
@@ -87,21 +125,40 @@ func callService(ctx context.Context, s *StepInfo, c *fc.Context) (err error) {
 }
 
 func (l *leafRunner) run(ctx context.Context, r *runState, c *fc.Context) error {
-	if r.trace != nil {
-		return r.trace.leaf(ctx, l, r, c)
-	}
-	if err := ctx.Err(); err != nil {
-		return l.fail(err, 0)
-	}
-	err := l.h(ctx, &l.info, c)
-	if err == nil {
+	if r == &plainRun {
+		attempts, err := l.attempt(ctx, c)
+		if err != nil {
+			return l.fail(err, attempts)
+		}
 		return nil
 	}
-	attempts, err := l.retry(ctx, c, err)
+	if skip, err := r.enter(l); skip {
+		return err
+	}
+	var attempts int
+	var err error
+	if r.trace != nil {
+		attempts, err = r.trace.leaf(ctx, l, c)
+	} else {
+		attempts, err = l.attempt(ctx, c)
+	}
 	if err != nil {
 		return l.fail(err, attempts)
 	}
-	return nil
+	return r.leave(l)
+}
+
+// attempt runs the step, retrying under its policy; it returns the number
+// of attempts made and the final error.
+func (l *leafRunner) attempt(ctx context.Context, c *fc.Context) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	err := l.h(ctx, &l.info, c)
+	if err == nil {
+		return 1, nil
+	}
+	return l.retry(ctx, c, err)
 }
 
 // retry runs the step again under its policy when first (the error of the

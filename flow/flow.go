@@ -3,7 +3,9 @@ package flow
 import (
 	"context"
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 
 	fc "github.com/svcflow/svcflow/context"
 	"github.com/svcflow/svcflow/errors"
@@ -12,11 +14,12 @@ import (
 // Builder collects a flow's steps and settings; [Builder.Build] checks them
 // and returns the runnable [Flow]. A Builder is not safe for concurrent use.
 type Builder struct {
-	name   string
-	steps  []Service
-	input  []fc.KeyInfo
-	policy *errors.Policy
-	mw     []Middleware
+	replace map[string]Service
+	name    string
+	steps   []Service
+	input   []fc.KeyInfo
+	policy  *errors.Policy
+	mw      []Middleware
 }
 
 // New starts a flow of the given steps, run in sequence.
@@ -56,13 +59,25 @@ func (b *Builder) Use(mw ...Middleware) *Builder {
 	return b
 }
 
+// Replace swaps the step named name for svc when the flow is built, keeping
+// the step's name and, unless svc declares its own, its contract: the way
+// tests stub a step (a payment gateway, a clock) and assert on what it
+// received. Replacing a name that is not a step is a build error.
+func (b *Builder) Replace(name string, svc Service) *Builder {
+	if b.replace == nil {
+		b.replace = map[string]Service{}
+	}
+	b.replace[name] = svc
+	return b
+}
+
 // Build checks the flow and returns it ready to run. Every problem found is
 // reported, joined into one error of [*BuildError]s: empty or nil steps,
 // duplicate step names, a key that a step or expression needs but that is
 // neither in the Input nor provided by an earlier step on every path, a
 // type disagreement between producer and consumer, a bad expression.
 func (b *Builder) Build() (*Flow, error) {
-	bl := &builder{flow: b.name, policy: errors.DefaultPolicy(), names: map[string]string{}}
+	bl := &builder{flow: b.name, policy: errors.DefaultPolicy(), names: map[string]string{}, replace: b.replace}
 	if b.name == "" {
 		bl.errorf("", "", nil, "flow has no name")
 	}
@@ -90,6 +105,14 @@ func (b *Builder) Build() (*Flow, error) {
 		in[k.Name] = origin{typ: k.Type, optional: k.Optional}
 	}
 	rs, out, nodes := bl.sequence(b.steps, b.name, in, "flow")
+	for _, name := range slices.Sorted(maps.Keys(b.replace)) {
+		if _, ok := bl.names[name]; !ok {
+			bl.errorf(name, "", nil, "cannot replace: no step has this name")
+		}
+		if isNil(b.replace[name]) {
+			bl.errorf(name, "", nil, "cannot replace with a nil service")
+		}
+	}
 	if len(bl.errs) > 0 {
 		return nil, errors.Join(bl.errs...)
 	}
@@ -98,10 +121,11 @@ func (b *Builder) Build() (*Flow, error) {
 		root:   seqRunner(rs),
 		input:  b.input,
 		leaves: bl.leaves,
+		names:  bl.names,
 		graph:  &Node{Kind: KindFlow, Name: b.name, Path: b.name, Children: nodes},
 	}
 	f.contract.Needs = append(f.contract.Needs, b.input...)
-	for _, name := range sortedKeys(out) {
+	for _, name := range slices.Sorted(maps.Keys(out)) {
 		if o := out[name]; o.by != "" {
 			f.contract.Provides = append(f.contract.Provides, fc.KeyInfo{Name: name, Type: o.typ})
 		}
@@ -119,14 +143,6 @@ func (b *Builder) MustBuild() *Flow {
 	return f
 }
 
-func sortedKeys(k keys) []string {
-	idx := make(map[string]int, len(k))
-	for n := range k {
-		idx[n] = 0
-	}
-	return sortedLabels(idx)
-}
-
 // Flow is a built, checked flow. It is safe for concurrent use: each run
 // has its own context. A Flow is itself a [Service], so flows nest; to its
 // parent a nested flow is one step whose contract is its declared input
@@ -137,6 +153,7 @@ type Flow struct {
 	input    []fc.KeyInfo
 	contract Contract
 	leaves   []Service
+	names    map[string]string
 	graph    *Node
 }
 
@@ -178,15 +195,41 @@ func (f *Flow) RunContext(ctx context.Context, c *fc.Context, opts ...RunOption)
 			o(r)
 		}
 	}
-	if err := f.checkInput(c); err != nil {
-		return err
+	for _, name := range []string{r.from, r.through} {
+		if _, ok := f.names[name]; name != "" && !ok {
+			return fmt.Errorf("flow %q: no step named %q", f.name, name)
+		}
 	}
 	if r.trace != nil {
 		r.trace.begin(f)
-		defer r.trace.end()
 	}
-	return f.root.run(ctx, r, c)
+	err := f.checkInput(c)
+	if err == nil {
+		err = f.root.run(ctx, r, c)
+	}
+	if err == errThrough {
+		err = nil
+	}
+	if err == nil && r.from != "" {
+		err = fmt.Errorf("flow %q: step %q was never reached", f.name, r.from)
+	}
+	if r.trace != nil {
+		r.trace.end(err)
+	}
+	return err
 }
+
+// From starts the run at the named step: every step before it in execution
+// order is skipped (conditions and fork keys are still evaluated on the
+// context). Channels use it to inject a message at a step; tests use it to
+// exercise the tail of a flow. A name that is not a step of the flow, or a
+// step the run never reaches, is an error.
+func From(step string) RunOption { return func(r *runState) { r.from = step } }
+
+// Through ends the run successfully right after the named step, leaving the
+// context as that step left it: build a test's context with the flow's own
+// steps, then assert on it.
+func Through(step string) RunOption { return func(r *runState) { r.through = step } }
 
 // Call implements [Service]: it runs the flow on c.
 func (f *Flow) Call(ctx context.Context, c *fc.Context) error { return f.RunContext(ctx, c) }
@@ -258,6 +301,13 @@ const (
 	KindCase   = "case"
 	KindWhen   = "when"
 	KindUnless = "unless"
+	KindAll    = "all"   // children run concurrently
+	KindTap    = "tap"   // child runs beside the flow, result discarded
+	KindEach   = "each"  // children run once per element of Label's key
+	KindUntil  = "until" // children repeat until Label holds
+	KindFirst  = "first" // the first guard child whose Label holds runs
+	KindGuard  = "guard" // a candidate of first: Label is its condition
+	KindSaga   = "saga"  // children compensated in reverse on failure
 )
 
 // Node describes one element of a built flow, for graphs and tools.
