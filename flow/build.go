@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"time"
 
 	fc "github.com/svcflow/svcflow/context"
 	"github.com/svcflow/svcflow/errors"
@@ -103,6 +104,8 @@ type builder struct {
 	flow    string
 	mw      []Middleware
 	policy  errors.Policy
+	timeout time.Duration // per attempt, for leaves under a Timeout
+	taps    *taps
 	errs    []error
 	names   map[string]string  // step name -> path
 	replace map[string]Service // stubs by step name
@@ -199,7 +202,7 @@ func (b *builder) leaf(svc Service, path string, in keys) (runner, keys, *Node) 
 	}
 	n.Needs, n.Provides = contract.Needs, contract.Provides
 	b.leaves = append(b.leaves, svc)
-	return newLeaf(svc, b.flow, p, b.policy, b.mw), out, n
+	return newLeaf(svc, b.flow, p, b.policy, b.timeout, b.mw), out, n
 }
 
 // stubbed is a replacement step that keeps the original's name and contract.

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/svcflow/svcflow/branch"
 	fc "github.com/svcflow/svcflow/context"
@@ -26,7 +27,7 @@ type combinator struct {
 // have them checked before any run.
 func (cb *combinator) Call(ctx context.Context, c *fc.Context) error {
 	cb.once.Do(func() {
-		b := &builder{flow: cb.self.Name(), policy: errors.DefaultPolicy(), names: map[string]string{}}
+		b := &builder{flow: cb.self.Name(), policy: errors.DefaultPolicy(), names: map[string]string{}, taps: &taps{}}
 		r, _, _ := cb.self.build(b, "", nil)
 		if len(b.errs) > 0 {
 			cb.built = failRunner{errors.Join(b.errs...)}
@@ -294,12 +295,13 @@ func (w *when) build(b *builder, path string, in keys) (runner, keys, *Node) {
 		kind = KindUnless
 	}
 	rs, _, nodes := b.sequence(w.steps, p, in.clone(), name)
-	return &whenRunner{flow: b.flow, name: name, expr: e, want: w.want, steps: seqRunner(rs)}, in,
+	return &whenRunner{flow: b.flow, name: name, path: p, expr: e, want: w.want, steps: seqRunner(rs)}, in,
 		&Node{Kind: kind, Name: name, Path: p, Label: w.cond, Children: nodes}
 }
 
 type whenRunner struct {
 	flow, name string
+	path       string
 	expr       *branch.Expr
 	want       bool
 	steps      seqRunner
@@ -314,6 +316,9 @@ func (w *whenRunner) run(ctx context.Context, r *runState, c *fc.Context) error 
 		return &StepError{Flow: w.flow, Step: w.name, Err: err}
 	}
 	if ok != w.want {
+		if r.trace != nil {
+			r.trace.skipped(w.name, w.path)
+		}
 		return nil
 	}
 	return w.steps.run(ctx, r, c)
@@ -355,4 +360,43 @@ func (r *retry) build(b *builder, path string, in keys) (runner, keys, *Node) {
 	b.policy = r.policy
 	defer func() { b.policy = saved }()
 	return b.compile(r.step, path, in)
+}
+
+// ---- Timeout ----
+
+// Timeout gives each attempt of step (of every step inside it, for a
+// combinator) at most d. An attempt that runs out of time is a Retry error
+// wrapping [ErrTimeout], retried under the step's policy; the run's own
+// cancellation is not a timeout and is never retried.
+func Timeout(step Service, d time.Duration) Service {
+	t := &timeout{step: step, d: d}
+	t.self = t
+	return t
+}
+
+type timeout struct {
+	combinator
+	step Service
+	d    time.Duration
+}
+
+func (t *timeout) Name() string {
+	if isNil(t.step) {
+		return "timeout"
+	}
+	return t.step.Name()
+}
+
+func (t *timeout) build(b *builder, path string, in keys) (runner, keys, *Node) {
+	if isNil(t.step) {
+		b.errorf("", "", nil, "timeout: nil step (at %s)", path)
+		return seqRunner(nil), in, &Node{Kind: KindThen, Path: path}
+	}
+	if t.d <= 0 {
+		b.errorf(t.step.Name(), "", nil, "timeout must be positive, got %s", t.d)
+	}
+	saved := b.timeout
+	b.timeout = t.d
+	defer func() { b.timeout = saved }()
+	return b.compile(t.step, path, in)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	fc "github.com/svcflow/svcflow/context"
 	"github.com/svcflow/svcflow/errors"
@@ -98,13 +99,14 @@ func (r *runState) leave(l *leafRunner) error {
 
 // leafRunner runs one service: retry outside, middleware, recover inside.
 type leafRunner struct {
-	info   StepInfo
-	h      Handler
-	policy errors.Policy
+	info    StepInfo
+	h       Handler
+	policy  errors.Policy
+	timeout time.Duration // per attempt; 0: none
 }
 
-func newLeaf(svc Service, flowName, path string, policy errors.Policy, mw []Middleware) *leafRunner {
-	l := &leafRunner{info: StepInfo{Flow: flowName, Name: svc.Name(), Path: path, Service: svc}, policy: policy}
+func newLeaf(svc Service, flowName, path string, policy errors.Policy, timeout time.Duration, mw []Middleware) *leafRunner {
+	l := &leafRunner{info: StepInfo{Flow: flowName, Name: svc.Name(), Path: path, Service: svc}, policy: policy, timeout: timeout}
 	h := callService
 	for i := len(mw) - 1; i >= 0; i-- {
 		h = mw[i](h)
@@ -154,12 +156,34 @@ func (l *leafRunner) attempt(ctx context.Context, c *fc.Context) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	err := l.h(ctx, &l.info, c)
+	err := l.call(ctx, c)
 	if err == nil {
 		return 1, nil
 	}
 	return l.retry(ctx, c, err)
 }
+
+// call makes one attempt, under the step's timeout if it has one. An
+// attempt that runs out of time while the run's context is still live is a
+// Retry error wrapping [ErrTimeout], so the policy tries again.
+func (l *leafRunner) call(ctx context.Context, c *fc.Context) error {
+	if l.timeout <= 0 {
+		return l.h(ctx, &l.info, c)
+	}
+	tctx, cancel := context.WithTimeout(ctx, l.timeout)
+	err := l.h(tctx, &l.info, c)
+	cancel()
+	if err != nil && ctx.Err() == nil && tctx.Err() == context.DeadlineExceeded && !errors.IsStop(err) && !errors.IsFatal(err) {
+		// The attempt's deadline is not the run's cancellation: keep
+		// context.DeadlineExceeded out of the chain so it classifies as Retry.
+		return errors.Retry(fmt.Errorf("%w after %s (%v)", ErrTimeout, l.timeout, err))
+	}
+	return err
+}
+
+// ErrTimeout is wrapped by the error of a step attempt that ran out of the
+// time given by [Timeout].
+var ErrTimeout = errors.New("step timed out")
 
 // retry runs the step again under its policy when first (the error of the
 // first attempt) asks for it. It returns the attempts made and the final
@@ -172,7 +196,7 @@ func (l *leafRunner) retry(ctx context.Context, c *fc.Context, first error) (int
 		if attempt == 1 {
 			return first
 		}
-		return l.h(ctx, &l.info, c)
+		return l.call(ctx, c)
 	})
 }
 

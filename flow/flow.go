@@ -15,6 +15,7 @@ import (
 // and returns the runnable [Flow]. A Builder is not safe for concurrent use.
 type Builder struct {
 	replace map[string]Service
+	onTap   func(ctx context.Context, step string, err error)
 	name    string
 	steps   []Service
 	input   []fc.KeyInfo
@@ -59,6 +60,14 @@ func (b *Builder) Use(mw ...Middleware) *Builder {
 	return b
 }
 
+// OnTapError sets the hook that receives the errors (and recovered panics)
+// of the flow's [Tap] steps, which have no caller to return them to. By
+// default they are logged with slog.Default.
+func (b *Builder) OnTapError(fn func(ctx context.Context, step string, err error)) *Builder {
+	b.onTap = fn
+	return b
+}
+
 // Replace swaps the step named name for svc when the flow is built, keeping
 // the step's name and, unless svc declares its own, its contract: the way
 // tests stub a step (a payment gateway, a clock) and assert on what it
@@ -77,7 +86,8 @@ func (b *Builder) Replace(name string, svc Service) *Builder {
 // neither in the Input nor provided by an earlier step on every path, a
 // type disagreement between producer and consumer, a bad expression.
 func (b *Builder) Build() (*Flow, error) {
-	bl := &builder{flow: b.name, policy: errors.DefaultPolicy(), names: map[string]string{}, replace: b.replace}
+	bl := &builder{flow: b.name, policy: errors.DefaultPolicy(), names: map[string]string{}, replace: b.replace,
+		taps: &taps{onError: b.onTap}}
 	if b.name == "" {
 		bl.errorf("", "", nil, "flow has no name")
 	}
@@ -122,6 +132,7 @@ func (b *Builder) Build() (*Flow, error) {
 		input:  b.input,
 		leaves: bl.leaves,
 		names:  bl.names,
+		taps:   bl.taps,
 		graph:  &Node{Kind: KindFlow, Name: b.name, Path: b.name, Children: nodes},
 	}
 	f.contract.Needs = append(f.contract.Needs, b.input...)
@@ -155,6 +166,7 @@ type Flow struct {
 	leaves   []Service
 	names    map[string]string
 	graph    *Node
+	taps     *taps
 }
 
 // Name returns the flow's name.
@@ -274,10 +286,34 @@ func (f *Flow) Init(ctx context.Context) error {
 	return nil
 }
 
-// Close calls Close on every step that implements [Closer], in reverse
-// order, and returns all errors joined.
+// Close waits for running taps (see [Flow.Wait]), then calls Close on every
+// step that implements [Closer], in reverse order, and returns all errors
+// joined.
 func (f *Flow) Close(ctx context.Context) error {
-	return closeAll(ctx, f.leaves)
+	err := f.Wait(ctx)
+	return errors.Join(err, closeAll(ctx, f.leaves))
+}
+
+// Wait blocks until every [Tap] started by runs of the flow (and of flows
+// nested in it) has finished, or ctx is done. Call it on shutdown, after
+// the last run, so no goroutine outlives the flow.
+func (f *Flow) Wait(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		f.taps.wg.Wait()
+		for _, s := range f.leaves {
+			if w, ok := s.(interface{ Wait(context.Context) error }); ok {
+				_ = w.Wait(ctx)
+			}
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("flow %q: waiting for taps: %w", f.name, ctx.Err())
+	}
 }
 
 func closeAll(ctx context.Context, leaves []Service) error {

@@ -1,0 +1,293 @@
+package flow
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"sync"
+
+	"github.com/svcflow/svcflow/branch"
+	fc "github.com/svcflow/svcflow/context"
+	"github.com/svcflow/svcflow/errors"
+)
+
+// ---- Each ----
+
+// Iter is the combinator returned by [Each].
+type Iter struct {
+	combinator
+	key         string
+	steps       []Service
+	item, index string
+	from, into  string
+	workers     int
+}
+
+// Each runs steps once per element of the slice under key, each time on a
+// snapshot of the context holding the element under "item" and its position
+// under "index" (rename them with [Iter.As] and [Iter.Index]). Writes of an
+// iteration are discarded, except the key named by [Iter.Collect], gathered
+// into a slice in element order. A missing or nil key iterates zero times.
+// The first failing iteration ends the loop with its error.
+func Each(key string, steps ...Service) *Iter {
+	it := &Iter{key: key, steps: steps, item: "item", index: "index", workers: 1}
+	it.self = it
+	return it
+}
+
+// As names the key holding the current element (default "item").
+func (it *Iter) As(item string) *Iter { it.item = item; return it }
+
+// Index names the key holding the current position (default "index").
+func (it *Iter) Index(key string) *Iter { it.index = key; return it }
+
+// Collect gathers the value each iteration leaves under from into a slice
+// stored under into, in element order. An iteration that leaves no value
+// contributes the zero value.
+func (it *Iter) Collect(from, into string) *Iter { it.from, it.into = from, into; return it }
+
+// Concurrency runs up to n iterations at once (default 1: in order, one at
+// a time). Collected outputs keep element order whatever n is.
+func (it *Iter) Concurrency(n int) *Iter { it.workers = n; return it }
+
+// Name implements Service.
+func (it *Iter) Name() string { return "each(" + it.key + ")" }
+
+func (it *Iter) build(b *builder, path string, in keys) (runner, keys, *Node) {
+	name := it.Name()
+	p := path + "/" + name
+	r := &eachRunner{flow: b.flow, name: name, key: it.key, item: it.item, index: it.index,
+		from: it.from, into: it.into, workers: max(it.workers, 1)}
+	body := in.clone()
+	if in != nil {
+		o, ok := in[it.key]
+		if !ok {
+			b.errorf(name, it.key, nil, "iterated but not provided: declare it in the flow's Input or have an earlier step provide it on every path")
+		}
+		var elem reflect.Type
+		if ok && o.typ != nil {
+			if o.typ.Kind() != reflect.Slice && o.typ.Kind() != reflect.Array {
+				b.errorf(name, it.key, nil, "iterated but its type is %s, not a slice", o.typ)
+			} else {
+				elem = o.typ.Elem()
+			}
+		}
+		body[it.item] = origin{typ: elem, by: name}
+		body[it.index] = origin{typ: reflect.TypeFor[int](), by: name}
+	}
+	if it.item == "" || it.index == "" || it.item == it.index {
+		b.errorf(name, "", nil, "item and index keys must be distinct and non-empty")
+	}
+	if len(it.steps) == 0 {
+		b.errorf(name, "", nil, "no steps")
+	}
+	if (it.from == "") != (it.into == "") {
+		b.errorf(name, "", nil, "collect needs both a source and a target key")
+	}
+	rs, bodyOut, nodes := b.sequence(it.steps, p, body, name)
+	r.body = seqRunner(rs)
+	out := in
+	if it.into != "" && in != nil {
+		o, ok := bodyOut[it.from]
+		if !ok {
+			b.errorf(name, it.from, nil, "collected but no step of the loop provides it on every path")
+		}
+		out = in.clone()
+		var st reflect.Type
+		if o.typ != nil {
+			st = reflect.SliceOf(o.typ)
+			r.elem = o.typ
+		}
+		out[it.into] = origin{typ: st, by: name}
+	}
+	return r, out, &Node{Kind: KindEach, Name: name, Path: p, Label: it.key, Children: nodes}
+}
+
+type eachRunner struct {
+	flow, name, key string
+	item, index     string
+	from, into      string
+	elem            reflect.Type // collected element type; nil: any
+	workers         int
+	body            seqRunner
+}
+
+func (e *eachRunner) run(ctx context.Context, r *runState, c *fc.Context) error {
+	raw, _ := c.Get(e.key)
+	var elems reflect.Value
+	n := 0
+	if raw != nil {
+		elems = reflect.ValueOf(raw)
+		if k := elems.Kind(); k != reflect.Slice && k != reflect.Array {
+			return &StepError{Flow: e.flow, Step: e.name, Err: fmt.Errorf("key %q: want a slice, got %T", e.key, raw)}
+		}
+		n = elems.Len()
+	}
+	st := reflect.TypeFor[[]any]()
+	if e.elem != nil {
+		st = reflect.SliceOf(e.elem)
+	}
+	results := reflect.MakeSlice(st, n, n)
+	concurrent := e.workers > 1 && n > 1
+	var snaps []*fc.Context
+	if concurrent { // snapshots are taken before any goroutine starts
+		snaps = make([]*fc.Context, n)
+		for i := range snaps {
+			snaps[i] = c.Snapshot()
+		}
+	}
+	one := func(ctx context.Context, i int) error {
+		var snap *fc.Context
+		if concurrent {
+			snap, snaps[i] = snaps[i], nil
+		} else {
+			snap = c.Snapshot()
+		}
+		snap.Set(e.item, elems.Index(i).Interface())
+		snap.Set(e.index, i)
+		if err := e.body.run(ctx, r, snap); err != nil {
+			return err
+		}
+		if e.into != "" {
+			if v, ok := snap.Get(e.from); ok && v != nil {
+				cv, err := fc.ConvertValue(v, st.Elem())
+				if err != nil {
+					return &StepError{Flow: e.flow, Step: e.name, Err: fmt.Errorf("collect key %q of element %d: %w", e.from, i, err)}
+				}
+				results.Index(i).Set(cv)
+			}
+		}
+		return nil
+	}
+	var err error
+	if !concurrent {
+		for i := range n {
+			if err = one(ctx, i); err != nil {
+				break
+			}
+		}
+	} else {
+		err = parallelFor(ctx, n, e.workers, one)
+	}
+	if err != nil {
+		return err
+	}
+	if e.into != "" {
+		c.Set(e.into, results.Interface())
+	}
+	return nil
+}
+
+// parallelFor calls fn for 0..n-1 with up to workers at once; the first
+// error cancels the others and is returned.
+func parallelFor(parent context.Context, n, workers int, fn func(context.Context, int) error) error {
+	ctx, cancel := context.WithCancel(parent)
+	defer cancel()
+	var (
+		wg    sync.WaitGroup
+		once  sync.Once
+		first error
+		next  = make(chan int)
+	)
+	for range min(workers, n) {
+		wg.Go(func() {
+			for i := range next {
+				if err := guard(func() error { return fn(ctx, i) }); err != nil {
+					once.Do(func() { first = err; cancel() })
+				}
+			}
+		})
+	}
+feed:
+	for i := range n {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if first != nil {
+		return first
+	}
+	return parent.Err() // iterations left unstarted because the parent ended
+}
+
+func guard(fn func() error) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = errors.Recovered(v)
+		}
+	}()
+	return fn()
+}
+
+// ---- Until ----
+
+// Loop is the combinator returned by [Until].
+type Loop struct {
+	combinator
+	cond  string
+	steps []Service
+	max   int
+}
+
+// DefaultMaxLoops bounds an [Until] loop that sets no bound of its own.
+const DefaultMaxLoops = 1000
+
+// Until runs steps, then evaluates the expr condition, and repeats until
+// it holds (the steps run at least once). A loop still running after
+// [Loop.MaxLoops] rounds (default [DefaultMaxLoops]) ends with an error.
+func Until(cond string, steps ...Service) *Loop {
+	l := &Loop{cond: cond, steps: steps, max: DefaultMaxLoops}
+	l.self = l
+	return l
+}
+
+// MaxLoops bounds the number of rounds.
+func (l *Loop) MaxLoops(n int) *Loop { l.max = n; return l }
+
+// Name implements Service.
+func (l *Loop) Name() string { return "until(" + l.cond + ")" }
+
+func (l *Loop) build(b *builder, path string, in keys) (runner, keys, *Node) {
+	name := l.Name()
+	p := path + "/" + name
+	if len(l.steps) == 0 {
+		b.errorf(name, "", nil, "no steps")
+	}
+	if l.max <= 0 {
+		b.errorf(name, "", nil, "max loops must be positive, got %d", l.max)
+	}
+	rs, out, nodes := b.sequence(l.steps, p, in.clone(), name)
+	_, e := b.expr(name, l.cond, out, true)
+	return &untilRunner{flow: b.flow, name: name, expr: e, max: l.max, body: seqRunner(rs)}, out,
+		&Node{Kind: KindUntil, Name: name, Path: p, Label: l.cond, Children: nodes}
+}
+
+type untilRunner struct {
+	flow, name string
+	expr       *branch.Expr
+	max        int
+	body       seqRunner
+}
+
+func (u *untilRunner) run(ctx context.Context, r *runState, c *fc.Context) error {
+	for range u.max {
+		if err := u.body.run(ctx, r, c); err != nil {
+			return err
+		}
+		if u.expr == nil {
+			return &StepError{Flow: u.flow, Step: u.name, Err: errors.New("condition not compiled")}
+		}
+		done, err := u.expr.EvalBool(c.View())
+		if err != nil {
+			return &StepError{Flow: u.flow, Step: u.name, Err: err}
+		}
+		if done {
+			return nil
+		}
+	}
+	return &StepError{Flow: u.flow, Step: u.name, Err: fmt.Errorf("condition still false after %d loops", u.max)}
+}

@@ -1,0 +1,227 @@
+package flow
+
+import (
+	"context"
+	"log/slog"
+	"strconv"
+	"sync"
+
+	fc "github.com/svcflow/svcflow/context"
+	"github.com/svcflow/svcflow/errors"
+)
+
+// ---- All ----
+
+// Group is the combinator returned by [All].
+type Group struct {
+	combinator
+	steps []Service
+	limit int
+}
+
+// All runs the steps concurrently, each on a copy-on-write snapshot of the
+// context, and merges their writes back in declaration order when all are
+// done: if two steps write the same key, the one declared last wins, so a
+// run never depends on scheduling. Keys written by any step are known to
+// later steps.
+//
+// Like errgroup, the first step to fail cancels the context of the others
+// and its error is returned; the writes of the steps that succeeded are
+// merged, those of failed or canceled steps are discarded.
+//
+// Cost: one goroutine and one snapshot per step per run, and a copy of the
+// context map for each step that writes.
+func All(steps ...Service) *Group {
+	g := &Group{steps: steps}
+	g.self = g
+	return g
+}
+
+// Limit bounds how many steps run at once (n <= 0: no bound).
+func (g *Group) Limit(n int) *Group {
+	g.limit = n
+	return g
+}
+
+// Name implements Service.
+func (g *Group) Name() string { return "all" }
+
+func (g *Group) build(b *builder, path string, in keys) (runner, keys, *Node) {
+	p := path + "/all"
+	if len(g.steps) == 0 {
+		b.errorf("", "", nil, "all: no steps (at %s)", path)
+	}
+	n := &Node{Kind: KindAll, Name: "all", Path: p}
+	r := &allRunner{limit: g.limit}
+	out := in.clone()
+	for i, s := range g.steps {
+		if isNil(s) {
+			b.errorf("", "", nil, "all: step %d is nil (at %s)", i+1, path)
+			continue
+		}
+		br, bout, bn := b.compile(s, p, in.clone())
+		r.branches = append(r.branches, br)
+		n.Children = append(n.Children, bn)
+		for k, o := range bout {
+			if _, had := in[k]; !had || o.by != in[k].by {
+				out[k] = o // declaration order: a later branch's key wins
+			}
+		}
+	}
+	return r, out, n
+}
+
+type allRunner struct {
+	branches []runner
+	limit    int
+}
+
+func (a *allRunner) run(ctx context.Context, r *runState, c *fc.Context) error {
+	n := len(a.branches)
+	if n == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	snaps := make([]*fc.Context, n)
+	for i := range snaps {
+		snaps[i] = c.Snapshot()
+	}
+	errs := make([]error, n)
+	var (
+		wg    sync.WaitGroup
+		once  sync.Once
+		first error
+		sem   chan struct{}
+	)
+	if a.limit > 0 && a.limit < n {
+		sem = make(chan struct{}, a.limit)
+	}
+	for i, br := range a.branches {
+		if sem != nil {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				errs[i] = ctx.Err()
+				continue
+			}
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if sem != nil {
+				defer func() { <-sem }()
+			}
+			err := runGuarded(ctx, br, r, snaps[i])
+			if err != nil {
+				errs[i] = err
+				once.Do(func() {
+					first = err
+					cancel()
+				})
+			}
+		}()
+	}
+	wg.Wait()
+	for i := range snaps {
+		if errs[i] != nil {
+			snaps[i] = nil
+		}
+	}
+	c.Merge(snaps...)
+	if first == nil {
+		for _, err := range errs { // canceled before starting: the parent ctx ended
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return first
+}
+
+// runGuarded runs a runner in a goroutine of the engine's own: a panic in
+// engine or middleware code becomes an error instead of killing the
+// process (services' panics are already recovered by their step).
+func runGuarded(ctx context.Context, br runner, r *runState, c *fc.Context) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = errors.Recovered(v)
+		}
+	}()
+	return br.run(ctx, r, c)
+}
+
+// ---- Tap ----
+
+// Tap runs step beside the flow, fire-and-forget, on a snapshot of the
+// context: the run does not wait for it and never sees its writes or its
+// error. Its error (or panic) goes to the flow's tap error hook (see
+// [Builder.OnTapError]; by default it is logged with slog). A tap outlives
+// the run's context cancellation; [Flow.Wait] waits for the flow's taps, and
+// [Flow.Close] waits for them before closing services.
+func Tap(step Service) Service {
+	t := &tap{step: step}
+	t.self = t
+	return t
+}
+
+type tap struct {
+	combinator
+	step Service
+}
+
+func (t *tap) Name() string {
+	if isNil(t.step) {
+		return "tap"
+	}
+	return "tap(" + t.step.Name() + ")"
+}
+
+func (t *tap) build(b *builder, path string, in keys) (runner, keys, *Node) {
+	name := t.Name()
+	p := path + "/" + name
+	if isNil(t.step) {
+		b.errorf("", "", nil, "tap: nil step (at %s)", path)
+		return seqRunner(nil), in, &Node{Kind: KindTap, Name: name, Path: p}
+	}
+	br, _, bn := b.compile(t.step, p, in.clone())
+	return &tapRunner{name: name, flow: b.flow, body: br, taps: b.taps}, in,
+		&Node{Kind: KindTap, Name: name, Path: p, Children: []*Node{bn}}
+}
+
+// taps tracks the running taps of one flow.
+type taps struct {
+	wg      sync.WaitGroup
+	onError func(ctx context.Context, step string, err error)
+}
+
+func (t *taps) report(ctx context.Context, step string, err error) {
+	if t.onError != nil {
+		t.onError(ctx, step, err)
+		return
+	}
+	slog.Default().ErrorContext(ctx, "tap failed", "step", step, "error", err)
+}
+
+type tapRunner struct {
+	name, flow string
+	body       runner
+	taps       *taps
+}
+
+func (t *tapRunner) run(ctx context.Context, r *runState, c *fc.Context) error {
+	snap := c.Snapshot()
+	ctx = context.WithoutCancel(ctx)
+	t.taps.wg.Add(1)
+	go func() {
+		defer t.taps.wg.Done()
+		if err := runGuarded(ctx, t.body, &plainRun, snap); err != nil {
+			t.taps.report(ctx, t.name, err)
+		}
+	}()
+	return nil
+}
+
+// ---- helpers shared by concurrent combinators ----
+
+func itoa(i int) string { return strconv.Itoa(i) }
