@@ -349,7 +349,7 @@ func TestSagaRetrySucceedingCompensatesNothing(t *testing.T) {
 
 type releaser struct{ released *atomic.Int32 }
 
-func (r releaser) Name() string                                { return "reserve" }
+func (r releaser) Name() string                                  { return "reserve" }
 func (r releaser) Call(ctx context.Context, c *fc.Context) error { return nil }
 func (r releaser) Compensate(ctx context.Context, c *fc.Context, cause error) error {
 	r.released.Add(1)
