@@ -21,10 +21,29 @@ type Context struct {
 	// shared is true while m is also referenced by another Context (a parent
 	// or a child snapshot); the first write then copies it.
 	shared bool
-	// writes records the keys written since the snapshot was taken (nil for
-	// a root context that is not tracking).
-	writes *writeSet
+	// A snapshot reads through to base, its parent's map at the time of the
+	// snapshot (never written), and keeps its writes in ov, in first-write
+	// order, until something needs the whole map (View, Map, JSON): then it
+	// flattens into m once, turns ov into rec, and works like a root.
+	base map[string]any
+	ov   []entry
+	// rec records the keys a flattened snapshot wrote since the snapshot
+	// (nil for a root context).
+	rec *writeSet
+	// trk records writes for an active [Context.Track].
+	trk *writeSet
 }
+
+// entry is one write of a snapshot: a value, or a deletion.
+type entry struct {
+	key     string
+	val     any
+	deleted bool
+}
+
+// maxOverlay is the number of writes a snapshot keeps beside its parent's
+// map before it flattens.
+const maxOverlay = 16
 
 // writeSet records the keys a context wrote, in first-write order, and
 // which of them were deleted.
@@ -78,35 +97,83 @@ func FromJSON(data []byte) (*Context, error) {
 
 // Get returns the value stored under key and whether it is present.
 func (c *Context) Get(key string) (any, bool) {
-	v, ok := c.m[key]
+	if c.base == nil {
+		v, ok := c.m[key]
+		return v, ok
+	}
+	for i := range c.ov {
+		if c.ov[i].key == key {
+			return c.ov[i].val, !c.ov[i].deleted
+		}
+	}
+	v, ok := c.base[key]
 	return v, ok
 }
 
 // Has reports whether key is present.
 func (c *Context) Has(key string) bool {
-	_, ok := c.m[key]
+	_, ok := c.Get(key)
 	return ok
 }
 
 // Set stores v under key.
 func (c *Context) Set(key string, v any) {
-	c.own()
-	c.m[key] = v
-	if c.writes != nil {
-		c.writes.add(key, false)
-	}
+	c.write(key, v, false)
 }
 
 // Delete removes key. Deleting an absent key is a no-op.
 func (c *Context) Delete(key string) {
-	if _, ok := c.m[key]; !ok {
-		return
+	if c.Has(key) {
+		c.write(key, nil, true)
+	}
+}
+
+func (c *Context) write(key string, v any, deleted bool) {
+	if c.trk != nil {
+		c.trk.add(key, deleted)
+	}
+	if c.base != nil {
+		for i := range c.ov {
+			if c.ov[i].key == key {
+				c.ov[i].val, c.ov[i].deleted = v, deleted
+				return
+			}
+		}
+		if len(c.ov) < maxOverlay {
+			c.ov = append(c.ov, entry{key: key, val: v, deleted: deleted})
+			return
+		}
+		c.flat()
 	}
 	c.own()
-	delete(c.m, key)
-	if c.writes != nil {
-		c.writes.add(key, true)
+	if deleted {
+		delete(c.m, key)
+	} else {
+		c.m[key] = v
 	}
+	if c.rec != nil {
+		c.rec.add(key, deleted)
+	}
+}
+
+// flat turns a snapshot into a root holding the whole map, once.
+func (c *Context) flat() map[string]any {
+	if c.base == nil {
+		return c.m
+	}
+	m := make(map[string]any, len(c.base)+len(c.ov))
+	maps.Copy(m, c.base)
+	rec := &writeSet{}
+	for _, e := range c.ov {
+		if e.deleted {
+			delete(m, e.key)
+		} else {
+			m[e.key] = e.val
+		}
+		rec.add(e.key, e.deleted)
+	}
+	c.m, c.base, c.ov, c.rec, c.shared = m, nil, nil, rec, false
+	return m
 }
 
 // Update sets every entry of m, in sorted key order.
@@ -117,23 +184,25 @@ func (c *Context) Update(m map[string]any) {
 }
 
 // Len returns the number of keys.
-func (c *Context) Len() int { return len(c.m) }
+func (c *Context) Len() int { return len(c.flat()) }
 
 // Keys returns the keys in sorted order.
-func (c *Context) Keys() []string { return slices.Sorted(maps.Keys(c.m)) }
+func (c *Context) Keys() []string { return slices.Sorted(maps.Keys(c.flat())) }
 
 // Map returns a shallow copy of the data.
 func (c *Context) Map() map[string]any {
-	if c.m == nil {
+	m := c.flat()
+	if m == nil {
 		return map[string]any{}
 	}
-	return maps.Clone(c.m)
+	return maps.Clone(m)
 }
 
 // View returns the underlying map without copying, for read-only use such
 // as the environment of an expression. The caller must not modify it, and
 // must not keep it past the next write to c. It may be nil when c is empty.
-func (c *Context) View() map[string]any { return c.m }
+// On a snapshot, the first View costs one copy of the map.
+func (c *Context) View() map[string]any { return c.flat() }
 
 // own makes c the sole owner of its map before a write.
 func (c *Context) own() {
@@ -147,41 +216,63 @@ func (c *Context) own() {
 }
 
 // Snapshot returns a copy-on-write child of c: reads see c's data as it is
-// now; the first write to either c or the child copies the map, so neither
-// sees the other's later writes. The child records the keys it writes, for
-// [Context.Merge] and [Context.Written].
+// now, and neither sees the other's later writes. The child records the
+// keys it writes, for [Context.Merge] and [Context.Written].
 //
-// Taking a snapshot costs one allocation; the copy is paid only by a side
-// that writes. A snapshot may be handed to another goroutine, provided c
-// itself is not used concurrently with it (the engine takes all snapshots
-// before starting branches, and merges after they end).
+// Taking a snapshot costs one allocation. The child keeps its first writes
+// beside the parent's map (room for four without allocating), so Get and
+// Set stay cheap; the first call that needs the whole map ([Context.View],
+// [Context.Map], JSON) or many writes copy it once. The parent copies its
+// map on its first write after a snapshot.
+//
+// A snapshot may be handed to another goroutine, provided c itself is not
+// used concurrently with it (the engine takes all snapshots before starting
+// branches, and merges after they end).
 func (c *Context) Snapshot() *Context {
-	if c.m == nil {
-		c.m = make(map[string]any)
+	m := c.flat()
+	if m == nil {
+		m = make(map[string]any)
+		c.m = m
 	}
 	c.shared = true
-	return &Context{m: c.m, shared: true, writes: &writeSet{}}
+	s := &snapshot{}
+	s.Context.base = m
+	s.Context.ov = s.inline[:0]
+	return &s.Context
+}
+
+// snapshot allocates a child context with room for its first writes.
+type snapshot struct {
+	Context
+	inline [4]entry
 }
 
 // Written returns the keys written (set or deleted) since c was created by
-// [Context.Snapshot] or since [Context.Track], in first-write order. It is
-// nil for a context that does not track writes.
+// [Context.Snapshot], in first-write order. It is nil for a context that is
+// not a snapshot.
 func (c *Context) Written() []string {
-	if c.writes == nil {
+	if c.base != nil {
+		out := make([]string, len(c.ov))
+		for i, e := range c.ov {
+			out[i] = e.key
+		}
+		return out
+	}
+	if c.rec == nil {
 		return nil
 	}
-	return slices.Clone(c.writes.order)
+	return slices.Clone(c.rec.order)
 }
 
 // Track starts recording the keys written to c from now on, and returns a
 // function that stops recording and returns them in first-write order.
 // Tracking nests: an outer tracker also sees the inner tracker's keys.
 func (c *Context) Track() (stop func() []string) {
-	outer := c.writes
+	outer := c.trk
 	w := &writeSet{}
-	c.writes = w
+	c.trk = w
 	return func() []string {
-		c.writes = outer
+		c.trk = outer
 		if outer != nil {
 			for _, k := range w.order {
 				_, del := w.deleted[k]
@@ -196,28 +287,41 @@ func (c *Context) Track() (stop func() []string) {
 // written by several children ends with the value of the last one. Children
 // are typically snapshots of c taken before concurrent branches ran; pass
 // them in declaration order so the result does not depend on scheduling.
-// A nil child is skipped. Merge records the writes on c if c tracks them.
+// A nil child, or one that is not a snapshot, is skipped.
 func (c *Context) Merge(children ...*Context) {
 	for _, ch := range children {
-		if ch == nil || ch.writes == nil {
-			continue
-		}
-		for _, k := range ch.writes.order {
-			if _, del := ch.writes.deleted[k]; del {
-				c.Delete(k)
-				continue
+		switch {
+		case ch == nil:
+		case ch.base != nil:
+			for _, e := range ch.ov {
+				if e.deleted {
+					c.Delete(e.key)
+				} else {
+					c.Set(e.key, e.val)
+				}
 			}
-			c.Set(k, ch.m[k])
+		case ch.rec != nil:
+			for _, k := range ch.rec.order {
+				if _, del := ch.rec.deleted[k]; del {
+					c.Delete(k)
+				} else {
+					c.Set(k, ch.m[k])
+				}
+			}
 		}
 	}
 }
 
 // MarshalJSON encodes the data as a JSON object with sorted keys.
 func (c *Context) MarshalJSON() ([]byte, error) {
-	if c == nil || c.m == nil {
+	if c == nil {
 		return []byte("{}"), nil
 	}
-	b, err := json.Marshal(c.m)
+	m := c.flat()
+	if m == nil {
+		return []byte("{}"), nil
+	}
+	b, err := json.Marshal(m)
 	if err != nil {
 		return nil, fmt.Errorf("context: encode JSON: %w", err)
 	}

@@ -127,6 +127,38 @@ func TestSnapshotCopyOnWrite(t *testing.T) {
 	assert.Equal(t, []string{"b", "a"}, s2.Written())
 }
 
+func TestSnapshotOverlayReadsAndFlattens(t *testing.T) {
+	parent := fc.FromMap(map[string]any{"a": 1, "b": 2})
+	child := parent.Snapshot()
+	child.Set("c", 3)
+	child.Delete("a")
+	child.Set("a", 10)
+	child.Delete("b")
+	v, ok := child.Get("a")
+	assert.True(t, ok)
+	assert.Equal(t, 10, v)
+	assert.False(t, child.Has("b"))
+	assert.Equal(t, 2, child.Len())
+
+	grandchild := child.Snapshot() // flattens child, which stays usable
+	grandchild.Set("d", 4)
+	child.Set("e", 5)
+	assert.Equal(t, map[string]any{"a": 10, "c": 3, "d": 4}, grandchild.Map())
+	assert.Equal(t, map[string]any{"a": 10, "c": 3, "e": 5}, child.Map())
+	assert.Equal(t, map[string]any{"a": 1, "b": 2}, parent.Map())
+
+	parent.Merge(child)
+	assert.Equal(t, map[string]any{"a": 10, "c": 3, "e": 5}, parent.Map(), "b was deleted by the child")
+	assert.Equal(t, []string{"c", "a", "b", "e"}, child.Written())
+
+	k := fc.Key[int]("a")
+	s := parent.Snapshot()
+	got, err := k.Get(s)
+	require.NoError(t, err)
+	assert.Equal(t, 10, got)
+	assert.Equal(t, `{"a":10,"c":3,"e":5}`, s.String())
+}
+
 func TestMergeIsDeterministicInArgumentOrder(t *testing.T) {
 	build := func() (*fc.Context, *fc.Context, *fc.Context) {
 		p := fc.FromMap(map[string]any{"x": 0, "gone": true})

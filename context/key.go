@@ -77,7 +77,7 @@ func (k Key[T]) Get(c *Context) (T, error) {
 // value that cannot be converted to T is a [*KeyError].
 func (k Key[T]) Lookup(c *Context) (T, bool, error) {
 	var zero T
-	raw, ok := c.m[string(k)]
+	raw, ok := c.Get(string(k))
 	if !ok {
 		return zero, false, nil
 	}

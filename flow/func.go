@@ -79,10 +79,9 @@ func (f *funcService[In, Out]) Call(ctx context.Context, c *fc.Context) error {
 	var in In
 	if len(f.in) > 0 {
 		iv := reflect.ValueOf(&in).Elem()
-		m := c.View()
 		for i := range f.in {
 			b := &f.in[i]
-			raw, ok := m[b.key]
+			raw, ok := c.Get(b.key)
 			if !ok {
 				if b.optional {
 					continue
