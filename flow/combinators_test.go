@@ -53,17 +53,25 @@ func TestAllRunsConcurrently(t *testing.T) {
 
 func TestAllFirstFailureCancelsSiblings(t *testing.T) {
 	var sawCancel atomic.Bool
+	slowStarted, fineDone := make(chan struct{}), make(chan struct{})
 	f := flow.New("all", flow.All(
 		flow.Step("slow", func(ctx context.Context, c *fc.Context) error {
+			close(slowStarted)
 			<-ctx.Done()
 			sawCancel.Store(true)
 			c.Set("slow", "wrote")
 			return ctx.Err()
 		}),
 		flow.Step("fails", func(ctx context.Context, c *fc.Context) error {
+			<-slowStarted
+			<-fineDone
 			return errors.New("card declined")
 		}),
-		setStep("fine", "fine", 1),
+		flow.Step("fine", func(ctx context.Context, c *fc.Context) error {
+			defer close(fineDone)
+			c.Set("fine", 1)
+			return nil
+		}),
 	)).MustBuild()
 	c, err := f.Run(t.Context(), nil)
 	require.Error(t, err)

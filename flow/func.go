@@ -7,7 +7,10 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
+	"time"
 	"unicode"
+	"unsafe"
 
 	fc "github.com/svcflow/svcflow/context"
 )
@@ -53,7 +56,8 @@ func Func[In, Out any](name string, fn func(ctx context.Context, in In) (Out, er
 
 type binding struct {
 	key       string
-	index     int
+	offset    uintptr
+	acc       accessor
 	typ       reflect.Type
 	optional  bool
 	omitEmpty bool
@@ -66,64 +70,121 @@ type funcService[In, Out any] struct {
 	outMap   bool
 	contract Contract
 	err      error
+	frames   sync.Pool // *frame[In, Out], reused across calls
 }
 
 func (f *funcService[In, Out]) Name() string       { return f.name }
 func (f *funcService[In, Out]) Contract() Contract { return f.contract }
 func (f *funcService[In, Out]) buildErr() error    { return f.err }
 
+// frame holds one call's input and output; frames are pooled, so a call
+// allocates nothing for them.
+type frame[In, Out any] struct {
+	in  In
+	out Out
+}
+
 func (f *funcService[In, Out]) Call(ctx context.Context, c *fc.Context) error {
 	if f.err != nil {
 		return f.err
 	}
-	var in In
-	if len(f.in) > 0 {
-		iv := reflect.ValueOf(&in).Elem()
-		for i := range f.in {
-			b := &f.in[i]
-			raw, ok := c.Get(b.key)
-			if !ok {
-				if b.optional {
-					continue
-				}
-				return &fc.KeyError{Key: b.key, Want: b.typ, Err: fc.ErrMissing}
-			}
-			fv := iv.Field(b.index)
-			if raw != nil && reflect.TypeOf(raw) == b.typ {
-				fv.Set(reflect.ValueOf(raw))
+	fr, _ := f.frames.Get().(*frame[In, Out])
+	if fr == nil {
+		fr = new(frame[In, Out])
+	}
+	err := f.call(ctx, c, fr)
+	*fr = frame[In, Out]{} // hold no references while pooled
+	f.frames.Put(fr)
+	return err
+}
+
+func (f *funcService[In, Out]) call(ctx context.Context, c *fc.Context, fr *frame[In, Out]) error {
+	base := unsafe.Pointer(&fr.in)
+	for i := range f.in {
+		b := &f.in[i]
+		raw, ok := c.Get(b.key)
+		if !ok {
+			if b.optional {
 				continue
 			}
-			cv, err := fc.ConvertValue(raw, b.typ)
-			if err != nil {
-				return &fc.KeyError{Key: b.key, Want: b.typ, Got: reflect.TypeOf(raw), Err: err}
-			}
-			fv.Set(cv)
+			return &fc.KeyError{Key: b.key, Want: b.typ, Err: fc.ErrMissing}
 		}
+		p := unsafe.Add(base, b.offset)
+		if b.acc.set != nil && b.acc.set(p, raw) {
+			continue
+		}
+		cv, err := fc.ConvertValue(raw, b.typ)
+		if err != nil {
+			return &fc.KeyError{Key: b.key, Want: b.typ, Got: reflect.TypeOf(raw), Err: err}
+		}
+		reflect.NewAt(b.typ, p).Elem().Set(cv)
 	}
-	out, err := f.fn(ctx, in)
-	if err != nil {
+	var err error
+	if fr.out, err = f.fn(ctx, fr.in); err != nil {
 		return err
 	}
 	if f.outMap {
-		if m, ok := any(out).(map[string]any); ok {
+		if m, ok := any(fr.out).(map[string]any); ok {
 			for _, k := range slices.Sorted(maps.Keys(m)) {
 				c.Set(k, m[k])
 			}
 		}
 		return nil
 	}
-	if len(f.out) > 0 {
-		ov := reflect.ValueOf(&out).Elem()
-		for i := range f.out {
-			b := &f.out[i]
-			fv := ov.Field(b.index)
-			if b.omitEmpty && fv.IsZero() {
-				continue
-			}
-			c.Set(b.key, fv.Interface())
+	base = unsafe.Pointer(&fr.out)
+	for i := range f.out {
+		b := &f.out[i]
+		p := unsafe.Add(base, b.offset)
+		if b.omitEmpty && reflect.NewAt(b.typ, p).Elem().IsZero() {
+			continue
+		}
+		if b.acc.get != nil {
+			c.Set(b.key, b.acc.get(p))
+		} else {
+			c.Set(b.key, reflect.NewAt(b.typ, p).Elem().Interface())
 		}
 	}
 	return nil
+}
+
+// accessor reads and writes a struct field of one Go type through a
+// pointer, without reflection: the fast path of Func's binding for common
+// types. set reports false when raw does not have exactly the field's type
+// (the caller then converts).
+type accessor struct {
+	set func(p unsafe.Pointer, raw any) bool
+	get func(p unsafe.Pointer) any
+}
+
+func accessorFor[T any]() accessor {
+	return accessor{
+		set: func(p unsafe.Pointer, raw any) bool {
+			v, ok := raw.(T)
+			if ok {
+				*(*T)(p) = v
+			}
+			return ok
+		},
+		get: func(p unsafe.Pointer) any { return *(*T)(p) },
+	}
+}
+
+// accessors covers the types services use most; other types go through
+// reflection.
+var accessors = map[reflect.Type]accessor{
+	reflect.TypeFor[int]():            accessorFor[int](),
+	reflect.TypeFor[int64]():          accessorFor[int64](),
+	reflect.TypeFor[float64]():        accessorFor[float64](),
+	reflect.TypeFor[string]():         accessorFor[string](),
+	reflect.TypeFor[bool]():           accessorFor[bool](),
+	reflect.TypeFor[any]():            accessorFor[any](),
+	reflect.TypeFor[[]any]():          accessorFor[[]any](),
+	reflect.TypeFor[[]string]():       accessorFor[[]string](),
+	reflect.TypeFor[[]int]():          accessorFor[[]int](),
+	reflect.TypeFor[[]float64]():      accessorFor[[]float64](),
+	reflect.TypeFor[map[string]any](): accessorFor[map[string]any](),
+	reflect.TypeFor[time.Time]():      accessorFor[time.Time](),
+	reflect.TypeFor[time.Duration]():  accessorFor[time.Duration](),
 }
 
 // planFields plans the binding of struct type t's exported fields to keys.
@@ -149,7 +210,7 @@ func planFields(t reflect.Type, input bool) ([]binding, error) {
 		if name == "" {
 			name = SnakeCase(sf.Name)
 		}
-		b := binding{key: name, index: i, typ: sf.Type}
+		b := binding{key: name, offset: sf.Offset, typ: sf.Type, acc: accessors[sf.Type]}
 		for o := range strings.SplitSeq(opts, ",") {
 			switch o {
 			case "":
