@@ -1,0 +1,526 @@
+package channel
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/svcflow/svcflow/adapters/message"
+	"github.com/svcflow/svcflow/adapters/store"
+	fc "github.com/svcflow/svcflow/context"
+	"github.com/svcflow/svcflow/errors"
+	"github.com/svcflow/svcflow/flow"
+)
+
+// Config describes a channel.
+type Config struct {
+	// Name identifies the channel in logs, metrics and errors. Required.
+	Name string
+	// Flow processes each message. Required.
+	Flow *flow.Flow
+	// Sources feed the channel; none is fine for a channel driven by
+	// Handle, Inject and Replay only.
+	Sources []Source
+	// Store records every message and its outcome (default: in memory).
+	// The channel does not close a store it was given.
+	Store store.Store
+	// Restart is the backoff between restarts of the flow's services after
+	// a Fatal error, and how many restarts one message may cause before it
+	// is left for later (default: 100ms doubling to 30s, 10 restarts).
+	Restart *errors.Policy
+	// RetryAfter is the redelivery delay a source is given when a message's
+	// retries ran out and the error carried no hint (default 5s).
+	RetryAfter time.Duration
+	// OrderKey, when set, makes messages with the same key run one at a
+	// time, in the order they reach the channel. Messages with different
+	// keys, or an empty key, run concurrently.
+	OrderKey func(*message.Message) string
+	// Logger receives the channel's logs (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// Channel runs a flow for every message its sources deliver, recording
+// each message in a store before the run and its outcome after, so that
+// nothing accepted is lost: messages left unfinished by a crash are run
+// again when the channel starts.
+//
+// A supervisor applies the control errors: Stop rejects the message (it is
+// acked, never redelivered); a Retry whose attempts ran out fails it with a
+// redelivery delay; Fatal closes and re-initialises the flow's services
+// under the restart backoff and runs the message again; a canceled run
+// leaves the message owed. A panic is a failure.
+//
+// A Channel is safe for concurrent use.
+type Channel struct {
+	cfg     Config
+	log     *slog.Logger
+	store   store.Store
+	restart errors.Policy
+	order   keyedLock
+	ids     keyedLock
+
+	gate sync.RWMutex // runs hold it shared; a restart holds it exclusively
+	gen  uint64       // restart generation, guarded by gate
+
+	mu       sync.Mutex
+	state    string
+	stopIn   context.CancelFunc // stops intake
+	hard     context.Context    // canceled when a Stop's deadline passes
+	hardStop context.CancelFunc
+	srcDone  chan struct{}
+	srcErrs  []error
+
+	inflight sync.WaitGroup
+	running  atomic.Int64
+	restarts atomic.Int64
+	counts   [5]atomic.Int64 // by outcome: done, rejected, error, left, duplicate
+	lastErr  atomic.Value    // string
+}
+
+// Channel states reported by [Channel.Status].
+const (
+	StateStopped    = "stopped"
+	StateStarting   = "starting"
+	StateRunning    = "running"
+	StateRestarting = "restarting"
+	StateStopping   = "stopping"
+)
+
+// New returns a stopped channel. It checks the configuration.
+func New(cfg Config) (*Channel, error) {
+	if cfg.Name == "" {
+		return nil, errors.New("channel: name is required")
+	}
+	if cfg.Flow == nil {
+		return nil, fmt.Errorf("channel %q: flow is required", cfg.Name)
+	}
+	for i, s := range cfg.Sources {
+		if s == nil {
+			return nil, fmt.Errorf("channel %q: source %d is nil", cfg.Name, i+1)
+		}
+	}
+	c := &Channel{cfg: cfg, state: StateStopped, store: cfg.Store, log: cfg.Logger}
+	if c.log == nil {
+		c.log = slog.Default()
+	}
+	c.log = c.log.With("channel", cfg.Name)
+	if c.store == nil {
+		c.store = store.NewMemory()
+	}
+	c.restart = errors.Policy{Initial: 100 * time.Millisecond, Multiplier: 2, MaxInterval: 30 * time.Second, MaxAttempts: 10}
+	if cfg.Restart != nil {
+		if err := cfg.Restart.Validate(); err != nil {
+			return nil, fmt.Errorf("channel %q: restart policy: %w", cfg.Name, err)
+		}
+		c.restart = *cfg.Restart
+	}
+	if c.cfg.RetryAfter <= 0 {
+		c.cfg.RetryAfter = 5 * time.Second
+	}
+	c.lastErr.Store("")
+	return c, nil
+}
+
+// Name returns the channel's name.
+func (c *Channel) Name() string { return c.cfg.Name }
+
+// Store returns the channel's message store.
+func (c *Channel) Store() store.Store { return c.store }
+
+// Flow returns the channel's flow.
+func (c *Channel) Flow() *flow.Flow { return c.cfg.Flow }
+
+// Start initialises the flow's services, runs again every message a
+// previous process left unfinished in the store (oldest first), then starts
+// the sources. It returns once the sources are running; a source that fails
+// later is logged and reported by [Channel.Status].
+func (c *Channel) Start(ctx context.Context) error {
+	c.mu.Lock()
+	if c.state != StateStopped {
+		st := c.state
+		c.mu.Unlock()
+		return fmt.Errorf("channel %q: start: already %s", c.cfg.Name, st)
+	}
+	c.state = StateStarting
+	c.hard, c.hardStop = context.WithCancel(context.WithoutCancel(ctx))
+	c.mu.Unlock()
+
+	fail := func(err error) error {
+		c.mu.Lock()
+		c.state = StateStopped
+		c.hardStop()
+		c.mu.Unlock()
+		return fmt.Errorf("channel %q: start: %w", c.cfg.Name, err)
+	}
+	if err := c.cfg.Flow.Init(ctx); err != nil {
+		return fail(err)
+	}
+	owed, err := store.Recover(ctx, c.store)
+	if err != nil {
+		return fail(errors.Join(err, c.cfg.Flow.Close(ctx)))
+	}
+	for _, rec := range owed {
+		res := c.run(ctx, rec.Message, nil)
+		c.log.Info("recovered message", "id", rec.Message.ID, "state", res.State)
+	}
+
+	intake, stop := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, src := range c.cfg.Sources {
+		wg.Go(func() {
+			if err := src.Run(intake, c); err != nil && intake.Err() == nil {
+				c.log.Error("source failed", "source", src.Name(), "error", err)
+				c.mu.Lock()
+				c.srcErrs = append(c.srcErrs, fmt.Errorf("source %s: %w", src.Name(), err))
+				c.mu.Unlock()
+				c.lastErr.Store(err.Error())
+			}
+		})
+	}
+	go func() { wg.Wait(); close(done) }()
+	c.mu.Lock()
+	c.state, c.stopIn, c.srcDone, c.srcErrs = StateRunning, stop, done, nil
+	c.mu.Unlock()
+	c.log.Info("channel started", "sources", len(c.cfg.Sources), "recovered", len(owed))
+	return nil
+}
+
+// Stop stops the channel gracefully: sources stop taking messages, the
+// messages in flight finish, and the flow's services are closed. When ctx
+// ends first, the runs still in flight are canceled (their messages stay
+// owed, to run again on the next start) and Stop returns ctx's error after
+// closing the services.
+func (c *Channel) Stop(ctx context.Context) error {
+	c.mu.Lock()
+	if c.state != StateRunning {
+		st := c.state
+		c.mu.Unlock()
+		if st == StateStopped {
+			return nil
+		}
+		return fmt.Errorf("channel %q: stop: %s", c.cfg.Name, st)
+	}
+	c.state = StateStopping
+	stop, done := c.stopIn, c.srcDone
+	c.mu.Unlock()
+
+	stop()
+	var drainErr error
+	drained := make(chan struct{})
+	go func() {
+		<-done
+		c.inflight.Wait()
+		close(drained)
+	}()
+	select {
+	case <-drained:
+	case <-ctx.Done():
+		drainErr = fmt.Errorf("channel %q: stop: drain: %w", c.cfg.Name, ctx.Err())
+		c.hardStop()
+		<-drained
+	}
+	closeErr := c.cfg.Flow.Close(context.WithoutCancel(ctx))
+	if closeErr != nil {
+		closeErr = fmt.Errorf("channel %q: stop: %w", c.cfg.Name, closeErr)
+	}
+	c.mu.Lock()
+	c.state = StateStopped
+	c.hardStop()
+	c.mu.Unlock()
+	c.log.Info("channel stopped")
+	return errors.Join(drainErr, closeErr)
+}
+
+// Status is a snapshot of a channel's state and counters.
+type Status struct {
+	Name      string           `json:"name"`
+	State     string           `json:"state"`
+	InFlight  int64            `json:"in_flight"`
+	Restarts  int64            `json:"restarts"`
+	Outcomes  map[string]int64 `json:"outcomes"` // done, rejected, error, left, duplicate
+	Sources   []string         `json:"sources"`
+	LastError string           `json:"last_error,omitempty"`
+}
+
+var outcomeNames = [5]string{"done", "rejected", "error", "left", "duplicate"}
+
+// Status returns the channel's state and counters.
+func (c *Channel) Status() Status {
+	c.mu.Lock()
+	st := c.state
+	c.mu.Unlock()
+	s := Status{Name: c.cfg.Name, State: st, InFlight: c.running.Load(), Restarts: c.restarts.Load(),
+		Outcomes: map[string]int64{}, LastError: c.lastErr.Load().(string)}
+	for i, n := range outcomeNames {
+		s.Outcomes[n] = c.counts[i].Load()
+	}
+	for _, src := range c.cfg.Sources {
+		s.Sources = append(s.Sources, src.Name())
+	}
+	return s
+}
+
+// Handle records m and runs the flow on it; it implements [Handler] for
+// sources. A message whose ID is already stored and finished (done or
+// rejected) is not run again: its stored outcome is returned (sources may
+// deliver a message twice; a restart re-offers files). Handle may be
+// called while the channel is stopped (a synchronous use without sources).
+func (c *Channel) Handle(ctx context.Context, m *message.Message) Result {
+	return c.accept(ctx, m, nil)
+}
+
+// Inject is Handle starting at the named step: the steps before it are
+// skipped (see flow.From). Use it to resume a message at a step.
+func (c *Channel) Inject(ctx context.Context, m *message.Message, step string) Result {
+	return c.accept(ctx, m, []flow.RunOption{flow.From(step)})
+}
+
+// Replay runs the stored message with the given ID again, whatever its
+// state, and records the new outcome in its history.
+func (c *Channel) Replay(ctx context.Context, id string) (Result, error) {
+	rec, err := c.store.Get(ctx, id)
+	if err != nil {
+		return Result{}, fmt.Errorf("channel %q: replay: %w", c.cfg.Name, err)
+	}
+	unlock, err := c.lock(ctx, rec.Message)
+	if err != nil {
+		return Result{}, fmt.Errorf("channel %q: replay %q: %w", c.cfg.Name, id, err)
+	}
+	defer unlock()
+	return c.run(ctx, rec.Message, nil), nil
+}
+
+func (c *Channel) accept(ctx context.Context, m *message.Message, opts []flow.RunOption) Result {
+	if m == nil {
+		return Result{Settle: Fail, State: string(store.Error), Err: fmt.Errorf("channel %q: nil message", c.cfg.Name)}
+	}
+	c.inflight.Add(1)
+	defer c.inflight.Done()
+	unlock, err := c.lock(ctx, m)
+	if err != nil {
+		return c.left(m, err)
+	}
+	defer unlock()
+	if err := c.store.Put(ctx, m); err != nil {
+		if !errors.Is(err, store.ErrExists) {
+			c.log.Error("store put failed", "id", m.ID, "error", err)
+			return c.left(m, fmt.Errorf("channel %q: %w", c.cfg.Name, err))
+		}
+		rec, gerr := c.store.Get(ctx, m.ID)
+		if gerr != nil {
+			return c.left(m, fmt.Errorf("channel %q: %w", c.cfg.Name, gerr))
+		}
+		if rec.State == store.Done || rec.State == store.Rejected {
+			c.counts[4].Add(1)
+			res := Result{Settle: Ack, State: string(rec.State), Message: rec.Message}
+			if rec.State == store.Rejected {
+				res.Err = errors.Stop(rec.Err)
+			}
+			return res
+		}
+		m = rec.Message // owed: run the stored message again
+	}
+	return c.run(ctx, m, opts)
+}
+
+// lock takes the per-ID lock (a message never runs twice at once) and the
+// ordering lock when configured.
+func (c *Channel) lock(ctx context.Context, m *message.Message) (func(), error) {
+	var key string
+	if c.cfg.OrderKey != nil {
+		key = c.cfg.OrderKey(m)
+	}
+	if key != "" {
+		if err := c.order.lock(ctx, key); err != nil {
+			return nil, err
+		}
+	}
+	if err := c.ids.lock(ctx, m.ID); err != nil {
+		if key != "" {
+			c.order.unlock(key)
+		}
+		return nil, err
+	}
+	return func() {
+		c.ids.unlock(m.ID)
+		if key != "" {
+			c.order.unlock(key)
+		}
+	}, nil
+}
+
+func (c *Channel) left(m *message.Message, err error) Result {
+	c.counts[3].Add(1)
+	c.lastErr.Store(err.Error())
+	return Result{Settle: Leave, State: string(store.Processing), Message: m, Err: err, RetryAfter: c.cfg.RetryAfter}
+}
+
+// run runs a stored message through the flow under the supervisor and
+// records the outcome.
+func (c *Channel) run(ctx context.Context, m *message.Message, opts []flow.RunOption) Result {
+	c.running.Add(1)
+	defer c.running.Add(-1)
+	if c.hard != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		stop := context.AfterFunc(c.hard, cancel)
+		defer stop()
+	}
+	if err := c.store.Transition(ctx, m.ID, store.Processing, store.Update{}); err != nil {
+		return c.left(m, fmt.Errorf("channel %q: %w", c.cfg.Name, err))
+	}
+	var (
+		out *fc.Context
+		tr  flow.Trace
+		err error
+	)
+	for restarts := 0; ; restarts++ {
+		c.gate.RLock()
+		gen := c.gen
+		out, err = contextOf(m)
+		if err == nil {
+			err = c.cfg.Flow.RunContext(ctx, out, append(opts, flow.WithTrace(&tr))...)
+		}
+		c.gate.RUnlock()
+		if errors.KindOf(err) != errors.KindFatal || ctx.Err() != nil {
+			break
+		}
+		c.log.Error("fatal error: restarting services", "id", m.ID, "error", err)
+		if restarts >= c.restart.MaxAttempts && c.restart.MaxAttempts > 0 {
+			err = fmt.Errorf("gave up after %d restarts: %w", restarts, err)
+			break
+		}
+		if rerr := c.restartServices(ctx, gen); rerr != nil {
+			err = errors.Join(err, rerr)
+			break
+		}
+	}
+
+	res := Result{Err: err}
+	m = m.Clone()
+	m.Context = out.Map()
+	if b, merr := json.Marshal(&tr); merr == nil {
+		m.Trace = b
+	}
+	res.Message = m
+	var st store.State
+	switch kind := errors.KindOf(err); {
+	case kind == errors.KindOK:
+		res.Settle, st = Ack, store.Done
+		c.counts[0].Add(1)
+	case kind == errors.KindStop:
+		res.Settle, st = Ack, store.Rejected
+		c.counts[1].Add(1)
+	case kind == errors.KindCanceled || kind == errors.KindFatal:
+		// Not the message's fault: it stays owed (processing) and runs
+		// again on the next start or redelivery.
+		res.Settle, res.State, res.RetryAfter = Leave, string(store.Processing), c.cfg.RetryAfter
+		c.counts[3].Add(1)
+		c.lastErr.Store(err.Error())
+		c.log.Warn("message left unfinished", "id", m.ID, "error", err)
+		return res
+	case kind == errors.KindRetry:
+		res.Settle, st = Nack, store.Error
+		res.RetryAfter = c.cfg.RetryAfter
+		if d, ok := errors.RetryAfterHint(err); ok {
+			res.RetryAfter = d
+		}
+		c.counts[2].Add(1)
+	default:
+		res.Settle, st = Fail, store.Error
+		c.counts[2].Add(1)
+	}
+	res.State = string(st)
+	u := store.Update{Context: m.Context, Trace: m.Trace}
+	if err != nil {
+		u.Err = err.Error()
+		c.lastErr.Store(u.Err)
+		if res.Settle != Ack {
+			res.ErrorID = newErrorID()
+			c.log.Error("message failed", "id", m.ID, "error_id", res.ErrorID, "error", err)
+		}
+	}
+	if terr := c.store.Transition(context.WithoutCancel(ctx), m.ID, st, u); terr != nil {
+		c.log.Error("store transition failed", "id", m.ID, "to", st, "error", terr)
+		res.Err = errors.Join(res.Err, terr)
+		res.Settle, res.State = Leave, string(store.Processing)
+	}
+	return res
+}
+
+// restartServices closes and re-initialises the flow's services, once per
+// generation: concurrent runs that hit the same Fatal share one restart.
+func (c *Channel) restartServices(ctx context.Context, gen uint64) error {
+	c.gate.Lock()
+	defer c.gate.Unlock()
+	if c.gen != gen {
+		return nil // another run restarted the services already
+	}
+	c.setState(StateRestarting)
+	defer c.setState(StateRunning)
+	_, err := c.restart.Do(ctx, func(ctx context.Context, attempt int) error {
+		c.restarts.Add(1)
+		if err := c.cfg.Flow.Close(ctx); err != nil {
+			c.log.Warn("close before restart failed", "error", err)
+		}
+		if err := c.cfg.Flow.Init(ctx); err != nil {
+			c.log.Error("restart failed", "attempt", attempt, "error", err)
+			return errors.Retry(err)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("restart services: %w", err)
+	}
+	c.gen++
+	c.log.Info("services restarted")
+	return nil
+}
+
+func (c *Channel) setState(s string) {
+	c.mu.Lock()
+	if c.state == StateRunning || c.state == StateRestarting {
+		c.state = s
+	}
+	c.mu.Unlock()
+}
+
+// contextOf builds a run's context from a message: a JSON object payload
+// gives the context's keys; any other payload is put under "body" (as
+// text). The message's meta, when present, is under "meta".
+func contextOf(m *message.Message) (*fc.Context, error) {
+	var c *fc.Context
+	if len(m.Payload) > 0 && m.Payload[0] == '{' {
+		var err error
+		if c, err = fc.FromJSON(m.Payload); err != nil {
+			return fc.New(), errors.Stopf("payload: %v", err)
+		}
+	} else {
+		c = fc.New()
+		if len(m.Payload) > 0 {
+			c.Set("body", string(m.Payload))
+		}
+	}
+	if len(m.Meta) > 0 {
+		meta := make(map[string]any, len(m.Meta))
+		for k, v := range m.Meta {
+			meta[k] = v
+		}
+		c.Set("meta", meta)
+	}
+	return c, nil
+}
+
+func newErrorID() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,372 @@
+package channel_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/svcflow/svcflow/adapters/channel"
+	"github.com/svcflow/svcflow/adapters/message"
+	"github.com/svcflow/svcflow/adapters/store"
+	fc "github.com/svcflow/svcflow/context"
+	"github.com/svcflow/svcflow/errors"
+	"github.com/svcflow/svcflow/flow"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// feed is a real Source: it delivers what is sent on in, concurrently, and
+// reports every result on out.
+type feed struct {
+	in  chan *message.Message
+	out chan channel.Result
+}
+
+func newFeed() *feed {
+	return &feed{in: make(chan *message.Message), out: make(chan channel.Result, 100)}
+}
+
+func (f *feed) Name() string { return "feed" }
+
+func (f *feed) Run(ctx context.Context, h channel.Handler) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case m := <-f.in:
+			wg.Go(func() { f.out <- h.Handle(context.WithoutCancel(ctx), m) })
+		}
+	}
+}
+
+func jsonMsg(t *testing.T, v any) *message.Message {
+	t.Helper()
+	m, err := message.NewJSON(v, map[string]string{"source": "test"})
+	require.NoError(t, err)
+	return m
+}
+
+func orderFlow(t *testing.T, extra ...flow.Service) *flow.Flow {
+	t.Helper()
+	steps := append([]flow.Service{
+		flow.Step("validate", func(ctx context.Context, c *fc.Context) error {
+			switch c.View()["kind"] {
+			case "stop":
+				return errors.Stop("invalid order")
+			case "retry":
+				return errors.RetryAfter(errors.New("busy"), 7*time.Second)
+			case "fail":
+				return errors.New("database said no: secret detail")
+			case "panic":
+				panic("bug")
+			}
+			c.Set("valid", true)
+			return nil
+		}),
+	}, extra...)
+	return flow.New("orders", steps...).Retry(errors.Policy{MaxAttempts: 2, Initial: time.Millisecond}).MustBuild()
+}
+
+func TestHandleOutcomes(t *testing.T) {
+	st := store.NewMemory()
+	ch, err := channel.New(channel.Config{Name: "orders", Flow: orderFlow(t), Store: st})
+	require.NoError(t, err)
+	tests := []struct {
+		kind   string
+		settle channel.Settle
+		state  store.State
+		after  time.Duration
+	}{
+		{"ok", channel.Ack, store.Done, 0},
+		{"stop", channel.Ack, store.Rejected, 0},
+		{"retry", channel.Nack, store.Error, 7 * time.Second},
+		{"fail", channel.Fail, store.Error, 0},
+		{"panic", channel.Fail, store.Error, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.kind, func(t *testing.T) {
+			m := jsonMsg(t, map[string]any{"kind": tt.kind})
+			res := ch.Handle(t.Context(), m)
+			assert.Equal(t, tt.settle, res.Settle, "%v", res.Err)
+			assert.Equal(t, string(tt.state), res.State)
+			assert.Equal(t, tt.after, res.RetryAfter)
+			if tt.settle == channel.Fail {
+				assert.NotEmpty(t, res.ErrorID)
+			}
+			rec, err := st.Get(t.Context(), m.ID)
+			require.NoError(t, err)
+			assert.Equal(t, tt.state, rec.State)
+			assert.Equal(t, 1, rec.Attempts)
+			assert.Equal(t, "test", rec.Message.Context["meta"].(map[string]any)["source"])
+			assert.NotEmpty(t, rec.Message.Trace)
+			if tt.kind == "ok" {
+				assert.Equal(t, true, res.Message.Context["valid"])
+				assert.Equal(t, true, rec.Message.Context["valid"])
+			}
+		})
+	}
+	s := ch.Status()
+	assert.Equal(t, map[string]int64{"done": 1, "rejected": 1, "error": 3, "left": 0, "duplicate": 0}, s.Outcomes)
+}
+
+func TestDuplicateFinishedMessageIsNotRunAgain(t *testing.T) {
+	var runs atomic.Int32
+	f := flow.New("count", flow.Step("count", func(ctx context.Context, c *fc.Context) error {
+		runs.Add(1)
+		return nil
+	})).MustBuild()
+	ch, err := channel.New(channel.Config{Name: "c", Flow: f})
+	require.NoError(t, err)
+	m := jsonMsg(t, map[string]any{"a": 1})
+	for range 3 {
+		res := ch.Handle(t.Context(), m.Clone())
+		assert.Equal(t, channel.Ack, res.Settle)
+	}
+	assert.Equal(t, int32(1), runs.Load())
+	assert.Equal(t, int64(2), ch.Status().Outcomes["duplicate"])
+}
+
+// flaky is a service that is broken (Fatal) for its first calls, and
+// counts its lifecycle.
+type flaky struct {
+	fatals       int32
+	calls, inits atomic.Int32
+	closes       atomic.Int32
+}
+
+func (f *flaky) Name() string { return "db" }
+func (f *flaky) Call(ctx context.Context, c *fc.Context) error {
+	if f.calls.Add(1) <= f.fatals {
+		return errors.Fatal(errors.New("connection lost"))
+	}
+	c.Set("saved", true)
+	return nil
+}
+func (f *flaky) Init(ctx context.Context) error  { f.inits.Add(1); return nil }
+func (f *flaky) Close(ctx context.Context) error { f.closes.Add(1); return nil }
+
+func TestFatalRestartsServicesAndKeepsMessage(t *testing.T) {
+	svc := &flaky{fatals: 2}
+	st := store.NewMemory()
+	ch, err := channel.New(channel.Config{Name: "c", Flow: flow.New("f", svc).MustBuild(), Store: st,
+		Restart: &errors.Policy{Initial: time.Millisecond, MaxAttempts: 5}})
+	require.NoError(t, err)
+	require.NoError(t, ch.Start(t.Context()))
+	m := jsonMsg(t, map[string]any{"x": 1})
+	res := ch.Handle(t.Context(), m)
+	require.Equal(t, channel.Ack, res.Settle, "%v", res.Err)
+	assert.Equal(t, "done", res.State)
+	assert.Equal(t, int64(2), ch.Status().Restarts)
+	assert.Equal(t, int32(3), svc.inits.Load(), "start + two restarts")
+	rec, err := st.Get(t.Context(), m.ID)
+	require.NoError(t, err)
+	assert.Equal(t, store.Done, rec.State)
+	assert.Equal(t, true, rec.Message.Context["saved"])
+	require.NoError(t, ch.Stop(t.Context()))
+	assert.Equal(t, int32(3), svc.closes.Load())
+}
+
+func TestFatalBeyondRestartBudgetLeavesMessageOwed(t *testing.T) {
+	svc := &flaky{fatals: 100}
+	st := store.NewMemory()
+	ch, err := channel.New(channel.Config{Name: "c", Flow: flow.New("f", svc).MustBuild(), Store: st,
+		Restart: &errors.Policy{Initial: time.Millisecond, MaxAttempts: 2}})
+	require.NoError(t, err)
+	m := jsonMsg(t, map[string]any{"x": 1})
+	res := ch.Handle(t.Context(), m)
+	assert.Equal(t, channel.Leave, res.Settle)
+	rec, err := st.Get(t.Context(), m.ID)
+	require.NoError(t, err)
+	assert.Equal(t, store.Processing, rec.State, "owed: runs again on the next start")
+}
+
+func TestGracefulStopDrainsInFlight(t *testing.T) {
+	release := make(chan struct{})
+	started := make(chan struct{})
+	f := flow.New("slow", flow.Step("slow", func(ctx context.Context, c *fc.Context) error {
+		close(started)
+		<-release
+		c.Set("finished", true)
+		return nil
+	})).MustBuild()
+	src := newFeed()
+	ch, err := channel.New(channel.Config{Name: "c", Flow: f, Sources: []channel.Source{src}})
+	require.NoError(t, err)
+	require.NoError(t, ch.Start(t.Context()))
+	assert.Equal(t, channel.StateRunning, ch.Status().State)
+	src.in <- jsonMsg(t, map[string]any{})
+	<-started
+
+	stopped := make(chan error)
+	go func() { stopped <- ch.Stop(t.Context()) }()
+	select {
+	case <-stopped:
+		t.Fatal("Stop returned before the in-flight message finished")
+	case <-time.After(20 * time.Millisecond):
+	}
+	close(release)
+	require.NoError(t, <-stopped)
+	res := <-src.out
+	assert.Equal(t, channel.Ack, res.Settle)
+	assert.Equal(t, true, res.Message.Context["finished"])
+	assert.Equal(t, channel.StateStopped, ch.Status().State)
+}
+
+func TestStopDeadlineLeavesMessageForNextStart(t *testing.T) {
+	st := store.NewMemory()
+	var block atomic.Bool
+	block.Store(true)
+	f := flow.New("f", flow.Step("s", func(ctx context.Context, c *fc.Context) error {
+		if block.Load() {
+			<-ctx.Done()
+			return ctx.Err()
+		}
+		c.Set("ok", true)
+		return nil
+	})).MustBuild()
+	src := newFeed()
+	ch, err := channel.New(channel.Config{Name: "c", Flow: f, Store: st, Sources: []channel.Source{src}})
+	require.NoError(t, err)
+	require.NoError(t, ch.Start(t.Context()))
+	m := jsonMsg(t, map[string]any{})
+	src.in <- m
+	require.Eventually(t, func() bool { return ch.Status().InFlight == 1 }, 5*time.Second, time.Millisecond)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Millisecond)
+	defer cancel()
+	assert.ErrorIs(t, ch.Stop(ctx), context.DeadlineExceeded)
+	assert.Equal(t, channel.Leave, (<-src.out).Settle)
+	rec, err := st.Get(t.Context(), m.ID)
+	require.NoError(t, err)
+	assert.Equal(t, store.Processing, rec.State)
+
+	// The next start runs it again.
+	block.Store(false)
+	require.NoError(t, ch.Start(t.Context()))
+	rec, err = st.Get(t.Context(), m.ID)
+	require.NoError(t, err)
+	assert.Equal(t, store.Done, rec.State)
+	assert.Equal(t, 2, rec.Attempts)
+	require.NoError(t, ch.Stop(t.Context()))
+}
+
+func TestOrderingPerKey(t *testing.T) {
+	var mu sync.Mutex
+	active := map[string]int{}
+	var seen []string
+	overlap := false
+	f := flow.New("f", flow.Step("s", func(ctx context.Context, c *fc.Context) error {
+		key := c.View()["key"].(string)
+		mu.Lock()
+		active[key]++
+		if active[key] > 1 {
+			overlap = true
+		}
+		mu.Unlock()
+		time.Sleep(100 * time.Microsecond)
+		mu.Lock()
+		active[key]--
+		seen = append(seen, fmt.Sprint(key, c.View()["n"]))
+		mu.Unlock()
+		return nil
+	})).MustBuild()
+	ch, err := channel.New(channel.Config{Name: "c", Flow: f, OrderKey: func(m *message.Message) string {
+		return m.Meta["key"]
+	}})
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	for _, key := range []string{"a", "b"} {
+		wg.Go(func() {
+			for n := range 20 {
+				m, err := message.NewJSON(map[string]any{"key": key, "n": n}, map[string]string{"key": key})
+				require.NoError(t, err)
+				assert.Equal(t, channel.Ack, ch.Handle(t.Context(), m).Settle)
+			}
+		})
+	}
+	wg.Wait()
+	assert.False(t, overlap, "two messages with the same key ran at once")
+	var a []string
+	for _, s := range seen {
+		if s[0] == 'a' {
+			a = append(a, s)
+		}
+	}
+	require.Len(t, a, 20)
+	for i, s := range a {
+		assert.Equal(t, fmt.Sprint("a", i), s)
+	}
+}
+
+func TestReplayAndInject(t *testing.T) {
+	var log []string
+	var mu sync.Mutex
+	step := func(name string) flow.Service {
+		return flow.Step(name, func(ctx context.Context, c *fc.Context) error {
+			mu.Lock()
+			log = append(log, name)
+			mu.Unlock()
+			return nil
+		})
+	}
+	st := store.NewMemory()
+	ch, err := channel.New(channel.Config{Name: "c", Flow: flow.New("f", step("a"), step("b")).MustBuild(), Store: st})
+	require.NoError(t, err)
+	m := jsonMsg(t, map[string]any{})
+	assert.Equal(t, channel.Ack, ch.Inject(t.Context(), m, "b").Settle)
+	assert.Equal(t, []string{"b"}, log)
+
+	res, err := ch.Replay(t.Context(), m.ID)
+	require.NoError(t, err)
+	assert.Equal(t, "done", res.State)
+	assert.Equal(t, []string{"b", "a", "b"}, log)
+	rec, err := st.Get(t.Context(), m.ID)
+	require.NoError(t, err)
+	assert.Equal(t, 2, rec.Attempts)
+
+	_, err = ch.Replay(t.Context(), "nope")
+	assert.ErrorIs(t, err, store.ErrNotFound)
+}
+
+func TestNonJSONPayloadAndBadJSON(t *testing.T) {
+	var got any
+	f := flow.New("f", flow.Step("s", func(ctx context.Context, c *fc.Context) error {
+		got = c.View()["body"]
+		return nil
+	})).MustBuild()
+	ch, err := channel.New(channel.Config{Name: "c", Flow: f})
+	require.NoError(t, err)
+	res := ch.Handle(t.Context(), message.New("text/plain", []byte("hello"), nil))
+	assert.Equal(t, channel.Ack, res.Settle)
+	assert.Equal(t, "hello", got)
+
+	res = ch.Handle(t.Context(), message.New("application/json", []byte(`{"broken"`), nil))
+	assert.Equal(t, channel.Ack, res.Settle)
+	assert.Equal(t, "rejected", res.State)
+	assert.ErrorContains(t, res.Err, "payload")
+}
+
+func TestConfigErrors(t *testing.T) {
+	f := orderFlow(t)
+	_, err := channel.New(channel.Config{Flow: f})
+	assert.EqualError(t, err, "channel: name is required")
+	_, err = channel.New(channel.Config{Name: "x"})
+	assert.EqualError(t, err, `channel "x": flow is required`)
+	_, err = channel.New(channel.Config{Name: "x", Flow: f, Sources: []channel.Source{nil}})
+	assert.EqualError(t, err, `channel "x": source 1 is nil`)
+	ch, err := channel.New(channel.Config{Name: "x", Flow: f})
+	require.NoError(t, err)
+	require.NoError(t, ch.Stop(t.Context()), "stopping a stopped channel is a no-op")
+	require.NoError(t, ch.Start(t.Context()))
+	assert.ErrorContains(t, ch.Start(t.Context()), "already running")
+	require.NoError(t, ch.Stop(t.Context()))
+}
