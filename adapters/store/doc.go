@@ -1,0 +1,55 @@
+// Package store keeps the messages a channel takes from its sources,
+// together with their processing state and history, so that no message is
+// lost across crashes and finished messages can be searched and replayed.
+//
+// # States
+//
+// A record starts in Pending when a channel stores the message (Put),
+// before anything else happens to it. The channel then moves it through
+// the states with Transition:
+//
+//	Pending ──▶ Processing ──▶ Done       the flow succeeded
+//	                       ├──▶ Rejected  the flow refused the message
+//	                       └──▶ Error     the flow failed
+//
+// Every transition is appended to the record's History with its time and
+// error text, and entering Processing increments Attempts. Any state may
+// follow any other: replaying a message means moving a Done, Rejected or
+// Error record back to Processing (or Pending) and running it again; the
+// history keeps every earlier run. A transition may also replace the
+// stored message's Context and Trace with those of the run.
+//
+// # Recover on start
+//
+// A channel must call Put before it runs the flow and Transition after, so
+// the store always knows about every message it has accepted. Records in
+// Pending or Processing therefore belong to messages whose outcome was
+// never recorded: the process stopped or crashed while they were queued or
+// running. When a channel starts it must call Recover and process those
+// records again (oldest first) before taking new messages. Flows must
+// therefore tolerate running a message more than once; Attempts tells how
+// many runs started.
+//
+// # Stores
+//
+// Three implementations share the same behaviour (checked by one test
+// suite):
+//
+//   - Memory (NewMemory, "memory:"): a map; nothing survives the process.
+//   - File (OpenFile, "file:DIR"): one JSON file per message, written
+//     atomically; the index is rebuilt when the directory is opened.
+//   - SQLite (OpenSQLite, "sqlite:PATH" or a path ending in ".db"): an
+//     SQLite database in WAL mode, through the pure-Go modernc.org/sqlite
+//     driver, so builds need no C compiler.
+//
+// Open picks one from a URL. Stores are safe for concurrent use. Records
+// they return are copies. Errors are *OpError values that name the store,
+// the operation and the message ID, and wrap ErrNotFound, ErrExists,
+// ErrClosed, ErrInvalid or the underlying cause, for errors.Is and
+// errors.As.
+//
+// Stored messages are normalized the same way by every store: Time is in
+// UTC, Context holds what encoding/json decodes (float64 numbers,
+// map[string]any, []any) and Trace is compacted JSON. Payloads are kept
+// byte for byte.
+package store

@@ -1,0 +1,159 @@
+package store
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/svcflow/svcflow/adapters/message"
+)
+
+func TestFileName(t *testing.T) {
+	tests := []struct {
+		id     string
+		hashed bool
+	}{
+		{"6f1c2a3e-1b2c-4d5e-8f90-123456789abc", false},
+		{"order_42", false},
+		{"Upper", true},
+		{"../../etc/passwd", true},
+		{"a/b", true},
+		{".hidden", true},
+		{"with space", true},
+		{"ünïcode", true},
+		{strings.Repeat("a", 201), true},
+	}
+	for _, tt := range tests {
+		name := fileName(tt.id)
+		assert.Equal(t, filepath.Base(name), name, tt.id)
+		assert.True(t, strings.HasSuffix(name, fileExt))
+		assert.Equal(t, tt.hashed, strings.HasPrefix(name, "~"), tt.id)
+		assert.LessOrEqual(t, len(name), 210)
+	}
+	assert.NotEqual(t, fileName("Upper"), fileName("upper"))
+}
+
+func TestFileLayout(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := OpenFile(dir)
+	require.NoError(t, err)
+	ids := []string{"plain-id", "../escape", "Mixed", strings.Repeat("x", 300)}
+	for _, id := range ids {
+		require.NoError(t, s.Put(ctx, msg(id, 0, nil)))
+		require.NoError(t, s.Transition(ctx, id, Processing, Update{}))
+	}
+	require.NoError(t, s.Close())
+
+	// Exactly one readable JSON file per message, all inside dir, and no
+	// temporary files left behind.
+	ents, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Len(t, ents, len(ids))
+	for _, e := range ents {
+		assert.False(t, strings.HasPrefix(e.Name(), tempPrefix), e.Name())
+		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		require.NoError(t, err)
+		assert.Contains(t, string(data), `"state":"processing"`)
+	}
+	_, err = os.Stat(filepath.Join(dir, "plain-id.json"))
+	assert.NoError(t, err)
+	_, err = os.Stat(filepath.Join(filepath.Dir(dir), "escape.json"))
+	assert.ErrorIs(t, err, os.ErrNotExist)
+}
+
+func TestFileOpenCleansTempFiles(t *testing.T) {
+	dir := t.TempDir()
+	tmp := filepath.Join(dir, tempPrefix+"12345")
+	require.NoError(t, os.WriteFile(tmp, []byte(`{"half":`), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("ignored"), 0o600))
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "sub.json"), 0o755))
+	s, err := OpenFile(dir)
+	require.NoError(t, err)
+	defer s.Close()
+	_, err = os.Stat(tmp)
+	assert.ErrorIs(t, err, os.ErrNotExist)
+	n, err := s.Count(context.Background(), Query{})
+	require.NoError(t, err)
+	assert.Zero(t, n)
+}
+
+func TestFileOpenErrors(t *testing.T) {
+	t.Run("corrupt record", func(t *testing.T) {
+		dir := t.TempDir()
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "bad.json"), []byte(`{"message":`), 0o600))
+		_, err := OpenFile(dir)
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "bad.json")
+		assert.Contains(t, err.Error(), "store file: open")
+	})
+	t.Run("not a record", func(t *testing.T) {
+		dir := t.TempDir()
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "x.json"), []byte(`{"a":1}`), 0o600))
+		_, err := OpenFile(dir)
+		assert.ErrorContains(t, err, "not a message record")
+	})
+	t.Run("duplicate id", func(t *testing.T) {
+		dir := t.TempDir()
+		s, err := OpenFile(dir)
+		require.NoError(t, err)
+		require.NoError(t, s.Put(context.Background(), msg("a", 0, nil)))
+		require.NoError(t, s.Close())
+		data, err := os.ReadFile(filepath.Join(dir, "a.json"))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "copy.json"), data, 0o600))
+		_, err = OpenFile(dir)
+		assert.ErrorContains(t, err, `both hold message "a"`)
+	})
+	t.Run("dir is a file", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "file")
+		require.NoError(t, os.WriteFile(path, nil, 0o600))
+		_, err := OpenFile(path)
+		assert.Error(t, err)
+	})
+}
+
+// TestFileUnwritable checks that a store whose directory cannot be
+// written returns errors and never panics.
+func TestFileUnwritable(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "gone")
+	s, err := OpenFile(dir)
+	require.NoError(t, err)
+	defer s.Close()
+	require.NoError(t, s.Put(ctx, msg("a", 0, nil)))
+	require.NoError(t, os.RemoveAll(dir))
+
+	err = s.Put(ctx, msg("b", 0, nil))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `store file: put "b"`)
+	err = s.Transition(ctx, "a", Done, Update{})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `store file: transition "a" to done`)
+	_, err = s.Get(ctx, "a")
+	assert.ErrorIs(t, err, os.ErrNotExist)
+	_, err = s.Search(ctx, Query{})
+	assert.Error(t, err)
+	_, err = s.Get(ctx, "b")
+	assert.ErrorIs(t, err, ErrNotFound, "a failed put leaves nothing behind")
+}
+
+func TestFileReadOnlyDir(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("permission bits do not bind root")
+	}
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := OpenFile(dir)
+	require.NoError(t, err)
+	defer s.Close()
+	require.NoError(t, os.Chmod(dir, 0o500))
+	t.Cleanup(func() { os.Chmod(dir, 0o700) })
+	err = s.Put(ctx, message.New("text/plain", []byte("x"), nil))
+	assert.ErrorIs(t, err, os.ErrPermission)
+}

@@ -1,0 +1,181 @@
+package store
+
+import (
+	"context"
+	"sync"
+
+	"github.com/svcflow/svcflow/adapters/message"
+)
+
+// Memory is a Store that keeps records in a map. It loses everything when
+// the process ends; use it for tests and for sources whose messages can be
+// produced again.
+type Memory struct {
+	mu     sync.RWMutex
+	closed bool
+	recs   map[string]*memRecord
+}
+
+type memRecord struct {
+	entry
+	rec *Record
+}
+
+var _ Store = (*Memory)(nil)
+
+// NewMemory returns an empty in-memory store.
+func NewMemory() *Memory {
+	return &Memory{recs: make(map[string]*memRecord)}
+}
+
+func (s *Memory) fail(op, id string, to State, err error) error {
+	return &OpError{Store: "memory", Op: op, ID: id, To: to, Err: err}
+}
+
+// Put implements Store.
+func (s *Memory) Put(ctx context.Context, m *message.Message) error {
+	var id string
+	if m != nil {
+		id = m.ID
+	}
+	if err := ctxErr(ctx); err != nil {
+		return s.fail("put", id, "", err)
+	}
+	p, err := prepareMessage(m)
+	if err != nil {
+		return s.fail("put", id, "", err)
+	}
+	at := now()
+	rec := &Record{
+		Message: p.msg,
+		State:   Pending,
+		Updated: at,
+		History: []Transition{{State: Pending, At: at}},
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return s.fail("put", id, "", ErrClosed)
+	}
+	if _, ok := s.recs[id]; ok {
+		return s.fail("put", id, "", ErrExists)
+	}
+	s.recs[id] = &memRecord{
+		entry: entry{id: id, time: p.msg.Time, state: Pending, meta: p.msg.Meta},
+		rec:   rec,
+	}
+	return nil
+}
+
+// Transition implements Store.
+func (s *Memory) Transition(ctx context.Context, id string, to State, u Update) error {
+	if err := ctxErr(ctx); err != nil {
+		return s.fail("transition", id, to, err)
+	}
+	pu, err := prepareUpdate(to, u)
+	if err != nil {
+		return s.fail("transition", id, to, err)
+	}
+	at := now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return s.fail("transition", id, to, ErrClosed)
+	}
+	r, ok := s.recs[id]
+	if !ok {
+		return s.fail("transition", id, to, ErrNotFound)
+	}
+	// Replace rather than modify the record, so copies handed out earlier
+	// never share memory with it.
+	rec := *r.rec
+	msg := *rec.Message
+	if pu.Context != nil {
+		msg.Context = pu.Context
+	}
+	if pu.Trace != nil {
+		msg.Trace = pu.Trace
+	}
+	rec.Message = &msg
+	rec.State = to
+	rec.Err = pu.Err
+	if to == Processing {
+		rec.Attempts++
+	}
+	rec.Updated = at
+	rec.History = append(rec.History[:len(rec.History):len(rec.History)], Transition{State: to, At: at, Err: pu.Err})
+	r.rec = &rec
+	r.state = to
+	return nil
+}
+
+// Get implements Store.
+func (s *Memory) Get(ctx context.Context, id string) (*Record, error) {
+	if err := ctxErr(ctx); err != nil {
+		return nil, s.fail("get", id, "", err)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, s.fail("get", id, "", ErrClosed)
+	}
+	r, ok := s.recs[id]
+	if !ok {
+		return nil, s.fail("get", id, "", ErrNotFound)
+	}
+	return r.rec.Clone(), nil
+}
+
+func (s *Memory) all(yield func(*entry) bool) {
+	for _, r := range s.recs {
+		if !yield(&r.entry) {
+			return
+		}
+	}
+}
+
+// Search implements Store.
+func (s *Memory) Search(ctx context.Context, q Query) ([]*Record, error) {
+	if err := ctxErr(ctx); err != nil {
+		return nil, s.fail("search", "", "", err)
+	}
+	if err := checkQuery(q); err != nil {
+		return nil, s.fail("search", "", "", err)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, s.fail("search", "", "", ErrClosed)
+	}
+	sel := selectEntries(&q, s.all)
+	out := make([]*Record, len(sel))
+	for i, e := range sel {
+		out[i] = s.recs[e.id].rec.Clone()
+	}
+	return out, nil
+}
+
+// Count implements Store.
+func (s *Memory) Count(ctx context.Context, q Query) (int, error) {
+	if err := ctxErr(ctx); err != nil {
+		return 0, s.fail("count", "", "", err)
+	}
+	if err := checkQuery(q); err != nil {
+		return 0, s.fail("count", "", "", err)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return 0, s.fail("count", "", "", ErrClosed)
+	}
+	return countEntries(&q, s.all), nil
+}
+
+// Close implements Store. The records are dropped.
+func (s *Memory) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	s.recs = nil
+	return nil
+}

@@ -1,0 +1,678 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/svcflow/svcflow/adapters/message"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+// SQLite is a Store backed by an SQLite database, through the pure-Go
+// modernc.org/sqlite driver (no cgo). The database runs in WAL mode with
+// synchronous=NORMAL: a commit survives a crash of the process, and a
+// power loss may lose only the last transactions, never corrupt the
+// database.
+//
+// Writes go through a single connection, so they never wait on each
+// other inside SQLite; reads use a small pool of read-only connections
+// and see a consistent snapshot.
+type SQLite struct {
+	path string
+	life life
+
+	w *sql.DB // the single writing connection
+	r *sql.DB // read-only connections; the same as w for ":memory:"
+
+	insertMsg, insertFirst, update, insertHist *sql.Stmt // on w
+	getMsg, getHist                            *sql.Stmt // on r
+
+	mu    sync.Mutex
+	cache map[string]*sql.Stmt // search statements by SQL text, on r
+}
+
+var _ Store = (*SQLite)(nil)
+
+// SchemaVersion is the version of the database schema this package
+// writes, kept in the database's user_version pragma. OpenSQLite upgrades
+// older databases and refuses newer ones.
+const SchemaVersion = 1
+
+// ErrSchema is returned (wrapped) by OpenSQLite for a database whose schema
+// is newer than SchemaVersion.
+var ErrSchema = errors.New("database schema is newer than this program")
+
+// migrations[i] upgrades a database from schema version i to i+1.
+var migrations = [][]string{
+	{
+		`CREATE TABLE messages (
+			id           TEXT NOT NULL PRIMARY KEY,
+			time         TEXT NOT NULL, -- message time, UTC, fixed width: sorts as text
+			content_type TEXT NOT NULL,
+			payload      BLOB,          -- NULL when the payload is nil
+			meta         TEXT,          -- JSON object; NULL when nil
+			context      TEXT,          -- JSON object; NULL when nil
+			trace        TEXT,          -- JSON; NULL when nil
+			state        TEXT NOT NULL,
+			err          TEXT NOT NULL,
+			attempts     INTEGER NOT NULL,
+			updated      TEXT NOT NULL
+		)`,
+		`CREATE INDEX messages_time ON messages (time, id)`,
+		`CREATE INDEX messages_state_time ON messages (state, time, id)`,
+		`CREATE TABLE history (
+			message_id TEXT NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+			seq        INTEGER NOT NULL,
+			state      TEXT NOT NULL,
+			at         TEXT NOT NULL,
+			err        TEXT NOT NULL,
+			PRIMARY KEY (message_id, seq)
+		) WITHOUT ROWID`,
+	},
+}
+
+// sqlitePragmas are applied to every connection.
+const sqlitePragmas = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)"
+
+// timeLayout formats times with a fixed width, so that they sort as text.
+const timeLayout = "2006-01-02T15:04:05.000000000Z"
+
+func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
+
+func parseTime(s string) (time.Time, error) {
+	t, err := time.Parse(timeLayout, s)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return t.UTC(), nil
+}
+
+const (
+	sqlInsertMsg = `INSERT INTO messages (id, time, content_type, payload, meta, context, trace, state, err, attempts, updated)
+		VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', '', 0, ?) ON CONFLICT (id) DO NOTHING`
+	sqlInsertFirst = `INSERT INTO history (message_id, seq, state, at, err) VALUES (?, 1, 'pending', ?, '')`
+	sqlUpdate      = `UPDATE messages SET state = ?, err = ?, attempts = attempts + ?, updated = ?,
+		context = coalesce(?, context), trace = coalesce(?, trace) WHERE id = ?`
+	sqlInsertHist = `INSERT INTO history (message_id, seq, state, at, err)
+		VALUES (?1, (SELECT coalesce(max(seq), 0) + 1 FROM history WHERE message_id = ?1), ?2, ?3, ?4)`
+	sqlColumns = `id, time, content_type, payload, payload IS NOT NULL, meta, context, trace, state, err, attempts, updated`
+	sqlGetMsg  = `SELECT ` + sqlColumns + ` FROM messages WHERE id = ?`
+	sqlGetHist = `SELECT state, at, err FROM history WHERE message_id = ? ORDER BY seq`
+)
+
+// OpenSQLite opens (creating it if needed) the SQLite database at path and
+// creates or upgrades its schema. The path ":memory:" opens a private
+// in-memory database that lives until Close.
+func OpenSQLite(path string) (*SQLite, error) {
+	s, err := openSQLite(path)
+	if err != nil {
+		return nil, &OpError{Store: "sqlite", Op: "open", Err: fmt.Errorf("%s: %w", path, err)}
+	}
+	return s, nil
+}
+
+func openSQLite(path string) (*SQLite, error) {
+	if path == "" {
+		return nil, fmt.Errorf("%w: empty path", ErrInvalid)
+	}
+	s := &SQLite{path: path, cache: make(map[string]*sql.Stmt)}
+	var err error
+	if path == ":memory:" {
+		// Every connection to ":memory:" is a new database: use exactly
+		// one, and never let it go.
+		if s.w, err = sql.Open("sqlite", ":memory:?"+sqlitePragmas); err != nil {
+			return nil, err
+		}
+		s.w.SetMaxOpenConns(1)
+		s.w.SetMaxIdleConns(1)
+		s.w.SetConnMaxLifetime(0)
+		s.w.SetConnMaxIdleTime(0)
+		s.r = s.w
+	} else {
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			return nil, err
+		}
+		u := url.URL{Scheme: "file", Path: filepath.ToSlash(abs)}
+		if s.w, err = sql.Open("sqlite", u.String()+"?"+sqlitePragmas+"&_txlock=immediate"); err != nil {
+			return nil, err
+		}
+		s.w.SetMaxOpenConns(1)
+		s.w.SetMaxIdleConns(1)
+		s.w.SetConnMaxIdleTime(0)
+		if s.r, err = sql.Open("sqlite", u.String()+"?"+sqlitePragmas+"&_pragma=query_only(1)"); err != nil {
+			s.w.Close()
+			return nil, err
+		}
+		s.r.SetMaxOpenConns(4)
+		s.r.SetMaxIdleConns(4)
+	}
+	if err := s.init(); err != nil {
+		s.closeAll()
+		return nil, err
+	}
+	return s, nil
+}
+
+// init migrates the schema and prepares the statements.
+func (s *SQLite) init() error {
+	ctx := context.Background()
+	if err := migrate(ctx, s.w); err != nil {
+		return err
+	}
+	for _, p := range []struct {
+		db   *sql.DB
+		stmt **sql.Stmt
+		sql  string
+	}{
+		{s.w, &s.insertMsg, sqlInsertMsg},
+		{s.w, &s.insertFirst, sqlInsertFirst},
+		{s.w, &s.update, sqlUpdate},
+		{s.w, &s.insertHist, sqlInsertHist},
+		{s.r, &s.getMsg, sqlGetMsg},
+		{s.r, &s.getHist, sqlGetHist},
+	} {
+		st, err := p.db.PrepareContext(ctx, p.sql)
+		if err != nil {
+			return fmt.Errorf("prepare: %w", err)
+		}
+		*p.stmt = st
+	}
+	return nil
+}
+
+// migrate brings the schema of db up to SchemaVersion.
+func migrate(ctx context.Context, db *sql.DB) error {
+	var v int
+	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if v > len(migrations) {
+		return fmt.Errorf("%w: version %d, want at most %d", ErrSchema, v, len(migrations))
+	}
+	for ; v < len(migrations); v++ {
+		if err := migrateStep(ctx, db, v); err != nil {
+			return fmt.Errorf("migrate schema to version %d: %w", v+1, err)
+		}
+	}
+	return nil
+}
+
+func migrateStep(ctx context.Context, db *sql.DB, from int) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, stmt := range migrations[from] {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", from+1)); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+func (s *SQLite) fail(op, id string, to State, err error) error {
+	return &OpError{Store: "sqlite", Op: op, ID: id, To: to, Err: err}
+}
+
+// nullable returns b, or nil (SQL NULL) when b is nil.
+func nullable(b []byte) any {
+	if b == nil {
+		return nil
+	}
+	return b
+}
+
+// nullableText returns b as a string, or nil (SQL NULL) when b is nil.
+func nullableText(b []byte) any {
+	if b == nil {
+		return nil
+	}
+	return string(b)
+}
+
+// Put implements Store.
+func (s *SQLite) Put(ctx context.Context, m *message.Message) error {
+	ctx = orBackground(ctx)
+	var id string
+	if m != nil {
+		id = m.ID
+	}
+	p, err := prepareMessage(m)
+	if err != nil {
+		return s.fail("put", id, "", err)
+	}
+	var meta []byte
+	if p.msg.Meta != nil {
+		if meta, err = json.Marshal(p.msg.Meta); err != nil {
+			return s.fail("put", id, "", fmt.Errorf("%w: encode meta: %w", ErrInvalid, err))
+		}
+	}
+	if !s.life.enter() {
+		return s.fail("put", id, "", ErrClosed)
+	}
+	defer s.life.exit()
+	at := formatTime(now())
+	err = s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.StmtContext(ctx, s.insertMsg).ExecContext(ctx,
+			id, formatTime(p.msg.Time), p.msg.ContentType, nullable(p.msg.Payload),
+			nullableText(meta), nullableText(p.context), nullableText(p.msg.Trace), at)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return ErrExists
+		}
+		_, err = tx.StmtContext(ctx, s.insertFirst).ExecContext(ctx, id, at)
+		return err
+	})
+	if err != nil {
+		return s.fail("put", id, "", err)
+	}
+	return nil
+}
+
+// write runs f in a write transaction and commits it.
+func (s *SQLite) write(ctx context.Context, f func(*sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := f(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// Transition implements Store.
+func (s *SQLite) Transition(ctx context.Context, id string, to State, u Update) error {
+	ctx = orBackground(ctx)
+	pu, err := prepareUpdate(to, u)
+	if err != nil {
+		return s.fail("transition", id, to, err)
+	}
+	if !s.life.enter() {
+		return s.fail("transition", id, to, ErrClosed)
+	}
+	defer s.life.exit()
+	at := formatTime(now())
+	attempt := 0
+	if to == Processing {
+		attempt = 1
+	}
+	err = s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.StmtContext(ctx, s.update).ExecContext(ctx,
+			string(to), pu.Err, attempt, at, nullableText(pu.context), nullableText(pu.Trace), id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return ErrNotFound
+		}
+		_, err = tx.StmtContext(ctx, s.insertHist).ExecContext(ctx, id, string(to), at, pu.Err)
+		return err
+	})
+	if err != nil {
+		return s.fail("transition", id, to, err)
+	}
+	return nil
+}
+
+// read runs f in a read transaction, which sees one snapshot.
+func (s *SQLite) read(ctx context.Context, f func(*sql.Tx) error) error {
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	return f(tx)
+}
+
+// Get implements Store.
+func (s *SQLite) Get(ctx context.Context, id string) (*Record, error) {
+	ctx = orBackground(ctx)
+	if !s.life.enter() {
+		return nil, s.fail("get", id, "", ErrClosed)
+	}
+	defer s.life.exit()
+	var rec *Record
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		recs, err := scanRecords(tx.StmtContext(ctx, s.getMsg).QueryContext(ctx, id))
+		if err != nil {
+			return err
+		}
+		if len(recs) == 0 {
+			return ErrNotFound
+		}
+		rec = recs[0]
+		rows, err := tx.StmtContext(ctx, s.getHist).QueryContext(ctx, id)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			t, err := scanTransition(rows)
+			if err != nil {
+				return err
+			}
+			rec.History = append(rec.History, t)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, s.fail("get", id, "", err)
+	}
+	return rec, nil
+}
+
+// scanRecords reads the records (without history) from rows, as selected by
+// sqlColumns.
+func scanRecords(rows *sql.Rows, err error) ([]*Record, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Record
+	for rows.Next() {
+		var (
+			m                    message.Message
+			tm, state, updated   string
+			hasPayload           bool
+			meta, ctxJSON, trace sql.RawBytes
+			rec                  Record
+		)
+		if err := rows.Scan(&m.ID, &tm, &m.ContentType, &m.Payload, &hasPayload,
+			&meta, &ctxJSON, &trace, &state, &rec.Err, &rec.Attempts, &updated); err != nil {
+			return nil, err
+		}
+		if m.Time, err = parseTime(tm); err != nil {
+			return nil, fmt.Errorf("message %q: time: %w", m.ID, err)
+		}
+		if rec.Updated, err = parseTime(updated); err != nil {
+			return nil, fmt.Errorf("message %q: updated: %w", m.ID, err)
+		}
+		if hasPayload && m.Payload == nil {
+			m.Payload = []byte{}
+		}
+		if meta != nil {
+			if err := json.Unmarshal(meta, &m.Meta); err != nil {
+				return nil, fmt.Errorf("message %q: meta: %w", m.ID, err)
+			}
+		}
+		if ctxJSON != nil {
+			if err := json.Unmarshal(ctxJSON, &m.Context); err != nil {
+				return nil, fmt.Errorf("message %q: context: %w", m.ID, err)
+			}
+		}
+		if trace != nil {
+			m.Trace = append(json.RawMessage{}, trace...)
+		}
+		rec.State = State(state)
+		rec.Message = &m
+		out = append(out, &rec)
+	}
+	return out, rows.Err()
+}
+
+// scanTransition reads one history row: state, at, err.
+func scanTransition(rows *sql.Rows) (Transition, error) {
+	var t Transition
+	var state, at string
+	if err := rows.Scan(&state, &at, &t.Err); err != nil {
+		return t, err
+	}
+	t.State = State(state)
+	var err error
+	if t.At, err = parseTime(at); err != nil {
+		return t, fmt.Errorf("history time: %w", err)
+	}
+	return t, nil
+}
+
+// where builds the WHERE clause (with a leading space) and arguments for q.
+// none reports that q cannot match anything.
+func where(q *Query) (clause string, args []any, none bool) {
+	var conds []string
+	if len(q.States) > 0 {
+		conds = append(conds, "state IN (?"+strings.Repeat(", ?", len(q.States)-1)+")")
+		for _, st := range q.States {
+			args = append(args, string(st))
+		}
+	}
+	if !q.Since.IsZero() {
+		switch y := q.Since.UTC().Year(); {
+		case y > 9999:
+			return "", nil, true
+		case y >= 0:
+			conds = append(conds, "time >= ?")
+			args = append(args, formatTime(q.Since))
+		}
+	}
+	if !q.Until.IsZero() {
+		switch y := q.Until.UTC().Year(); {
+		case y < 0:
+			return "", nil, true
+		case y <= 9999:
+			conds = append(conds, "time < ?")
+			args = append(args, formatTime(q.Until))
+		}
+	}
+	for k, v := range q.Meta {
+		conds = append(conds, "json_extract(meta, ?) = ?")
+		args = append(args, metaPath(k), v)
+	}
+	if len(conds) == 0 {
+		return "", args, false
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args, false
+}
+
+// metaPath returns the JSON path of the meta key k: $."k", with '"' and
+// '\' escaped.
+func metaPath(k string) string {
+	var b strings.Builder
+	b.WriteString(`$."`)
+	for _, r := range k {
+		if r == '"' || r == '\\' {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+// stmt returns a prepared read statement for query, prepared once and
+// kept for later queries with the same text, or nil when too many distinct
+// texts are kept already. It must be called outside any transaction: an
+// in-memory database has a single connection.
+func (s *SQLite) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st, ok := s.cache[query]; ok || len(s.cache) >= maxCachedStmts {
+		return st, nil
+	}
+	st, err := s.r.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	s.cache[query] = st
+	return st, nil
+}
+
+// query runs query in tx, through st when it is not nil.
+func query(ctx context.Context, tx *sql.Tx, st *sql.Stmt, query string, args ...any) (*sql.Rows, error) {
+	if st == nil {
+		return tx.QueryContext(ctx, query, args...)
+	}
+	return tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+}
+
+// maxCachedStmts caps the number of distinct search statements kept
+// prepared.
+const maxCachedStmts = 128
+
+// Search implements Store.
+func (s *SQLite) Search(ctx context.Context, q Query) ([]*Record, error) {
+	ctx = orBackground(ctx)
+	if err := checkQuery(q); err != nil {
+		return nil, s.fail("search", "", "", err)
+	}
+	if !s.life.enter() {
+		return nil, s.fail("search", "", "", ErrClosed)
+	}
+	defer s.life.exit()
+	cond, args, none := where(&q)
+	if none {
+		return []*Record{}, nil
+	}
+	order := " ORDER BY time, id"
+	if q.Desc {
+		order = " ORDER BY time DESC, id DESC"
+	}
+	limit := -1
+	if q.Limit > 0 {
+		limit = q.Limit
+	}
+	args = append(args, limit, q.Offset)
+	sel := "SELECT " + sqlColumns + " FROM messages" + cond + order + " LIMIT ? OFFSET ?"
+	hist := "SELECT message_id, state, at, err FROM history WHERE message_id IN (SELECT id FROM messages" +
+		cond + order + " LIMIT ? OFFSET ?) ORDER BY message_id, seq"
+	selStmt, err := s.stmt(ctx, sel)
+	if err != nil {
+		return nil, s.fail("search", "", "", err)
+	}
+	histStmt, err := s.stmt(ctx, hist)
+	if err != nil {
+		return nil, s.fail("search", "", "", err)
+	}
+	var recs []*Record
+	err = s.read(ctx, func(tx *sql.Tx) error {
+		var err error
+		if recs, err = scanRecords(query(ctx, tx, selStmt, sel, args...)); err != nil || len(recs) == 0 {
+			return err
+		}
+		byID := make(map[string]*Record, len(recs))
+		for _, r := range recs {
+			byID[r.Message.ID] = r
+		}
+		rows, err := query(ctx, tx, histStmt, hist, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id, state, at string
+			var t Transition
+			if err := rows.Scan(&id, &state, &at, &t.Err); err != nil {
+				return err
+			}
+			t.State = State(state)
+			if t.At, err = parseTime(at); err != nil {
+				return fmt.Errorf("message %q: history time: %w", id, err)
+			}
+			if r := byID[id]; r != nil {
+				r.History = append(r.History, t)
+			}
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, s.fail("search", "", "", err)
+	}
+	if recs == nil {
+		recs = []*Record{}
+	}
+	return recs, nil
+}
+
+// Count implements Store.
+func (s *SQLite) Count(ctx context.Context, q Query) (int, error) {
+	ctx = orBackground(ctx)
+	if err := checkQuery(q); err != nil {
+		return 0, s.fail("count", "", "", err)
+	}
+	if !s.life.enter() {
+		return 0, s.fail("count", "", "", ErrClosed)
+	}
+	defer s.life.exit()
+	cond, args, none := where(&q)
+	if none {
+		return 0, nil
+	}
+	count := "SELECT count(*) FROM messages" + cond
+	st, err := s.stmt(ctx, count)
+	if err != nil {
+		return 0, s.fail("count", "", "", err)
+	}
+	var n int
+	err = s.read(ctx, func(tx *sql.Tx) error {
+		rows, err := query(ctx, tx, st, count, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		if rows.Next() {
+			if err := rows.Scan(&n); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return 0, s.fail("count", "", "", err)
+	}
+	return n, nil
+}
+
+// Close implements Store. It waits for running operations to finish.
+func (s *SQLite) Close() error {
+	if !s.life.close() {
+		return nil
+	}
+	if err := s.closeAll(); err != nil {
+		return s.fail("close", "", "", err)
+	}
+	return nil
+}
+
+// closeAll closes the statements and the connections.
+func (s *SQLite) closeAll() error {
+	var errs []error
+	s.mu.Lock()
+	for _, st := range s.cache {
+		errs = append(errs, st.Close())
+	}
+	s.cache = nil
+	s.mu.Unlock()
+	for _, st := range []*sql.Stmt{s.insertMsg, s.insertFirst, s.update, s.insertHist, s.getMsg, s.getHist} {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
+	if s.r != nil && s.r != s.w {
+		errs = append(errs, s.r.Close())
+	}
+	if s.w != nil {
+		errs = append(errs, s.w.Close())
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,515 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/svcflow/svcflow/adapters/message"
+)
+
+// State is where a stored message is in its life.
+type State string
+
+// The states a stored message can be in.
+const (
+	// Pending: stored, not yet handed to a flow.
+	Pending State = "pending"
+	// Processing: a flow is running on the message.
+	Processing State = "processing"
+	// Done: the flow finished successfully.
+	Done State = "done"
+	// Rejected: the flow (or a source's validation) refused the message;
+	// running it again will not help without a change.
+	Rejected State = "rejected"
+	// Error: the flow failed; the message may be replayed.
+	Error State = "error"
+)
+
+// States lists every valid state, in life-cycle order.
+var States = []State{Pending, Processing, Done, Rejected, Error}
+
+// Valid reports whether s is one of the defined states.
+func (s State) Valid() bool {
+	switch s {
+	case Pending, Processing, Done, Rejected, Error:
+		return true
+	}
+	return false
+}
+
+// Transition is one state change in a record's history.
+type Transition struct {
+	// State is the state entered.
+	State State `json:"state"`
+	// At is when the state was entered, in UTC.
+	At time.Time `json:"at"`
+	// Err is the error text given with the change, if any.
+	Err string `json:"err,omitempty"`
+}
+
+// Record is a stored message with its processing state.
+type Record struct {
+	// Message is the stored message, including the context and trace of
+	// the latest run.
+	Message *message.Message `json:"message"`
+	// State is the current state.
+	State State `json:"state"`
+	// Err is the error text given with the latest transition (empty when
+	// none); History keeps earlier ones.
+	Err string `json:"err,omitempty"`
+	// Attempts counts how many times the message entered Processing.
+	Attempts int `json:"attempts"`
+	// Updated is when the record last changed, in UTC.
+	Updated time.Time `json:"updated"`
+	// History lists every state change, oldest first. The first entry is
+	// the Pending state entered by Put.
+	History []Transition `json:"history"`
+}
+
+// Clone returns a deep copy of r.
+func (r *Record) Clone() *Record {
+	if r == nil {
+		return nil
+	}
+	c := *r
+	c.Message = r.Message.Clone()
+	if c.Message != nil {
+		c.Message.Context = deepCopyMap(r.Message.Context)
+	}
+	c.History = slices.Clone(r.History)
+	return &c
+}
+
+// Update carries what a transition records besides the new state.
+type Update struct {
+	// Err is the error text of the run (empty when none). It becomes the
+	// record's Err and is kept in the history.
+	Err string
+	// Context, when non-nil, replaces the stored message's Context.
+	Context map[string]any
+	// Trace, when not empty, replaces the stored message's Trace. It must
+	// be valid JSON.
+	Trace json.RawMessage
+}
+
+// Query selects records. The zero Query selects every record, oldest
+// first.
+type Query struct {
+	// States, when not empty, keeps records in any of these states.
+	States []State
+	// Since keeps messages whose Time is at or after Since (zero: no bound).
+	Since time.Time
+	// Until keeps messages whose Time is before Until (zero: no bound).
+	Until time.Time
+	// Meta keeps messages whose Meta has every one of these keys with the
+	// same value.
+	Meta map[string]string
+	// Limit caps the number of records returned (0: no limit). Count
+	// ignores it.
+	Limit int
+	// Offset skips this many matching records first. Count ignores it.
+	Offset int
+	// Desc orders newest first. Records are ordered by message Time, then
+	// by message ID.
+	Desc bool
+}
+
+// Store keeps messages and their processing state. Implementations are
+// safe for concurrent use, and the records they return are copies that the
+// caller may modify freely.
+type Store interface {
+	// Put stores m as a new record in state Pending. It fails with
+	// ErrExists if a message with the same ID is stored, and with
+	// ErrInvalid if m is nil, has an empty or non-UTF-8 ID, a Time outside
+	// the years 0 to 9999, a Context that cannot be encoded as JSON or a
+	// Trace that is not valid JSON.
+	Put(ctx context.Context, m *message.Message) error
+	// Transition moves the record with the given ID to state to, appends
+	// the change to its history and applies u. Entering Processing
+	// increments Attempts. Any state may follow any other, so a finished
+	// message can be replayed. It fails with ErrNotFound if the ID is not
+	// stored and with ErrInvalid if to is not a valid state or u cannot be
+	// stored.
+	Transition(ctx context.Context, id string, to State, u Update) error
+	// Get returns the record with the given ID, or ErrNotFound.
+	Get(ctx context.Context, id string) (*Record, error)
+	// Search returns the records matching q, in q's order.
+	Search(ctx context.Context, q Query) ([]*Record, error)
+	// Count returns how many records match q, ignoring Limit and Offset.
+	Count(ctx context.Context, q Query) (int, error)
+	// Close releases the store. Later calls fail with ErrClosed; closing
+	// again returns nil.
+	Close() error
+}
+
+// Errors returned (wrapped in an *OpError) by stores. Test for them with
+// errors.Is.
+var (
+	// ErrNotFound: no message with the given ID is stored.
+	ErrNotFound = errors.New("message not found")
+	// ErrExists: a message with the given ID is already stored.
+	ErrExists = errors.New("message already stored")
+	// ErrClosed: the store has been closed.
+	ErrClosed = errors.New("store closed")
+	// ErrInvalid: an argument cannot be stored or used (nil message, bad
+	// ID, unknown state, bad query, unencodable context or trace).
+	ErrInvalid = errors.New("invalid argument")
+)
+
+// OpError describes a failed store operation. Its message names the store,
+// the operation and the message ID, e.g.
+//
+//	store sqlite: transition "abc" to done: message not found
+type OpError struct {
+	// Store is the kind of store: "memory", "file" or "sqlite".
+	Store string
+	// Op is the operation: "open", "put", "transition", "get", "search",
+	// "count" or "close".
+	Op string
+	// ID is the message ID the operation concerned, if any.
+	ID string
+	// To is the target state of a failed transition.
+	To State
+	// Err is the cause.
+	Err error
+}
+
+// Error implements error.
+func (e *OpError) Error() string {
+	var b strings.Builder
+	b.WriteString("store ")
+	b.WriteString(e.Store)
+	b.WriteString(": ")
+	b.WriteString(e.Op)
+	switch e.Op {
+	case "put", "get", "transition":
+		b.WriteByte(' ')
+		b.WriteString(strconv.Quote(e.ID))
+	}
+	if e.To != "" {
+		b.WriteString(" to ")
+		b.WriteString(string(e.To))
+	}
+	if e.Err != nil {
+		b.WriteString(": ")
+		b.WriteString(e.Err.Error())
+	}
+	return b.String()
+}
+
+// Unwrap returns the cause.
+func (e *OpError) Unwrap() error { return e.Err }
+
+// Open opens a store described by a URL:
+//
+//	memory:        a new in-memory store (NewMemory)
+//	file:DIR       a directory of JSON files (OpenFile)
+//	sqlite:PATH    an SQLite database (OpenSQLite); "sqlite::memory:" for an
+//	               in-memory database
+//	PATH.db        a bare path ending in ".db" is an SQLite database
+//
+// Any other scheme is an error that names it.
+func Open(url string) (Store, error) {
+	scheme, rest, ok := strings.Cut(url, ":")
+	switch {
+	case !ok && strings.HasSuffix(url, ".db"):
+		return OpenSQLite(url)
+	case !ok:
+		return nil, &OpError{Store: "?", Op: "open", Err: fmt.Errorf("%w: store url %q has no scheme (want memory:, file:DIR or sqlite:PATH)", ErrInvalid, url)}
+	}
+	switch strings.ToLower(scheme) {
+	case "memory", "mem":
+		if rest != "" {
+			return nil, &OpError{Store: "memory", Op: "open", Err: fmt.Errorf("%w: unexpected %q after memory:", ErrInvalid, rest)}
+		}
+		return NewMemory(), nil
+	case "file":
+		if rest == "" {
+			return nil, &OpError{Store: "file", Op: "open", Err: fmt.Errorf("%w: missing directory in %q", ErrInvalid, url)}
+		}
+		return OpenFile(rest)
+	case "sqlite", "sqlite3":
+		if rest == "" {
+			return nil, &OpError{Store: "sqlite", Op: "open", Err: fmt.Errorf("%w: missing path in %q", ErrInvalid, url)}
+		}
+		return OpenSQLite(rest)
+	}
+	return nil, &OpError{Store: "?", Op: "open", Err: fmt.Errorf("%w: unknown store scheme %q in %q (want memory:, file: or sqlite:)", ErrInvalid, scheme, url)}
+}
+
+// Recover returns the records left in Pending or Processing, oldest first:
+// the messages a channel must process again when it starts, because a
+// previous run stopped (or crashed) before recording their outcome.
+func Recover(ctx context.Context, s Store) ([]*Record, error) {
+	recs, err := s.Search(ctx, Query{States: []State{Pending, Processing}})
+	if err != nil {
+		return nil, fmt.Errorf("recover: %w", err)
+	}
+	return recs, nil
+}
+
+// prepared is a message checked and normalized for storage: the same
+// message every store returns after a round trip.
+type prepared struct {
+	msg     *message.Message
+	context []byte // msg.Context as JSON; nil when msg.Context is nil
+}
+
+// prepareMessage checks m and returns a normalized deep copy: Time in UTC,
+// Context passed through JSON, Trace compacted.
+func prepareMessage(m *message.Message) (prepared, error) {
+	if m == nil {
+		return prepared{}, fmt.Errorf("%w: nil message", ErrInvalid)
+	}
+	if err := checkID(m.ID); err != nil {
+		return prepared{}, err
+	}
+	c := m.Clone()
+	c.Time = m.Time.UTC()
+	if y := c.Time.Year(); y < 0 || y > 9999 {
+		return prepared{}, fmt.Errorf("%w: message time %s outside the years 0 to 9999", ErrInvalid, c.Time)
+	}
+	var err error
+	p := prepared{msg: c}
+	if p.context, c.Context, err = normalizeContext(m.Context); err != nil {
+		return prepared{}, err
+	}
+	if c.Trace, err = normalizeTrace(m.Trace); err != nil {
+		return prepared{}, err
+	}
+	return p, nil
+}
+
+// checkID reports whether id can be stored.
+func checkID(id string) error {
+	if id == "" {
+		return fmt.Errorf("%w: empty message id", ErrInvalid)
+	}
+	if !utf8.ValidString(id) {
+		return fmt.Errorf("%w: message id is not valid UTF-8", ErrInvalid)
+	}
+	return nil
+}
+
+// preparedUpdate is an Update checked and normalized for storage.
+type preparedUpdate struct {
+	Update
+	context []byte // Context as JSON, nil when Context is nil
+}
+
+// prepareUpdate checks to and u and normalizes u like prepareMessage.
+func prepareUpdate(to State, u Update) (preparedUpdate, error) {
+	if !to.Valid() {
+		return preparedUpdate{}, fmt.Errorf("%w: unknown state %q", ErrInvalid, to)
+	}
+	p := preparedUpdate{Update: u}
+	var err error
+	if p.context, p.Context, err = normalizeContext(u.Context); err != nil {
+		return preparedUpdate{}, err
+	}
+	if p.Trace, err = normalizeTrace(u.Trace); err != nil {
+		return preparedUpdate{}, err
+	}
+	return p, nil
+}
+
+// normalizeContext encodes ctx as JSON and decodes it again, so that every
+// store holds the same JSON-shaped values.
+func normalizeContext(ctx map[string]any) ([]byte, map[string]any, error) {
+	if ctx == nil {
+		return nil, nil, nil
+	}
+	data, err := json.Marshal(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: encode context: %w", ErrInvalid, err)
+	}
+	var out map[string]any
+	if err := json.Unmarshal(data, &out); err != nil {
+		return nil, nil, fmt.Errorf("%w: decode context: %w", ErrInvalid, err)
+	}
+	return data, out, nil
+}
+
+// normalizeTrace checks that trace is JSON and compacts it. An empty trace
+// counts as none.
+func normalizeTrace(trace json.RawMessage) (json.RawMessage, error) {
+	if len(trace) == 0 {
+		return nil, nil
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, trace); err != nil {
+		return nil, fmt.Errorf("%w: trace is not valid JSON: %w", ErrInvalid, err)
+	}
+	return buf.Bytes(), nil
+}
+
+// checkQuery reports whether q can be run.
+func checkQuery(q Query) error {
+	for _, s := range q.States {
+		if !s.Valid() {
+			return fmt.Errorf("%w: unknown state %q in query", ErrInvalid, s)
+		}
+	}
+	if q.Limit < 0 || q.Offset < 0 {
+		return fmt.Errorf("%w: negative limit or offset in query", ErrInvalid)
+	}
+	return nil
+}
+
+// entry is what in-process indexes know about a record.
+type entry struct {
+	id    string
+	time  time.Time
+	state State
+	meta  map[string]string
+}
+
+// matches reports whether e is selected by q (ignoring Limit and Offset).
+func (q *Query) matches(e *entry) bool {
+	if len(q.States) > 0 && !slices.Contains(q.States, e.state) {
+		return false
+	}
+	if !q.Since.IsZero() && e.time.Before(q.Since) {
+		return false
+	}
+	if !q.Until.IsZero() && !e.time.Before(q.Until) {
+		return false
+	}
+	for k, v := range q.Meta {
+		if got, ok := e.meta[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
+}
+
+// selectEntries returns the entries selected by q, in q's order, with
+// Offset and Limit applied.
+func selectEntries(q *Query, all func(yield func(*entry) bool)) []*entry {
+	var out []*entry
+	all(func(e *entry) bool {
+		if q.matches(e) {
+			out = append(out, e)
+		}
+		return true
+	})
+	slices.SortFunc(out, func(a, b *entry) int {
+		c := a.time.Compare(b.time)
+		if c == 0 {
+			c = strings.Compare(a.id, b.id)
+		}
+		if q.Desc {
+			c = -c
+		}
+		return c
+	})
+	if q.Offset >= len(out) {
+		return nil
+	}
+	out = out[q.Offset:]
+	if q.Limit > 0 && q.Limit < len(out) {
+		out = out[:q.Limit]
+	}
+	return out
+}
+
+// countEntries returns how many entries q selects, ignoring Limit and
+// Offset.
+func countEntries(q *Query, all func(yield func(*entry) bool)) int {
+	n := 0
+	all(func(e *entry) bool {
+		if q.matches(e) {
+			n++
+		}
+		return true
+	})
+	return n
+}
+
+// deepCopyMap copies a JSON-shaped map (as produced by encoding/json).
+func deepCopyMap(m map[string]any) map[string]any {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = deepCopyValue(v)
+	}
+	return out
+}
+
+func deepCopyValue(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		return deepCopyMap(v)
+	case []any:
+		if v == nil {
+			return v
+		}
+		out := make([]any, len(v))
+		for i, x := range v {
+			out[i] = deepCopyValue(x)
+		}
+		return out
+	}
+	return v
+}
+
+// life tracks whether a store is open. Operations hold it shared while
+// they run; Close takes it exclusively, so it waits for them.
+type life struct {
+	mu     sync.RWMutex
+	closed bool
+}
+
+// enter reports whether the store is open; if so the caller must call exit.
+func (l *life) enter() bool {
+	l.mu.RLock()
+	if l.closed {
+		l.mu.RUnlock()
+		return false
+	}
+	return true
+}
+
+// exit ends an operation started by a successful enter.
+func (l *life) exit() { l.mu.RUnlock() }
+
+// close marks the store closed and reports whether it was open.
+func (l *life) close() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return false
+	}
+	l.closed = true
+	return true
+}
+
+// now returns the current time in UTC without a monotonic reading.
+func now() time.Time { return time.Now().UTC() }
+
+// ctxErr returns ctx's error, if it is done.
+func ctxErr(ctx context.Context) error {
+	if ctx == nil {
+		return nil
+	}
+	return ctx.Err()
+}
+
+// orBackground returns ctx, or context.Background() when ctx is nil.
+func orBackground(ctx context.Context) context.Context {
+	if ctx == nil {
+		return context.Background()
+	}
+	return ctx
+}

@@ -1,0 +1,165 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/svcflow/svcflow/adapters/message"
+)
+
+func TestStateValid(t *testing.T) {
+	for _, s := range States {
+		assert.True(t, s.Valid(), s)
+	}
+	for _, s := range []State{"", "PENDING", "done ", "failed"} {
+		assert.False(t, s.Valid(), s)
+	}
+}
+
+func TestOpError(t *testing.T) {
+	tests := []struct {
+		err  *OpError
+		want string
+	}{
+		{&OpError{Store: "sqlite", Op: "transition", ID: "abc", To: Done, Err: ErrNotFound}, `store sqlite: transition "abc" to done: message not found`},
+		{&OpError{Store: "file", Op: "put", ID: "a\"b", Err: ErrExists}, `store file: put "a\"b": message already stored`},
+		{&OpError{Store: "memory", Op: "get", Err: ErrNotFound}, `store memory: get "": message not found`},
+		{&OpError{Store: "memory", Op: "search", Err: ErrClosed}, `store memory: search: store closed`},
+		{&OpError{Store: "file", Op: "close"}, `store file: close`},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, tt.err.Error())
+	}
+	cause := errors.New("disk on fire")
+	var err error = &OpError{Store: "file", Op: "put", ID: "x", Err: fmt.Errorf("write: %w", cause)}
+	assert.ErrorIs(t, err, cause)
+	var oe *OpError
+	require.ErrorAs(t, fmt.Errorf("wrapped: %w", err), &oe)
+	assert.Equal(t, "x", oe.ID)
+}
+
+func TestRecordClone(t *testing.T) {
+	assert.Nil(t, (*Record)(nil).Clone())
+	r := &Record{
+		Message: &message.Message{ID: "a", Context: map[string]any{"m": map[string]any{"l": []any{1.0}}}},
+		State:   Done,
+		History: []Transition{{State: Pending}, {State: Done}},
+	}
+	c := r.Clone()
+	assert.Equal(t, r, c)
+	c.History[0].State = Error
+	c.Message.Context["m"].(map[string]any)["l"].([]any)[0] = 2.0
+	assert.Equal(t, Pending, r.History[0].State)
+	assert.Equal(t, 1.0, r.Message.Context["m"].(map[string]any)["l"].([]any)[0])
+	assert.Nil(t, (&Record{}).Clone().Message)
+}
+
+func TestOpen(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		url     string
+		want    any    // type of the store, nil when an error is expected
+		errLike string // part of the error text
+	}{
+		{url: "memory:", want: &Memory{}},
+		{url: "file:" + filepath.Join(dir, "files"), want: &File{}},
+		{url: "sqlite:" + filepath.Join(dir, "a.sqlite"), want: &SQLite{}},
+		{url: "sqlite::memory:", want: &SQLite{}},
+		{url: filepath.Join(dir, "bare.db"), want: &SQLite{}},
+		{url: "bogus:x", errLike: `unknown store scheme "bogus"`},
+		{url: "redis://localhost", errLike: `"redis"`},
+		{url: "", errLike: "no scheme"},
+		{url: "some/dir", errLike: "no scheme"},
+		{url: "memory:extra", errLike: "memory:"},
+		{url: "file:", errLike: "missing directory"},
+		{url: "sqlite:", errLike: "missing path"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.url, func(t *testing.T) {
+			s, err := Open(tt.url)
+			if tt.want == nil {
+				require.Error(t, err)
+				assert.ErrorIs(t, err, ErrInvalid)
+				assert.Contains(t, err.Error(), tt.errLike)
+				assert.Nil(t, s)
+				return
+			}
+			require.NoError(t, err)
+			defer s.Close()
+			assert.IsType(t, tt.want, s)
+			ctx := context.Background()
+			require.NoError(t, s.Put(ctx, msg("x", 0, nil)))
+			_, err = s.Get(ctx, "x")
+			require.NoError(t, err)
+		})
+	}
+}
+
+// TestPersistence checks that stores reopened after Close keep everything.
+func TestPersistence(t *testing.T) {
+	opens := map[string]func(dir string) (Store, error){
+		"file":   func(dir string) (Store, error) { return OpenFile(filepath.Join(dir, "messages")) },
+		"sqlite": func(dir string) (Store, error) { return OpenSQLite(filepath.Join(dir, "store.db")) },
+	}
+	ctx := context.Background()
+	for name, open := range opens {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			s, err := open(dir)
+			require.NoError(t, err)
+			require.NoError(t, s.Put(ctx, msg("json", 0, map[string]string{"src": "http"})))
+			require.NoError(t, s.Put(ctx, &message.Message{ID: "bin", Time: base.Add(time.Second), Payload: []byte{0xff, 0}}))
+			require.NoError(t, s.Put(ctx, &message.Message{ID: "Upper/../Case", Time: base.Add(2 * time.Second), Payload: []byte{}}))
+			require.NoError(t, s.Put(ctx, message.New("text/plain", []byte("now"), nil)))
+			require.NoError(t, s.Transition(ctx, "json", Processing, Update{}))
+			require.NoError(t, s.Transition(ctx, "json", Error, Update{Err: "boom", Context: map[string]any{"a": 1.0}, Trace: json.RawMessage(`[{"svc":"x"}]`)}))
+			require.NoError(t, s.Transition(ctx, "bin", Processing, Update{}))
+			require.NoError(t, s.Transition(ctx, "bin", Done, Update{}))
+			require.NoError(t, s.Transition(ctx, "Upper/../Case", Processing, Update{}))
+			before, err := s.Search(ctx, Query{})
+			require.NoError(t, err)
+			require.Len(t, before, 4)
+			require.NoError(t, s.Close())
+
+			s, err = open(dir)
+			require.NoError(t, err)
+			after, err := s.Search(ctx, Query{})
+			require.NoError(t, err)
+			assert.Equal(t, before, after)
+
+			// After a "crash", the unfinished messages are recovered.
+			recs, err := Recover(ctx, s)
+			require.NoError(t, err)
+			require.Len(t, recs, 2)
+			assert.Equal(t, "Upper/../Case", recs[0].Message.ID)
+			assert.Equal(t, Processing, recs[0].State)
+			assert.Equal(t, Pending, recs[1].State)
+
+			// The reopened store keeps working and keeps its indexes.
+			require.NoError(t, s.Transition(ctx, "json", Processing, Update{}))
+			assert.ErrorIs(t, s.Put(ctx, msg("bin", 0, nil)), ErrExists)
+			n, err := s.Count(ctx, Query{Meta: map[string]string{"src": "http"}, States: []State{Processing}})
+			require.NoError(t, err)
+			assert.Equal(t, 1, n)
+			require.NoError(t, s.Close())
+
+			s, err = open(dir)
+			require.NoError(t, err)
+			defer s.Close()
+			rec, err := s.Get(ctx, "json")
+			require.NoError(t, err)
+			assert.Equal(t, 2, rec.Attempts)
+			assert.Equal(t, []State{Pending, Processing, Error, Processing}, states(rec.History))
+			assert.Equal(t, map[string]any{"a": 1.0}, rec.Message.Context)
+			assert.Equal(t, "boom", rec.History[2].Err)
+		})
+	}
+}
