@@ -63,7 +63,7 @@ func orderFlow(t *testing.T, extra ...flow.Service) *flow.Flow {
 			case "stop":
 				return errors.Stop("invalid order")
 			case "retry":
-				return errors.RetryAfter(errors.New("busy"), 7*time.Second)
+				return errors.RetryAfter(errors.New("busy"), 20*time.Millisecond)
 			case "fail":
 				return errors.New("database said no: secret detail")
 			case "panic":
@@ -88,7 +88,7 @@ func TestHandleOutcomes(t *testing.T) {
 	}{
 		{"ok", channel.Ack, store.Done, 0},
 		{"stop", channel.Ack, store.Rejected, 0},
-		{"retry", channel.Nack, store.Error, 7 * time.Second},
+		{"retry", channel.Nack, store.Error, 20 * time.Millisecond},
 		{"fail", channel.Fail, store.Error, 0},
 		{"panic", channel.Fail, store.Error, 0},
 	}
