@@ -103,6 +103,7 @@ type leafRunner struct {
 	h       Handler
 	policy  errors.Policy
 	timeout time.Duration // per attempt; 0: none
+	direct  bool          // no middleware and no timeout: call the service directly
 }
 
 func newLeaf(svc Service, flowName, path string, policy errors.Policy, timeout time.Duration, mw []Middleware) *leafRunner {
@@ -112,6 +113,7 @@ func newLeaf(svc Service, flowName, path string, policy errors.Policy, timeout t
 		h = mw[i](h)
 	}
 	l.h = h
+	l.direct = len(mw) == 0 && timeout <= 0
 	return l
 }
 
@@ -128,7 +130,20 @@ func callService(ctx context.Context, s *StepInfo, c *fc.Context) (err error) {
 
 func (l *leafRunner) run(ctx context.Context, r *runState, c *fc.Context) error {
 	if r == &plainRun {
-		attempts, err := l.attempt(ctx, c)
+		// The hot path: no options, so no tracing or injection to honour.
+		if err := ctx.Err(); err != nil {
+			return l.fail(err, 0)
+		}
+		var err error
+		if l.direct {
+			err = callService(ctx, &l.info, c)
+		} else {
+			err = l.call(ctx, c)
+		}
+		if err == nil {
+			return nil
+		}
+		attempts, err := l.retry(ctx, c, err)
 		if err != nil {
 			return l.fail(err, attempts)
 		}
