@@ -173,10 +173,15 @@ func (b *builder) expr(step, src string, in keys, cond bool) (ident string, e *b
 		return "", nil
 	}
 	if in != nil {
+		unknown := false
 		for _, id := range e.Idents() {
 			if _, ok := in[id]; !ok {
+				unknown = true
 				b.errorf(step, id, nil, "read by expression %q but not provided: declare it in the flow's Input or have an earlier step provide it on every path", src)
 			}
+		}
+		if unknown {
+			return "", nil // reported; compiling would only repeat it
 		}
 	}
 	if e.IsIdent() && !cond {

@@ -184,11 +184,11 @@ func TestBuildErrors(t *testing.T) {
 		{"empty flow", func() error { _, err := flow.New("empty").Build(); return err }, []string{`flow "empty": no steps`}},
 		{"no name", func() error { _, err := flow.New("", flow.Step("a", noop)).Build(); return err }, []string{`flow "": flow has no name`}},
 		{"nil service", func() error { _, err := flow.New("n", nilSvc).Build(); return err }, []string{`flow "n": flow: step 1 is nil`}},
-		{"nil step func", func() error { _, err := flow.New("n", flow.Step("s", nil)).Build(); return err }, []string{`step "s": step "s": nil function`}},
+		{"nil step func", func() error { _, err := flow.New("n", flow.Step("s", nil)).Build(); return err }, []string{`step "s": nil function`}},
 		{"bad Func types", func() error {
 			_, err := flow.New("n", flow.Func("f", func(ctx context.Context, in int) (struct{}, error) { return struct{}{}, nil })).Build()
 			return err
-		}, []string{`step "f": func "f": input type int: must be a struct`}},
+		}, []string{`step "f": input type int: must be a struct`}},
 		{"bad expr syntax", func() error {
 			_, err := flow.New("n", flow.Fork("len(items) >", flow.Default(flow.Step("s", noop)))).Input(Items).Build()
 			return err

@@ -2,6 +2,7 @@ package flow
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"reflect"
@@ -36,14 +37,14 @@ func Func[In, Out any](name string, fn func(ctx context.Context, in In) (Out, er
 	f := &funcService[In, Out]{name: name, fn: fn}
 	var err error
 	if f.in, err = planFields(reflect.TypeFor[In](), true); err != nil {
-		f.err = fmt.Errorf("func %q: input %w", name, err)
+		f.err = fmt.Errorf("input %w", err)
 	} else if reflect.TypeFor[Out]() == reflect.TypeFor[map[string]any]() {
 		f.outMap = true
 	} else if f.out, err = planFields(reflect.TypeFor[Out](), false); err != nil {
-		f.err = fmt.Errorf("func %q: output %w", name, err)
+		f.err = fmt.Errorf("output %w", err)
 	}
 	if fn == nil && f.err == nil {
-		f.err = fmt.Errorf("func %q: nil function", name)
+		f.err = errors.New("nil function")
 	}
 	for _, b := range f.in {
 		f.contract.Needs = append(f.contract.Needs, fc.KeyInfo{Name: b.key, Type: b.typ, Optional: b.optional})

@@ -2,6 +2,7 @@ package flow
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	fc "github.com/svcflow/svcflow/context"
@@ -115,7 +116,7 @@ func (s *step) Contract() Contract { return s.contract }
 
 func (s *step) buildErr() error {
 	if s.fn == nil {
-		return fmt.Errorf("step %q: nil function", s.name)
+		return errors.New("nil function")
 	}
 	return nil
 }

@@ -1,0 +1,51 @@
+// Package flow composes small services into flows that are checked when
+// they are built and run many times, concurrently.
+//
+// A [Service] is a named function over one run's shared context (package
+// context, imported as fc). [Step] wraps a function that takes the whole
+// context; [Func] binds a typed function whose input struct is read from
+// context keys and whose output struct is written back:
+//
+//	var Price = flow.Func("price", func(ctx context.Context, in struct{ Items []Item }) (struct{ Total float64 }, error) {
+//		...
+//	})
+//
+// Combinators arrange services: [Then] (sequence), [Fork] (one case by the
+// value of a key or expression), [When] and [Unless], [First] (the first
+// guard that holds), [All] (concurrently, on snapshots, merged in
+// declaration order), [Tap] (fire and forget), [Each] (per element of a
+// slice), [Until] (loop), [Saga] with [Compensate] (undo on failure),
+// [Retry] and [Timeout]. A built [*Flow] is itself a Service, so flows
+// nest.
+//
+// # Checked when built
+//
+// [Builder.Build] proves, before any run, that every key a step needs is in
+// the flow's declared input or provided by an earlier step on every path,
+// that producer and consumer agree on its Go type, that every expression
+// compiles and reads only known keys, and that step names are unique. It
+// reports every problem at once, each naming the flow, step and key.
+//
+// # Errors
+//
+// A run ends at the first error, returned as a [*StepError] naming the step.
+// Control errors from package errors steer it: Stop ends the run on purpose
+// (never retried), Retry runs the failing step again under its policy
+// (exponential backoff; [Builder.Retry] sets the flow's default), Fatal ends
+// it for the owner to restart the processor. A panic in a service becomes
+// an error carrying the stack.
+//
+// # Middleware, traces, graphs
+//
+// [Builder.Use] wraps every step in middleware (func(next Handler)
+// Handler); [Logger], [Recover] and [Measure] are built in. [WithTrace]
+// records a run step by step. [Flow.Graph] returns the structure, which
+// renders as DOT or Mermaid. Package flowtest runs table-driven tests of
+// services and flows.
+//
+// # Costs
+//
+// A run without options allocates only what its services do; a step adds
+// a few nanoseconds over calling the function by hand, and a middleware
+// that does nothing about one more. See the README's performance table.
+package flow
