@@ -1,0 +1,57 @@
+// Package filewatch is a channel source that takes the files put in a
+// folder: each file becomes one message, and once handled it is moved to a
+// done folder or, with an error report, to a failed folder.
+//
+//	src, err := filewatch.New("/var/spool/orders", filewatch.WithGlob("*.json"))
+//
+// # Which files, and when
+//
+// The source takes the regular files directly in the folder whose name
+// matches the glob (default "*"); names that begin with a dot, symbolic
+// links and sub-folders are ignored, so the done and failed folders, which
+// are created under the watched folder by default, are never taken.
+//
+// It learns about files three ways: a full listing when Run starts (files
+// that arrived while it was stopped), change notifications from the
+// operating system, and a full listing every rescan interval (default 5s)
+// in case notifications were missed or overflowed.
+//
+// A file is taken only when it is stable: its size and modification time
+// are unchanged across two looks one settle delay apart (default 1s). A file
+// still being written therefore waits until its writer has paused for the
+// settle delay; a writer that may pause longer should write under a
+// dot-name (".order.json") or in another folder on the same file system
+// and rename the finished file into the watched folder, which is atomic.
+// A renamed-in file is complete at once but still waits one settle delay.
+// If a file changes between being found stable and being read, it goes back
+// to waiting.
+//
+// # Messages
+//
+// The payload is the file's content; the content type comes from the
+// extension (.json application/json, .xml application/xml, .csv text/csv,
+// .txt and .log text/plain), else text/plain for UTF-8 content and
+// application/octet-stream for the rest (WithContentType overrides all of
+// this). Meta holds MetaName, MetaPath, MetaSize and MetaModTime. The ID is
+// derived from the name, size and modification time (FileID), so the same
+// file offered again after a restart has the same ID.
+//
+// # Settling
+//
+//	Ack    moved to the done folder
+//	Fail   moved to the failed folder, with "<name>.error.txt" beside it
+//	       holding the error text, error id, message id and time
+//	Nack   left in place and handed over again after Result.RetryAfter
+//	       (the settle delay when zero)
+//	Leave  left in place and not handed over again until the next Run
+//
+// On a name clash in the done or failed folder the moved file is renamed
+// "<base>-1<ext>", "<base>-2<ext>" and so on. The folders may be on
+// another file system than the watched one (the file is then copied and
+// deleted, which is not atomic).
+//
+// A file is never handed to the handler twice at once, and never after it
+// was moved: all bookkeeping happens on Run's goroutine. Files are handled
+// one at a time by default, in the order they became stable;
+// WithConcurrency allows more.
+package filewatch

@@ -1,0 +1,405 @@
+package httpsource
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/url"
+	"os"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/svcflow/svcflow/adapters/channel"
+	"github.com/svcflow/svcflow/adapters/message"
+	flowerrors "github.com/svcflow/svcflow/errors"
+)
+
+// IdempotencyHeader names the request header whose value, when present,
+// becomes the message ID (1 to MaxIdempotencyKey printable ASCII
+// characters), so that a client retrying a request sends the same message
+// again rather than a new one.
+const IdempotencyHeader = "Idempotency-Key"
+
+// MessageIDHeader names the response header that carries the message ID.
+const MessageIDHeader = "X-Message-Id"
+
+// MaxIdempotencyKey is the longest accepted IdempotencyHeader value.
+const MaxIdempotencyKey = 200
+
+// RouteOption configures one route; see Server.Route.
+type RouteOption func(*route) error
+
+// WithHeaders copies the named request headers into the route's messages
+// as "http.header.<lower-case name>" (several values joined by ", "), in
+// addition to Config.Headers.
+func WithHeaders(names ...string) RouteOption {
+	return func(rt *route) error {
+		for _, n := range names {
+			if strings.TrimSpace(n) == "" {
+				return fmt.Errorf("%w: empty header name", ErrInvalidRoute)
+			}
+			rt.headers = append(rt.headers, http.CanonicalHeaderKey(strings.TrimSpace(n)))
+		}
+		return nil
+	}
+}
+
+// WithMaxBodyBytes overrides Config.MaxBodyBytes for the route (n > 0).
+func WithMaxBodyBytes(n int64) RouteOption {
+	return func(rt *route) error {
+		if n <= 0 {
+			return fmt.Errorf("%w: max body bytes %d, want > 0", ErrInvalidRoute, n)
+		}
+		rt.maxBody = n
+		return nil
+	}
+}
+
+// WithName sets the source's Name (default "http METHOD PATH").
+func WithName(name string) RouteOption {
+	return func(rt *route) error {
+		rt.name = name
+		return nil
+	}
+}
+
+// route is one method and path of a Server, and the channel.Source for it.
+type route struct {
+	srv     *Server
+	method  string
+	path    string
+	name    string
+	maxBody int64
+	headers []string
+	log     *slog.Logger
+
+	mu     sync.Mutex
+	h      channel.Handler // nil when no Run is taking messages
+	active bool            // a Run has started and not returned
+	wg     sync.WaitGroup  // requests that hold h
+}
+
+var _ channel.Source = (*route)(nil)
+
+// String returns "METHOD PATH".
+func (rt *route) String() string { return rt.method + " " + rt.path }
+
+// Name implements channel.Source.
+func (rt *route) Name() string {
+	if rt.name != "" {
+		return rt.name
+	}
+	return "http " + rt.String()
+}
+
+// Run implements channel.Source: the route hands its requests to h until
+// ctx is done, then answers 503 again and returns nil once every request
+// that reached h has been answered. Requests in flight keep their own
+// (request) context: canceling ctx stops intake, it does not cancel them.
+func (rt *route) Run(ctx context.Context, h channel.Handler) error {
+	if h == nil {
+		return fmt.Errorf("httpsource: %s: nil handler", rt.Name())
+	}
+	rt.mu.Lock()
+	if rt.active {
+		rt.mu.Unlock()
+		return fmt.Errorf("httpsource: %s: %w", rt.Name(), ErrRunning)
+	}
+	rt.active, rt.h = true, h
+	rt.mu.Unlock()
+	rt.srv.notify()
+	rt.log.Debug("http route ready", "source", rt.Name())
+
+	<-ctx.Done()
+
+	rt.mu.Lock()
+	rt.h = nil
+	rt.mu.Unlock()
+	rt.srv.notify()
+	rt.wg.Wait() // no Add can happen now: h is nil
+	rt.mu.Lock()
+	rt.active = false
+	rt.mu.Unlock()
+	rt.log.Debug("http route stopped", "source", rt.Name())
+	return nil
+}
+
+// ready reports whether a Run is taking messages.
+func (rt *route) ready() bool {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	return rt.h != nil
+}
+
+// acquire returns the running handler and a func to call once the request
+// is answered, or nil when the route is not running.
+func (rt *route) acquire() (channel.Handler, func()) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if rt.h == nil {
+		return nil, nil
+	}
+	rt.wg.Add(1)
+	return rt.h, rt.wg.Done
+}
+
+// requestError is a request the route refuses before the handler sees it.
+type requestError struct {
+	status int
+	msg    string
+}
+
+// serve answers one request for the route.
+func (rt *route) serve(w http.ResponseWriter, r *http.Request) {
+	if !rt.ready() {
+		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "not ready"})
+		return
+	}
+	m, rerr := rt.message(w, r)
+	if rerr != nil {
+		id := ""
+		if m != nil {
+			id = m.ID
+		}
+		writeJSON(w, rerr.status, errorBody{Error: rerr.msg, ID: id})
+		return
+	}
+	h, done := rt.acquire()
+	if h == nil {
+		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "not ready", ID: m.ID})
+		return
+	}
+	defer done()
+	rt.respond(w, m, rt.call(r.Context(), h, m))
+}
+
+// message turns the request into a message. On a refusal it returns the
+// error to answer and, once the ID is known, the message so far.
+func (rt *route) message(w http.ResponseWriter, r *http.Request) (*message.Message, *requestError) {
+	m := &message.Message{Time: time.Now().UTC()}
+	if vals, ok := r.Header[IdempotencyHeader]; ok {
+		if len(vals) != 1 || !validKey(vals[0]) {
+			return nil, &requestError{http.StatusBadRequest, fmt.Sprintf(
+				"%s: want one value of 1 to %d printable ASCII characters", IdempotencyHeader, MaxIdempotencyKey)}
+		}
+		m.ID = vals[0]
+	} else {
+		m.ID = uuid.NewString()
+	}
+	w.Header().Set(MessageIDHeader, m.ID)
+
+	query, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return m, &requestError{http.StatusBadRequest, "query: " + err.Error()}
+	}
+	ct := r.Header.Get("Content-Type")
+	if ct != "" {
+		if _, _, err := mime.ParseMediaType(ct); err != nil {
+			return m, &requestError{http.StatusBadRequest, "Content-Type: invalid media type " + strconv.Quote(ct)}
+		}
+	}
+
+	body, rerr := rt.readBody(w, r)
+	if rerr != nil {
+		return m, rerr
+	}
+	switch {
+	case message.IsJSON(ct):
+		if msg := checkJSONObject(body); msg != "" {
+			return m, &requestError{http.StatusBadRequest, msg}
+		}
+	case ct == "" && len(body) > 0:
+		ct = "application/octet-stream"
+	}
+	m.ContentType = ct
+	if len(body) > 0 {
+		m.Payload = body
+	}
+
+	meta := make(map[string]string, 3+len(query)+len(rt.headers))
+	meta["http.method"] = r.Method
+	meta["http.path"] = r.URL.Path
+	meta["http.remote"] = r.RemoteAddr
+	for k, v := range query {
+		meta["http.query."+k] = strings.Join(v, ",")
+	}
+	for _, name := range rt.headers {
+		if v := r.Header.Values(name); len(v) > 0 {
+			meta["http.header."+strings.ToLower(name)] = strings.Join(v, ", ")
+		}
+	}
+	m.Meta = meta
+	return m, nil
+}
+
+// validKey reports whether an idempotency key is 1 to MaxIdempotencyKey
+// printable ASCII characters.
+func validKey(k string) bool {
+	if k == "" || len(k) > MaxIdempotencyKey {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] < ' ' || k[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// readBody reads the request body up to the route's limit.
+func (rt *route) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *requestError) {
+	tooLarge := &requestError{http.StatusRequestEntityTooLarge,
+		fmt.Sprintf("body: larger than %d bytes", rt.maxBody)}
+	if r.ContentLength > rt.maxBody {
+		return nil, tooLarge
+	}
+	var buf bytes.Buffer
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength))
+	}
+	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, rt.maxBody)); err != nil {
+		var tooBig *http.MaxBytesError
+		switch {
+		case errors.As(err, &tooBig):
+			return nil, tooLarge
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			return nil, &requestError{http.StatusRequestTimeout, "body: read timed out"}
+		default:
+			return nil, &requestError{http.StatusBadRequest, "body: incomplete or unreadable"}
+		}
+	}
+	return buf.Bytes(), nil
+}
+
+// checkJSONObject returns "" when body is one JSON object, and else a
+// message saying what is wrong with it.
+func checkJSONObject(body []byte) string {
+	var raw json.RawMessage
+	if err := json.Unmarshal(body, &raw); err != nil {
+		var syn *json.SyntaxError
+		switch {
+		case len(bytes.TrimSpace(body)) == 0:
+			return "body: empty, want a JSON object"
+		case errors.As(err, &syn):
+			return fmt.Sprintf("body: invalid JSON at offset %d: %s", syn.Offset, syn.Error())
+		default:
+			return "body: invalid JSON: " + err.Error()
+		}
+	}
+	switch raw[0] {
+	case '{':
+		return ""
+	case '[':
+		return "body: JSON array, want an object"
+	case '"':
+		return "body: JSON string, want an object"
+	case 't', 'f':
+		return "body: JSON boolean, want an object"
+	case 'n':
+		return "body: JSON null, want an object"
+	default:
+		return "body: JSON number, want an object"
+	}
+}
+
+// call runs h, turning a panic into a Fail result (answered 500 with an
+// error id; the panic and its stack are logged under that id).
+func (rt *route) call(ctx context.Context, h channel.Handler, m *message.Message) (res channel.Result) {
+	panicked := true
+	defer func() {
+		if !panicked {
+			return
+		}
+		v := recover()
+		if v == http.ErrAbortHandler {
+			panic(v)
+		}
+		errID := uuid.NewString()
+		rt.log.Error("http handler panicked", "source", rt.Name(), "id", m.ID,
+			"error_id", errID, "panic", v, "stack", string(debug.Stack()))
+		res = channel.Result{Settle: channel.Fail, State: "error", ErrorID: errID}
+	}()
+	res = h.Handle(ctx, m)
+	panicked = false
+	return res
+}
+
+// respond writes the response for a handled message.
+func (rt *route) respond(w http.ResponseWriter, m *message.Message, res channel.Result) {
+	log := rt.log.With("source", rt.Name(), "id", m.ID, "settle", res.Settle.String(), "state", res.State)
+	switch res.Settle {
+	case channel.Ack:
+		if res.State == "rejected" {
+			log.Debug("http request rejected", "reason", rejectReason(res.Err))
+			writeJSON(w, http.StatusUnprocessableEntity, errorBody{Error: rejectReason(res.Err), ID: m.ID})
+			return
+		}
+		var out map[string]any
+		if res.Message != nil {
+			out = res.Message.Context
+		}
+		if out == nil {
+			writeRaw(w, http.StatusOK, []byte("{}"))
+			return
+		}
+		body, err := json.Marshal(out)
+		if err != nil {
+			errID := uuid.NewString()
+			log.Error("http response: encode context", "error_id", errID, "err", err)
+			writeJSON(w, http.StatusInternalServerError, errorBody{Error: "internal error", ErrorID: errID, ID: m.ID})
+			return
+		}
+		writeRaw(w, http.StatusOK, body)
+	case channel.Nack:
+		w.Header().Set("Retry-After", retryAfter(res.RetryAfter))
+		log.Debug("http request nacked", "retry_after", res.RetryAfter)
+		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "temporarily unavailable", ID: m.ID})
+	case channel.Fail:
+		errID := res.ErrorID
+		if errID == "" {
+			errID = uuid.NewString()
+			log.Error("http request failed", "error_id", errID, "err", res.Err)
+		}
+		writeJSON(w, http.StatusInternalServerError, errorBody{Error: "internal error", ErrorID: errID, ID: m.ID})
+	case channel.Leave:
+		if res.RetryAfter > 0 {
+			w.Header().Set("Retry-After", retryAfter(res.RetryAfter))
+		}
+		log.Debug("http request left unprocessed", "err", res.Err)
+		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "not processed, retry", ID: m.ID})
+	default:
+		errID := uuid.NewString()
+		log.Error("http response: unknown settle", "error_id", errID, "err", res.Err)
+		writeJSON(w, http.StatusInternalServerError, errorBody{Error: "internal error", ErrorID: errID, ID: m.ID})
+	}
+}
+
+// rejectReason is what a 422 answer says: the Stop error's reason, else
+// the error's text.
+func rejectReason(err error) string {
+	var stop *flowerrors.StopError
+	switch {
+	case errors.As(err, &stop) && stop.Reason != "":
+		return stop.Reason
+	case err != nil:
+		return err.Error()
+	}
+	return "rejected"
+}
+
+// retryAfter formats d as a Retry-After value: whole seconds, rounded up,
+// at least 1.
+func retryAfter(d time.Duration) string {
+	s := (d + time.Second - 1) / time.Second
+	return strconv.FormatInt(max(int64(s), 1), 10)
+}
