@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -321,7 +322,7 @@ func (c *Channel) accept(ctx context.Context, m *message.Message, opts []flow.Ru
 			c.counts[4].Add(1)
 			res := Result{Settle: Ack, State: string(rec.State), Message: rec.Message}
 			if rec.State == store.Rejected {
-				res.Err = errors.Stop(rec.Err)
+				res.Err = errors.Stop(stopReason(rec.Err))
 			}
 			return res
 		}
@@ -517,6 +518,16 @@ func contextOf(m *message.Message) (*fc.Context, error) {
 		c.Set("meta", meta)
 	}
 	return c, nil
+}
+
+// stopReason recovers the reason of a stored rejection ("flow "f": step
+// "s": stop: no items" -> "no items"), so a duplicate delivery is answered
+// like the first one.
+func stopReason(text string) string {
+	if i := strings.LastIndex(text, "stop: "); i >= 0 {
+		return text[i+len("stop: "):]
+	}
+	return text
 }
 
 func newErrorID() string {

@@ -133,6 +133,19 @@ func TestDuplicateFinishedMessageIsNotRunAgain(t *testing.T) {
 	}
 	assert.Equal(t, int32(1), runs.Load())
 	assert.Equal(t, int64(2), ch.Status().Outcomes["duplicate"])
+
+	// A rejected duplicate is answered with the same reason.
+	rejecting, err := channel.New(channel.Config{Name: "r", Flow: orderFlow(t)})
+	require.NoError(t, err)
+	m = jsonMsg(t, map[string]any{"kind": "stop"})
+	first := rejecting.Handle(t.Context(), m.Clone())
+	again := rejecting.Handle(t.Context(), m.Clone())
+	var se1, se2 *errors.StopError
+	require.ErrorAs(t, first.Err, &se1)
+	require.ErrorAs(t, again.Err, &se2)
+	assert.Equal(t, "invalid order", se1.Reason)
+	assert.Equal(t, se1.Reason, se2.Reason)
+	assert.Equal(t, "rejected", again.State)
 }
 
 // flaky is a service that is broken (Fatal) for its first calls, and
