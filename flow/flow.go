@@ -312,7 +312,12 @@ func (f *Flow) Wait(ctx context.Context) error {
 	case <-done:
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("flow %q: waiting for taps: %w", f.name, ctx.Err())
+		select {
+		case <-done: // finished too: no need to report the deadline
+			return nil
+		default:
+			return fmt.Errorf("flow %q: waiting for taps: %w", f.name, ctx.Err())
+		}
 	}
 }
 

@@ -496,7 +496,8 @@ func (c *Channel) setState(s string) {
 
 // contextOf builds a run's context from a message: a JSON object payload
 // gives the context's keys; any other payload is put under "body" (as
-// text). The message's meta, when present, is under "meta".
+// text). The message's meta is under "meta", with the message ID as
+// meta.id: the key to make a flow's effects idempotent.
 func contextOf(m *message.Message) (*fc.Context, error) {
 	var c *fc.Context
 	if len(m.Payload) > 0 && m.Payload[0] == '{' {
@@ -510,13 +511,12 @@ func contextOf(m *message.Message) (*fc.Context, error) {
 			c.Set("body", string(m.Payload))
 		}
 	}
-	if len(m.Meta) > 0 {
-		meta := make(map[string]any, len(m.Meta))
-		for k, v := range m.Meta {
-			meta[k] = v
-		}
-		c.Set("meta", meta)
+	meta := make(map[string]any, len(m.Meta)+1)
+	for k, v := range m.Meta {
+		meta[k] = v
 	}
+	meta["id"] = m.ID
+	c.Set("meta", meta)
 	return c, nil
 }
 

@@ -38,7 +38,9 @@
 //
 // # Settling
 //
-//	Ack    moved to the done folder
+//	Ack    moved to the done folder; a rejected file (State "rejected":
+//	       the flow stopped on purpose, e.g. invalid content) is moved
+//	       to the failed folder with its error report, like Fail
 //	Fail   moved to the failed folder, with "<name>.error.txt" beside it
 //	       holding the error text, error id, message id and time
 //	Nack   left in place and handed over again after Result.RetryAfter

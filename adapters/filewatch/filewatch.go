@@ -513,7 +513,13 @@ func (r *runner) process(name string, size int64, mod time.Time) outcome {
 			return outcome{name: name, kind: changed}
 		}
 	}
-	switch res.Settle {
+	settle := res.Settle
+	if settle == channel.Ack && res.State == "rejected" {
+		// Rejected on purpose (a Stop: invalid content): finished, never
+		// offered again, but filed with the failures and the reason beside.
+		settle = channel.Fail
+	}
+	switch settle {
 	case channel.Ack:
 		dst, err := moveUnique(path, s.doneDir, name)
 		if err != nil {
@@ -532,7 +538,7 @@ func (r *runner) process(name string, size int64, mod time.Time) outcome {
 		if err := os.WriteFile(dst+ErrorFileSuffix, errorReport(name, m, res), 0o644); err != nil {
 			log.Error("write error file", "err", err)
 		}
-		log.Warn("file failed", "to", dst, "error_id", res.ErrorID, "err", res.Err)
+		log.Warn("file failed", "to", dst, "state", res.State, "error_id", res.ErrorID, "err", res.Err)
 		return outcome{name: name, kind: moved}
 	case channel.Nack:
 		delay := res.RetryAfter
