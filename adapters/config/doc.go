@@ -1,0 +1,107 @@
+// Package config loads flows declared in YAML into built, checked
+// [flow.Flow] values, with a registry of services they can use.
+//
+//	reg := config.NewRegistry()
+//	reg.MustRegister(Geocode, "address -> lat, lon") // a flow.Func: its contract is checked
+//	cfg, err := config.Load([]string{"orders.yaml"}, config.WithRegistry(reg))
+//	if err != nil {
+//		fmt.Println(err) // every problem, one per line: orders.yaml:12:9: ...
+//	}
+//	f, _ := cfg.Flow("orders")
+//	out, err := f.Run(ctx, input)
+//
+// Loading never stops at the first problem: the error is [Errors], each
+// an [*Error] at file:line:col saying what is wrong and what was expected.
+// Syntax errors, unknown keys (with a "did you mean"), wrong types, bad
+// durations, expressions that do not parse, templates, unknown flows and
+// services, and the flow package's build checks (a key a step needs that
+// is not provided on every path before it, a type disagreement with a Go
+// service's contract) are all reported at the position of the step or
+// expression concerned.
+//
+// The YAML is read with go.yaml.in/yaml/v4 into nodes that carry their
+// line and column, and walked by this package, which is how every problem
+// gets a position.
+//
+// # Format
+//
+//	version: 1                         # optional; 1 is the only version
+//	vars:                              # constants templates read: {{var "api"}}
+//	  api: http://localhost:8080
+//	flows:
+//	  orders:
+//	    description: price and charge an order
+//	    input:                         # the keys a run's input provides (checked)
+//	      - items                      # any type
+//	      - {name: qty, type: int}     # string, int, float, bool, list, map, any, or a RegisterType name
+//	      - {name: note, type: string, optional: true}
+//	      - {name: coupon, type: string, default: ""}   # a default makes it optional
+//	    retry: {max_attempts: 5, initial: 100ms, max: 2s}   # the flow's default policy
+//	    sample: {items: [...], qty: 2} # the input of `flowrun run` without --input
+//	    steps:
+//	      - stop: {if: "len(items) == 0", reason: "no items"}
+//	      - set: {subtotal: "sum(map(items, #.price * #.qty))"}
+//	      - fork:
+//	          on: customer.tier          # a key or an expression
+//	          cases:
+//	            gold: [{set: {discount: 0.1}}]
+//	          default: [{set: {discount: 0}}]
+//	      - use: notify                  # a registered Go service (or just "- notify")
+//	channels: {...}                      # kept unread for the channel adapters (Config.Channels)
+//	tests: [...]                         # cases for `flowrun test` (see below)
+//
+// A step is a mapping with one kind key and optional modifiers:
+//
+//	name: price                        # service steps only; else generated: set(total), stop, http(customer), ...
+//	retry: {max_attempts: 3, ...}      # policy for this step (flow.Retry)
+//	timeout: 2s                        # per attempt (flow.Timeout): a timed-out attempt is retried
+//	compensate: <step or [steps]>      # directly inside a saga: the undo (flow.Compensate)
+//	with: {...}                        # use steps of a factory service: its arguments
+//
+// Service kinds (see [Registry.Services] for what each reads and writes):
+//
+//	set: {key: expr, ...}              # expr-lang expressions, compiled once at load, evaluated in order
+//	stop: {if: cond, reason: text}     # a Stop error when cond holds (stop: "reason" always stops)
+//	log: message | {message: text, level: info, keys: [a, b]}
+//	template: {key: "text/template over the context", ...}
+//	http: {method, url, headers, body: key | body_template: text, content_type,
+//	       timeout: 10s, retry: {...}, into: response, status_into: key, allow_status: [404]}
+//	sleep: 100ms
+//	call: other_flow                   # run another flow of the configuration on this context
+//	shell: {command: [argv...] | "sh -c text", stdin: key, into: stdout, json: false}   # AllowShell only
+//	use: service_name
+//
+// Combinators, one for each of package flow:
+//
+//	then: [steps]                                  # a sequence as one step
+//	fork: {on: expr, cases: {value: [steps]}, default: [steps]}
+//	when: {if: cond, steps: [steps]}   unless: {if: cond, steps: [steps]}
+//	all: [steps] | {steps: [steps], limit: 2}     # concurrent, merged in order
+//	tap: step | [steps]                            # fire and forget
+//	each: {over: key, as: item, index: index, concurrency: 4, collect: {from: k, into: ks}, steps: [steps]}
+//	until: {if: cond, max_loops: 10, steps: [steps]}
+//	first: [{if: cond, steps: [steps]}, ...]
+//	saga: [steps with compensate] | {steps: [...], compensation_timeout: 30s}
+//
+// Templates (text/template, over the context map) also have the functions
+// var, json, upper, lower, trim and pathescape. Expressions and templates
+// declare what they read: the keys they name are the step's needs, checked
+// by the flow's build like a Go step's contract.
+//
+// # Tests
+//
+//	tests:
+//	  - flow: orders
+//	    stubs: {charge: {output: {charge_id: ch_1}}}       # for every case
+//	    cases:
+//	      - name: gold customer
+//	        input: {items: [...], customer: {tier: gold}}
+//	        want: {total: 90}                               # a subset of the output
+//	      - name: payment down
+//	        stubs: {charge: {error: retry, message: down}}  # or any step form
+//	        error: retry                                    # stop, retry, fatal, failure, panic, canceled, any
+//	        error_contains: down
+//	        through: charge                                 # optional: flow.Through (or from: flow.From)
+//
+// [Case.Run] runs a case and reports each difference at its position.
+package config

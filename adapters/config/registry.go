@@ -1,0 +1,310 @@
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/http"
+	"reflect"
+	"slices"
+	"sync"
+
+	fc "github.com/svcflow/svcflow/context"
+	"github.com/svcflow/svcflow/flow"
+)
+
+// Registry holds the services YAML flows can use: the built-in step kinds
+// (set, stop, log, http, template, sleep, call, and shell when enabled) and
+// Go services registered by name, reached with `use: name`.
+//
+// Register services before loading; a Registry is safe for concurrent
+// reads once loading starts.
+type Registry struct {
+	mu         sync.RWMutex
+	services   map[string]registered
+	types      map[string]reflect.Type
+	allowShell bool
+	logger     *slog.Logger
+	client     *http.Client
+}
+
+type registered struct {
+	svc     flow.Service // a ready service (Register)
+	factory Factory      // or a factory (RegisterFactory)
+	doc     string
+}
+
+// Factory makes a configured service for one `use:` step from its `with:`
+// arguments. name is the step's name, which the service should report; a
+// service whose Name differs is renamed.
+type Factory func(name string, args Args) (flow.Service, error)
+
+// Args are the `with:` arguments of a `use:` step, as plain JSON-like
+// values.
+type Args struct {
+	m map[string]any
+}
+
+// Map returns the arguments (nil when there are none).
+func (a Args) Map() map[string]any { return maps.Clone(a.m) }
+
+// Decode fills v (a pointer to a struct with json tags) from the arguments.
+// Unknown arguments are an error, so typos are caught at load.
+func (a Args) Decode(v any) error {
+	data, err := json.Marshal(a.m)
+	if err != nil {
+		return fmt.Errorf("arguments: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("arguments: %w", err)
+	}
+	return nil
+}
+
+// RegistryOption configures a Registry.
+type RegistryOption func(*Registry)
+
+// AllowShell enables the shell built-in, which runs commands on the host.
+// It is off by default: a flow using it is a load error saying how to
+// enable it (flowrun's --allow-shell flag).
+func AllowShell() RegistryOption { return func(r *Registry) { r.allowShell = true } }
+
+// WithLogger sets the logger of the log built-in (default slog.Default()).
+func WithLogger(l *slog.Logger) RegistryOption { return func(r *Registry) { r.logger = l } }
+
+// WithHTTPClient sets the client of the http built-in (default: a client
+// with no overall timeout; each step has its own).
+func WithHTTPClient(c *http.Client) RegistryOption { return func(r *Registry) { r.client = c } }
+
+// NewRegistry returns a registry holding the built-in services.
+func NewRegistry(opts ...RegistryOption) *Registry {
+	r := &Registry{services: map[string]registered{}, types: map[string]reflect.Type{}}
+	for name, t := range builtinTypes {
+		r.types[name] = t
+	}
+	for _, o := range opts {
+		o(r)
+	}
+	return r
+}
+
+// ShellAllowed reports whether the shell built-in is enabled.
+func (r *Registry) ShellAllowed() bool { return r.allowShell }
+
+func (r *Registry) log() *slog.Logger {
+	if r.logger != nil {
+		return r.logger
+	}
+	return slog.Default()
+}
+
+func (r *Registry) httpClient() *http.Client {
+	if r.client != nil {
+		return r.client
+	}
+	return http.DefaultClient
+}
+
+// Register adds a Go service under its own name, with a one-line doc for
+// the catalog. Its contract (a flow.Func derives one from its types) takes
+// part in the build checks of the YAML flows that use it. A name taken by
+// a built-in or another service is an error.
+func (r *Registry) Register(svc flow.Service, doc string) error {
+	if svc == nil || reflect.ValueOf(svc).Kind() == reflect.Pointer && reflect.ValueOf(svc).IsNil() {
+		return fmt.Errorf("register: nil service")
+	}
+	return r.add(svc.Name(), registered{svc: svc, doc: doc})
+}
+
+// RegisterFactory adds a configurable service: each `use: name` step calls
+// f with its `with:` arguments.
+func (r *Registry) RegisterFactory(name, doc string, f Factory) error {
+	if f == nil {
+		return fmt.Errorf("register %q: nil factory", name)
+	}
+	return r.add(name, registered{factory: f, doc: doc})
+}
+
+// MustRegister is Register that panics on error, for registrations at
+// program start.
+func (r *Registry) MustRegister(svc flow.Service, doc string) *Registry {
+	if err := r.Register(svc, doc); err != nil {
+		panic(err)
+	}
+	return r
+}
+
+func (r *Registry) add(name string, reg registered) error {
+	if name == "" {
+		return fmt.Errorf("register: empty service name")
+	}
+	if _, ok := builtinDocs[name]; ok {
+		return fmt.Errorf("register %q: the name of a built-in step", name)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, dup := r.services[name]; dup {
+		return fmt.Errorf("register %q: already registered", name)
+	}
+	r.services[name] = reg
+	return nil
+}
+
+// RegisterType names a Go type for the typed form of flow inputs
+// (`input: [{name: items, type: order_items}]`), so a YAML input can be
+// declared with the exact type a Go service needs. string, int, float,
+// bool, list, map and any are predeclared.
+func (r *Registry) RegisterType(name string, t reflect.Type) error {
+	if name == "" || t == nil {
+		return fmt.Errorf("register type: empty name or nil type")
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, dup := r.types[name]; dup {
+		return fmt.Errorf("register type %q: already registered", name)
+	}
+	r.types[name] = t
+	return nil
+}
+
+// builtinTypes are the predeclared input types.
+var builtinTypes = map[string]reflect.Type{
+	"string": reflect.TypeFor[string](),
+	"int":    reflect.TypeFor[int](),
+	"float":  reflect.TypeFor[float64](),
+	"bool":   reflect.TypeFor[bool](),
+	"list":   reflect.TypeFor[[]any](),
+	"map":    reflect.TypeFor[map[string]any](),
+	"any":    nil,
+}
+
+func (r *Registry) lookupType(name string) (reflect.Type, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	t, ok := r.types[name]
+	return t, ok
+}
+
+func (r *Registry) typeNames() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return slices.Sorted(maps.Keys(r.types))
+}
+
+func (r *Registry) lookup(name string) (registered, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	s, ok := r.services[name]
+	return s, ok
+}
+
+func (r *Registry) names() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return slices.Sorted(maps.Keys(r.services))
+}
+
+// ServiceInfo describes one entry of the catalog.
+type ServiceInfo struct {
+	Name    string
+	Builtin bool   // a step kind of the YAML format rather than a `use:` service
+	Doc     string // what it does
+	// Needs and Provides are a registered service's contract (nil for
+	// factories, whose contract depends on their arguments).
+	Needs    []fc.KeyInfo
+	Provides []fc.KeyInfo
+	// Inputs and Outputs describe in words what a built-in reads and
+	// writes (its contract depends on how a step configures it).
+	Inputs, Outputs string
+	Example         string // a YAML step using it
+	Disabled        string // why a built-in is off, if it is
+}
+
+// Services returns the catalog: built-ins first, then registered services,
+// each sorted by name.
+func (r *Registry) Services() []ServiceInfo {
+	var out []ServiceInfo
+	for _, name := range slices.Sorted(maps.Keys(builtinDocs)) {
+		d := builtinDocs[name]
+		si := ServiceInfo{Name: name, Builtin: true, Doc: d.doc, Inputs: d.inputs, Outputs: d.outputs, Example: d.example}
+		if name == "shell" && !r.allowShell {
+			si.Disabled = "off unless enabled (flowrun --allow-shell)"
+		}
+		out = append(out, si)
+	}
+	for _, name := range r.names() {
+		reg, _ := r.lookup(name)
+		si := ServiceInfo{Name: name, Doc: reg.doc, Example: "use: " + name}
+		if reg.svc != nil {
+			if c, ok := reg.svc.(flow.Contractor); ok {
+				ct := c.Contract()
+				si.Needs, si.Provides = ct.Needs, ct.Provides
+			}
+		} else {
+			si.Example = "{use: " + name + ", with: {...}}"
+			si.Inputs = "set by its `with:` arguments"
+		}
+		out = append(out, si)
+	}
+	return out
+}
+
+type builtinDoc struct {
+	doc, inputs, outputs, example string
+}
+
+// builtinDocs documents the built-in step kinds for the catalog.
+var builtinDocs = map[string]builtinDoc{
+	"set": {
+		doc:     "assign keys from expr expressions, in order (each sees the ones before)",
+		inputs:  "the keys its expressions read",
+		outputs: "the assigned keys",
+		example: `set: {subtotal: "sum(map(items, #.price * #.qty))", status: "'priced'"}`,
+	},
+	"stop": {
+		doc:     "end the run on purpose (a Stop error) when a condition holds; without if:, always",
+		inputs:  "the keys its condition and reason read",
+		outputs: "nothing",
+		example: `stop: {if: "len(items) == 0", reason: "no items"}`,
+	},
+	"log": {
+		doc:     "log a message (a text/template over the context) with optional keys as attributes",
+		inputs:  "the keys its message and attributes read",
+		outputs: "nothing",
+		example: `log: {message: "order {{.id}} priced", level: info, keys: [total]}`,
+	},
+	"http": {
+		doc:     "call an HTTP endpoint; 5xx, 408, 429 and timeouts are retried (Retry-After honoured), other 4xx stop the run",
+		inputs:  "the keys its url, headers and body read",
+		outputs: "the decoded response under into (default response), the status under status_into",
+		example: `http: {method: GET, url: "{{var \"api\"}}/customers/{{.customer_id}}", into: customer, timeout: 2s}`,
+	},
+	"template": {
+		doc:     "render text/templates over the context into keys",
+		inputs:  "the keys its templates read",
+		outputs: "the rendered keys (strings)",
+		example: `template: {greeting: "Hello {{.name}}"}`,
+	},
+	"sleep": {
+		doc:     "wait for a duration (ends early when the run is canceled)",
+		inputs:  "nothing",
+		outputs: "nothing",
+		example: `sleep: 100ms`,
+	},
+	"call": {
+		doc:     "run another flow of the configuration on this context",
+		inputs:  "the called flow's declared input",
+		outputs: "what the called flow provides on every path",
+		example: `call: price_order`,
+	},
+	"shell": {
+		doc:     "run a command (argv templates); stdout into a key",
+		inputs:  "the keys its arguments and stdin read",
+		outputs: "stdout under into (default stdout); parsed as JSON with json: true",
+		example: `shell: {command: [wc, -c], stdin: text, into: size}`,
+	},
+}

@@ -1,0 +1,158 @@
+package serve_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/svcflow/svcflow/adapters/config"
+	"github.com/svcflow/svcflow/adapters/serve"
+	"github.com/svcflow/svcflow/adapters/store"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+const intake = `version: 1
+flows:
+  orders:
+    input: [items]
+    steps:
+      - stop: {if: "len(items) == 0", reason: "no items"}
+      - set: {total: "sum(map(items, #.price * #.qty))"}
+channels:
+  intake:
+    from: {http: {listen: "127.0.0.1:0", path: /orders}}
+    flow: orders
+    store: sqlite:DATA/intake.db
+  inbox:
+    from:
+      - files: {dir: DATA/inbox, glob: "*.json", settle: 10ms, rescan: 50ms}
+    flow: orders
+`
+
+func load(t *testing.T, text string) *config.Config {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "serve.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(text), 0o644))
+	cfg, err := config.Load([]string{path})
+	require.NoError(t, err)
+	return cfg
+}
+
+func TestServeHTTPAndFiles(t *testing.T) {
+	data := t.TempDir()
+	cfg := load(t, strings.ReplaceAll(intake, "DATA", data))
+	srv, err := serve.New(cfg, serve.Options{DataDir: data, Admin: "127.0.0.1:0", Drain: 5 * time.Second})
+	require.NoError(t, err)
+	require.NoError(t, srv.Listen())
+	addrs := srv.Addrs()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error)
+	go func() { done <- srv.Run(ctx) }()
+
+	base := "http://" + addrs["127.0.0.1:0"]
+	admin := "http://" + addrs["admin"]
+	require.Eventually(t, func() bool {
+		r, err := http.Get(admin + "/readyz")
+		if err != nil {
+			return false
+		}
+		r.Body.Close()
+		return r.StatusCode == 200
+	}, 5*time.Second, 10*time.Millisecond)
+
+	post := func(body string) (int, map[string]any) {
+		r, err := http.Post(base+"/orders", "application/json", strings.NewReader(body))
+		require.NoError(t, err)
+		defer r.Body.Close()
+		var out map[string]any
+		b, _ := io.ReadAll(r.Body)
+		_ = json.Unmarshal(b, &out)
+		return r.StatusCode, out
+	}
+	code, out := post(`{"items": [{"price": 2, "qty": 3}]}`)
+	assert.Equal(t, 200, code)
+	assert.Equal(t, 6.0, out["total"])
+	code, out = post(`{"items": []}`)
+	assert.Equal(t, 422, code)
+	assert.Equal(t, "no items", out["error"])
+
+	require.NoError(t, os.WriteFile(filepath.Join(data, "inbox", "a.json"), []byte(`{"items": [{"price": 1, "qty": 1}]}`), 0o644))
+	require.Eventually(t, func() bool {
+		_, err := os.Stat(filepath.Join(data, "inbox", "done", "a.json"))
+		return err == nil
+	}, 10*time.Second, 20*time.Millisecond)
+
+	r, err := http.Get(admin + "/metrics")
+	require.NoError(t, err)
+	b, _ := io.ReadAll(r.Body)
+	r.Body.Close()
+	assert.Contains(t, string(b), `svcflow_messages_total{channel="intake",outcome="done"} 1`)
+	assert.Contains(t, string(b), `svcflow_messages_total{channel="intake",outcome="rejected"} 1`)
+	assert.Contains(t, string(b), `svcflow_messages_total{channel="inbox",outcome="done"} 1`)
+	assert.Contains(t, string(b), `svcflow_step_duration_seconds_count{flow="orders"`)
+
+	cancel()
+	require.NoError(t, <-done)
+
+	st, err := store.Open("sqlite:" + filepath.Join(data, "intake.db"))
+	require.NoError(t, err)
+	defer st.Close()
+	n, err := st.Count(context.Background(), store.Query{States: []store.State{store.Done}})
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	n, err = st.Count(context.Background(), store.Query{States: []store.State{store.Rejected}})
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+}
+
+func TestSpecErrorsHavePositions(t *testing.T) {
+	cfg := load(t, `version: 1
+flows:
+  f:
+    steps: [{set: {a: "1"}}]
+channels:
+  c1:
+    from: {ftp: {}}
+    flow: nope
+    store: redis://x
+    retry_after: soon
+    extra: 1
+  c2:
+    from: {http: {listen: ":1", path: "no-slash"}}
+    flow: f
+    restart: {initial: -1s}
+  c3:
+    flow: f
+`)
+	_, err := serve.Specs(cfg, "data")
+	require.Error(t, err)
+	msg := err.Error()
+	for _, want := range []string{
+		`serve.yaml:7:12: unknown source "ftp": expected http, cron or files`,
+		`serve.yaml:8:11: unknown flow "nope": expected one of f`,
+		`serve.yaml:9:12: store: expected memory:, file:DIR or sqlite:PATH, got "redis://x"`,
+		`serve.yaml:10:18: retry_after: expected a duration like 500ms or 2s, got "soon"`,
+		`serve.yaml:11:5: unknown key "extra" in channel "c1": expected one of flow, from, order_by, restart, retry_after, store`,
+		`serve.yaml:13:39: http: path must start with /, got "no-slash"`,
+		`serve.yaml:15:24: initial: expected a duration like 500ms or 2s, got "-1s"`,
+		`serve.yaml:17:5: channel "c3": missing from`,
+	} {
+		assert.Contains(t, msg, want)
+	}
+}
+
+func TestNoChannels(t *testing.T) {
+	_, err := serve.New(load(t, "version: 1\nflows:\n  f:\n    steps: [{set: {a: \"1\"}}]\n"), serve.Options{})
+	assert.ErrorContains(t, err, "declares no channels")
+}

@@ -1,0 +1,273 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/svcflow/svcflow/adapters/config"
+	fc "github.com/svcflow/svcflow/context"
+)
+
+func init() {
+	register(&Command{
+		Name:    "validate",
+		Summary: "check YAML files and list every problem with file:line:col",
+		Usage:   "flowrun validate FILE... [--set path=value] [--allow-shell]",
+		Help: `Loads the files as one configuration and checks everything a run would:
+the format (unknown keys, wrong types, bad durations), expressions and
+templates, references to flows and services, and the build checks of
+every flow (each key a step needs is provided on every path before it).
+Every problem is listed, not just the first, as file:line:col: message.`,
+		Example: `flowrun validate examples/orders/orders.yaml
+flowrun validate flows/*.yaml`,
+		Run: validateCmd,
+	})
+	register(&Command{
+		Name:    "graph",
+		Summary: "draw a flow as Graphviz DOT or Mermaid",
+		Usage:   "flowrun graph FILE... [--flow NAME] [--format dot|mermaid]",
+		Help:    `Prints the structure of a flow (the first declared, unless --flow names another).`,
+		Example: `flowrun graph examples/orders/orders.yaml | dot -Tsvg > orders.svg
+flowrun graph examples/orders/orders.yaml --flow fulfil --format mermaid`,
+		Run: graphCmd,
+	})
+	register(&Command{
+		Name:    "services",
+		Summary: "list the services YAML flows can use, with their inputs and outputs",
+		Usage:   "flowrun services [--allow-shell]",
+		Help: `Lists the built-in step kinds and the Go services this flowrun was built
+with (use: NAME), with what each reads and writes.`,
+		Example: `flowrun services`,
+		Run:     servicesCmd,
+	})
+	register(&Command{
+		Name:    "test",
+		Summary: "run the test cases declared in YAML files",
+		Usage:   "flowrun test FILE... [--run REGEXP] [-v] [--set path=value]",
+		Help: `Runs the cases of the tests: sections. Each case runs its flow on its
+input, with stubs replacing named steps, and checks the expected error
+kind (error: stop|retry|fatal|failure|panic|canceled|any) or the expected
+subset of the output (want:). Prints a line per case, like go test -v,
+the failures with their file:line:col, and a final "N passed, N failed".`,
+		Example: `flowrun test examples/orders/orders.yaml
+flowrun test flows/*.yaml --run 'orders/gold'`,
+		Run: testCmd,
+	})
+}
+
+func validateCmd(ctx context.Context, e *Env, args []string) int {
+	c := e.cmds["validate"]
+	fs := e.FlagSet(c)
+	var lf LoadFlags
+	lf.Register(fs)
+	files, code, ok := e.Parse(fs, args)
+	if !ok {
+		return code
+	}
+	if len(files) == 0 && lf.Example == "" {
+		return e.usageError(c, "no file given")
+	}
+	cfg, code, ok := e.Load(c, files, &lf)
+	if !ok {
+		return code
+	}
+	cases := 0
+	for _, s := range cfg.Tests() {
+		cases += len(s.Cases)
+	}
+	fmt.Fprintf(e.Stdout, "ok: %s, %s in %s\n", plural(len(cfg.Flows()), "flow"), plural(cases, "test case"), strings.Join(cfg.Files(), ", "))
+	return ExitOK
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
+func graphCmd(ctx context.Context, e *Env, args []string) int {
+	c := e.cmds["graph"]
+	fs := e.FlagSet(c)
+	var lf LoadFlags
+	lf.Register(fs)
+	flowName := fs.String("flow", "", "the flow to draw (default: the first declared)")
+	format := fs.String("format", "dot", "the output format: dot or mermaid")
+	files, code, ok := e.Parse(fs, args)
+	if !ok {
+		return code
+	}
+	if *format != "dot" && *format != "mermaid" {
+		return e.usageError(c, "--format: expected dot or mermaid, got %q", *format)
+	}
+	cfg, code, ok := e.Load(c, files, &lf)
+	if !ok {
+		return code
+	}
+	name, code, ok := e.pickFlow(c, cfg, *flowName)
+	if !ok {
+		return code
+	}
+	f, _ := cfg.Flow(name)
+	g := f.Graph()
+	if *format == "mermaid" {
+		fmt.Fprint(e.Stdout, g.Mermaid())
+	} else {
+		fmt.Fprint(e.Stdout, g.DOT())
+	}
+	return ExitOK
+}
+
+func servicesCmd(ctx context.Context, e *Env, args []string) int {
+	c := e.cmds["services"]
+	fs := e.FlagSet(c)
+	var lf LoadFlags
+	lf.Register(fs)
+	rest, code, ok := e.Parse(fs, args)
+	if !ok {
+		return code
+	}
+	if len(rest) > 0 {
+		return e.usageError(c, "takes no arguments")
+	}
+	reg, err := e.Registry(&lf)
+	if err != nil {
+		fmt.Fprintf(e.Stderr, "flowrun services: %v\n", err)
+		return ExitFailure
+	}
+	printServices(e.Stdout, reg.Services())
+	return ExitOK
+}
+
+func printServices(w io.Writer, svcs []config.ServiceInfo) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "Built-in step kinds:")
+	registered := false
+	for _, s := range svcs {
+		if !s.Builtin {
+			registered = true
+			continue
+		}
+		doc := s.Doc
+		if s.Disabled != "" {
+			doc += " [" + s.Disabled + "]"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\n", s.Name, doc)
+		fmt.Fprintf(tw, "  \treads: %s\n", s.Inputs)
+		fmt.Fprintf(tw, "  \twrites: %s\n", s.Outputs)
+		fmt.Fprintf(tw, "  \te.g. %s\n", s.Example)
+	}
+	fmt.Fprintln(tw, "\nRegistered services (use: NAME):")
+	if !registered {
+		fmt.Fprintln(tw, "  none: build your own flowrun with cli.WithService to add Go services")
+	}
+	for _, s := range svcs {
+		if s.Builtin {
+			continue
+		}
+		fmt.Fprintf(tw, "  %s\t%s\n", s.Name, s.Doc)
+		if s.Inputs != "" {
+			fmt.Fprintf(tw, "  \treads: %s\n", s.Inputs)
+		} else {
+			fmt.Fprintf(tw, "  \treads: %s\n", keyList(s.Needs))
+			fmt.Fprintf(tw, "  \twrites: %s\n", keyList(s.Provides))
+		}
+		fmt.Fprintf(tw, "  \te.g. %s\n", s.Example)
+	}
+	tw.Flush()
+}
+
+// keyList renders keys as "items []main.Item, note string (optional)".
+func keyList(keys []fc.KeyInfo) string {
+	if len(keys) == 0 {
+		return "nothing"
+	}
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		t := "any"
+		if k.Type != nil {
+			t = k.Type.String()
+		}
+		parts[i] = k.Name + " " + t
+		if k.Optional {
+			parts[i] += " (optional)"
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+func testCmd(ctx context.Context, e *Env, args []string) int {
+	c := e.cmds["test"]
+	fs := e.FlagSet(c)
+	var lf LoadFlags
+	lf.Register(fs)
+	run := fs.String("run", "", "run only the cases whose FLOW/CASE name matches this `regexp`")
+	verbose := fs.Bool("v", false, "also print each case's output")
+	timeout := fs.Duration("timeout", time.Minute, "fail a case that runs longer than this")
+	files, code, ok := e.Parse(fs, args)
+	if !ok {
+		return code
+	}
+	if len(files) == 0 && lf.Example == "" {
+		return e.usageError(c, "no file given")
+	}
+	var filter *regexp.Regexp
+	if *run != "" {
+		var err error
+		if filter, err = regexp.Compile(*run); err != nil {
+			return e.usageError(c, "--run: %v", err)
+		}
+	}
+	cfg, code, ok := e.Load(c, files, &lf)
+	if !ok {
+		fmt.Fprintln(e.Stdout, "FAIL: the configuration has errors")
+		fmt.Fprintln(e.Stdout, "0 passed, 1 failed")
+		return code
+	}
+	passed, failed := 0, 0
+	start := time.Now()
+	for _, s := range cfg.Tests() {
+		for _, tc := range s.Cases {
+			name := s.Flow + "/" + strings.ReplaceAll(tc.Name, " ", "_")
+			if filter != nil && !filter.MatchString(name) {
+				continue
+			}
+			cctx, cancel := context.WithTimeout(ctx, *timeout)
+			r := tc.Run(cctx)
+			cancel()
+			status := "PASS"
+			if !r.Passed() {
+				status = "FAIL"
+				failed++
+			} else {
+				passed++
+			}
+			fmt.Fprintf(e.Stdout, "--- %s: %s (%.2fs)\n", status, name, r.Duration.Seconds())
+			for _, f := range r.Failures {
+				fmt.Fprintf(e.Stdout, "    %s\n", f)
+			}
+			if *verbose && r.Output != nil {
+				fmt.Fprintf(e.Stdout, "    output: %s\n", compactJSON(r.Output))
+			}
+		}
+	}
+	if failed > 0 {
+		fmt.Fprintf(e.Stdout, "FAIL (%.2fs)\n", time.Since(start).Seconds())
+	} else {
+		fmt.Fprintf(e.Stdout, "PASS (%.2fs)\n", time.Since(start).Seconds())
+	}
+	fmt.Fprintf(e.Stdout, "%d passed, %d failed\n", passed, failed)
+	if failed > 0 {
+		return ExitFailure
+	}
+	return ExitOK
+}
+
+func compactJSON(m map[string]any) string {
+	return fc.FromMap(m).String()
+}

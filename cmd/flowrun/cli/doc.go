@@ -1,0 +1,49 @@
+// Package cli is the flowrun command line as a library, so a program can
+// be its own flowrun with its own Go services:
+//
+//	package main
+//
+//	import (
+//		"os"
+//
+//		"github.com/svcflow/svcflow/cmd/flowrun/cli"
+//	)
+//
+//	func main() {
+//		os.Exit(cli.Main(os.Args[1:], cli.WithService(Greet, "say hello to name")))
+//	}
+//
+// YAML flows then use the service with `use: greet`; a typed flow.Func
+// brings its contract, so `flowrun validate` checks the keys it needs and
+// provides like any built-in step.
+//
+// # Commands
+//
+//	flowrun run [FILE...] [--flow NAME] [--input JSON|@FILE|-] [--trace[=json]]
+//	flowrun run FILE --jsonl IN.jsonl [--out OUT.jsonl] [--workers N]
+//	flowrun validate FILE...
+//	flowrun graph FILE [--flow NAME] [--format dot|mermaid]
+//	flowrun services
+//	flowrun test FILE... [--run REGEXP] [-v]
+//
+// Every command takes -h. Commands that load YAML also take --set
+// path=value (repeatable), --allow-shell and --example NAME.
+//
+// Exit codes: 0 ok, 1 failure, 2 usage error, 3 stopped (a run ended with
+// a Stop error).
+//
+// # Adding a command
+//
+// Commands live in a table of [Command] values. A file of this package adds
+// a command in an init function:
+//
+//	func init() {
+//		register(&Command{Name: "serve", Summary: "...", Usage: "...", Help: "...",
+//			Example: "...", Run: runServe})
+//	}
+//
+// where runServe parses its flags with [Env.FlagSet] and [Env.Parse],
+// loads configuration with [LoadFlags] and [Env.Load] (channels are in
+// config.Config.Channels), and returns one of the Exit codes. A program
+// adds or replaces commands with [WithCommand].
+package cli

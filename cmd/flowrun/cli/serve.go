@@ -1,0 +1,205 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/svcflow/svcflow/adapters/serve"
+	"github.com/svcflow/svcflow/adapters/store"
+)
+
+func init() {
+	register(&Command{
+		Name:    "serve",
+		Summary: "run the channels of YAML files: flows behind HTTP, schedules and file drops",
+		Usage:   "flowrun serve FILE... [--data DIR] [--admin ADDR] [--drain 30s] [--log text|json] [--set path=value]",
+		Help: `Starts every channel declared under channels: (a source, a flow, a store)
+and serves until SIGINT or SIGTERM, then stops gracefully: sources stop
+taking messages, messages in flight finish (within --drain), services
+close. Every message is recorded in its channel's store before its flow
+runs (SQLite under --data by default), so messages a crash left unfinished
+run again at the next start. The admin address serves /healthz, /readyz
+and Prometheus /metrics; it is bound to loopback by default ("off"
+disables it).`,
+		Example: `flowrun serve examples/intake/intake.yaml
+flowrun serve flows.yaml --data /var/lib/flowrun --admin 127.0.0.1:9191`,
+		Run: serveCmd,
+	})
+	register(&Command{
+		Name:    "messages",
+		Summary: "search a channel's stored messages, show one, or replay it",
+		Usage:   "flowrun messages FILE... --channel NAME [--state STATE] [--since T] [--limit N] [show ID | replay ID]",
+		Help: `Reads the store of a channel declared in the files. Without an action it
+lists messages (newest first): id, time, state, attempts and last error.
+"show ID" prints the whole record as JSON (payload, context, trace,
+history). "replay ID" runs the stored message through the channel's flow
+again and records the new outcome in its history. Stop flowrun serve
+first when the store is a SQLite file shared with it only for replay.`,
+		Example: `flowrun messages examples/intake/intake.yaml --channel intake --state error
+flowrun messages examples/intake/intake.yaml --channel intake show 1f0c...
+flowrun messages examples/intake/intake.yaml --channel intake replay 1f0c...`,
+		Run: messagesCmd,
+	})
+}
+
+func serveCmd(ctx context.Context, e *Env, args []string) int {
+	c := e.cmds["serve"]
+	fs := e.FlagSet(c)
+	var lf LoadFlags
+	lf.Register(fs)
+	data := fs.String("data", "data", "folder of the default SQLite stores")
+	admin := fs.String("admin", "127.0.0.1:9090", "address of /healthz, /readyz, /metrics (\"off\" to disable)")
+	drain := fs.Duration("drain", 30*time.Second, "how long a graceful stop waits for messages in flight")
+	logFormat := fs.String("log", "text", "log format: text or json")
+	files, code, ok := e.Parse(fs, args)
+	if !ok {
+		return code
+	}
+	var logger *slog.Logger
+	switch *logFormat {
+	case "text":
+		logger = slog.New(slog.NewTextHandler(e.Stderr, nil))
+	case "json":
+		logger = slog.New(slog.NewJSONHandler(e.Stderr, nil))
+	default:
+		return e.usageError(c, "--log: expected text or json, got %q", *logFormat)
+	}
+	cfg, code, ok := e.Load(c, files, &lf)
+	if !ok {
+		return code
+	}
+	srv, err := serve.New(cfg, serve.Options{DataDir: *data, Admin: *admin, Drain: *drain, Logger: logger})
+	if err != nil {
+		printLoadError(e.Stderr, err)
+		return ExitFailure
+	}
+	if err := srv.Listen(); err != nil {
+		fmt.Fprintf(e.Stderr, "flowrun serve: %v\n", err)
+		return ExitFailure
+	}
+	for name, addr := range srv.Addrs() {
+		fmt.Fprintf(e.Stdout, "listening %s %s\n", name, addr)
+	}
+	if err := srv.Run(ctx); err != nil {
+		fmt.Fprintf(e.Stderr, "flowrun serve: %v\n", err)
+		return ExitFailure
+	}
+	return ExitOK
+}
+
+func messagesCmd(ctx context.Context, e *Env, args []string) int {
+	c := e.cmds["messages"]
+	fs := e.FlagSet(c)
+	var lf LoadFlags
+	lf.Register(fs)
+	data := fs.String("data", "data", "folder of the default SQLite stores")
+	chName := fs.String("channel", "", "the channel whose store to read (required)")
+	state := fs.String("state", "", "only messages in this state: pending, processing, done, rejected, error")
+	since := fs.String("since", "", "only messages at or after this time (RFC 3339) or this long ago (1h)")
+	limit := fs.Int("limit", 50, "list at most N messages (0: all)")
+	pos, code, ok := e.Parse(fs, args)
+	if !ok {
+		return code
+	}
+	var files []string
+	var action, id string
+	for i := 0; i < len(pos); i++ {
+		if (pos[i] == "show" || pos[i] == "replay") && i+1 < len(pos) {
+			action, id = pos[i], pos[i+1]
+			i++
+			continue
+		}
+		files = append(files, pos[i])
+	}
+	if *chName == "" {
+		return e.usageError(c, "--channel is required")
+	}
+	q := store.Query{Desc: true, Limit: *limit}
+	if *state != "" {
+		st := store.State(*state)
+		if !st.Valid() {
+			return e.usageError(c, "--state: unknown state %q", *state)
+		}
+		q.States = []store.State{st}
+	}
+	if *since != "" {
+		if d, err := time.ParseDuration(*since); err == nil {
+			q.Since = time.Now().Add(-d)
+		} else if t, err := time.Parse(time.RFC3339, *since); err == nil {
+			q.Since = t
+		} else {
+			return e.usageError(c, "--since: expected a time like 2026-01-02T15:04:05Z or a duration like 1h, got %q", *since)
+		}
+	}
+	cfg, code, ok := e.Load(c, files, &lf)
+	if !ok {
+		return code
+	}
+	srv, err := serve.New(cfg, serve.Options{DataDir: *data, Admin: "off", Logger: slog.New(slog.NewTextHandler(e.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	if err != nil {
+		printLoadError(e.Stderr, err)
+		return ExitFailure
+	}
+	defer srv.Close()
+	ch, found := srv.Channel(*chName)
+	if !found {
+		var names []string
+		for _, c := range srv.Channels() {
+			names = append(names, c.Name())
+		}
+		return e.usageError(c, "no channel %q (channels: %s)", *chName, strings.Join(names, ", "))
+	}
+	st := ch.Store()
+	switch action {
+	case "show":
+		rec, err := st.Get(ctx, id)
+		if err != nil {
+			fmt.Fprintf(e.Stderr, "flowrun messages: %v\n", err)
+			return ExitFailure
+		}
+		out, _ := json.MarshalIndent(rec, "", "  ")
+		fmt.Fprintln(e.Stdout, string(out))
+		return ExitOK
+	case "replay":
+		res, err := ch.Replay(ctx, id)
+		if err != nil {
+			fmt.Fprintf(e.Stderr, "flowrun messages: %v\n", err)
+			return ExitFailure
+		}
+		out, _ := json.MarshalIndent(res.Message.Context, "", "  ")
+		fmt.Fprintln(e.Stdout, string(out))
+		fmt.Fprintf(e.Stderr, "replayed %s: %s\n", id, res.State)
+		if res.Err != nil {
+			fmt.Fprintf(e.Stderr, "error: %v\n", res.Err)
+			return exitCode(res.Err)
+		}
+		return ExitOK
+	}
+	recs, err := st.Search(ctx, q)
+	if err != nil {
+		fmt.Fprintf(e.Stderr, "flowrun messages: %v\n", err)
+		return ExitFailure
+	}
+	total, err := st.Count(ctx, q)
+	if err != nil {
+		fmt.Fprintf(e.Stderr, "flowrun messages: %v\n", err)
+		return ExitFailure
+	}
+	tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tTIME\tSTATE\tATTEMPTS\tERROR")
+	for _, r := range recs {
+		errText := r.Err
+		if len(errText) > 60 {
+			errText = errText[:57] + "..."
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", r.Message.ID, r.Message.Time.Format(time.RFC3339), r.State, r.Attempts, errText)
+	}
+	tw.Flush()
+	fmt.Fprintf(e.Stdout, "%d of %d messages\n", len(recs), total)
+	return ExitOK
+}

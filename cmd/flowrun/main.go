@@ -1,0 +1,21 @@
+// Command flowrun runs, validates, draws and tests flows declared in YAML.
+// Run "flowrun -h" for the commands; the logic is the importable package
+// github.com/svcflow/svcflow/cmd/flowrun/cli, so a program can be its own
+// flowrun with its own Go services (see examples/myflowrun).
+package main
+
+import (
+	"os"
+
+	"github.com/svcflow/svcflow/cmd/flowrun/cli"
+	"github.com/svcflow/svcflow/examples/batch"
+	"github.com/svcflow/svcflow/examples/enrich"
+	"github.com/svcflow/svcflow/examples/orders"
+)
+
+func main() {
+	os.Exit(cli.Main(os.Args[1:],
+		cli.WithExample("orders", orders.YAML), // the default of "flowrun run"
+		cli.WithExample("batch", batch.YAML),
+		cli.WithExample("enrich", enrich.YAML)))
+}
