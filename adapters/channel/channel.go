@@ -44,6 +44,9 @@ type Config struct {
 	OrderKey func(*message.Message) string
 	// Logger receives the channel's logs (default slog.Default()).
 	Logger *slog.Logger
+	// NoTrace skips recording each run's trace with its message (it is
+	// recorded by default; it costs a few microseconds per message).
+	NoTrace bool
 }
 
 // Channel runs a flow for every message its sources deliver, recording
@@ -388,7 +391,11 @@ func (c *Channel) run(ctx context.Context, m *message.Message, opts []flow.RunOp
 		gen := c.gen
 		out, err = contextOf(m)
 		if err == nil {
-			err = c.cfg.Flow.RunContext(ctx, out, append(opts, flow.WithTrace(&tr))...)
+			runOpts := opts
+			if !c.cfg.NoTrace {
+				runOpts = append(runOpts[:len(runOpts):len(runOpts)], flow.WithTrace(&tr))
+			}
+			err = c.cfg.Flow.RunContext(ctx, out, runOpts...)
 		}
 		c.gate.RUnlock()
 		if errors.KindOf(err) != errors.KindFatal || ctx.Err() != nil {
@@ -408,8 +415,10 @@ func (c *Channel) run(ctx context.Context, m *message.Message, opts []flow.RunOp
 	res := Result{Err: err}
 	m = m.Clone()
 	m.Context = out.Map()
-	if b, merr := json.Marshal(&tr); merr == nil {
-		m.Trace = b
+	if !c.cfg.NoTrace {
+		if b, merr := json.Marshal(&tr); merr == nil {
+			m.Trace = b
+		}
 	}
 	res.Message = m
 	var st store.State

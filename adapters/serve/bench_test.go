@@ -114,34 +114,40 @@ func loadTest(b *testing.B, url string) {
 // a bare net/http handler calling the same flow directly.
 func BenchmarkB7HTTP(b *testing.B) {
 	f := benchFlow()
-	b.Run("channel", func(b *testing.B) {
-		quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-		srv := httpsource.NewServer(httpsource.Config{Addr: "127.0.0.1:0", Logger: quiet})
-		route, err := srv.Route("POST", "/orders")
-		if err != nil {
-			b.Fatal(err)
-		}
-		ch, err := channel.New(channel.Config{Name: "orders", Flow: f, Sources: []channel.Source{route}, Store: store.NewMemory(), Logger: quiet})
-		if err != nil {
-			b.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		if err := srv.Listen(); err != nil {
-			b.Fatal(err)
-		}
-		done := make(chan error)
-		go func() { done <- srv.Serve(ctx) }()
-		if err := ch.Start(ctx); err != nil {
-			b.Fatal(err)
-		}
-		if err := srv.WaitReady(ctx); err != nil {
-			b.Fatal(err)
-		}
-		loadTest(b, "http://"+srv.Addr()+"/orders")
-		_ = ch.Stop(context.Background())
-		cancel()
-		<-done
-	})
+	for _, variant := range []struct {
+		name    string
+		noTrace bool
+	}{{"channel", false}, {"channel-notrace", true}} {
+		b.Run(variant.name, func(b *testing.B) {
+			quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+			srv := httpsource.NewServer(httpsource.Config{Addr: "127.0.0.1:0", Logger: quiet})
+			route, err := srv.Route("POST", "/orders")
+			if err != nil {
+				b.Fatal(err)
+			}
+			ch, err := channel.New(channel.Config{Name: "orders", Flow: f, Sources: []channel.Source{route},
+				Store: store.NewMemory(), Logger: quiet, NoTrace: variant.noTrace})
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			if err := srv.Listen(); err != nil {
+				b.Fatal(err)
+			}
+			done := make(chan error)
+			go func() { done <- srv.Serve(ctx) }()
+			if err := ch.Start(ctx); err != nil {
+				b.Fatal(err)
+			}
+			if err := srv.WaitReady(ctx); err != nil {
+				b.Fatal(err)
+			}
+			loadTest(b, "http://"+srv.Addr()+"/orders")
+			_ = ch.Stop(context.Background())
+			cancel()
+			<-done
+		})
+	}
 	b.Run("bare", func(b *testing.B) {
 		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))

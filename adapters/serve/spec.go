@@ -27,6 +27,7 @@ import (
 //	    order_by: customer.id          # expression over the payload: same value, one at a time, in order
 //	    retry_after: 5s                # redelivery delay when retries ran out
 //	    restart: {initial: 100ms, max: 30s, max_attempts: 10}   # after Fatal errors
+//	    trace: false                   # do not store each run's trace (default true)
 type Spec struct {
 	Name       string
 	Flow       string
@@ -35,6 +36,7 @@ type Spec struct {
 	OrderBy    string // expression; "" for none
 	RetryAfter time.Duration
 	Restart    *errors.Policy
+	NoTrace    bool // trace: false
 
 	file string
 	node *yaml.Node
@@ -107,6 +109,7 @@ func Specs(cfg *config.Config, dataDir string) ([]Spec, error) {
 			"order_by":    func(n *yaml.Node) { sp.OrderBy = r.str(n, "order_by") },
 			"retry_after": func(n *yaml.Node) { sp.RetryAfter = r.duration(n, "retry_after") },
 			"restart":     func(n *yaml.Node) { sp.Restart = r.policy(n) },
+			"trace":       func(n *yaml.Node) { sp.NoTrace = !r.boolean(n, "trace") },
 		}, "from", "flow")
 		specs = append(specs, sp)
 	}

@@ -514,3 +514,27 @@ func runConformance(t *testing.T, open func(t *testing.T) Store) {
 		assert.True(t, strings.HasPrefix(err.Error(), "recover: store "), err.Error())
 	})
 }
+
+// The direct copy of JSON-shaped values gives what a JSON round trip gives.
+func TestJSONCopyMatchesRoundTrip(t *testing.T) {
+	type item struct {
+		SKU string  `json:"sku"`
+		Qty float32 `json:"qty"`
+	}
+	ctx := map[string]any{
+		"s": "text", "b": true, "f": 2.5, "i": 7, "i64": int64(1) << 60, "u8": uint8(3),
+		"nil": nil, "list": []any{1, "a", []any{2.5}}, "nested": map[string]any{"k": []any{map[string]any{"x": 1}}},
+		"typed": []item{{SKU: "a", Qty: 0.1}}, "ints": []int{1, 2}, "bad": "\xff",
+	}
+	s := NewMemory()
+	m := message.New("application/json", []byte(`{}`), nil)
+	m.Context = ctx
+	require.NoError(t, s.Put(context.Background(), m))
+	rec, err := s.Get(context.Background(), m.ID)
+	require.NoError(t, err)
+	data, err := json.Marshal(ctx)
+	require.NoError(t, err)
+	var want map[string]any
+	require.NoError(t, json.Unmarshal(data, &want))
+	assert.Equal(t, want, rec.Message.Context)
+}

@@ -41,7 +41,7 @@ func (s *Memory) Put(ctx context.Context, m *message.Message) error {
 	if err := ctxErr(ctx); err != nil {
 		return s.fail("put", id, "", err)
 	}
-	p, err := prepareMessage(m)
+	p, err := prepareMessage(m, false)
 	if err != nil {
 		return s.fail("put", id, "", err)
 	}
@@ -72,7 +72,7 @@ func (s *Memory) Transition(ctx context.Context, id string, to State, u Update) 
 	if err := ctxErr(ctx); err != nil {
 		return s.fail("transition", id, to, err)
 	}
-	pu, err := prepareUpdate(to, u)
+	pu, err := prepareUpdate(to, u, false)
 	if err != nil {
 		return s.fail("transition", id, to, err)
 	}

@@ -251,7 +251,7 @@ func (s *SQLite) Put(ctx context.Context, m *message.Message) error {
 	if m != nil {
 		id = m.ID
 	}
-	p, err := prepareMessage(m)
+	p, err := prepareMessage(m, true)
 	if err != nil {
 		return s.fail("put", id, "", err)
 	}
@@ -303,7 +303,7 @@ func (s *SQLite) write(ctx context.Context, f func(*sql.Tx) error) error {
 // Transition implements Store.
 func (s *SQLite) Transition(ctx context.Context, id string, to State, u Update) error {
 	ctx = orBackground(ctx)
-	pu, err := prepareUpdate(to, u)
+	pu, err := prepareUpdate(to, u, true)
 	if err != nil {
 		return s.fail("transition", id, to, err)
 	}

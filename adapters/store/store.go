@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -266,7 +267,7 @@ type prepared struct {
 
 // prepareMessage checks m and returns a normalized deep copy: Time in UTC,
 // Context passed through JSON, Trace compacted.
-func prepareMessage(m *message.Message) (prepared, error) {
+func prepareMessage(m *message.Message, withJSON bool) (prepared, error) {
 	if m == nil {
 		return prepared{}, fmt.Errorf("%w: nil message", ErrInvalid)
 	}
@@ -280,7 +281,7 @@ func prepareMessage(m *message.Message) (prepared, error) {
 	}
 	var err error
 	p := prepared{msg: c}
-	if p.context, c.Context, err = normalizeContext(m.Context); err != nil {
+	if p.context, c.Context, err = normalizeContext(m.Context, withJSON); err != nil {
 		return prepared{}, err
 	}
 	if c.Trace, err = normalizeTrace(m.Trace); err != nil {
@@ -307,13 +308,13 @@ type preparedUpdate struct {
 }
 
 // prepareUpdate checks to and u and normalizes u like prepareMessage.
-func prepareUpdate(to State, u Update) (preparedUpdate, error) {
+func prepareUpdate(to State, u Update, withJSON bool) (preparedUpdate, error) {
 	if !to.Valid() {
 		return preparedUpdate{}, fmt.Errorf("%w: unknown state %q", ErrInvalid, to)
 	}
 	p := preparedUpdate{Update: u}
 	var err error
-	if p.context, p.Context, err = normalizeContext(u.Context); err != nil {
+	if p.context, p.Context, err = normalizeContext(u.Context, withJSON); err != nil {
 		return preparedUpdate{}, err
 	}
 	if p.Trace, err = normalizeTrace(u.Trace); err != nil {
@@ -322,21 +323,94 @@ func prepareUpdate(to State, u Update) (preparedUpdate, error) {
 	return p, nil
 }
 
-// normalizeContext encodes ctx as JSON and decodes it again, so that every
-// store holds the same JSON-shaped values.
-func normalizeContext(ctx map[string]any) ([]byte, map[string]any, error) {
+// normalizeContext returns a deep copy of ctx holding the values a JSON
+// round trip would give (numbers as float64, structs as maps, ...), so that
+// every store holds the same JSON-shaped values, and, when withJSON, the
+// context's JSON encoding. Values that are already JSON-shaped (maps,
+// slices, strings, bools, numbers) are copied directly; anything else goes
+// through encoding/json.
+func normalizeContext(ctx map[string]any, withJSON bool) ([]byte, map[string]any, error) {
 	if ctx == nil {
 		return nil, nil, nil
 	}
-	data, err := json.Marshal(ctx)
+	out, err := jsonCopy(ctx)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: encode context: %w", ErrInvalid, err)
 	}
-	var out map[string]any
-	if err := json.Unmarshal(data, &out); err != nil {
-		return nil, nil, fmt.Errorf("%w: decode context: %w", ErrInvalid, err)
+	m := out.(map[string]any)
+	if !withJSON {
+		return nil, m, nil
 	}
-	return data, out, nil
+	data, err := json.Marshal(m)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: encode context: %w", ErrInvalid, err)
+	}
+	return data, m, nil
+}
+
+// jsonCopy returns what decoding the JSON encoding of v into an any gives.
+func jsonCopy(v any) (any, error) {
+	switch x := v.(type) {
+	case nil:
+		return nil, nil
+	case string:
+		if utf8.ValidString(x) {
+			return x, nil
+		}
+	case bool:
+		return x, nil
+	case float64:
+		if !math.IsNaN(x) && !math.IsInf(x, 0) {
+			return x, nil
+		}
+	case int:
+		return float64(x), nil
+	case int64:
+		return float64(x), nil
+	case int32:
+		return float64(x), nil
+	case uint64:
+		return float64(x), nil
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			if !utf8.ValidString(k) {
+				return roundTrip(v)
+			}
+			c, err := jsonCopy(e)
+			if err != nil {
+				return nil, fmt.Errorf("key %q: %w", k, err)
+			}
+			out[k] = c
+		}
+		return out, nil
+	case []any:
+		if x == nil {
+			return nil, nil
+		}
+		out := make([]any, len(x))
+		for i, e := range x {
+			c, err := jsonCopy(e)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = c
+		}
+		return out, nil
+	}
+	return roundTrip(v)
+}
+
+func roundTrip(v any) (any, error) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	var out any
+	if err := json.Unmarshal(data, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // normalizeTrace checks that trace is JSON and compacts it. An empty trace
