@@ -185,6 +185,10 @@ func TestBuildErrors(t *testing.T) {
 		{"no name", func() error { _, err := flow.New("", flow.Step("a", noop)).Build(); return err }, []string{`flow "": flow has no name`}},
 		{"nil service", func() error { _, err := flow.New("n", nilSvc).Build(); return err }, []string{`flow "n": flow: step 1 is nil`}},
 		{"nil step func", func() error { _, err := flow.New("n", flow.Step("s", nil)).Build(); return err }, []string{`step "s": nil function`}},
+		{"a renamed broken Func still fails the build", func() error {
+			_, err := flow.New("n", flow.Named("g", flow.Func("f", func(ctx context.Context, in int) (struct{}, error) { return struct{}{}, nil }))).Build()
+			return err
+		}, []string{`step "g": input type int: must be a struct`}},
 		{"bad Func types", func() error {
 			_, err := flow.New("n", flow.Func("f", func(ctx context.Context, in int) (struct{}, error) { return struct{}{}, nil })).Build()
 			return err

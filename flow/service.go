@@ -153,6 +153,23 @@ func (n *named) Close(ctx context.Context) error {
 	return nil
 }
 
+// buildErr forwards the renamed service's construction error, so it is
+// reported when the flow is built.
+func (n *named) buildErr() error {
+	if be, ok := n.Service.(buildErrer); ok {
+		return be.buildErr()
+	}
+	return nil
+}
+
+// Wait forwards to a renamed flow, so [Flow.Wait] waits for its taps.
+func (n *named) Wait(ctx context.Context) error {
+	if w, ok := n.Service.(interface{ Wait(context.Context) error }); ok {
+		return w.Wait(ctx)
+	}
+	return nil
+}
+
 // contractOf returns svc's contract, or an empty one when it declares none.
 func contractOf(svc Service) Contract {
 	if c, ok := svc.(Contractor); ok {
