@@ -329,79 +329,64 @@ func (w *whenRunner) run(ctx context.Context, r *runState, c *fc.Context) error 
 	return w.steps.run(ctx, r, c)
 }
 
-// ---- Retry ----
+// ---- Retry and Timeout: settings for every step under them ----
 
 // Retry runs step under policy instead of the flow's default: when the step
 // (or, for a combinator, any step inside it) returns a Retry error, it runs
 // again after the policy's backoff, up to its attempts and elapsed budget.
 func Retry(step Service, policy errors.Policy) Service {
-	r := &retry{step: step, policy: policy}
-	r.self = r
-	return r
+	return newSetting("retry", step, func(b *builder, name string) func() {
+		if err := policy.Validate(); err != nil {
+			b.errorf(name, "", err, "bad retry policy")
+		}
+		saved := b.policy
+		b.policy = policy
+		return func() { b.policy = saved }
+	})
 }
-
-type retry struct {
-	combinator
-	step   Service
-	policy errors.Policy
-}
-
-func (r *retry) Name() string {
-	if isNil(r.step) {
-		return "retry"
-	}
-	return r.step.Name()
-}
-
-func (r *retry) build(b *builder, path string, in keys) (runner, keys, *Node) {
-	if err := r.policy.Validate(); err != nil {
-		b.errorf(r.Name(), "", err, "bad retry policy")
-	}
-	if isNil(r.step) {
-		b.errorf("", "", nil, "retry: nil step (at %s)", path)
-		return seqRunner(nil), in, &Node{Kind: KindThen, Path: path}
-	}
-	saved := b.policy
-	b.policy = r.policy
-	defer func() { b.policy = saved }()
-	return b.compile(r.step, path, in)
-}
-
-// ---- Timeout ----
 
 // Timeout gives each attempt of step (of every step inside it, for a
 // combinator) at most d. An attempt that runs out of time is a Retry error
 // wrapping [ErrTimeout], retried under the step's policy; the run's own
 // cancellation is not a timeout and is never retried.
 func Timeout(step Service, d time.Duration) Service {
-	t := &timeout{step: step, d: d}
-	t.self = t
-	return t
+	return newSetting("timeout", step, func(b *builder, name string) func() {
+		if d <= 0 {
+			b.errorf(name, "", nil, "timeout must be positive, got %s", d)
+		}
+		saved := b.timeout
+		b.timeout = d
+		return func() { b.timeout = saved }
+	})
 }
 
-type timeout struct {
+// setting builds its step with a builder setting changed (apply returns
+// the function that restores it): the step keeps its own name.
+type setting struct {
 	combinator
-	step Service
-	d    time.Duration
+	what  string
+	step  Service
+	apply func(b *builder, name string) (restore func())
 }
 
-func (t *timeout) Name() string {
-	if isNil(t.step) {
-		return "timeout"
+func newSetting(what string, step Service, apply func(*builder, string) func()) Service {
+	s := &setting{what: what, step: step, apply: apply}
+	s.self = s
+	return s
+}
+
+func (s *setting) Name() string {
+	if isNil(s.step) {
+		return s.what
 	}
-	return t.step.Name()
+	return s.step.Name()
 }
 
-func (t *timeout) build(b *builder, path string, in keys) (runner, keys, *Node) {
-	if isNil(t.step) {
-		b.errorf("", "", nil, "timeout: nil step (at %s)", path)
+func (s *setting) build(b *builder, path string, in keys) (runner, keys, *Node) {
+	if isNil(s.step) {
+		b.errorf("", "", nil, "%s: nil step (at %s)", s.what, path)
 		return seqRunner(nil), in, &Node{Kind: KindThen, Path: path}
 	}
-	if t.d <= 0 {
-		b.errorf(t.step.Name(), "", nil, "timeout must be positive, got %s", t.d)
-	}
-	saved := b.timeout
-	b.timeout = t.d
-	defer func() { b.timeout = saved }()
-	return b.compile(t.step, path, in)
+	defer s.apply(b, s.step.Name())()
+	return b.compile(s.step, path, in)
 }
