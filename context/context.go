@@ -54,12 +54,22 @@ type writeSet struct {
 }
 
 func (w *writeSet) add(key string, deleted bool) {
-	if w.index == nil {
-		w.index = make(map[string]struct{})
-	}
-	if _, ok := w.index[key]; !ok {
-		w.index[key] = struct{}{}
-		w.order = append(w.order, key)
+	if w.index == nil && len(w.order) < 8 {
+		// Few keys (the common case for one step): a scan beats a map.
+		if !slices.Contains(w.order, key) {
+			w.order = append(w.order, key)
+		}
+	} else {
+		if w.index == nil {
+			w.index = make(map[string]struct{}, 2*len(w.order))
+			for _, k := range w.order {
+				w.index[k] = struct{}{}
+			}
+		}
+		if _, ok := w.index[key]; !ok {
+			w.index[key] = struct{}{}
+			w.order = append(w.order, key)
+		}
 	}
 	if deleted {
 		if w.deleted == nil {

@@ -27,6 +27,19 @@ func BenchmarkHandle(b *testing.B) {
 	f := flow.New("f", steps...).MustBuild()
 	payload := []byte(`{"tier": "gold", "items": [{"price": 2.5, "qty": 2}, {"price": 1, "qty": 3}]}`)
 	ctx := context.Background()
+	b.Run("channel-notrace", func(b *testing.B) {
+		ch, err := channel.New(channel.Config{Name: "c", Flow: f, Store: store.NewMemory(), NoTrace: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			res := ch.Handle(ctx, message.New("application/json", payload, nil))
+			if res.Settle != channel.Ack {
+				b.Fatal(res.Err)
+			}
+		}
+	})
 	b.Run("channel", func(b *testing.B) {
 		ch, err := channel.New(channel.Config{Name: "c", Flow: f, Store: store.NewMemory(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		if err != nil {

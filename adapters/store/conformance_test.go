@@ -538,3 +538,18 @@ func TestJSONCopyMatchesRoundTrip(t *testing.T) {
 	require.NoError(t, json.Unmarshal(data, &want))
 	assert.Equal(t, want, rec.Message.Context)
 }
+
+func TestNormalizeTrace(t *testing.T) {
+	for in, want := range map[string]string{
+		`{"a":"x y","b":[1,2]}`:               `{"a":"x y","b":[1,2]}`,
+		"{ \"a\" : \"x y\",\n \"b\":[1, 2] }": `{"a":"x y","b":[1,2]}`,
+		`{"a":"quote \" and space "}`:         `{"a":"quote \" and space "}`,
+		`["\\", " "]`:                         `["\\"," "]`,
+	} {
+		got, err := normalizeTrace(json.RawMessage(in))
+		require.NoError(t, err, in)
+		assert.Equal(t, want, string(got), in)
+	}
+	_, err := normalizeTrace(json.RawMessage(`{"a":`))
+	assert.ErrorIs(t, err, ErrInvalid)
+}

@@ -419,11 +419,39 @@ func normalizeTrace(trace json.RawMessage) (json.RawMessage, error) {
 	if len(trace) == 0 {
 		return nil, nil
 	}
+	if json.Valid(trace) && !hasInsignificantSpace(trace) {
+		return bytes.Clone(trace), nil // already compact (json.Marshal output)
+	}
 	var buf bytes.Buffer
+	buf.Grow(len(trace))
 	if err := json.Compact(&buf, trace); err != nil {
 		return nil, fmt.Errorf("%w: trace is not valid JSON: %w", ErrInvalid, err)
 	}
 	return buf.Bytes(), nil
+}
+
+// hasInsignificantSpace reports whether JSON text has white space outside
+// its strings.
+func hasInsignificantSpace(b []byte) bool {
+	inString, escaped := false, false
+	for _, c := range b {
+		switch {
+		case escaped:
+			escaped = false
+		case inString:
+			switch c {
+			case '\\':
+				escaped = true
+			case '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == ' ', c == '\t', c == '\n', c == '\r':
+			return true
+		}
+	}
+	return false
 }
 
 // checkQuery reports whether q can be run.
