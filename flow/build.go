@@ -201,6 +201,10 @@ func (b *builder) leaf(svc Service, path string, in keys) (runner, keys, *Node) 
 		}
 	}
 	n.Needs, n.Provides = contract.Needs, contract.Provides
+	if sub, ok := svc.(*Flow); ok && sub.graph != nil {
+		// A nested flow is one step to its parent, drawn with its insides.
+		n.Kind, n.Children = KindFlow, repath(sub.graph.Children, sub.name, p)
+	}
 	b.leaves = append(b.leaves, svc)
 	return newLeaf(svc, b.flow, p, b.policy, b.timeout, b.mw), out, n
 }
@@ -241,4 +245,19 @@ func typesAgree(have, want reflect.Type) bool {
 		return true
 	}
 	return have.AssignableTo(want) || (want.Kind() == reflect.Interface && have.Implements(want))
+}
+
+// repath copies nodes of a nested flow, moving their paths from under the
+// flow's own name to where the flow sits in its parent.
+func repath(nodes []*Node, from, to string) []*Node {
+	out := make([]*Node, len(nodes))
+	for i, n := range nodes {
+		c := *n
+		if rest, ok := strings.CutPrefix(c.Path, from); ok {
+			c.Path = to + rest
+		}
+		c.Children = repath(n.Children, from, to)
+		out[i] = &c
+	}
+	return out
 }

@@ -107,7 +107,11 @@ func TestGraphDOT(t *testing.T) {
 	n_order_tax [label="tax"];
 	n_order_when_total_100 [label="total > 100", shape=diamond];
 	n_order_when_total_100_free_shipping [label="free_shipping"];
-	n_order_notify [label="notify"];
+	subgraph cluster_n_order_notify {
+		label="notify";
+		n_order_notify_email [label="email"];
+		n_order_notify_sms [label="sms"];
+	}
 	flow_end [label="end", shape=oval];
 	flow_start -> n_order_validate;
 	n_order_validate -> n_order_fork_tier;
@@ -120,9 +124,10 @@ func TestGraphDOT(t *testing.T) {
 	n_order_total -> n_order_tax;
 	n_order_tax -> n_order_when_total_100;
 	n_order_when_total_100 -> n_order_when_total_100_free_shipping [label="yes"];
-	n_order_when_total_100_free_shipping -> n_order_notify;
-	n_order_when_total_100 -> n_order_notify [label="no"];
-	n_order_notify -> flow_end;
+	n_order_when_total_100_free_shipping -> n_order_notify_email;
+	n_order_when_total_100 -> n_order_notify_email [label="no"];
+	n_order_notify_email -> n_order_notify_sms;
+	n_order_notify_sms -> flow_end;
 }
 `
 	assert.Equal(t, want, graphOrderFlow(t).Graph().DOT())
@@ -140,7 +145,10 @@ func TestGraphMermaid(t *testing.T) {
 	n_order_tax["tax"]
 	n_order_when_total_100{"total #gt; 100"}
 	n_order_when_total_100_free_shipping["free_shipping"]
-	n_order_notify["notify"]
+	subgraph n_order_notify ["notify"]
+		n_order_notify_email["email"]
+		n_order_notify_sms["sms"]
+	end
 	flow_end(["end"])
 	flow_start --> n_order_validate
 	n_order_validate --> n_order_fork_tier
@@ -153,9 +161,10 @@ func TestGraphMermaid(t *testing.T) {
 	n_order_total --> n_order_tax
 	n_order_tax --> n_order_when_total_100
 	n_order_when_total_100 -->|"yes"| n_order_when_total_100_free_shipping
-	n_order_when_total_100_free_shipping --> n_order_notify
-	n_order_when_total_100 -->|"no"| n_order_notify
-	n_order_notify --> flow_end
+	n_order_when_total_100_free_shipping --> n_order_notify_email
+	n_order_when_total_100 -->|"no"| n_order_notify_email
+	n_order_notify_email --> n_order_notify_sms
+	n_order_notify_sms --> flow_end
 `
 	assert.Equal(t, want, graphOrderFlow(t).Graph().Mermaid())
 }
