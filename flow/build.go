@@ -129,6 +129,13 @@ func (b *builder) compile(svc Service, path string, in keys) (runner, keys, *Nod
 	if n, ok := svc.(node); ok {
 		return n.build(b, path, in)
 	}
+	if nm, ok := svc.(*named); ok {
+		if n, ok := nm.Service.(node); ok {
+			// A renamed combinator is still built and checked in place;
+			// combinators need no unique name.
+			return n.build(b, path, in)
+		}
+	}
 	return b.leaf(svc, path, in)
 }
 

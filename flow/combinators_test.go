@@ -509,3 +509,14 @@ func TestCombinatorsCarryNames(t *testing.T) {
 	}
 	assert.Equal(t, "all tap each(k) until(x) first saga fork(k) when(x) unless(x)", strings.Join(names, " "))
 }
+
+func TestNamedCombinatorIsCheckedAndThroughInsideAll(t *testing.T) {
+	_, err := flow.New("n", flow.Named("seq", flow.Then(price))).Build()
+	assert.ErrorContains(t, err, `step "price": key "items": needed but not provided`, "a renamed combinator is still checked")
+
+	f := flow.New("a", flow.All(setStep("x", "x", 1), setStep("y", "y", 2)), setStep("after", "z", 3)).MustBuild()
+	c, err := f.Run(t.Context(), nil, flow.Through("x"))
+	require.NoError(t, err)
+	assert.Equal(t, 1, c.View()["x"], "the through step's writes are kept")
+	assert.False(t, c.Has("z"), "nothing after the through step runs")
+}

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	fc "github.com/svcflow/svcflow/context"
 	"github.com/svcflow/svcflow/errors"
@@ -89,10 +90,11 @@ func (a *allRunner) run(ctx context.Context, r *runState, c *fc.Context) error {
 	}
 	errs := make([]error, n)
 	var (
-		wg    sync.WaitGroup
-		once  sync.Once
-		first error
-		sem   chan struct{}
+		wg      sync.WaitGroup
+		once    sync.Once
+		first   error
+		sem     chan struct{}
+		through atomic.Bool
 	)
 	if a.limit > 0 && a.limit < n {
 		sem = make(chan struct{}, a.limit)
@@ -113,6 +115,12 @@ func (a *allRunner) run(ctx context.Context, r *runState, c *fc.Context) error {
 				defer func() { <-sem }()
 			}
 			err := runGuarded(ctx, br, r, snaps[i])
+			if err == errThrough {
+				// A test asked to stop after a step of this branch: keep its
+				// writes, let the others finish, end the run after the merge.
+				through.Store(true)
+				return
+			}
 			if err != nil {
 				errs[i] = err
 				once.Do(func() {
@@ -129,6 +137,9 @@ func (a *allRunner) run(ctx context.Context, r *runState, c *fc.Context) error {
 		}
 	}
 	c.Merge(snaps...)
+	if first == nil && through.Load() {
+		return errThrough
+	}
 	if first == nil {
 		for _, err := range errs { // canceled before starting: the parent ctx ended
 			if err != nil {
