@@ -506,3 +506,21 @@ func TestConcurrentEval(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestType(t *testing.T) {
+	known := map[string]reflect.Type{"total": reflect.TypeFor[float64](), "n": reflect.TypeFor[int](), "x": nil}
+	for src, want := range map[string]reflect.Type{
+		"total * 2": reflect.TypeFor[float64](),
+		"n + 1":     reflect.TypeFor[int](),
+		"'a' + 'b'": reflect.TypeFor[string](),
+		"n > 1":     reflect.TypeFor[bool](),
+		"x":         nil,
+		"x.y + 1":   nil,
+		"[1, 2]":    reflect.TypeFor[[]any](),
+	} {
+		e := branch.MustParse(src)
+		assert.Nil(t, e.Type(), "before Compile")
+		require.NoError(t, e.Compile(known), src)
+		assert.Equal(t, want, e.Type(), src)
+	}
+}

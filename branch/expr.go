@@ -201,6 +201,24 @@ func exprType(t reflect.Type) types.Type {
 	return types.TypeOf(reflect.Zero(t).Interface())
 }
 
+// Type returns the Go type of the expression's result as inferred by the
+// last successful Compile, or nil when it is not known before run time
+// (an interface, a key of unknown type) or the expression is not compiled.
+func (e *Expr) Type() reflect.Type {
+	p := e.prog.Load()
+	if p == nil {
+		return nil
+	}
+	if p.asBool {
+		return reflect.TypeFor[bool]()
+	}
+	t := p.vm.Node().Type()
+	if t == nil || t.Kind() == reflect.Interface {
+		return nil
+	}
+	return t
+}
+
 // Compiled reports whether Compile has succeeded at least once.
 func (e *Expr) Compiled() bool { return e.prog.Load() != nil }
 

@@ -187,6 +187,13 @@ func (b *builder) leaf(svc Service, path string, in keys) (runner, keys, *Node) 
 			b.errorf(name, "", err, "")
 		}
 	}
+	if pr, ok := svc.(Preparer); ok && in != nil {
+		if ps, err := pr.Prepare(in.types()); err != nil {
+			b.errorf(name, "", err, "")
+		} else if !isNil(ps) {
+			svc = ps
+		}
+	}
 	contract := contractOf(svc)
 	if stub, ok := b.replace[name]; ok && !isNil(stub) {
 		if _, own := stub.(Contractor); !own {
@@ -246,13 +253,19 @@ func (b *builder) checkNeeds(step string, needs []fc.KeyInfo, in keys) {
 	}
 }
 
-// typesAgree reports whether a value of type have can be read as want.
+// typesAgree reports whether a value of type have can be read as want:
+// assignable, or an integer read as a float (reads convert it exactly).
 func typesAgree(have, want reflect.Type) bool {
 	if have == nil || want == nil {
 		return true
 	}
+	if isInt(have.Kind()) && (want.Kind() == reflect.Float64 || want.Kind() == reflect.Float32) {
+		return true
+	}
 	return have.AssignableTo(want) || (want.Kind() == reflect.Interface && have.Implements(want))
 }
+
+func isInt(k reflect.Kind) bool { return k >= reflect.Int && k <= reflect.Uint64 }
 
 // repath copies nodes of a nested flow, moving their paths from under the
 // flow's own name to where the flow sits in its parent.

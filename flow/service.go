@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 
 	fc "github.com/svcflow/svcflow/context"
 )
@@ -56,6 +57,17 @@ type Contract struct {
 // far as the build checks know.
 type Contractor interface {
 	Contract() Contract
+}
+
+// Preparer is implemented by services that finish their construction when
+// the flow is built, knowing the keys available where they sit and the Go
+// type of each (nil: any): a service that compiles expressions against
+// those types, or whose outputs' types follow from its inputs'. Build calls
+// Prepare once for each place the service appears and runs the service it
+// returns there, checking that one's [Contract]. An error is a build error
+// of the step. Prepare is not called for a combinator run outside a flow.
+type Preparer interface {
+	Prepare(known map[string]reflect.Type) (Service, error)
 }
 
 // StepFunc is the function of a [Step]: it gets the whole context.

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os/exec"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -97,6 +99,60 @@ func (s *setService) Call(_ context.Context, c *fc.Context) error {
 	return nil
 }
 
+// Prepare compiles the step's expressions against the Go types of the keys
+// known where the step sits, so a type mistake is a build error, and gives
+// each assigned key the type its expression yields (nil when only known at
+// run time). An assignment sees the keys assigned before it in the step.
+func (s *setService) Prepare(known map[string]reflect.Type) (flow.Service, error) {
+	schema := maps.Clone(known)
+	out := &setService{name: s.name, assigns: make([]assign, len(s.assigns)), contract: flow.Contract{Needs: s.contract.Needs}}
+	for i, a := range s.assigns {
+		var t reflect.Type
+		if a.isConst {
+			t = reflect.TypeOf(a.konst)
+		} else {
+			e, err := recompile(a.expr, schema, false)
+			if err != nil {
+				return nil, fmt.Errorf("set %q: %w", a.key, err)
+			}
+			a.expr, t = e, e.Type()
+		}
+		out.assigns[i] = a
+		schema[a.key] = t
+		out.contract.Provides = append(out.contract.Provides, fc.KeyInfo{Name: a.key, Type: t})
+	}
+	return out, nil
+}
+
+// recompile compiles a fresh copy of e against the key types of schema;
+// keys it reads that schema lacks (reported by the flow's checks) are any.
+func recompile(e *branch.Expr, schema map[string]reflect.Type, cond bool) (*branch.Expr, error) {
+	ne, err := branch.Parse(e.Source())
+	if err != nil {
+		return nil, err
+	}
+	sch, cloned := schema, false
+	for _, id := range ne.Idents() {
+		if _, ok := sch[id]; !ok {
+			if !cloned {
+				sch, cloned = maps.Clone(schema), true
+				if sch == nil {
+					sch = map[string]reflect.Type{}
+				}
+			}
+			sch[id] = nil
+		}
+	}
+	var opts []branch.Option
+	if cond {
+		opts = append(opts, branch.AsBool())
+	}
+	if err := ne.Compile(sch, opts...); err != nil {
+		return nil, err
+	}
+	return ne, nil
+}
+
 func (l *loader) parseSet(f *srcFile, n *yaml.Node) (*leafSpec, bool) {
 	fs, ok := l.mapping(f, n, "set", nil)
 	if !ok {
@@ -175,6 +231,21 @@ func (s *stopService) Call(_ context.Context, c *fc.Context) error {
 		return fmt.Errorf("stop reason: %w", err)
 	}
 	return errors.Stop(reason)
+}
+
+// Prepare compiles the condition against the Go types of the keys known
+// where the step sits, so a type mistake is a build error.
+func (s *stopService) Prepare(known map[string]reflect.Type) (flow.Service, error) {
+	if s.cond == nil {
+		return s, nil
+	}
+	e, err := recompile(s.cond, known, true)
+	if err != nil {
+		return nil, fmt.Errorf("stop condition: %w", err)
+	}
+	out := *s
+	out.cond = e
+	return &out, nil
 }
 
 func (l *loader) parseStop(f *srcFile, n *yaml.Node) (*leafSpec, bool) {

@@ -562,3 +562,50 @@ flows:
 	assert.Contains(t, err.Error(), "too many steps")
 	assert.Less(t, time.Since(start), 10*time.Second)
 }
+
+// set and stop compile their expressions against the types of the keys
+// known where they sit: type mistakes and disagreements with Go services
+// are load errors, not run-time surprises.
+func TestExpressionTypesAreCheckedAtLoad(t *testing.T) {
+	half := flow.Func("half", func(ctx context.Context, in struct{ Total float64 }) (struct{ Half float64 }, error) {
+		return struct{ Half float64 }{in.Total / 2}, nil
+	})
+	reg := config.NewRegistry()
+	require.NoError(t, reg.Register(half, "halves total"))
+
+	msg := loadErr(t, `
+version: 1
+flows:
+  f:
+    input: [{name: qty, type: int}]
+    steps:
+      - set: {total: "'free'"}
+      - use: half
+`, config.WithRegistry(reg))
+	assert.Contains(t, msg, `key "total": needed as float64, but step "set(total)" provides string`)
+
+	msg = loadErr(t, `
+version: 1
+flows:
+  f:
+    input: [{name: qty, type: int}]
+    steps:
+      - set: {label: "'n=' + string(qty)"}
+      - stop: {if: "label > 3", reason: "never"}
+`)
+	assert.Contains(t, msg, `stop condition`)
+
+	// An int is read as a float: assigned counts feed float inputs.
+	cfg := load(t, `
+version: 1
+flows:
+  f:
+    input: [{name: qty, type: int}]
+    steps:
+      - set: {total: "qty * 3"}
+      - use: half
+`, config.WithRegistry(reg))
+	out, err := run(t, cfg, "f", map[string]any{"qty": 3})
+	require.NoError(t, err)
+	assert.Equal(t, 4.5, out["half"])
+}
