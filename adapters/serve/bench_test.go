@@ -110,7 +110,8 @@ func loadTest(b *testing.B, url string) {
 	}
 }
 
-// B7: a channel (HTTP source + flow + in-memory store + supervisor) versus
+// B7: a channel (HTTP source + flow + in-memory store keeping the last
+// DefaultMaxFinished finished messages, as "memory:" does + supervisor) versus
 // a bare net/http handler calling the same flow directly.
 func BenchmarkB7HTTP(b *testing.B) {
 	f := benchFlow()
@@ -126,7 +127,7 @@ func BenchmarkB7HTTP(b *testing.B) {
 				b.Fatal(err)
 			}
 			ch, err := channel.New(channel.Config{Name: "orders", Flow: f, Sources: []channel.Source{route},
-				Store: store.NewMemory(), Logger: quiet, NoTrace: variant.noTrace})
+				Store: store.NewMemory(store.WithMaxFinished(store.DefaultMaxFinished)), Logger: quiet, NoTrace: variant.noTrace})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -9,23 +9,84 @@ import (
 
 // Memory is a Store that keeps records in a map. It loses everything when
 // the process ends; use it for tests and for sources whose messages can be
-// produced again.
+// produced again. Bound it with [WithMaxFinished] in a long-running
+// process, or it grows with every message.
 type Memory struct {
 	mu     sync.RWMutex
 	closed bool
 	recs   map[string]*memRecord
+
+	maxFinished int      // 0: unbounded
+	finished    []finish // in the order records finished (may hold stale entries)
+	nFinished   int      // records now in a finished state
+	seq         uint64
+}
+
+type finish struct {
+	id  string
+	seq uint64
 }
 
 type memRecord struct {
 	entry
-	rec *Record
+	rec  *Record
+	fseq uint64 // when it last finished; 0: not finished
 }
 
 var _ Store = (*Memory)(nil)
 
+// MemoryOption configures [NewMemory].
+type MemoryOption func(*Memory)
+
+// WithMaxFinished keeps at most n finished (done or rejected) records,
+// forgetting the oldest finished first. Records still owed (pending,
+// processing, error) are never dropped. A forgotten message delivered again
+// is processed again.
+func WithMaxFinished(n int) MemoryOption { return func(m *Memory) { m.maxFinished = n } }
+
+// DefaultMaxFinished bounds the finished records of a store opened with
+// Open("memory:").
+const DefaultMaxFinished = 10000
+
 // NewMemory returns an empty in-memory store.
-func NewMemory() *Memory {
-	return &Memory{recs: make(map[string]*memRecord)}
+func NewMemory(opts ...MemoryOption) *Memory {
+	m := &Memory{recs: make(map[string]*memRecord)}
+	for _, o := range opts {
+		o(m)
+	}
+	return m
+}
+
+func isFinished(s State) bool { return s == Done || s == Rejected }
+
+// track records a state change for the finished bound; s.mu is held.
+func (s *Memory) track(r *memRecord, to State) {
+	if s.maxFinished <= 0 {
+		return
+	}
+	if r.fseq != 0 {
+		s.nFinished--
+		r.fseq = 0
+	}
+	if !isFinished(to) {
+		return
+	}
+	s.seq++
+	r.fseq = s.seq
+	s.nFinished++
+	s.finished = append(s.finished, finish{r.id, s.seq})
+	for s.nFinished > s.maxFinished && len(s.finished) > 0 {
+		f := s.finished[0]
+		s.finished = s.finished[1:]
+		// A stale entry (the record changed state since) is skipped.
+		if old, ok := s.recs[f.id]; ok && old.fseq == f.seq {
+			delete(s.recs, f.id)
+			s.nFinished--
+		}
+	}
+	if cap(s.finished) > 4*s.maxFinished && len(s.finished) <= s.maxFinished {
+		s.finished = append([]finish(nil), s.finished...) // release the consumed prefix
+	}
 }
 
 func (s *Memory) fail(op, id string, to State, err error) error {
@@ -106,6 +167,7 @@ func (s *Memory) Transition(ctx context.Context, id string, to State, u Update) 
 	rec.History = append(rec.History[:len(rec.History):len(rec.History)], Transition{State: to, At: at, Err: pu.Err})
 	r.rec = &rec
 	r.state = to
+	s.track(r, to)
 	return nil
 }
 

@@ -212,7 +212,8 @@ func (e *OpError) Unwrap() error { return e.Err }
 
 // Open opens a store described by a URL:
 //
-//	memory:        a new in-memory store (NewMemory)
+//	memory:        a new in-memory store keeping the last DefaultMaxFinished
+//	               finished records (NewMemory)
 //	file:DIR       a directory of JSON files (OpenFile)
 //	sqlite:PATH    an SQLite database (OpenSQLite); "sqlite::memory:" for an
 //	               in-memory database
@@ -232,7 +233,7 @@ func Open(url string) (Store, error) {
 		if rest != "" {
 			return nil, &OpError{Store: "memory", Op: "open", Err: fmt.Errorf("%w: unexpected %q after memory:", ErrInvalid, rest)}
 		}
-		return NewMemory(), nil
+		return NewMemory(WithMaxFinished(DefaultMaxFinished)), nil
 	case "file":
 		if rest == "" {
 			return nil, &OpError{Store: "file", Op: "open", Err: fmt.Errorf("%w: missing directory in %q", ErrInvalid, url)}
