@@ -520,3 +520,40 @@ func TestNamedCombinatorIsCheckedAndThroughInsideAll(t *testing.T) {
 	assert.Equal(t, 1, c.View()["x"], "the through step's writes are kept")
 	assert.False(t, c.Has("z"), "nothing after the through step runs")
 }
+
+func TestTraceJSONMatchesEncodingJSON(t *testing.T) {
+	type plainSpan flow.Span
+	type plainTrace struct {
+		Flow     string        `json:"flow"`
+		Start    time.Time     `json:"start"`
+		Duration time.Duration `json:"duration_ns"`
+		Outcome  string        `json:"outcome"`
+		Err      string        `json:"error,omitempty"`
+		Steps    []plainSpan   `json:"steps"`
+	}
+	start := time.Date(2026, 1, 2, 3, 4, 5, 6007, time.UTC)
+	for _, tr := range []flow.Trace{
+		{},
+		{Flow: "f", Start: start, Duration: 42, Outcome: "ok", Steps: []flow.Span{}},
+		{Flow: "we\"ird <&> \\ \n\t\x01 é \u2028 \xff", Start: start.In(time.FixedZone("x", 3600)), Outcome: "failed", Err: "boom",
+			Steps: []flow.Span{
+				{Name: "a", Path: "f/a", Start: start, Duration: 7, Attempts: 3, Outcome: "ok", Wrote: []string{"k1", "k\"2"}},
+				{Name: "b", Path: "f/b", Outcome: "skipped", Err: "x"},
+			}},
+	} {
+		got, err := json.Marshal(&tr)
+		require.NoError(t, err)
+		steps := make([]plainSpan, 0, len(tr.Steps))
+		for _, s := range tr.Steps {
+			steps = append(steps, plainSpan(s))
+		}
+		if tr.Steps == nil {
+			steps = nil
+		}
+		want, err := json.Marshal(plainTrace{tr.Flow, tr.Start, tr.Duration, tr.Outcome, tr.Err, steps})
+		require.NoError(t, err)
+		assert.Equal(t, string(want), string(got))
+		var back flow.Trace
+		require.NoError(t, json.Unmarshal(got, &back))
+	}
+}

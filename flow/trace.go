@@ -2,8 +2,10 @@ package flow
 
 import (
 	"context"
+	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	fc "github.com/svcflow/svcflow/context"
 	"github.com/svcflow/svcflow/errors"
@@ -116,4 +118,124 @@ func (tr *tracer) leaf(ctx context.Context, l *leafRunner, c *fc.Context) (int, 
 	}
 	tr.add(s)
 	return attempts, err
+}
+
+// MarshalJSON encodes the trace. It writes the same JSON as encoding/json
+// would from the struct tags, without reflection: channels encode a trace
+// with every message.
+func (t *Trace) MarshalJSON() ([]byte, error) {
+	b := make([]byte, 0, 128+160*len(t.Steps))
+	b = append(b, `{"flow":`...)
+	b = appendString(b, t.Flow)
+	b = append(b, `,"start":`...)
+	b = appendTime(b, t.Start)
+	b = append(b, `,"duration_ns":`...)
+	b = strconv.AppendInt(b, int64(t.Duration), 10)
+	b = append(b, `,"outcome":`...)
+	b = appendString(b, t.Outcome)
+	if t.Err != "" {
+		b = append(b, `,"error":`...)
+		b = appendString(b, t.Err)
+	}
+	b = append(b, `,"steps":`...)
+	if t.Steps == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		for i := range t.Steps {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = t.Steps[i].appendJSON(b)
+		}
+		b = append(b, ']')
+	}
+	return append(b, '}'), nil
+}
+
+func (s *Span) appendJSON(b []byte) []byte {
+	b = append(b, `{"name":`...)
+	b = appendString(b, s.Name)
+	b = append(b, `,"path":`...)
+	b = appendString(b, s.Path)
+	b = append(b, `,"start":`...)
+	b = appendTime(b, s.Start)
+	b = append(b, `,"duration_ns":`...)
+	b = strconv.AppendInt(b, int64(s.Duration), 10)
+	if s.Attempts != 0 {
+		b = append(b, `,"attempts":`...)
+		b = strconv.AppendInt(b, int64(s.Attempts), 10)
+	}
+	b = append(b, `,"outcome":`...)
+	b = appendString(b, s.Outcome)
+	if s.Err != "" {
+		b = append(b, `,"error":`...)
+		b = appendString(b, s.Err)
+	}
+	if len(s.Wrote) > 0 {
+		b = append(b, `,"wrote":[`...)
+		for i, k := range s.Wrote {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, k)
+		}
+		b = append(b, ']')
+	}
+	return append(b, '}')
+}
+
+func appendTime(b []byte, t time.Time) []byte {
+	b = append(b, '"')
+	b = t.AppendFormat(b, time.RFC3339Nano)
+	return append(b, '"')
+}
+
+// appendString appends s as a JSON string, escaped as encoding/json does
+// (HTML characters included; invalid UTF-8 becomes U+FFFD).
+func appendString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }
