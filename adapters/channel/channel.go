@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -416,7 +415,7 @@ func (c *Channel) run(ctx context.Context, m *message.Message, opts []flow.RunOp
 	m = m.Clone()
 	m.Context = out.Map()
 	if !c.cfg.NoTrace {
-		if b, merr := json.Marshal(&tr); merr == nil {
+		if b, merr := tr.MarshalJSON(); merr == nil {
 			m.Trace = b
 		}
 	}
