@@ -43,6 +43,12 @@ type Config struct {
 	OrderKey func(*message.Message) string
 	// Logger receives the channel's logs (default slog.Default()).
 	Logger *slog.Logger
+	// MaxDeliveries, when positive, dead-letters a message that has failed
+	// with a Retry this many times: instead of Nack (redeliver later) the
+	// source is told Fail (an HTTP 500, a file moved to failed/, a broker's
+	// dead-letter subject). Its state stays error, so it can be found and
+	// replayed. Zero: always Nack.
+	MaxDeliveries int
 	// NoTrace skips recording each run's trace with its message (it is
 	// recorded by default; it costs a few microseconds per message).
 	NoTrace bool
@@ -125,6 +131,9 @@ func New(cfg Config) (*Channel, error) {
 	}
 	if c.cfg.RetryAfter <= 0 {
 		c.cfg.RetryAfter = 5 * time.Second
+	}
+	if c.cfg.MaxDeliveries < 0 {
+		return nil, fmt.Errorf("channel %q: max deliveries must not be negative, got %d", cfg.Name, cfg.MaxDeliveries)
 	}
 	c.lastErr.Store("")
 	return c, nil
@@ -441,6 +450,13 @@ func (c *Channel) run(ctx context.Context, m *message.Message, opts []flow.RunOp
 		res.RetryAfter = c.cfg.RetryAfter
 		if d, ok := errors.RetryAfterHint(err); ok {
 			res.RetryAfter = d
+		}
+		if c.cfg.MaxDeliveries > 0 {
+			if rec, gerr := c.store.Get(ctx, m.ID); gerr == nil && rec.Attempts >= c.cfg.MaxDeliveries {
+				res.Settle, res.RetryAfter = Fail, 0 // dead-lettered
+				err = fmt.Errorf("dead-lettered after %d deliveries: %w", rec.Attempts, err)
+				res.Err = err
+			}
 		}
 		c.counts[2].Add(1)
 	default:

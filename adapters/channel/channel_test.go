@@ -383,3 +383,23 @@ func TestConfigErrors(t *testing.T) {
 	assert.ErrorContains(t, ch.Start(t.Context()), "already running")
 	require.NoError(t, ch.Stop(t.Context()))
 }
+
+func TestMaxDeliveriesDeadLetters(t *testing.T) {
+	st := store.NewMemory()
+	ch, err := channel.New(channel.Config{Name: "c", Flow: orderFlow(t), Store: st, MaxDeliveries: 2})
+	require.NoError(t, err)
+	m := jsonMsg(t, map[string]any{"kind": "retry"})
+	first := ch.Handle(t.Context(), m.Clone())
+	assert.Equal(t, channel.Nack, first.Settle, "first delivery: redeliver later")
+	second := ch.Handle(t.Context(), m.Clone()) // the redelivery
+	assert.Equal(t, channel.Fail, second.Settle, "second delivery: dead-lettered")
+	assert.ErrorContains(t, second.Err, "dead-lettered after 2 deliveries")
+	assert.NotEmpty(t, second.ErrorID)
+	rec, err := st.Get(t.Context(), m.ID)
+	require.NoError(t, err)
+	assert.Equal(t, store.Error, rec.State, "kept in error, to replay")
+	assert.Equal(t, 2, rec.Attempts)
+
+	_, err = channel.New(channel.Config{Name: "c", Flow: orderFlow(t), MaxDeliveries: -1})
+	assert.ErrorContains(t, err, "max deliveries must not be negative")
+}

@@ -124,7 +124,7 @@ func (s *Server) build(cfg *config.Config, sp Spec) (*channel.Channel, error) {
 		sources = append(sources, cs)
 	}
 	cc := channel.Config{Name: sp.Name, Flow: f, Sources: sources, Store: st, RetryAfter: sp.RetryAfter,
-		Restart: sp.Restart, Logger: s.log, NoTrace: sp.NoTrace}
+		Restart: sp.Restart, Logger: s.log, NoTrace: sp.NoTrace, MaxDeliveries: sp.MaxDeliveries}
 	if sp.OrderBy != "" {
 		key, err := orderKey(sp.OrderBy)
 		if err != nil {

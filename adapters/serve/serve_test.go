@@ -143,7 +143,7 @@ channels:
 		`serve.yaml:8:11: unknown flow "nope": expected one of f`,
 		`serve.yaml:9:12: store: expected memory:, file:DIR or sqlite:PATH, got "redis://x"`,
 		`serve.yaml:10:18: retry_after: expected a duration like 500ms or 2s, got "soon"`,
-		`serve.yaml:11:5: unknown key "extra" in channel "c1": expected one of flow, from, order_by, restart, retry_after, store, trace`,
+		`serve.yaml:11:5: unknown key "extra" in channel "c1": expected one of flow, from, max_deliveries, order_by, restart, retry_after, store, trace`,
 		`serve.yaml:13:39: http: path must start with /, got "no-slash"`,
 		`serve.yaml:15:24: initial: expected a duration like 500ms or 2s, got "-1s"`,
 		`serve.yaml:17:5: channel "c3": missing from`,

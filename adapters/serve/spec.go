@@ -28,6 +28,7 @@ import (
 //	    retry_after: 5s                # redelivery delay when retries ran out
 //	    restart: {initial: 100ms, max: 30s, max_attempts: 10}   # after Fatal errors
 //	    trace: false                   # do not store each run's trace (default true)
+//	    max_deliveries: 5              # dead-letter after 5 failed deliveries (file -> failed/)
 type Spec struct {
 	Name       string
 	Flow       string
@@ -37,6 +38,9 @@ type Spec struct {
 	RetryAfter time.Duration
 	Restart    *errors.Policy
 	NoTrace    bool // trace: false
+	// MaxDeliveries dead-letters a message after this many failed
+	// deliveries (max_deliveries; 0: redeliver for ever).
+	MaxDeliveries int
 
 	file string
 	node *yaml.Node
@@ -110,6 +114,9 @@ func Specs(cfg *config.Config, dataDir string) ([]Spec, error) {
 			"retry_after": func(n *yaml.Node) { sp.RetryAfter = r.duration(n, "retry_after") },
 			"restart":     func(n *yaml.Node) { sp.Restart = r.policy(n) },
 			"trace":       func(n *yaml.Node) { sp.NoTrace = !r.boolean(n, "trace") },
+			"max_deliveries": func(n *yaml.Node) {
+				sp.MaxDeliveries = int(r.integer(n, "max_deliveries"))
+			},
 		}, "from", "flow")
 		specs = append(specs, sp)
 	}
