@@ -403,3 +403,16 @@ func TestMaxDeliveriesDeadLetters(t *testing.T) {
 	_, err = channel.New(channel.Config{Name: "c", Flow: orderFlow(t), MaxDeliveries: -1})
 	assert.ErrorContains(t, err, "max deliveries must not be negative")
 }
+
+func TestStoreThatCannotBeWrittenLeavesMessage(t *testing.T) {
+	st := store.NewMemory()
+	require.NoError(t, st.Close())
+	var ran atomic.Bool
+	f := flow.New("f", flow.Step("s", func(ctx context.Context, c *fc.Context) error { ran.Store(true); return nil })).MustBuild()
+	ch, err := channel.New(channel.Config{Name: "c", Flow: f, Store: st})
+	require.NoError(t, err)
+	res := ch.Handle(t.Context(), jsonMsg(t, map[string]any{}))
+	assert.Equal(t, channel.Leave, res.Settle, "not accepted: the source keeps it (HTTP 503, no ack)")
+	assert.ErrorIs(t, res.Err, store.ErrClosed)
+	assert.False(t, ran.Load(), "nothing runs before the message is recorded")
+}
