@@ -80,7 +80,7 @@ type tracer struct {
 }
 
 func (tr *tracer) begin(f *Flow) {
-	*tr.t = Trace{Flow: f.name, Start: time.Now(), Steps: []Span{}}
+	*tr.t = Trace{Flow: f.name, Start: time.Now(), Steps: make([]Span, 0, len(f.leaves))}
 }
 
 func (tr *tracer) end(err error) {

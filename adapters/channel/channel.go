@@ -421,8 +421,14 @@ func (c *Channel) run(ctx context.Context, m *message.Message, opts []flow.RunOp
 	}
 
 	res := Result{Err: err}
-	m = m.Clone()
-	m.Context = out.Map()
+	// The outcome goes on a copy of the message; payload and meta are never
+	// written, so they are shared. The run's context is finished with: its
+	// map becomes the message's context (the store keeps its own copy).
+	mc := *m
+	m = &mc
+	if m.Context = out.View(); m.Context == nil {
+		m.Context = map[string]any{}
+	}
 	if !c.cfg.NoTrace {
 		if b, merr := tr.MarshalJSON(); merr == nil {
 			m.Trace = b
