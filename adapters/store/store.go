@@ -420,8 +420,12 @@ func normalizeTrace(trace json.RawMessage) (json.RawMessage, error) {
 	if len(trace) == 0 {
 		return nil, nil
 	}
-	if json.Valid(trace) && !hasInsignificantSpace(trace) {
-		return bytes.Clone(trace), nil // already compact (json.Marshal output)
+	valid, compact := scanJSON(trace)
+	if !valid {
+		return nil, fmt.Errorf("%w: trace is not valid JSON", ErrInvalid)
+	}
+	if compact {
+		return bytes.Clone(trace), nil // as json.Marshal writes it
 	}
 	var buf bytes.Buffer
 	buf.Grow(len(trace))
@@ -429,30 +433,6 @@ func normalizeTrace(trace json.RawMessage) (json.RawMessage, error) {
 		return nil, fmt.Errorf("%w: trace is not valid JSON: %w", ErrInvalid, err)
 	}
 	return buf.Bytes(), nil
-}
-
-// hasInsignificantSpace reports whether JSON text has white space outside
-// its strings.
-func hasInsignificantSpace(b []byte) bool {
-	inString, escaped := false, false
-	for _, c := range b {
-		switch {
-		case escaped:
-			escaped = false
-		case inString:
-			switch c {
-			case '\\':
-				escaped = true
-			case '"':
-				inString = false
-			}
-		case c == '"':
-			inString = true
-		case c == ' ', c == '\t', c == '\n', c == '\r':
-			return true
-		}
-	}
-	return false
 }
 
 // checkQuery reports whether q can be run.

@@ -1,0 +1,49 @@
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+var scanSeeds = []string{
+	``, ` `, `{}`, `[]`, `{"a":1}`, `{ "a" : 1 }`, `[1,2,3]`, `[1,,2]`, `[1,]`, `{"a":1,}`, `{"a"}`, `{a:1}`,
+	`"x"`, `"\u00e9\n\t\"\\\/"`, `"\x"`, `"\u12"`, "\"a\x01\"", `"unterminated`, `-0`, `-`, `01`, `1.`, `1.5e`,
+	`1.5e+10`, `1E-2`, `-12.5`, `true`, `tru`, `false`, `null`, `nul`, `{"a":[{"b":null}]}`, `[[[[[]]]]]`,
+	`{"a":1}x`, `1 2`, "\xff", `"\xff"`, `[` + strings.Repeat(`[`, 10001) + strings.Repeat(`]`, 10002),
+	`{"flow":"f","start":"2026-01-02T03:04:05Z","steps":[{"name":"a","wrote":["x"]}]}`,
+}
+
+func TestScanJSONAgreesWithEncodingJSON(t *testing.T) {
+	for _, s := range scanSeeds {
+		valid, compact := scanJSON([]byte(s))
+		assert.Equal(t, json.Valid([]byte(s)), valid, "%q", s)
+		if valid {
+			var buf bytes.Buffer
+			_ = json.Compact(&buf, []byte(s))
+			assert.Equal(t, buf.String() == s, compact, "%q", s)
+		}
+	}
+}
+
+func FuzzScanJSON(f *testing.F) {
+	for _, s := range scanSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		valid, compact := scanJSON(b)
+		if valid != json.Valid(b) {
+			t.Fatalf("scanJSON(%q) valid = %v, json.Valid says %v", b, valid, !valid)
+		}
+		if valid {
+			var buf bytes.Buffer
+			_ = json.Compact(&buf, b)
+			if (buf.String() == string(b)) != compact {
+				t.Fatalf("scanJSON(%q) compact = %v", b, compact)
+			}
+		}
+	})
+}
