@@ -64,23 +64,31 @@ func benchFlow() *flow.Flow {
 
 var benchBody = []byte(`{"tier": "gold", "items": [{"price": 2.5, "qty": 2}, {"price": 1, "qty": 3}]}`)
 
-// loadTest sends b.N POSTs from 32 concurrent keep-alive clients and reports
-// requests/s and the latency quantiles.
-func loadTest(b *testing.B, url string) {
+// loader sends POSTs from 32 concurrent keep-alive clients and records
+// their latencies.
+type loader struct {
+	client *http.Client
+	lat    []time.Duration
+	busy   time.Duration
+}
+
+func newLoader() *loader {
 	tr := &http.Transport{MaxIdleConnsPerHost: 64, MaxConnsPerHost: 64}
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr}
+	return &loader{client: &http.Client{Transport: tr}}
+}
+
+// send posts n requests to url, 32 at a time.
+func (l *loader) send(b *testing.B, url string, n int) {
 	const workers = 32
 	lat := make([][]time.Duration, workers)
 	next := make(chan struct{})
 	var wg sync.WaitGroup
-	b.ResetTimer()
 	start := time.Now()
 	for w := range workers {
 		wg.Go(func() {
 			for range next {
 				t0 := time.Now()
-				resp, err := client.Post(url, "application/json", bytes.NewReader(benchBody))
+				resp, err := l.client.Post(url, "application/json", bytes.NewReader(benchBody))
 				if err != nil {
 					b.Error(err)
 					return
@@ -94,87 +102,112 @@ func loadTest(b *testing.B, url string) {
 			}
 		})
 	}
-	for range b.N {
+	for range n {
 		next <- struct{}{}
 	}
 	close(next)
 	wg.Wait()
-	elapsed := time.Since(start)
-	b.StopTimer()
-	all := slices.Concat(lat...)
-	slices.Sort(all)
-	if len(all) > 0 {
-		b.ReportMetric(float64(len(all))/elapsed.Seconds(), "req/s")
-		b.ReportMetric(float64(all[len(all)*50/100].Microseconds()), "p50-µs")
-		b.ReportMetric(float64(all[len(all)*99/100].Microseconds()), "p99-µs")
+	l.busy += time.Since(start)
+	l.lat = append(l.lat, slices.Concat(lat...)...)
+}
+
+func (l *loader) report(b *testing.B, name string) float64 {
+	slices.Sort(l.lat)
+	rps := float64(len(l.lat)) / l.busy.Seconds()
+	b.ReportMetric(rps, name+"-req/s")
+	if len(l.lat) > 0 {
+		b.ReportMetric(float64(l.lat[len(l.lat)*99/100].Microseconds()), name+"-p99-µs")
+	}
+	return rps
+}
+
+// startChannel serves benchFlow through an HTTP route, a channel with the
+// memory store "memory:" gives (bounded), and its supervisor.
+func startChannel(b *testing.B, ctx context.Context, noTrace bool) (url string, stop func()) {
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv := httpsource.NewServer(httpsource.Config{Addr: "127.0.0.1:0", Logger: quiet})
+	route, err := srv.Route("POST", "/orders")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ch, err := channel.New(channel.Config{Name: "orders", Flow: benchFlow(), Sources: []channel.Source{route},
+		Store: store.NewMemory(store.WithMaxFinished(store.DefaultMaxFinished)), Logger: quiet, NoTrace: noTrace})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := srv.Listen(); err != nil {
+		b.Fatal(err)
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan error)
+	go func() { done <- srv.Serve(sctx) }()
+	if err := ch.Start(sctx); err != nil {
+		b.Fatal(err)
+	}
+	if err := srv.WaitReady(sctx); err != nil {
+		b.Fatal(err)
+	}
+	return "http://" + srv.Addr() + "/orders", func() {
+		_ = ch.Stop(context.Background())
+		cancel()
+		<-done
 	}
 }
 
-// B7: a channel (HTTP source + flow + in-memory store keeping the last
-// DefaultMaxFinished finished messages, as "memory:" does + supervisor) versus
-// a bare net/http handler calling the same flow directly.
-func BenchmarkB7HTTP(b *testing.B) {
+// startBare serves benchFlow from a plain net/http handler.
+func startBare(b *testing.B) (url string, stop func()) {
 	f := benchFlow()
-	for _, variant := range []struct {
-		name    string
-		noTrace bool
-	}{{"channel", false}, {"channel-notrace", true}} {
-		b.Run(variant.name, func(b *testing.B) {
-			quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-			srv := httpsource.NewServer(httpsource.Config{Addr: "127.0.0.1:0", Logger: quiet})
-			route, err := srv.Route("POST", "/orders")
-			if err != nil {
-				b.Fatal(err)
-			}
-			ch, err := channel.New(channel.Config{Name: "orders", Flow: f, Sources: []channel.Source{route},
-				Store: store.NewMemory(store.WithMaxFinished(store.DefaultMaxFinished)), Logger: quiet, NoTrace: variant.noTrace})
-			if err != nil {
-				b.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			if err := srv.Listen(); err != nil {
-				b.Fatal(err)
-			}
-			done := make(chan error)
-			go func() { done <- srv.Serve(ctx) }()
-			if err := ch.Start(ctx); err != nil {
-				b.Fatal(err)
-			}
-			if err := srv.WaitReady(ctx); err != nil {
-				b.Fatal(err)
-			}
-			loadTest(b, "http://"+srv.Addr()+"/orders")
-			_ = ch.Stop(context.Background())
-			cancel()
-			<-done
-		})
-	}
-	b.Run("bare", func(b *testing.B) {
-		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-			if err != nil {
-				http.Error(w, err.Error(), 400)
-				return
-			}
-			c, err := fc.FromJSON(body)
-			if err != nil {
-				http.Error(w, err.Error(), 400)
-				return
-			}
-			if err := f.RunContext(r.Context(), c); err != nil {
-				http.Error(w, err.Error(), 500)
-				return
-			}
-			w.Header().Set("Content-Type", "application/json")
-			_ = json.NewEncoder(w).Encode(c)
-		})
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 		if err != nil {
-			b.Fatal(err)
+			http.Error(w, err.Error(), 400)
+			return
 		}
-		hs := &http.Server{Handler: h}
-		go func() { _ = hs.Serve(ln) }()
-		loadTest(b, fmt.Sprintf("http://%s/orders", ln.Addr()))
-		_ = hs.Shutdown(context.Background())
+		c, err := fc.FromJSON(body)
+		if err != nil {
+			http.Error(w, err.Error(), 400)
+			return
+		}
+		if err := f.RunContext(r.Context(), c); err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(c)
 	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	hs := &http.Server{Handler: h}
+	go func() { _ = hs.Serve(ln) }()
+	return fmt.Sprintf("http://%s/orders", ln.Addr()), func() { _ = hs.Shutdown(context.Background()) }
+}
+
+// B7: requests per second through a channel (HTTP source + flow + memory
+// store + supervisor, with and without traces) versus a bare net/http
+// handler running the same flow. The three servers run side by side and
+// take the load in alternating rounds, so drift of the machine hits them
+// alike; ratio-* is channel / bare.
+func BenchmarkB7HTTP(b *testing.B) {
+	ctx := context.Background()
+	chURL, stopCh := startChannel(b, ctx, false)
+	defer stopCh()
+	ntURL, stopNT := startChannel(b, ctx, true)
+	defer stopNT()
+	bareURL, stopBare := startBare(b)
+	defer stopBare()
+	ch, nt, bare := newLoader(), newLoader(), newLoader()
+	const round = 1000
+	b.ResetTimer()
+	for done := 0; done < b.N; done += round {
+		n := min(round, b.N-done)
+		ch.send(b, chURL, n)
+		nt.send(b, ntURL, n)
+		bare.send(b, bareURL, n)
+	}
+	b.StopTimer()
+	bareRPS := bare.report(b, "bare")
+	b.ReportMetric(ch.report(b, "channel")/bareRPS, "ratio-channel")
+	b.ReportMetric(nt.report(b, "notrace")/bareRPS, "ratio-notrace")
 }
