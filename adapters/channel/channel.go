@@ -178,7 +178,7 @@ func (c *Channel) Start(ctx context.Context) error {
 		return fail(errors.Join(err, c.cfg.Flow.Close(ctx)))
 	}
 	for _, rec := range owed {
-		res := c.run(ctx, rec.Message, nil)
+		res := c.run(ctx, rec.Message, nil, false)
 		c.log.Info("recovered message", "id", rec.Message.ID, "state", res.State)
 	}
 
@@ -306,7 +306,7 @@ func (c *Channel) Replay(ctx context.Context, id string) (Result, error) {
 		return Result{}, fmt.Errorf("channel %q: replay %q: %w", c.cfg.Name, id, err)
 	}
 	defer unlock()
-	return c.run(ctx, rec.Message, nil), nil
+	return c.run(ctx, rec.Message, nil, false), nil
 }
 
 func (c *Channel) accept(ctx context.Context, m *message.Message, opts []flow.RunOption) Result {
@@ -320,11 +320,13 @@ func (c *Channel) accept(ctx context.Context, m *message.Message, opts []flow.Ru
 		return c.left(m, err)
 	}
 	defer unlock()
-	if err := c.store.Put(ctx, m); err != nil {
+	begun := true
+	if err := c.store.Begin(ctx, m); err != nil {
 		if !errors.Is(err, store.ErrExists) {
-			c.log.Error("store put failed", "id", m.ID, "error", err)
+			c.log.Error("store write failed", "id", m.ID, "error", err)
 			return c.left(m, fmt.Errorf("channel %q: %w", c.cfg.Name, err))
 		}
+		begun = false
 		rec, gerr := c.store.Get(ctx, m.ID)
 		if gerr != nil {
 			return c.left(m, fmt.Errorf("channel %q: %w", c.cfg.Name, gerr))
@@ -339,7 +341,7 @@ func (c *Channel) accept(ctx context.Context, m *message.Message, opts []flow.Ru
 		}
 		m = rec.Message // owed: run the stored message again
 	}
-	return c.run(ctx, m, opts)
+	return c.run(ctx, m, opts, begun)
 }
 
 // lock takes the per-ID lock (a message never runs twice at once) and the
@@ -376,7 +378,10 @@ func (c *Channel) left(m *message.Message, err error) Result {
 
 // run runs a stored message through the flow under the supervisor and
 // records the outcome.
-func (c *Channel) run(ctx context.Context, m *message.Message, opts []flow.RunOption) Result {
+//
+// begun says the store already has the message in Processing (a new
+// message recorded with Begin); else run records that transition.
+func (c *Channel) run(ctx context.Context, m *message.Message, opts []flow.RunOption, begun bool) Result {
 	c.running.Add(1)
 	defer c.running.Add(-1)
 	if c.hard != nil {
@@ -386,8 +391,10 @@ func (c *Channel) run(ctx context.Context, m *message.Message, opts []flow.RunOp
 		stop := context.AfterFunc(c.hard, cancel)
 		defer stop()
 	}
-	if err := c.store.Transition(ctx, m.ID, store.Processing, store.Update{}); err != nil {
-		return c.left(m, fmt.Errorf("channel %q: %w", c.cfg.Name, err))
+	if !begun {
+		if err := c.store.Transition(ctx, m.ID, store.Processing, store.Update{}); err != nil {
+			return c.left(m, fmt.Errorf("channel %q: %w", c.cfg.Name, err))
+		}
 	}
 	var (
 		out *fc.Context

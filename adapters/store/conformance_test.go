@@ -106,6 +106,28 @@ func runConformance(t *testing.T, open func(t *testing.T) Store) {
 		assert.Equal(t, time.UTC, rec.Updated.Location())
 	})
 
+	t.Run("begin puts and starts processing in one step", func(t *testing.T) {
+		s := newStore(t)
+		m := message.New("application/json", []byte(`{"a":1}`), map[string]string{"k": "v"})
+		require.NoError(t, s.Begin(ctx, m))
+		rec, err := s.Get(ctx, m.ID)
+		require.NoError(t, err)
+		assert.Equal(t, Processing, rec.State)
+		assert.Equal(t, 1, rec.Attempts)
+		require.Len(t, rec.History, 2)
+		assert.Equal(t, Pending, rec.History[0].State)
+		assert.Equal(t, Processing, rec.History[1].State)
+		n, err := s.Count(ctx, Query{States: []State{Processing}})
+		require.NoError(t, err)
+		assert.Equal(t, 1, n, "searchable by its new state")
+		assert.ErrorIs(t, s.Begin(ctx, m), ErrExists)
+		require.NoError(t, s.Transition(ctx, m.ID, Done, Update{Context: map[string]any{"x": 1.0}}))
+		rec, err = s.Get(ctx, m.ID)
+		require.NoError(t, err)
+		assert.Equal(t, Done, rec.State)
+		assert.Equal(t, 1, rec.Attempts)
+	})
+
 	t.Run("payload kinds are kept byte for byte", func(t *testing.T) {
 		s := newStore(t)
 		tests := []struct {

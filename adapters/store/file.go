@@ -185,6 +185,20 @@ func (s *File) write(name string, rec *Record) (err error) {
 	return s.dirf.Sync()
 }
 
+// Begin implements Store: a Put, then a Transition to Processing (two
+// atomic file writes; a crash between them leaves the message pending,
+// which Recover returns all the same).
+func (s *File) Begin(ctx context.Context, m *message.Message) error {
+	if err := s.Put(ctx, m); err != nil {
+		var oe *OpError
+		if errors.As(err, &oe) {
+			oe.Op = "begin"
+		}
+		return err
+	}
+	return s.Transition(ctx, m.ID, Processing, Update{})
+}
+
 // Put implements Store.
 func (s *File) Put(ctx context.Context, m *message.Message) error {
 	var id string

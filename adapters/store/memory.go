@@ -95,16 +95,25 @@ func (s *Memory) fail(op, id string, to State, err error) error {
 
 // Put implements Store.
 func (s *Memory) Put(ctx context.Context, m *message.Message) error {
+	return s.put(ctx, m, "put", false)
+}
+
+// Begin implements Store.
+func (s *Memory) Begin(ctx context.Context, m *message.Message) error {
+	return s.put(ctx, m, "begin", true)
+}
+
+func (s *Memory) put(ctx context.Context, m *message.Message, op string, begin bool) error {
 	var id string
 	if m != nil {
 		id = m.ID
 	}
 	if err := ctxErr(ctx); err != nil {
-		return s.fail("put", id, "", err)
+		return s.fail(op, id, "", err)
 	}
 	p, err := prepareMessage(m, false)
 	if err != nil {
-		return s.fail("put", id, "", err)
+		return s.fail(op, id, "", err)
 	}
 	at := now()
 	rec := &Record{
@@ -113,16 +122,20 @@ func (s *Memory) Put(ctx context.Context, m *message.Message) error {
 		Updated: at,
 		History: []Transition{{State: Pending, At: at}},
 	}
+	if begin {
+		rec.State, rec.Attempts = Processing, 1
+		rec.History = append(rec.History, Transition{State: Processing, At: at})
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return s.fail("put", id, "", ErrClosed)
+		return s.fail(op, id, "", ErrClosed)
 	}
 	if _, ok := s.recs[id]; ok {
-		return s.fail("put", id, "", ErrExists)
+		return s.fail(op, id, "", ErrExists)
 	}
 	s.recs[id] = &memRecord{
-		entry: entry{id: id, time: p.msg.Time, state: Pending, meta: p.msg.Meta},
+		entry: entry{id: id, time: p.msg.Time, state: rec.State, meta: p.msg.Meta},
 		rec:   rec,
 	}
 	return nil

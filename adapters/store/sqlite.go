@@ -246,6 +246,15 @@ func nullableText(b []byte) any {
 
 // Put implements Store.
 func (s *SQLite) Put(ctx context.Context, m *message.Message) error {
+	return s.put(ctx, m, "put", false)
+}
+
+// Begin implements Store.
+func (s *SQLite) Begin(ctx context.Context, m *message.Message) error {
+	return s.put(ctx, m, "begin", true)
+}
+
+func (s *SQLite) put(ctx context.Context, m *message.Message, op string, begin bool) error {
 	ctx = orBackground(ctx)
 	var id string
 	if m != nil {
@@ -253,16 +262,16 @@ func (s *SQLite) Put(ctx context.Context, m *message.Message) error {
 	}
 	p, err := prepareMessage(m, true)
 	if err != nil {
-		return s.fail("put", id, "", err)
+		return s.fail(op, id, "", err)
 	}
 	var meta []byte
 	if p.msg.Meta != nil {
 		if meta, err = json.Marshal(p.msg.Meta); err != nil {
-			return s.fail("put", id, "", fmt.Errorf("%w: encode meta: %w", ErrInvalid, err))
+			return s.fail(op, id, "", fmt.Errorf("%w: encode meta: %w", ErrInvalid, err))
 		}
 	}
 	if !s.life.enter() {
-		return s.fail("put", id, "", ErrClosed)
+		return s.fail(op, id, "", ErrClosed)
 	}
 	defer s.life.exit()
 	at := formatTime(now())
@@ -278,11 +287,18 @@ func (s *SQLite) Put(ctx context.Context, m *message.Message) error {
 		} else if n == 0 {
 			return ErrExists
 		}
-		_, err = tx.StmtContext(ctx, s.insertFirst).ExecContext(ctx, id, at)
+		if _, err = tx.StmtContext(ctx, s.insertFirst).ExecContext(ctx, id, at); err != nil || !begin {
+			return err
+		}
+		if _, err = tx.StmtContext(ctx, s.update).ExecContext(ctx,
+			string(Processing), "", 1, at, nil, nil, id); err != nil {
+			return err
+		}
+		_, err = tx.StmtContext(ctx, s.insertHist).ExecContext(ctx, id, string(Processing), at, "")
 		return err
 	})
 	if err != nil {
-		return s.fail("put", id, "", err)
+		return s.fail(op, id, "", err)
 	}
 	return nil
 }

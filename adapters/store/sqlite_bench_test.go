@@ -59,6 +59,31 @@ func BenchmarkSQLiteStore(b *testing.B) {
 // BenchmarkSQLiteStore: insert the message and its first history row,
 // then twice update the state and insert a history row, each step in its
 // own transaction.
+// BenchmarkSQLiteStoreBegin is what a channel does per new message since
+// Begin: Begin (put + processing in one transaction), then Done.
+func BenchmarkSQLiteStoreBegin(b *testing.B) {
+	s, err := OpenSQLite(filepath.Join(b.TempDir(), "bench.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	ids := benchIDs(b.N)
+	t0 := time.Now().UTC()
+	b.SetBytes(int64(len(benchPayload)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		m := &message.Message{ID: ids[i], Time: t0, ContentType: message.ContentTypeJSON, Payload: benchPayload, Meta: benchMeta}
+		if err := s.Begin(ctx, m); err != nil {
+			b.Fatal(err)
+		}
+		if err := s.Transition(ctx, m.ID, Done, Update{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func BenchmarkSQLiteBaseline(b *testing.B) {
 	path := filepath.Join(b.TempDir(), "baseline.db")
 	u := url.URL{Scheme: "file", Path: filepath.ToSlash(path)}

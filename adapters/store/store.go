@@ -134,6 +134,10 @@ type Store interface {
 	// the years 0 to 9999, a Context that cannot be encoded as JSON or a
 	// Trace that is not valid JSON.
 	Put(ctx context.Context, m *message.Message) error
+	// Begin is Put followed by a Transition to Processing, in one write:
+	// what a channel does with a new message. The history shows both
+	// states.
+	Begin(ctx context.Context, m *message.Message) error
 	// Transition moves the record with the given ID to state to, appends
 	// the change to its history and applies u. Entering Processing
 	// increments Attempts. Any state may follow any other, so a finished
