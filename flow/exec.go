@@ -104,6 +104,7 @@ type leafRunner struct {
 	policy  errors.Policy
 	timeout time.Duration // per attempt; 0: none
 	direct  bool          // no middleware and no timeout: call the service directly
+	fn      StepFunc      // with direct, a Step's function, called without the Service indirection
 }
 
 func newLeaf(svc Service, flowName, path string, policy errors.Policy, timeout time.Duration, mw []Middleware) *leafRunner {
@@ -114,7 +115,21 @@ func newLeaf(svc Service, flowName, path string, policy errors.Policy, timeout t
 	}
 	l.h = h
 	l.direct = len(mw) == 0 && timeout <= 0
+	if st, ok := svc.(*step); ok && l.direct {
+		l.fn = st.fn
+	}
 	return l
+}
+
+// callFunc calls a Step's function, turning a panic into an error that
+// carries the stack.
+func callFunc(fn StepFunc, ctx context.Context, c *fc.Context) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = errors.Recovered(v)
+		}
+	}()
+	return fn(ctx, c)
 }
 
 // callService calls the step's service, turning a panic into an error
@@ -135,9 +150,12 @@ func (l *leafRunner) run(ctx context.Context, r *runState, c *fc.Context) error 
 			return l.fail(err, 0)
 		}
 		var err error
-		if l.direct {
+		switch {
+		case l.fn != nil:
+			err = callFunc(l.fn, ctx, c)
+		case l.direct:
 			err = callService(ctx, &l.info, c)
-		} else {
+		default:
 			err = l.call(ctx, c)
 		}
 		if err == nil {
