@@ -3,7 +3,6 @@ package flow
 import (
 	"context"
 	"log/slog"
-	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -232,7 +231,3 @@ func (t *tapRunner) run(ctx context.Context, r *runState, c *fc.Context) error {
 	}()
 	return nil
 }
-
-// ---- helpers shared by concurrent combinators ----
-
-func itoa(i int) string { return strconv.Itoa(i) }

@@ -147,8 +147,6 @@ type named struct {
 
 func (n *named) Name() string { return n.name }
 
-func (n *named) unwrap() Service { return n.Service }
-
 func (n *named) Contract() Contract { return contractOf(n.Service) }
 
 func (n *named) Init(ctx context.Context) error {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"maps"
 	"os"
-	"reflect"
 	"slices"
 	"strings"
 	"text/template"
@@ -789,12 +788,4 @@ func cloneValue(v any) any {
 		return l
 	}
 	return v
-}
-
-// typeName names a key's type for messages.
-func typeName(t reflect.Type) string {
-	if t == nil {
-		return "any"
-	}
-	return t.String()
 }
