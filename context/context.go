@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync"
 )
 
 // Context is the shared data of one flow run: a map from key to value that
@@ -274,24 +275,45 @@ func (c *Context) Written() []string {
 	return slices.Clone(c.rec.order)
 }
 
-// Track starts recording the keys written to c from now on, and returns a
-// function that stops recording and returns them in first-write order.
-// Tracking nests: an outer tracker also sees the inner tracker's keys.
-func (c *Context) Track() (stop func() []string) {
-	outer := c.trk
-	w := &writeSet{}
+// Track starts recording the keys written to c from now on; end the
+// recording with [Tracking.Stop]. Tracking nests: an outer tracking also
+// sees the inner one's keys. Its storage is recycled, so tracking a step
+// costs no allocation.
+func (c *Context) Track() Tracking {
+	w := writeSets.Get().(*writeSet)
+	t := Tracking{c: c, w: w, outer: c.trk}
 	c.trk = w
-	return func() []string {
-		c.trk = outer
-		if outer != nil {
-			for _, k := range w.order {
-				_, del := w.deleted[k]
-				outer.add(k, del)
-			}
-		}
-		return w.order
-	}
+	return t
 }
+
+// Tracking is a recording of the keys written to a context, started by
+// [Context.Track].
+type Tracking struct {
+	c     *Context
+	w     *writeSet
+	outer *writeSet
+}
+
+// Stop ends the recording and appends the keys written since Track to dst,
+// in first-write order. Call it once, on the goroutine that uses the
+// context.
+func (t Tracking) Stop(dst []string) []string {
+	t.c.trk = t.outer
+	w := t.w
+	if t.outer != nil {
+		for _, k := range w.order {
+			_, del := w.deleted[k]
+			t.outer.add(k, del)
+		}
+	}
+	dst = append(dst, w.order...)
+	clear(w.order)
+	w.order, w.index, w.deleted = w.order[:0], nil, nil
+	writeSets.Put(w)
+	return dst
+}
+
+var writeSets = sync.Pool{New: func() any { return new(writeSet) }}
 
 // Merge applies the writes of each child to c, in argument order: a key
 // written by several children ends with the value of the last one. Children
@@ -331,7 +353,7 @@ func (c *Context) MarshalJSON() ([]byte, error) {
 	if m == nil {
 		return []byte("{}"), nil
 	}
-	b, err := json.Marshal(m)
+	b, err := AppendJSON(make([]byte, 0, 64*len(m)), m)
 	if err != nil {
 		return nil, fmt.Errorf("context: encode JSON: %w", err)
 	}

@@ -184,15 +184,35 @@ func TestMergeIsDeterministicInArgumentOrder(t *testing.T) {
 
 func TestTrack(t *testing.T) {
 	c := fc.New()
-	stopOuter := c.Track()
+	outer := c.Track()
 	c.Set("a", 1)
-	stopInner := c.Track()
+	inner := c.Track()
 	c.Set("b", 2)
 	c.Set("b", 3)
-	assert.Equal(t, []string{"b"}, stopInner())
+	c.Delete("b")
+	assert.Equal(t, []string{"b"}, inner.Stop(nil))
 	c.Set("c", 4)
-	assert.Equal(t, []string{"a", "b", "c"}, stopOuter())
+	assert.Equal(t, []string{"x", "a", "b", "c"}, outer.Stop([]string{"x"}), "appended to dst")
 	assert.Nil(t, c.Written())
+
+	c.Set("d", 5) // no tracking now
+	again := c.Track()
+	assert.Empty(t, again.Stop(nil), "a recycled recording starts empty")
+
+}
+
+func TestTrackAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocations are not counted under the race detector")
+	}
+	c := fc.New()
+	buf := make([]string, 0, 1)
+	allocs := testing.AllocsPerRun(100, func() {
+		tr := c.Track()
+		c.Set("e", 6)
+		_ = tr.Stop(buf)
+	})
+	assert.Zero(t, allocs)
 }
 
 func TestJSON(t *testing.T) {
@@ -219,9 +239,9 @@ func TestJSON(t *testing.T) {
 
 func TestUpdateAndKeys(t *testing.T) {
 	c := fc.New()
-	stop := c.Track()
+	tr := c.Track()
 	c.Update(map[string]any{"z": 1, "a": 2, "m": 3})
-	assert.Equal(t, []string{"a", "m", "z"}, stop(), "Update writes in sorted key order")
+	assert.Equal(t, []string{"a", "m", "z"}, tr.Stop(nil), "Update writes in sorted key order")
 	assert.Equal(t, []string{"a", "m", "z"}, c.Keys())
 	assert.True(t, c.Has("m"))
 	c.Delete("nope")

@@ -5,7 +5,6 @@ import (
 	"strconv"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	fc "github.com/svcflow/svcflow/context"
 	"github.com/svcflow/svcflow/errors"
@@ -66,8 +65,10 @@ type Span struct {
 	Wrote    []string      `json:"wrote,omitempty"`
 }
 
-// WithTrace records the run into t, which is reset first. Tracing costs a
-// few allocations per step; runs without it pay nothing.
+// WithTrace records the run into t, which is reset first: the storage of
+// its Steps is reused, so a caller that recycles a Trace must be done with
+// the previous run's steps. Tracing costs a couple of allocations per run;
+// runs without it pay nothing.
 func WithTrace(t *Trace) RunOption {
 	return func(r *runState) { r.trace = &tracer{t: t} }
 }
@@ -75,12 +76,18 @@ func WithTrace(t *Trace) RunOption {
 // tracer records a run's trace; steps of concurrent branches record
 // through the same tracer, hence the lock.
 type tracer struct {
-	mu sync.Mutex
-	t  *Trace
+	mu   sync.Mutex
+	t    *Trace
+	keys []string // the storage of the spans' Wrote slices
 }
 
 func (tr *tracer) begin(f *Flow) {
-	*tr.t = Trace{Flow: f.name, Start: time.Now(), Steps: make([]Span, 0, len(f.leaves))}
+	steps := tr.t.Steps[:0]
+	if cap(steps) < len(f.leaves) {
+		steps = make([]Span, 0, len(f.leaves))
+	}
+	clear(steps[:cap(steps)])
+	*tr.t = Trace{Flow: f.name, Start: time.Now(), Steps: steps}
 }
 
 func (tr *tracer) end(err error) {
@@ -107,16 +114,25 @@ func (tr *tracer) skipped(name, path string) {
 // leaf runs a leaf step while recording its span.
 func (tr *tracer) leaf(ctx context.Context, l *leafRunner, c *fc.Context) (int, error) {
 	s := Span{Name: l.info.Name, Path: l.info.Path, Start: time.Now()}
-	stop := c.Track()
+	trk := c.Track()
 	attempts, err := l.attempt(ctx, c)
-	s.Wrote = stop()
 	s.Duration = time.Since(s.Start)
 	s.Attempts = attempts
 	s.Outcome = Outcome(err)
 	if err != nil {
 		s.Err = err.Error()
 	}
-	tr.add(s)
+	tr.mu.Lock()
+	if tr.keys == nil {
+		tr.keys = make([]string, 0, 2*cap(tr.t.Steps))
+	}
+	n := len(tr.keys)
+	tr.keys = trk.Stop(tr.keys)
+	if len(tr.keys) > n {
+		s.Wrote = tr.keys[n:len(tr.keys):len(tr.keys)]
+	}
+	tr.t.Steps = append(tr.t.Steps, s)
+	tr.mu.Unlock()
 	return attempts, err
 }
 
@@ -124,18 +140,23 @@ func (tr *tracer) leaf(ctx context.Context, l *leafRunner, c *fc.Context) (int, 
 // would from the struct tags, without reflection: channels encode a trace
 // with every message.
 func (t *Trace) MarshalJSON() ([]byte, error) {
-	b := make([]byte, 0, 128+160*len(t.Steps))
+	return t.AppendJSON(make([]byte, 0, 128+160*len(t.Steps))), nil
+}
+
+// AppendJSON appends the JSON encoding of the trace (see
+// [Trace.MarshalJSON]) to b and returns the extended slice.
+func (t *Trace) AppendJSON(b []byte) []byte {
 	b = append(b, `{"flow":`...)
-	b = appendString(b, t.Flow)
+	b = fc.AppendJSONString(b, t.Flow)
 	b = append(b, `,"start":`...)
 	b = appendTime(b, t.Start)
 	b = append(b, `,"duration_ns":`...)
 	b = strconv.AppendInt(b, int64(t.Duration), 10)
 	b = append(b, `,"outcome":`...)
-	b = appendString(b, t.Outcome)
+	b = fc.AppendJSONString(b, t.Outcome)
 	if t.Err != "" {
 		b = append(b, `,"error":`...)
-		b = appendString(b, t.Err)
+		b = fc.AppendJSONString(b, t.Err)
 	}
 	b = append(b, `,"steps":`...)
 	if t.Steps == nil {
@@ -150,14 +171,14 @@ func (t *Trace) MarshalJSON() ([]byte, error) {
 		}
 		b = append(b, ']')
 	}
-	return append(b, '}'), nil
+	return append(b, '}')
 }
 
 func (s *Span) appendJSON(b []byte) []byte {
 	b = append(b, `{"name":`...)
-	b = appendString(b, s.Name)
+	b = fc.AppendJSONString(b, s.Name)
 	b = append(b, `,"path":`...)
-	b = appendString(b, s.Path)
+	b = fc.AppendJSONString(b, s.Path)
 	b = append(b, `,"start":`...)
 	b = appendTime(b, s.Start)
 	b = append(b, `,"duration_ns":`...)
@@ -167,10 +188,10 @@ func (s *Span) appendJSON(b []byte) []byte {
 		b = strconv.AppendInt(b, int64(s.Attempts), 10)
 	}
 	b = append(b, `,"outcome":`...)
-	b = appendString(b, s.Outcome)
+	b = fc.AppendJSONString(b, s.Outcome)
 	if s.Err != "" {
 		b = append(b, `,"error":`...)
-		b = appendString(b, s.Err)
+		b = fc.AppendJSONString(b, s.Err)
 	}
 	if len(s.Wrote) > 0 {
 		b = append(b, `,"wrote":[`...)
@@ -178,7 +199,7 @@ func (s *Span) appendJSON(b []byte) []byte {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, k)
+			b = fc.AppendJSONString(b, k)
 		}
 		b = append(b, ']')
 	}
@@ -188,54 +209,5 @@ func (s *Span) appendJSON(b []byte) []byte {
 func appendTime(b []byte, t time.Time) []byte {
 	b = append(b, '"')
 	b = t.AppendFormat(b, time.RFC3339Nano)
-	return append(b, '"')
-}
-
-// appendString appends s as a JSON string, escaped as encoding/json does
-// (HTML characters included; invalid UTF-8 becomes U+FFFD).
-func appendString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	b = append(b, s[start:]...)
 	return append(b, '"')
 }

@@ -398,9 +398,13 @@ func (c *Channel) run(ctx context.Context, m *message.Message, opts []flow.RunOp
 	}
 	var (
 		out *fc.Context
-		tr  flow.Trace
+		tr  *flow.Trace
 		err error
 	)
+	if !c.cfg.NoTrace {
+		tr = traces.Get().(*flow.Trace)
+		defer traces.Put(tr)
+	}
 	for restarts := 0; ; restarts++ {
 		c.gate.RLock()
 		gen := c.gen
@@ -408,7 +412,7 @@ func (c *Channel) run(ctx context.Context, m *message.Message, opts []flow.RunOp
 		if err == nil {
 			runOpts := opts
 			if !c.cfg.NoTrace {
-				runOpts = append(runOpts[:len(runOpts):len(runOpts)], flow.WithTrace(&tr))
+				runOpts = append(runOpts[:len(runOpts):len(runOpts)], flow.WithTrace(tr))
 			}
 			err = c.cfg.Flow.RunContext(ctx, out, runOpts...)
 		}
@@ -493,6 +497,9 @@ func (c *Channel) run(ctx context.Context, m *message.Message, opts []flow.RunOp
 	}
 	return res
 }
+
+// traces recycles the traces of runs (and the storage of their steps).
+var traces = sync.Pool{New: func() any { return new(flow.Trace) }}
 
 // restartServices closes and re-initialises the flow's services, once per
 // generation: concurrent runs that hit the same Fatal share one restart.

@@ -6,10 +6,12 @@ import (
 	"sync"
 )
 
-// keyedLock serialises work per key, first come first served.
+// keyedLock serialises work per key, first come first served. A key is
+// held while it is in the map; its slice queues the waiters, so taking a
+// free key allocates nothing.
 type keyedLock struct {
 	mu sync.Mutex
-	q  map[string][]chan struct{} // head holds the lock; the rest wait
+	q  map[string][]chan struct{}
 }
 
 // lock blocks until the caller holds key, or ctx ends.
@@ -18,12 +20,14 @@ func (k *keyedLock) lock(ctx context.Context, key string) error {
 	if k.q == nil {
 		k.q = map[string][]chan struct{}{}
 	}
-	ch := make(chan struct{})
-	q := k.q[key]
-	k.q[key] = append(q, ch)
-	if len(q) == 0 {
-		close(ch)
+	q, held := k.q[key]
+	if !held {
+		k.q[key] = nil
+		k.mu.Unlock()
+		return nil
 	}
+	ch := make(chan struct{})
+	k.q[key] = append(q, ch)
 	k.mu.Unlock()
 	select {
 	case <-ch:
@@ -32,7 +36,7 @@ func (k *keyedLock) lock(ctx context.Context, key string) error {
 		k.mu.Lock()
 		q := k.q[key]
 		i := slices.Index(q, ch)
-		if i == 0 { // became the holder meanwhile: pass it on
+		if i < 0 { // handed the key meanwhile: pass it on
 			k.mu.Unlock()
 			k.unlock(key)
 			return ctx.Err()
@@ -47,11 +51,11 @@ func (k *keyedLock) lock(ctx context.Context, key string) error {
 func (k *keyedLock) unlock(key string) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	q := k.q[key][1:]
+	q := k.q[key]
 	if len(q) == 0 {
 		delete(k.q, key)
 		return
 	}
-	k.q[key] = q
+	k.q[key] = q[1:]
 	close(q[0])
 }

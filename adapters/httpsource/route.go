@@ -21,6 +21,7 @@ import (
 
 	"github.com/svcflow/svcflow/adapters/channel"
 	"github.com/svcflow/svcflow/adapters/message"
+	fc "github.com/svcflow/svcflow/context"
 	flowerrors "github.com/svcflow/svcflow/errors"
 )
 
@@ -75,13 +76,14 @@ func WithName(name string) RouteOption {
 
 // route is one method and path of a Server, and the channel.Source for it.
 type route struct {
-	srv     *Server
-	method  string
-	path    string
-	name    string
-	maxBody int64
-	headers []string
-	log     *slog.Logger
+	srv      *Server
+	method   string
+	path     string
+	name     string
+	maxBody  int64
+	headers  []string
+	metaKeys []string // "http.header.<lower-case name>" for each of headers
+	log      *slog.Logger
 
 	mu     sync.Mutex
 	h      channel.Handler // nil when no Run is taking messages
@@ -203,7 +205,7 @@ func (rt *route) message(w http.ResponseWriter, r *http.Request) (*message.Messa
 		return m, &requestError{http.StatusBadRequest, "query: " + err.Error()}
 	}
 	ct := r.Header.Get("Content-Type")
-	if ct != "" {
+	if ct != "" && ct != message.ContentTypeJSON {
 		if _, _, err := mime.ParseMediaType(ct); err != nil {
 			return m, &requestError{http.StatusBadRequest, "Content-Type: invalid media type " + strconv.Quote(ct)}
 		}
@@ -233,9 +235,9 @@ func (rt *route) message(w http.ResponseWriter, r *http.Request) (*message.Messa
 	for k, v := range query {
 		meta["http.query."+k] = strings.Join(v, ",")
 	}
-	for _, name := range rt.headers {
+	for i, name := range rt.headers {
 		if v := r.Header.Values(name); len(v) > 0 {
-			meta["http.header."+strings.ToLower(name)] = strings.Join(v, ", ")
+			meta[rt.metaKeys[i]] = strings.Join(v, ", ")
 		}
 	}
 	m.Meta = meta
@@ -284,6 +286,11 @@ func (rt *route) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *requ
 // checkJSONObject returns "" when body is one JSON object, and else a
 // message saying what is wrong with it.
 func checkJSONObject(body []byte) string {
+	if json.Valid(body) {
+		if b := bytes.TrimLeft(body, " \t\r\n"); b[0] == '{' {
+			return ""
+		}
+	}
 	var raw json.RawMessage
 	if err := json.Unmarshal(body, &raw); err != nil {
 		var syn *json.SyntaxError
@@ -336,11 +343,14 @@ func (rt *route) call(ctx context.Context, h channel.Handler, m *message.Message
 
 // respond writes the response for a handled message.
 func (rt *route) respond(w http.ResponseWriter, m *message.Message, res channel.Result) {
-	log := rt.log.With("source", rt.Name(), "id", m.ID, "settle", res.Settle.String(), "state", res.State)
+	// The logger gets the request's attributes only on the paths that log.
+	log := func() *slog.Logger {
+		return rt.log.With("source", rt.Name(), "id", m.ID, "settle", res.Settle.String(), "state", res.State)
+	}
 	switch res.Settle {
 	case channel.Ack:
 		if res.State == "rejected" {
-			log.Debug("http request rejected", "reason", rejectReason(res.Err))
+			log().Debug("http request rejected", "reason", rejectReason(res.Err))
 			writeJSON(w, http.StatusUnprocessableEntity, errorBody{Error: rejectReason(res.Err), ID: m.ID})
 			return
 		}
@@ -352,37 +362,43 @@ func (rt *route) respond(w http.ResponseWriter, m *message.Message, res channel.
 			writeRaw(w, http.StatusOK, []byte("{}"))
 			return
 		}
-		body, err := json.Marshal(out)
+		buf := bufs.Get().(*[]byte)
+		defer bufs.Put(buf)
+		body, err := fc.AppendJSON((*buf)[:0], out)
+		*buf = body[:0]
 		if err != nil {
 			errID := uuid.NewString()
-			log.Error("http response: encode context", "error_id", errID, "err", err)
+			log().Error("http response: encode context", "error_id", errID, "err", err)
 			writeJSON(w, http.StatusInternalServerError, errorBody{Error: "internal error", ErrorID: errID, ID: m.ID})
 			return
 		}
 		writeRaw(w, http.StatusOK, body)
 	case channel.Nack:
 		w.Header().Set("Retry-After", retryAfter(res.RetryAfter))
-		log.Debug("http request nacked", "retry_after", res.RetryAfter)
+		log().Debug("http request nacked", "retry_after", res.RetryAfter)
 		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "temporarily unavailable", ID: m.ID})
 	case channel.Fail:
 		errID := res.ErrorID
 		if errID == "" {
 			errID = uuid.NewString()
-			log.Error("http request failed", "error_id", errID, "err", res.Err)
+			log().Error("http request failed", "error_id", errID, "err", res.Err)
 		}
 		writeJSON(w, http.StatusInternalServerError, errorBody{Error: "internal error", ErrorID: errID, ID: m.ID})
 	case channel.Leave:
 		if res.RetryAfter > 0 {
 			w.Header().Set("Retry-After", retryAfter(res.RetryAfter))
 		}
-		log.Debug("http request left unprocessed", "err", res.Err)
+		log().Debug("http request left unprocessed", "err", res.Err)
 		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "not processed, retry", ID: m.ID})
 	default:
 		errID := uuid.NewString()
-		log.Error("http response: unknown settle", "error_id", errID, "err", res.Err)
+		log().Error("http response: unknown settle", "error_id", errID, "err", res.Err)
 		writeJSON(w, http.StatusInternalServerError, errorBody{Error: "internal error", ErrorID: errID, ID: m.ID})
 	}
 }
+
+// bufs holds response buffers.
+var bufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
 // rejectReason is what a 422 answer says: the Stop error's reason, else
 // the error's text.

@@ -233,6 +233,9 @@ func (s *Server) Route(method, path string, opts ...RouteOption) (channel.Source
 			return nil, fmt.Errorf("httpsource: route %s %s: %w", method, path, err)
 		}
 	}
+	for _, h := range rt.headers {
+		rt.metaKeys = append(rt.metaKeys, "http.header."+strings.ToLower(h))
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	methods := s.routes[path]
@@ -457,5 +460,5 @@ func writeRaw(w http.ResponseWriter, status int, body []byte) {
 	h.Set("Content-Type", "application/json")
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
-	_, _ = w.Write(append(body, '\n'))
+	_, _ = w.Write(append(body, '\n')) // body's spare capacity, or a copy
 }

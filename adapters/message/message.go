@@ -95,6 +95,9 @@ func (m *Message) DecodeJSON(v any) error {
 // application/json, text/json or any type with a "+json" suffix. The empty
 // content type is not JSON.
 func IsJSON(contentType string) bool {
+	if contentType == ContentTypeJSON {
+		return true // the common case, without parsing
+	}
 	mt, _, err := mime.ParseMediaType(contentType)
 	if err != nil {
 		return false

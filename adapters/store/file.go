@@ -208,7 +208,10 @@ func (s *File) Put(ctx context.Context, m *message.Message) error {
 	if err := ctxErr(ctx); err != nil {
 		return s.fail("put", id, "", err)
 	}
-	p, err := prepareMessage(m, false)
+	p, err := prepareMessage(m)
+	if err == nil {
+		p.msg.Context, err = decodeContext(p.context)
+	}
 	if err != nil {
 		return s.fail("put", id, "", err)
 	}
@@ -244,7 +247,10 @@ func (s *File) Transition(ctx context.Context, id string, to State, u Update) er
 	if err := ctxErr(ctx); err != nil {
 		return s.fail("transition", id, to, err)
 	}
-	pu, err := prepareUpdate(to, u, false)
+	pu, err := prepareUpdate(to, u)
+	if err == nil && pu.context != nil {
+		pu.Context, err = decodeContext(pu.context)
+	}
 	if err != nil {
 		return s.fail("transition", id, to, err)
 	}

@@ -27,10 +27,24 @@ type finish struct {
 	seq uint64
 }
 
+// memRecord is one stored message. Its context is kept as JSON (rec's
+// Message.Context is nil): a compact form without pointers, which the
+// garbage collector need not scan, decoded by the rare reads.
 type memRecord struct {
 	entry
-	rec  *Record
-	fseq uint64 // when it last finished; 0: not finished
+	rec     *Record
+	context []byte // the message's context as JSON; nil when none
+	fseq    uint64 // when it last finished; 0: not finished
+}
+
+// record returns a deep copy of r's record with its context.
+func (r *memRecord) record() (*Record, error) {
+	c := r.rec.Clone()
+	var err error
+	if c.Message.Context, err = decodeContext(r.context); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 var _ Store = (*Memory)(nil)
@@ -111,7 +125,7 @@ func (s *Memory) put(ctx context.Context, m *message.Message, op string, begin b
 	if err := ctxErr(ctx); err != nil {
 		return s.fail(op, id, "", err)
 	}
-	p, err := prepareMessage(m, false)
+	p, err := prepareMessage(m)
 	if err != nil {
 		return s.fail(op, id, "", err)
 	}
@@ -120,8 +134,9 @@ func (s *Memory) put(ctx context.Context, m *message.Message, op string, begin b
 		Message: p.msg,
 		State:   Pending,
 		Updated: at,
-		History: []Transition{{State: Pending, At: at}},
+		History: make([]Transition, 1, 3), // room for processing and an outcome
 	}
+	rec.History[0] = Transition{State: Pending, At: at}
 	if begin {
 		rec.State, rec.Attempts = Processing, 1
 		rec.History = append(rec.History, Transition{State: Processing, At: at})
@@ -135,8 +150,9 @@ func (s *Memory) put(ctx context.Context, m *message.Message, op string, begin b
 		return s.fail(op, id, "", ErrExists)
 	}
 	s.recs[id] = &memRecord{
-		entry: entry{id: id, time: p.msg.Time, state: rec.State, meta: p.msg.Meta},
-		rec:   rec,
+		entry:   entry{id: id, time: p.msg.Time, state: rec.State, meta: p.msg.Meta},
+		rec:     rec,
+		context: p.context,
 	}
 	return nil
 }
@@ -146,7 +162,7 @@ func (s *Memory) Transition(ctx context.Context, id string, to State, u Update) 
 	if err := ctxErr(ctx); err != nil {
 		return s.fail("transition", id, to, err)
 	}
-	pu, err := prepareUpdate(to, u, false)
+	pu, err := prepareUpdate(to, u)
 	if err != nil {
 		return s.fail("transition", id, to, err)
 	}
@@ -160,25 +176,21 @@ func (s *Memory) Transition(ctx context.Context, id string, to State, u Update) 
 	if !ok {
 		return s.fail("transition", id, to, ErrNotFound)
 	}
-	// Replace rather than modify the record, so copies handed out earlier
-	// never share memory with it.
-	rec := *r.rec
-	msg := *rec.Message
-	if pu.Context != nil {
-		msg.Context = pu.Context
+	// Reads hand out deep copies, so the record is changed in place.
+	rec := r.rec
+	if pu.context != nil {
+		r.context = pu.context
 	}
 	if pu.Trace != nil {
-		msg.Trace = pu.Trace
+		rec.Message.Trace = pu.Trace
 	}
-	rec.Message = &msg
 	rec.State = to
 	rec.Err = pu.Err
 	if to == Processing {
 		rec.Attempts++
 	}
 	rec.Updated = at
-	rec.History = append(rec.History[:len(rec.History):len(rec.History)], Transition{State: to, At: at, Err: pu.Err})
-	r.rec = &rec
+	rec.History = append(rec.History, Transition{State: to, At: at, Err: pu.Err})
 	r.state = to
 	s.track(r, to)
 	return nil
@@ -198,7 +210,11 @@ func (s *Memory) Get(ctx context.Context, id string) (*Record, error) {
 	if !ok {
 		return nil, s.fail("get", id, "", ErrNotFound)
 	}
-	return r.rec.Clone(), nil
+	rec, err := r.record()
+	if err != nil {
+		return nil, s.fail("get", id, "", err)
+	}
+	return rec, nil
 }
 
 func (s *Memory) all(yield func(*entry) bool) {
@@ -225,7 +241,11 @@ func (s *Memory) Search(ctx context.Context, q Query) ([]*Record, error) {
 	sel := selectEntries(&q, s.all)
 	out := make([]*Record, len(sel))
 	for i, e := range sel {
-		out[i] = s.recs[e.id].rec.Clone()
+		rec, err := s.recs[e.id].record()
+		if err != nil {
+			return nil, s.fail("search", "", "", err)
+		}
+		out[i] = rec
 	}
 	return out, nil
 }

@@ -260,7 +260,7 @@ func (s *SQLite) put(ctx context.Context, m *message.Message, op string, begin b
 	if m != nil {
 		id = m.ID
 	}
-	p, err := prepareMessage(m, true)
+	p, err := prepareMessage(m)
 	if err != nil {
 		return s.fail(op, id, "", err)
 	}
@@ -319,7 +319,7 @@ func (s *SQLite) write(ctx context.Context, f func(*sql.Tx) error) error {
 // Transition implements Store.
 func (s *SQLite) Transition(ctx context.Context, id string, to State, u Update) error {
 	ctx = orBackground(ctx)
-	pu, err := prepareUpdate(to, u, true)
+	pu, err := prepareUpdate(to, u)
 	if err != nil {
 		return s.fail("transition", id, to, err)
 	}

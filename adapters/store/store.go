@@ -6,7 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/svcflow/svcflow/adapters/message"
+	fc "github.com/svcflow/svcflow/context"
 )
 
 // State is where a stored message is in its life.
@@ -266,27 +267,30 @@ func Recover(ctx context.Context, s Store) ([]*Record, error) {
 // prepared is a message checked and normalized for storage: the same
 // message every store returns after a round trip.
 type prepared struct {
-	msg     *message.Message
-	context []byte // msg.Context as JSON; nil when msg.Context is nil
+	msg     *message.Message // a copy of the message, without its Context
+	context []byte           // the message's Context as JSON; nil when it has none
 }
 
 // prepareMessage checks m and returns a normalized deep copy: Time in UTC,
-// Context passed through JSON, Trace compacted.
-func prepareMessage(m *message.Message, withJSON bool) (prepared, error) {
+// Context encoded as JSON, Trace compacted.
+func prepareMessage(m *message.Message) (prepared, error) {
 	if m == nil {
 		return prepared{}, fmt.Errorf("%w: nil message", ErrInvalid)
 	}
 	if err := checkID(m.ID); err != nil {
 		return prepared{}, err
 	}
-	c := m.Clone()
+	c := *m
 	c.Time = m.Time.UTC()
 	if y := c.Time.Year(); y < 0 || y > 9999 {
 		return prepared{}, fmt.Errorf("%w: message time %s outside the years 0 to 9999", ErrInvalid, c.Time)
 	}
+	c.Payload = bytes.Clone(m.Payload)
+	c.Meta = maps.Clone(m.Meta)
+	c.Context = nil
 	var err error
-	p := prepared{msg: c}
-	if p.context, c.Context, err = normalizeContext(m.Context, withJSON); err != nil {
+	p := prepared{msg: &c}
+	if p.context, err = encodeContext(m.Context); err != nil {
 		return prepared{}, err
 	}
 	if c.Trace, err = normalizeTrace(m.Trace); err != nil {
@@ -308,18 +312,19 @@ func checkID(id string) error {
 
 // preparedUpdate is an Update checked and normalized for storage.
 type preparedUpdate struct {
-	Update
+	Update         // Context is nil: see context
 	context []byte // Context as JSON, nil when Context is nil
 }
 
 // prepareUpdate checks to and u and normalizes u like prepareMessage.
-func prepareUpdate(to State, u Update, withJSON bool) (preparedUpdate, error) {
+func prepareUpdate(to State, u Update) (preparedUpdate, error) {
 	if !to.Valid() {
 		return preparedUpdate{}, fmt.Errorf("%w: unknown state %q", ErrInvalid, to)
 	}
 	p := preparedUpdate{Update: u}
+	p.Context = nil
 	var err error
-	if p.context, p.Context, err = normalizeContext(u.Context, withJSON); err != nil {
+	if p.context, err = encodeContext(u.Context); err != nil {
 		return preparedUpdate{}, err
 	}
 	if p.Trace, err = normalizeTrace(u.Trace); err != nil {
@@ -328,94 +333,30 @@ func prepareUpdate(to State, u Update, withJSON bool) (preparedUpdate, error) {
 	return p, nil
 }
 
-// normalizeContext returns a deep copy of ctx holding the values a JSON
-// round trip would give (numbers as float64, structs as maps, ...), so that
-// every store holds the same JSON-shaped values, and, when withJSON, the
-// context's JSON encoding. Values that are already JSON-shaped (maps,
-// slices, strings, bools, numbers) are copied directly; anything else goes
-// through encoding/json.
-func normalizeContext(ctx map[string]any, withJSON bool) ([]byte, map[string]any, error) {
+// encodeContext returns the JSON encoding of ctx (nil for a nil ctx). Every
+// store keeps a context as the values decoding it gives back (numbers as
+// float64, structs as maps, ...), so that they all return the same.
+func encodeContext(ctx map[string]any) ([]byte, error) {
 	if ctx == nil {
-		return nil, nil, nil
-	}
-	out, err := jsonCopy(ctx)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%w: encode context: %w", ErrInvalid, err)
-	}
-	m := out.(map[string]any)
-	if !withJSON {
-		return nil, m, nil
-	}
-	data, err := json.Marshal(m)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%w: encode context: %w", ErrInvalid, err)
-	}
-	return data, m, nil
-}
-
-// jsonCopy returns what decoding the JSON encoding of v into an any gives.
-func jsonCopy(v any) (any, error) {
-	switch x := v.(type) {
-	case nil:
 		return nil, nil
-	case string:
-		if utf8.ValidString(x) {
-			return x, nil
-		}
-	case bool:
-		return x, nil
-	case float64:
-		if !math.IsNaN(x) && !math.IsInf(x, 0) {
-			return x, nil
-		}
-	case int:
-		return float64(x), nil
-	case int64:
-		return float64(x), nil
-	case int32:
-		return float64(x), nil
-	case uint64:
-		return float64(x), nil
-	case map[string]any:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			if !utf8.ValidString(k) {
-				return roundTrip(v)
-			}
-			c, err := jsonCopy(e)
-			if err != nil {
-				return nil, fmt.Errorf("key %q: %w", k, err)
-			}
-			out[k] = c
-		}
-		return out, nil
-	case []any:
-		if x == nil {
-			return nil, nil
-		}
-		out := make([]any, len(x))
-		for i, e := range x {
-			c, err := jsonCopy(e)
-			if err != nil {
-				return nil, err
-			}
-			out[i] = c
-		}
-		return out, nil
 	}
-	return roundTrip(v)
+	data, err := fc.AppendJSON(make([]byte, 0, 64*len(ctx)), ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: encode context: %w", ErrInvalid, err)
+	}
+	return data, nil
 }
 
-func roundTrip(v any) (any, error) {
-	data, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
+// decodeContext decodes a context encoded by encodeContext (nil for none).
+func decodeContext(data []byte) (map[string]any, error) {
+	if data == nil {
+		return nil, nil
 	}
-	var out any
-	if err := json.Unmarshal(data, &out); err != nil {
-		return nil, err
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("decode context: %w", err)
 	}
-	return out, nil
+	return m, nil
 }
 
 // normalizeTrace checks that trace is JSON and compacts it. An empty trace
