@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -265,11 +266,21 @@ func (rt *route) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *requ
 	if r.ContentLength > rt.maxBody {
 		return nil, tooLarge
 	}
-	var buf bytes.Buffer
-	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength))
+	var (
+		body []byte
+		err  error
+	)
+	if r.ContentLength >= 0 {
+		// The length is known (and net/http reads no more): one read into
+		// a buffer of that size.
+		body = make([]byte, r.ContentLength)
+		_, err = io.ReadFull(r.Body, body)
+	} else {
+		var buf bytes.Buffer
+		_, err = buf.ReadFrom(http.MaxBytesReader(w, r.Body, rt.maxBody))
+		body = buf.Bytes()
 	}
-	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, rt.maxBody)); err != nil {
+	if err != nil {
 		var tooBig *http.MaxBytesError
 		switch {
 		case errors.As(err, &tooBig):
@@ -280,13 +291,13 @@ func (rt *route) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *requ
 			return nil, &requestError{http.StatusBadRequest, "body: incomplete or unreadable"}
 		}
 	}
-	return buf.Bytes(), nil
+	return body, nil
 }
 
 // checkJSONObject returns "" when body is one JSON object, and else a
 // message saying what is wrong with it.
 func checkJSONObject(body []byte) string {
-	if json.Valid(body) {
+	if valid, _ := message.ScanJSON(body); valid {
 		if b := bytes.TrimLeft(body, " \t\r\n"); b[0] == '{' {
 			return ""
 		}

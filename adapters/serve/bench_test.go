@@ -1,6 +1,7 @@
 package serve_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -9,7 +10,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
+	"runtime/pprof"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -123,39 +128,41 @@ func (l *loader) report(b *testing.B, name string) float64 {
 
 // startChannel serves benchFlow through an HTTP route, a channel with the
 // memory store "memory:" gives (bounded), and its supervisor.
-func startChannel(b *testing.B, ctx context.Context, noTrace bool) (url string, stop func()) {
+func startChannel(noTrace bool) (url string, stop func(), err error) {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	srv := httpsource.NewServer(httpsource.Config{Addr: "127.0.0.1:0", Logger: quiet})
 	route, err := srv.Route("POST", "/orders")
 	if err != nil {
-		b.Fatal(err)
+		return "", nil, err
 	}
 	ch, err := channel.New(channel.Config{Name: "orders", Flow: benchFlow(), Sources: []channel.Source{route},
 		Store: store.NewMemory(store.WithMaxFinished(store.DefaultMaxFinished)), Logger: quiet, NoTrace: noTrace})
 	if err != nil {
-		b.Fatal(err)
+		return "", nil, err
 	}
 	if err := srv.Listen(); err != nil {
-		b.Fatal(err)
+		return "", nil, err
 	}
-	sctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
-	go func() { done <- srv.Serve(sctx) }()
-	if err := ch.Start(sctx); err != nil {
-		b.Fatal(err)
+	go func() { done <- srv.Serve(ctx) }()
+	if err := ch.Start(ctx); err != nil {
+		cancel()
+		return "", nil, err
 	}
-	if err := srv.WaitReady(sctx); err != nil {
-		b.Fatal(err)
+	if err := srv.WaitReady(ctx); err != nil {
+		cancel()
+		return "", nil, err
 	}
 	return "http://" + srv.Addr() + "/orders", func() {
 		_ = ch.Stop(context.Background())
 		cancel()
 		<-done
-	}
+	}, nil
 }
 
 // startBare serves benchFlow from a plain net/http handler.
-func startBare(b *testing.B) (url string, stop func()) {
+func startBare() (url string, stop func(), err error) {
 	f := benchFlow()
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
@@ -177,37 +184,134 @@ func startBare(b *testing.B) (url string, stop func()) {
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		b.Fatal(err)
+		return "", nil, err
 	}
 	hs := &http.Server{Handler: h}
 	go func() { _ = hs.Serve(ln) }()
-	return fmt.Sprintf("http://%s/orders", ln.Addr()), func() { _ = hs.Shutdown(context.Background()) }
+	return fmt.Sprintf("http://%s/orders", ln.Addr()), func() { _ = hs.Shutdown(context.Background()) }, nil
+}
+
+// b7Env names the environment variable that turns the test binary into one
+// of B7's servers.
+const b7Env = "SVCFLOW_B7_SERVER"
+
+// serveB7 runs one B7 server ("channel", "notrace" or "bare") in this
+// process: it prints its URL, serves until its standard input closes, and
+// returns the exit code.
+func serveB7(kind string) int {
+	var (
+		url  string
+		stop func()
+		err  error
+	)
+	switch kind {
+	case "channel", "notrace":
+		url, stop, err = startChannel(kind == "notrace")
+	case "bare":
+		url, stop, err = startBare()
+	default:
+		err = fmt.Errorf("unknown server %q", kind)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	// SVCFLOW_B7_CPUPROFILE=prefix writes prefix-KIND.pprof, to see where
+	// one server's time goes.
+	if prefix := os.Getenv("SVCFLOW_B7_CPUPROFILE"); prefix != "" {
+		f, err := os.Create(prefix + "-" + kind + ".pprof")
+		if err == nil && pprof.StartCPUProfile(f) == nil {
+			defer func() { pprof.StopCPUProfile(); f.Close() }()
+		}
+	}
+	fmt.Println(url)
+	_, _ = io.Copy(io.Discard, os.Stdin) // until the benchmark closes it
+	stop()
+	return 0
+}
+
+// b7Server is a B7 server running in a child process of its own, so that
+// its garbage collector works only for it.
+type b7Server struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	url   string
+}
+
+func startB7Server(b *testing.B, kind string) *b7Server {
+	cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^$")
+	cmd.Env = append(os.Environ(), b7Env+"="+kind)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		b.Fatalf("%s server: %v", kind, err)
+	}
+	return &b7Server{cmd: cmd, stdin: stdin, url: strings.TrimSpace(line)}
+}
+
+// stop ends the server and returns the CPU time it used.
+func (s *b7Server) stop(b *testing.B) time.Duration {
+	_ = s.stdin.Close()
+	if err := s.cmd.Wait(); err != nil {
+		b.Errorf("server: %v", err)
+	}
+	return s.cmd.ProcessState.UserTime() + s.cmd.ProcessState.SystemTime()
 }
 
 // B7: requests per second through a channel (HTTP source + flow + memory
 // store + supervisor, with and without traces) versus a bare net/http
-// handler running the same flow. The three servers run side by side and
-// take the load in alternating rounds, so drift of the machine hits them
-// alike; ratio-* is channel / bare.
+// handler running the same flow. Each server runs in a process of its own
+// (so that one's garbage is not collected in another's time); they take
+// the load in alternating rounds, whose order rotates, so that drift of
+// the machine hits them alike. ratio-* is channel / bare requests per
+// second; cpu-ratio-* the servers' CPU time per request, channel / bare
+// (warm-up requests included).
 func BenchmarkB7HTTP(b *testing.B) {
-	ctx := context.Background()
-	chURL, stopCh := startChannel(b, ctx, false)
-	defer stopCh()
-	ntURL, stopNT := startChannel(b, ctx, true)
-	defer stopNT()
-	bareURL, stopBare := startBare(b)
-	defer stopBare()
-	ch, nt, bare := newLoader(), newLoader(), newLoader()
+	kinds := []string{"channel", "notrace", "bare"}
+	servers := make([]*b7Server, len(kinds))
+	loaders := make([]*loader, len(kinds))
+	for i, k := range kinds {
+		servers[i] = startB7Server(b, k)
+		loaders[i] = newLoader()
+	}
+	warm := newLoader()
+	for _, s := range servers {
+		warm.send(b, s.url, 2000)
+	}
 	const round = 1000
 	b.ResetTimer()
-	for done := 0; done < b.N; done += round {
+	for r, done := 0, 0; done < b.N; r, done = r+1, done+round {
 		n := min(round, b.N-done)
-		ch.send(b, chURL, n)
-		nt.send(b, ntURL, n)
-		bare.send(b, bareURL, n)
+		for j := range kinds {
+			i := (r + j) % len(kinds)
+			loaders[i].send(b, servers[i].url, n)
+		}
 	}
 	b.StopTimer()
-	bareRPS := bare.report(b, "bare")
-	b.ReportMetric(ch.report(b, "channel")/bareRPS, "ratio-channel")
-	b.ReportMetric(nt.report(b, "notrace")/bareRPS, "ratio-notrace")
+	cpu := make([]time.Duration, len(kinds))
+	for i, s := range servers {
+		cpu[i] = s.stop(b)
+	}
+	bareRPS := loaders[2].report(b, "bare")
+	b.ReportMetric(loaders[0].report(b, "channel")/bareRPS, "ratio-channel")
+	b.ReportMetric(loaders[1].report(b, "notrace")/bareRPS, "ratio-notrace")
+	total := float64(b.N + 2000) // with the warm-up
+	for i, k := range kinds {
+		b.ReportMetric(float64(cpu[i].Microseconds())/total, k+"-cpu-µs/req")
+	}
+	b.ReportMetric(float64(cpu[0])/float64(cpu[2]), "cpu-ratio-channel")
+	b.ReportMetric(float64(cpu[1])/float64(cpu[2]), "cpu-ratio-notrace")
 }

@@ -20,7 +20,12 @@ import (
 	"github.com/svcflow/svcflow/adapters/store"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if kind := os.Getenv(b7Env); kind != "" {
+		os.Exit(serveB7(kind)) // a child process of BenchmarkB7HTTP
+	}
+	goleak.VerifyTestMain(m)
+}
 
 const intake = `version: 1
 flows:

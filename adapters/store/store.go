@@ -365,7 +365,7 @@ func normalizeTrace(trace json.RawMessage) (json.RawMessage, error) {
 	if len(trace) == 0 {
 		return nil, nil
 	}
-	valid, compact := scanJSON(trace)
+	valid, compact := message.ScanJSON(trace)
 	if !valid {
 		return nil, fmt.Errorf("%w: trace is not valid JSON", ErrInvalid)
 	}

@@ -1,4 +1,4 @@
-package store
+package message
 
 import (
 	"bytes"
@@ -19,7 +19,7 @@ var scanSeeds = []string{
 
 func TestScanJSONAgreesWithEncodingJSON(t *testing.T) {
 	for _, s := range scanSeeds {
-		valid, compact := scanJSON([]byte(s))
+		valid, compact := ScanJSON([]byte(s))
 		assert.Equal(t, json.Valid([]byte(s)), valid, "%q", s)
 		if valid {
 			var buf bytes.Buffer
@@ -34,15 +34,15 @@ func FuzzScanJSON(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		valid, compact := scanJSON(b)
+		valid, compact := ScanJSON(b)
 		if valid != json.Valid(b) {
-			t.Fatalf("scanJSON(%q) valid = %v, json.Valid says %v", b, valid, !valid)
+			t.Fatalf("ScanJSON(%q) valid = %v, json.Valid says %v", b, valid, !valid)
 		}
 		if valid {
 			var buf bytes.Buffer
 			_ = json.Compact(&buf, b)
 			if (buf.String() == string(b)) != compact {
-				t.Fatalf("scanJSON(%q) compact = %v", b, compact)
+				t.Fatalf("ScanJSON(%q) compact = %v", b, compact)
 			}
 		}
 	})

@@ -1,9 +1,9 @@
-package store
+package message
 
-// scanJSON reports whether b is one valid JSON value (as json.Valid does)
+// ScanJSON reports whether b is one valid JSON value (as json.Valid does)
 // and whether it is compact: no white space outside strings. It is a single
-// pass without allocation, for the traces stored with every message.
-func scanJSON(b []byte) (valid, compact bool) {
+// pass without allocation, for the payloads and traces of every message.
+func ScanJSON(b []byte) (valid, compact bool) {
 	s := scanner{b: b, compact: true}
 	s.space()
 	if !s.value(0) {
