@@ -216,8 +216,8 @@ func serveB7(kind string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	// SVCFLOW_B7_CPUPROFILE=prefix writes prefix-KIND.pprof, to see where
-	// one server's time goes.
+	// SVCFLOW_B7_CPUPROFILE=prefix writes prefix-KIND.pprof (relative to
+	// the package directory), to see where one server's time goes.
 	if prefix := os.Getenv("SVCFLOW_B7_CPUPROFILE"); prefix != "" {
 		f, err := os.Create(prefix + "-" + kind + ".pprof")
 		if err == nil && pprof.StartCPUProfile(f) == nil {
