@@ -434,16 +434,20 @@ func (c *Channel) run(ctx context.Context, m *message.Message, opts []flow.RunOp
 	res := Result{Err: err}
 	// The outcome goes on a copy of the message; payload and meta are never
 	// written, so they are shared. The run's context is finished with: its
-	// map becomes the message's context (the store keeps its own copy).
+	// map becomes the message's context (the store keeps its own copy). The
+	// trace is encoded into a recycled buffer, which the store copies.
 	mc := *m
 	m = &mc
 	if m.Context = out.View(); m.Context == nil {
 		m.Context = map[string]any{}
 	}
-	if !c.cfg.NoTrace {
-		if b, merr := tr.MarshalJSON(); merr == nil {
-			m.Trace = b
-		}
+	m.Trace = nil
+	var trace []byte
+	if tr != nil {
+		buf := traceBufs.Get().(*[]byte)
+		defer traceBufs.Put(buf)
+		trace = tr.AppendJSON((*buf)[:0])
+		*buf = trace
 	}
 	res.Message = m
 	var st store.State
@@ -481,7 +485,7 @@ func (c *Channel) run(ctx context.Context, m *message.Message, opts []flow.RunOp
 		c.counts[2].Add(1)
 	}
 	res.State = string(st)
-	u := store.Update{Context: m.Context, Trace: m.Trace}
+	u := store.Update{Context: m.Context, Trace: trace}
 	if err != nil {
 		u.Err = err.Error()
 		c.lastErr.Store(u.Err)
@@ -498,8 +502,12 @@ func (c *Channel) run(ctx context.Context, m *message.Message, opts []flow.RunOp
 	return res
 }
 
-// traces recycles the traces of runs (and the storage of their steps).
-var traces = sync.Pool{New: func() any { return new(flow.Trace) }}
+// traces recycles the traces of runs (and the storage of their steps), and
+// traceBufs their encodings.
+var (
+	traces    = sync.Pool{New: func() any { return new(flow.Trace) }}
+	traceBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+)
 
 // restartServices closes and re-initialises the flow's services, once per
 // generation: concurrent runs that hit the same Fatal share one restart.

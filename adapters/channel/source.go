@@ -82,7 +82,8 @@ type Result struct {
 	// State is the message's state in the store after the run ("done",
 	// "rejected", "error", or "processing" when left).
 	State string
-	// Message is the handled message with the run's context and trace.
+	// Message is the handled message with the run's context. Its trace,
+	// when recorded, is in the store (Store.Get).
 	Message *message.Message
 	// Err is the run's error (nil when done). For a rejection it is the
 	// Stop error, whose text is the reason.

@@ -21,6 +21,7 @@ import (
 
 	"github.com/svcflow/svcflow/adapters/channel"
 	"github.com/svcflow/svcflow/adapters/httpsource"
+	"github.com/svcflow/svcflow/adapters/message"
 	"github.com/svcflow/svcflow/adapters/store"
 	fc "github.com/svcflow/svcflow/context"
 	"github.com/svcflow/svcflow/errors"
@@ -126,9 +127,13 @@ func (l *loader) report(b *testing.B, name string) float64 {
 	return rps
 }
 
-// startChannel serves benchFlow through an HTTP route, a channel with the
-// memory store "memory:" gives (bounded), and its supervisor.
-func startChannel(noTrace bool) (url string, stop func(), err error) {
+// startChannel serves benchFlow through an HTTP route, a channel with st
+// (the memory store "memory:" gives, bounded, when nil), and its
+// supervisor.
+func startChannel(st store.Store, noTrace bool) (url string, stop func(), err error) {
+	if st == nil {
+		st = store.NewMemory(store.WithMaxFinished(store.DefaultMaxFinished))
+	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	srv := httpsource.NewServer(httpsource.Config{Addr: "127.0.0.1:0", Logger: quiet})
 	route, err := srv.Route("POST", "/orders")
@@ -136,7 +141,7 @@ func startChannel(noTrace bool) (url string, stop func(), err error) {
 		return "", nil, err
 	}
 	ch, err := channel.New(channel.Config{Name: "orders", Flow: benchFlow(), Sources: []channel.Source{route},
-		Store: store.NewMemory(store.WithMaxFinished(store.DefaultMaxFinished)), Logger: quiet, NoTrace: noTrace})
+		Store: st, Logger: quiet, NoTrace: noTrace})
 	if err != nil {
 		return "", nil, err
 	}
@@ -195,8 +200,8 @@ func startBare() (url string, stop func(), err error) {
 // of B7's servers.
 const b7Env = "SVCFLOW_B7_SERVER"
 
-// serveB7 runs one B7 server ("channel", "notrace" or "bare") in this
-// process: it prints its URL, serves until its standard input closes, and
+// serveB7 runs one B7 server ("channel", "notrace", "nostore" or "bare") in
+// this process: it prints its URL, serves until its standard input closes, and
 // returns the exit code.
 func serveB7(kind string) int {
 	var (
@@ -206,7 +211,9 @@ func serveB7(kind string) int {
 	)
 	switch kind {
 	case "channel", "notrace":
-		url, stop, err = startChannel(kind == "notrace")
+		url, stop, err = startChannel(nil, kind == "notrace")
+	case "nostore":
+		url, stop, err = startChannel(discard{}, true)
 	case "bare":
 		url, stop, err = startBare()
 	default:
@@ -273,14 +280,17 @@ func (s *b7Server) stop(b *testing.B) time.Duration {
 
 // B7: requests per second through a channel (HTTP source + flow + memory
 // store + supervisor, with and without traces) versus a bare net/http
-// handler running the same flow. Each server runs in a process of its own
+// handler running the same flow. A channel whose store keeps nothing
+// ("nostore", no trace either; not a configuration to run, since it loses
+// what it is given) shows what the HTTP source and the supervisor cost
+// alone. Each server runs in a process of its own
 // (so that one's garbage is not collected in another's time); they take
 // the load in alternating rounds, whose order rotates, so that drift of
 // the machine hits them alike. ratio-* is channel / bare requests per
 // second; cpu-ratio-* the servers' CPU time per request, channel / bare
 // (warm-up requests included).
 func BenchmarkB7HTTP(b *testing.B) {
-	kinds := []string{"channel", "notrace", "bare"}
+	kinds := []string{"channel", "notrace", "nostore", "bare"}
 	servers := make([]*b7Server, len(kinds))
 	loaders := make([]*loader, len(kinds))
 	for i, k := range kinds {
@@ -305,13 +315,27 @@ func BenchmarkB7HTTP(b *testing.B) {
 	for i, s := range servers {
 		cpu[i] = s.stop(b)
 	}
-	bareRPS := loaders[2].report(b, "bare")
-	b.ReportMetric(loaders[0].report(b, "channel")/bareRPS, "ratio-channel")
-	b.ReportMetric(loaders[1].report(b, "notrace")/bareRPS, "ratio-notrace")
+	bare := len(kinds) - 1
+	bareRPS := loaders[bare].report(b, "bare")
 	total := float64(b.N + 2000) // with the warm-up
 	for i, k := range kinds {
 		b.ReportMetric(float64(cpu[i].Microseconds())/total, k+"-cpu-µs/req")
+		if i != bare {
+			b.ReportMetric(loaders[i].report(b, k)/bareRPS, "ratio-"+k)
+			b.ReportMetric(float64(cpu[i])/float64(cpu[bare]), "cpu-ratio-"+k)
+		}
 	}
-	b.ReportMetric(float64(cpu[0])/float64(cpu[2]), "cpu-ratio-channel")
-	b.ReportMetric(float64(cpu[1])/float64(cpu[2]), "cpu-ratio-notrace")
 }
+
+// discard is a store that keeps nothing, for the "nostore" server.
+type discard struct{}
+
+func (discard) Put(context.Context, *message.Message) error   { return nil }
+func (discard) Begin(context.Context, *message.Message) error { return nil }
+func (discard) Transition(context.Context, string, store.State, store.Update) error {
+	return nil
+}
+func (discard) Get(context.Context, string) (*store.Record, error)           { return nil, store.ErrNotFound }
+func (discard) Search(context.Context, store.Query) ([]*store.Record, error) { return nil, nil }
+func (discard) Count(context.Context, store.Query) (int, error)              { return 0, nil }
+func (discard) Close() error                                                 { return nil }

@@ -227,7 +227,7 @@ func (s *File) Put(ctx context.Context, m *message.Message) error {
 	}
 	at := now()
 	rec := &Record{
-		Message: p.msg,
+		Message: &p.msg,
 		State:   Pending,
 		Updated: at,
 		History: []Transition{{State: Pending, At: at}},

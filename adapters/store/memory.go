@@ -27,14 +27,17 @@ type finish struct {
 	seq uint64
 }
 
-// memRecord is one stored message. Its context is kept as JSON (rec's
-// Message.Context is nil): a compact form without pointers, which the
-// garbage collector need not scan, decoded by the rare reads.
+// memRecord is one stored message, in one allocation. Its context is kept
+// as JSON (rec's Message.Context is nil): a compact form without pointers,
+// which the garbage collector need not scan, decoded by the rare reads.
+// Reads hand out deep copies, so writes change it in place.
 type memRecord struct {
 	entry
-	rec     *Record
-	context []byte // the message's context as JSON; nil when none
-	fseq    uint64 // when it last finished; 0: not finished
+	rec     Record
+	msg     message.Message // rec.Message
+	hist    [3]Transition   // rec.History's first storage: pending, processing, an outcome
+	context []byte          // the message's context as JSON; nil when none
+	fseq    uint64          // when it last finished; 0: not finished
 }
 
 // record returns a deep copy of r's record with its context.
@@ -130,17 +133,14 @@ func (s *Memory) put(ctx context.Context, m *message.Message, op string, begin b
 		return s.fail(op, id, "", err)
 	}
 	at := now()
-	rec := &Record{
-		Message: p.msg,
-		State:   Pending,
-		Updated: at,
-		History: make([]Transition, 1, 3), // room for processing and an outcome
-	}
-	rec.History[0] = Transition{State: Pending, At: at}
+	r := &memRecord{msg: p.msg, context: p.context}
+	r.hist[0] = Transition{State: Pending, At: at}
+	r.rec = Record{Message: &r.msg, State: Pending, Updated: at, History: r.hist[:1]}
 	if begin {
-		rec.State, rec.Attempts = Processing, 1
-		rec.History = append(rec.History, Transition{State: Processing, At: at})
+		r.rec.State, r.rec.Attempts = Processing, 1
+		r.rec.History = append(r.rec.History, Transition{State: Processing, At: at})
 	}
+	r.entry = entry{id: id, time: r.msg.Time, state: r.rec.State, meta: r.msg.Meta}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -149,11 +149,7 @@ func (s *Memory) put(ctx context.Context, m *message.Message, op string, begin b
 	if _, ok := s.recs[id]; ok {
 		return s.fail(op, id, "", ErrExists)
 	}
-	s.recs[id] = &memRecord{
-		entry:   entry{id: id, time: p.msg.Time, state: rec.State, meta: p.msg.Meta},
-		rec:     rec,
-		context: p.context,
-	}
+	s.recs[id] = r
 	return nil
 }
 
@@ -176,8 +172,7 @@ func (s *Memory) Transition(ctx context.Context, id string, to State, u Update) 
 	if !ok {
 		return s.fail("transition", id, to, ErrNotFound)
 	}
-	// Reads hand out deep copies, so the record is changed in place.
-	rec := r.rec
+	rec := &r.rec
 	if pu.context != nil {
 		r.context = pu.context
 	}

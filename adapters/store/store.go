@@ -267,8 +267,8 @@ func Recover(ctx context.Context, s Store) ([]*Record, error) {
 // prepared is a message checked and normalized for storage: the same
 // message every store returns after a round trip.
 type prepared struct {
-	msg     *message.Message // a copy of the message, without its Context
-	context []byte           // the message's Context as JSON; nil when it has none
+	msg     message.Message // a copy of the message, without its Context
+	context []byte          // the message's Context as JSON; nil when it has none
 }
 
 // prepareMessage checks m and returns a normalized deep copy: Time in UTC,
@@ -289,11 +289,11 @@ func prepareMessage(m *message.Message) (prepared, error) {
 	c.Meta = maps.Clone(m.Meta)
 	c.Context = nil
 	var err error
-	p := prepared{msg: &c}
+	p := prepared{msg: c}
 	if p.context, err = encodeContext(m.Context); err != nil {
 		return prepared{}, err
 	}
-	if c.Trace, err = normalizeTrace(m.Trace); err != nil {
+	if p.msg.Trace, err = normalizeTrace(m.Trace); err != nil {
 		return prepared{}, err
 	}
 	return p, nil
