@@ -131,38 +131,40 @@ func (s *scanner) array(depth int) bool {
 }
 
 func (s *scanner) str() bool {
-	s.i++ // "
-	for s.i < len(s.b) {
-		c := s.b[s.i]
-		switch {
-		case c == '"':
-			s.i++
+	b, i := s.b, s.i+1 // after the opening quote; locals keep the loop in registers
+	for i < len(b) {
+		c := b[i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			i++
+			continue
+		}
+		switch c {
+		case '"':
+			s.i = i + 1
 			return true
-		case c == '\\':
-			s.i++
-			if s.i >= len(s.b) {
+		case '\\':
+			i++
+			if i >= len(b) {
 				return false
 			}
-			switch s.b[s.i] {
+			switch b[i] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				s.i++
+				i++
 			case 'u':
-				if len(s.b)-s.i < 5 {
+				if len(b)-i < 5 {
 					return false
 				}
-				for _, h := range s.b[s.i+1 : s.i+5] {
+				for _, h := range b[i+1 : i+5] {
 					if !isHex(h) {
 						return false
 					}
 				}
-				s.i += 5
+				i += 5
 			default:
 				return false
 			}
-		case c < 0x20:
+		default: // a control character
 			return false
-		default:
-			s.i++
 		}
 	}
 	return false

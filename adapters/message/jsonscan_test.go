@@ -47,3 +47,26 @@ func FuzzScanJSON(f *testing.F) {
 		}
 	})
 }
+
+// ScanJSON against encoding/json's Valid on a trace-shaped kilobyte.
+func BenchmarkScanJSON(b *testing.B) {
+	span := `{"name":"validate","path":"order/validate","start":"2026-11-22T12:33:43.123456789Z","duration_ns":1234,"attempts":1,"outcome":"ok","wrote":["subtotal"]}`
+	doc := []byte(`{"flow":"order","start":"2026-11-22T12:33:43.123456789Z","duration_ns":9876,"outcome":"ok","steps":[` +
+		strings.Repeat(span+",", 5) + span + `]}`)
+	b.Run("ScanJSON", func(b *testing.B) {
+		b.SetBytes(int64(len(doc)))
+		for b.Loop() {
+			if ok, _ := ScanJSON(doc); !ok {
+				b.Fatal("invalid")
+			}
+		}
+	})
+	b.Run("json.Valid", func(b *testing.B) {
+		b.SetBytes(int64(len(doc)))
+		for b.Loop() {
+			if !json.Valid(doc) {
+				b.Fatal("invalid")
+			}
+		}
+	})
+}
