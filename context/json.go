@@ -70,7 +70,7 @@ func (e *jsonEncoder) value(dst []byte, v any) ([]byte, error) {
 		if x == nil {
 			return append(dst, "null"...), nil
 		}
-		return e.object(dst, x)
+		return appendObject(e, dst, x, e.value)
 	case []any:
 		if x == nil {
 			return append(dst, "null"...), nil
@@ -90,18 +90,7 @@ func (e *jsonEncoder) value(dst []byte, v any) ([]byte, error) {
 		if x == nil {
 			return append(dst, "null"...), nil
 		}
-		keys := e.sortedKeysString(x)
-		dst = append(dst, '{')
-		for i, k := range keys {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = appendString(dst, k)
-			dst = append(dst, ':')
-			dst = appendString(dst, x[k])
-		}
-		e.depth--
-		return append(dst, '}'), nil
+		return appendObject(e, dst, x, func(dst []byte, s string) ([]byte, error) { return appendString(dst, s), nil })
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -110,8 +99,10 @@ func (e *jsonEncoder) value(dst []byte, v any) ([]byte, error) {
 	return append(dst, b...), nil
 }
 
-func (e *jsonEncoder) object(dst []byte, m map[string]any) ([]byte, error) {
+// appendObject appends m with its keys sorted, each value written by val.
+func appendObject[V any](e *jsonEncoder, dst []byte, m map[string]V, val func([]byte, V) ([]byte, error)) ([]byte, error) {
 	keys := e.level()
+	defer func() { e.depth-- }()
 	for k := range m {
 		keys = append(keys, k)
 	}
@@ -125,12 +116,10 @@ func (e *jsonEncoder) object(dst []byte, m map[string]any) ([]byte, error) {
 		dst = appendString(dst, k)
 		dst = append(dst, ':')
 		var err error
-		if dst, err = e.value(dst, m[k]); err != nil {
-			e.depth--
+		if dst, err = val(dst, m[k]); err != nil {
 			return dst, fmt.Errorf("key %q: %w", k, err)
 		}
 	}
-	e.depth--
 	return append(dst, '}'), nil
 }
 
@@ -141,16 +130,6 @@ func (e *jsonEncoder) level() []string {
 	}
 	e.depth++
 	return e.keys[e.depth-1][:0]
-}
-
-func (e *jsonEncoder) sortedKeysString(m map[string]string) []string {
-	keys := e.level()
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	e.keys[e.depth-1] = keys
-	return keys
 }
 
 // appendFloat formats f as encoding/json does.

@@ -85,19 +85,8 @@ func (s *scanner) object(depth int) bool {
 		if !s.value(depth) {
 			return false
 		}
-		s.space()
-		if s.i >= len(s.b) {
-			return false
-		}
-		switch s.b[s.i] {
-		case ',':
-			s.i++
-			s.space()
-		case '}':
-			s.i++
-			return true
-		default:
-			return false
+		if end, ok := s.next('}'); end || !ok {
+			return ok
 		}
 	}
 }
@@ -113,21 +102,29 @@ func (s *scanner) array(depth int) bool {
 		if !s.value(depth) {
 			return false
 		}
-		s.space()
-		if s.i >= len(s.b) {
-			return false
-		}
-		switch s.b[s.i] {
-		case ',':
-			s.i++
-			s.space()
-		case ']':
-			s.i++
-			return true
-		default:
-			return false
+		if end, ok := s.next(']'); end || !ok {
+			return ok
 		}
 	}
+}
+
+// next consumes what follows a member of an object or array: a comma
+// (end false) or the closing byte (end true); ok is false for anything else.
+func (s *scanner) next(closing byte) (end, ok bool) {
+	s.space()
+	if s.i >= len(s.b) {
+		return false, false
+	}
+	switch s.b[s.i] {
+	case ',':
+		s.i++
+		s.space()
+		return false, true
+	case closing:
+		s.i++
+		return true, true
+	}
+	return false, false
 }
 
 func (s *scanner) str() bool {
