@@ -126,8 +126,10 @@ type Query struct {
 }
 
 // Store keeps messages and their processing state. Implementations are
-// safe for concurrent use, and the records they return are copies that the
-// caller may modify freely.
+// safe for concurrent use. They keep copies of what they are given (the
+// caller may reuse a message, a context or a trace buffer once a call
+// returns), and the records they return are copies that the caller may
+// modify freely.
 type Store interface {
 	// Put stores m as a new record in state Pending. It fails with
 	// ErrExists if a message with the same ID is stored, and with
