@@ -71,7 +71,8 @@ type server struct {
 func start(t *testing.T, bin string, args []string, addr string) *server {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
-	log, err := os.OpenFile(filepath.Join(t.TempDir(), "serve.log"), os.O_CREATE|os.O_WRONLY, 0o644)
+	logPath := filepath.Join(t.TempDir(), "serve.log")
+	log, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY, 0o644)
 	require.NoError(t, err)
 	t.Cleanup(func() { log.Close() })
 	cmd.Stdout, cmd.Stderr = log, log
@@ -87,6 +88,10 @@ func start(t *testing.T, bin string, args []string, addr string) *server {
 		c.Close()
 		return true
 	}, 30*time.Second, 10*time.Millisecond, "flowrun serve did not start listening")
+	require.Eventually(t, func() bool {
+		out, _ := os.ReadFile(logPath)
+		return strings.Contains(string(out), "listening http "+addr+"\n")
+	}, 5*time.Second, 10*time.Millisecond, "flowrun serve says where it listens")
 	return s
 }
 

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -82,8 +84,16 @@ func serveCmd(ctx context.Context, e *Env, args []string) int {
 		fmt.Fprintf(e.Stderr, "flowrun serve: %v\n", err)
 		return ExitFailure
 	}
-	for name, addr := range srv.Addrs() {
-		fmt.Fprintf(e.Stdout, "listening %s %s\n", name, addr)
+	addrs := srv.Addrs()
+	for _, name := range slices.Sorted(maps.Keys(addrs)) {
+		switch addr := addrs[name]; {
+		case name == "admin":
+			fmt.Fprintf(e.Stdout, "listening admin %s\n", addr)
+		case name == addr:
+			fmt.Fprintf(e.Stdout, "listening http %s\n", addr)
+		default: // a port chosen by the system
+			fmt.Fprintf(e.Stdout, "listening http %s (listen: %q)\n", addr, name)
+		}
 	}
 	if err := srv.Run(ctx); err != nil {
 		fmt.Fprintf(e.Stderr, "flowrun serve: %v\n", err)
