@@ -324,10 +324,7 @@ func (s *File) all(yield func(*entry) bool) {
 
 // Search implements Store.
 func (s *File) Search(ctx context.Context, q Query) ([]*Record, error) {
-	if err := ctxErr(ctx); err != nil {
-		return nil, s.fail("search", "", "", err)
-	}
-	if err := checkQuery(q); err != nil {
+	if err := checkQueryIn(ctx, q); err != nil {
 		return nil, s.fail("search", "", "", err)
 	}
 	if !s.life.enter() {
@@ -357,10 +354,7 @@ func (s *File) Search(ctx context.Context, q Query) ([]*Record, error) {
 
 // Count implements Store.
 func (s *File) Count(ctx context.Context, q Query) (int, error) {
-	if err := ctxErr(ctx); err != nil {
-		return 0, s.fail("count", "", "", err)
-	}
-	if err := checkQuery(q); err != nil {
+	if err := checkQueryIn(ctx, q); err != nil {
 		return 0, s.fail("count", "", "", err)
 	}
 	if !s.life.enter() {

@@ -222,10 +222,7 @@ func (s *Memory) all(yield func(*entry) bool) {
 
 // Search implements Store.
 func (s *Memory) Search(ctx context.Context, q Query) ([]*Record, error) {
-	if err := ctxErr(ctx); err != nil {
-		return nil, s.fail("search", "", "", err)
-	}
-	if err := checkQuery(q); err != nil {
+	if err := checkQueryIn(ctx, q); err != nil {
 		return nil, s.fail("search", "", "", err)
 	}
 	s.mu.RLock()
@@ -247,10 +244,7 @@ func (s *Memory) Search(ctx context.Context, q Query) ([]*Record, error) {
 
 // Count implements Store.
 func (s *Memory) Count(ctx context.Context, q Query) (int, error) {
-	if err := ctxErr(ctx); err != nil {
-		return 0, s.fail("count", "", "", err)
-	}
-	if err := checkQuery(q); err != nil {
+	if err := checkQueryIn(ctx, q); err != nil {
 		return 0, s.fail("count", "", "", err)
 	}
 	s.mu.RLock()

@@ -382,6 +382,15 @@ func normalizeTrace(trace json.RawMessage) (json.RawMessage, error) {
 	return buf.Bytes(), nil
 }
 
+// checkQueryIn reports whether q can be run now: ctx is not done and q is
+// valid.
+func checkQueryIn(ctx context.Context, q Query) error {
+	if err := ctxErr(ctx); err != nil {
+		return err
+	}
+	return checkQuery(q)
+}
+
 // checkQuery reports whether q can be run.
 func checkQuery(q Query) error {
 	for _, s := range q.States {
