@@ -454,7 +454,7 @@ func TestSeveralFilesAndChannels(t *testing.T) {
 	chs := cfg.Channels()
 	require.Len(t, chs, 1)
 	assert.Equal(t, "a_http", chs[0].Name)
-	assert.Equal(t, "a.yaml:8:5: channel a_http: no such source", config.NodeError(chs[0].File, chs[0].Node, "channel %s: no such source", chs[0].Name).Error())
+	assert.Equal(t, "a.yaml:7:3: channel a_http: no such source", chs[0].Error("channel %s: no such source", chs[0].Name).Error())
 
 	_, err = config.LoadSources([]config.Source{
 		{Name: "a.yaml", Data: []byte("flows:\n  a:\n    steps: [{sleep: 1s}]\n")},

@@ -71,10 +71,8 @@ func (es Errors) sort(fileOrder map[string]int) Errors {
 	return slices.CompactFunc(es, func(a, b *Error) bool { return a.Error() == b.Error() })
 }
 
-// NodeError returns an *Error positioned at n in file: the way code that
-// reads a section of the configuration kept as a node (see
-// [Config.Channels]) reports problems in the same form as the loader.
-func NodeError(file string, n *yaml.Node, format string, args ...any) *Error {
+// nodeError returns an *Error positioned at n in file.
+func nodeError(file string, n *yaml.Node, format string, args ...any) *Error {
 	e := &Error{File: file, Msg: fmt.Sprintf(format, args...)}
 	if n != nil {
 		e.Line, e.Column = n.Line, n.Column

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"text/template"
 
+	"github.com/svcflow/svcflow/adapters/component"
 	"github.com/svcflow/svcflow/branch"
 	fc "github.com/svcflow/svcflow/context"
 	ferrors "github.com/svcflow/svcflow/errors"
@@ -32,13 +33,19 @@ type Source struct {
 type Option func(*options)
 
 type options struct {
-	reg  *Registry
-	sets []string
+	reg   *Registry
+	comps *component.Registry
+	sets  []string
 }
 
 // WithRegistry loads with the services of r (default: a new registry with
 // the built-ins only).
 func WithRegistry(r *Registry) Option { return func(o *options) { o.reg = r } }
+
+// WithComponents reads the components that channels name (sources,
+// stores) from r (default: [component.Default], where component packages
+// register themselves).
+func WithComponents(r *component.Registry) Option { return func(o *options) { o.comps = r } }
 
 // WithSet overrides values of the loaded YAML before it is read, each
 // given as "path=value": path is dotted mapping keys and list indexes
@@ -51,22 +58,13 @@ func WithSet(sets ...string) Option { return func(o *options) { o.sets = append(
 // its vars and the channel sections kept for the channel adapters.
 type Config struct {
 	reg      *Registry
+	comps    *component.Registry
 	files    []*srcFile
 	vars     map[string]any
 	flows    map[string]*flowDef
 	order    []string
 	suites   []*Suite
 	channels []Section
-}
-
-// Section is a named entry of a top-level section the loader keeps
-// without reading, such as channels: its node carries positions, so its
-// reader reports problems with [NodeError] in the loader's form.
-type Section struct {
-	File string
-	Name string
-	Key  *yaml.Node // the entry's key
-	Node *yaml.Node // the entry's value
 }
 
 // Load reads and checks the YAML files at paths. The error, if any, is
@@ -98,7 +96,10 @@ func LoadSources(srcs []Source, opts ...Option) (*Config, error) {
 	if o.reg == nil {
 		o.reg = NewRegistry()
 	}
-	l := &loader{reg: o.reg, vars: map[string]any{}, cfg: &Config{reg: o.reg, flows: map[string]*flowDef{}}}
+	if o.comps == nil {
+		o.comps = component.Default()
+	}
+	l := &loader{reg: o.reg, vars: map[string]any{}, cfg: &Config{reg: o.reg, comps: o.comps, flows: map[string]*flowDef{}}}
 	l.funcs = templateFuncs(l.vars)
 	l.load(srcs, o.sets)
 	if len(l.errs) > 0 {
@@ -168,7 +169,7 @@ func (l *loader) load(srcs []Source, sets []string) {
 			if cs, ok := l.mapping(f, fd.val, "channels", nil); ok {
 				for _, name := range cs.order {
 					c := cs.m[name]
-					l.cfg.channels = append(l.cfg.channels, Section{File: f.name, Name: name, Key: c.key, Node: c.val})
+					l.cfg.channels = append(l.cfg.channels, Section{File: f.name, Name: name, section: "channels", file: f, key: c.key, node: c.val, comps: l.cfg.comps})
 				}
 			}
 		}
@@ -485,7 +486,7 @@ func (l *loader) parseInput(def *flowDef, n *yaml.Node) {
 var policyKeys = []string{"initial", "multiplier", "max", "max_interval", "max_attempts", "max_elapsed", "jitter", "retry_all"}
 
 // policy reads a retry policy: {max_attempts: 5, initial: 100ms, max: 2s}.
-func (l *loader) policy(f *srcFile, n *yaml.Node, what string) (*ferrors.Policy, bool) {
+func (l *sink) policy(f *srcFile, n *yaml.Node, what string) (*ferrors.Policy, bool) {
 	fs, ok := l.mapping(f, n, what, policyKeys)
 	if !ok {
 		return nil, false
@@ -767,6 +768,10 @@ func (c *Config) Files() []string {
 // Channels returns the entries of the channels sections, unread: the
 // channel adapters read them.
 func (c *Config) Channels() []Section { return slices.Clone(c.channels) }
+
+// Components returns the component registry the configuration was loaded
+// with.
+func (c *Config) Components() *component.Registry { return c.comps }
 
 // Registry returns the registry the configuration was loaded with.
 func (c *Config) Registry() *Registry { return c.reg }

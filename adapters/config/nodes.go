@@ -28,7 +28,7 @@ func (s *sink) add(e *Error) { s.errs = append(s.errs, e) }
 
 // at reports a problem at node n of file f.
 func (s *sink) at(f *srcFile, n *yaml.Node, format string, args ...any) {
-	s.add(NodeError(f.name, n, format, args...))
+	s.add(nodeError(f.name, n, format, args...))
 }
 
 // atPos reports a problem at an explicit position.
@@ -334,7 +334,7 @@ type valueError struct {
 }
 
 func (e *valueError) withFile(file, what string) *Error {
-	return NodeError(file, e.n, "%s: %s", what, e.msg)
+	return nodeError(file, e.n, "%s: %s", what, e.msg)
 }
 
 func toValue(n *yaml.Node, budget *int, depth int) (any, *valueError) {

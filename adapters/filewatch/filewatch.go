@@ -121,6 +121,12 @@ func WithLogger(l *slog.Logger) Option {
 	return func(s *source) { s.log = l }
 }
 
+// WithCreateDir makes Run create the watched folder when it does not
+// exist (default: Run fails for a missing folder).
+func WithCreateDir() Option {
+	return func(s *source) { s.create = true }
+}
+
 // WithName sets the source's Name (default "file <folder>").
 func WithName(name string) Option {
 	return func(s *source) { s.name = name }
@@ -138,6 +144,7 @@ type source struct {
 	contentType string
 	log         *slog.Logger
 	name        string
+	create      bool
 
 	// observed, when set (by tests), is called on the watcher's goroutine
 	// each time a file's size or modification time is recorded, before the
@@ -220,6 +227,11 @@ func (s *source) Name() string {
 func (s *source) Run(ctx context.Context, h channel.Handler) error {
 	if h == nil {
 		return fmt.Errorf("filewatch: %s: nil handler", s.Name())
+	}
+	if s.create {
+		if err := os.MkdirAll(s.dir, 0o755); err != nil {
+			return fmt.Errorf("filewatch: %w", err)
+		}
 	}
 	fi, err := os.Stat(s.dir)
 	if err != nil {

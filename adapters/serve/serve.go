@@ -1,8 +1,12 @@
 // Package serve runs the channels a configuration declares: it builds each
-// channel's sources (HTTP routes, schedules, watched folders), flow and
-// store, starts them, exposes health, readiness and Prometheus metrics on an
-// admin address, and stops everything gracefully. It is what `flowrun
-// serve` runs.
+// channel's flow, sources and store, starts them, exposes health,
+// readiness and Prometheus metrics on an admin address, and stops
+// everything gracefully. It is what `flowrun serve` runs.
+//
+// Sources and stores are components (package component): serve names no
+// kind of its own, it looks each `from:` and `store:` entry up in the
+// configuration's component registry. A program links the components it
+// imports; cmd/flowrun imports the shipped set.
 package serve
 
 import (
@@ -12,8 +16,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -21,10 +23,8 @@ import (
 	"time"
 
 	"github.com/svcflow/svcflow/adapters/channel"
+	"github.com/svcflow/svcflow/adapters/component"
 	"github.com/svcflow/svcflow/adapters/config"
-	"github.com/svcflow/svcflow/adapters/cron"
-	"github.com/svcflow/svcflow/adapters/filewatch"
-	"github.com/svcflow/svcflow/adapters/httpsource"
 	"github.com/svcflow/svcflow/adapters/message"
 	"github.com/svcflow/svcflow/adapters/metrics"
 	"github.com/svcflow/svcflow/adapters/store"
@@ -35,9 +35,13 @@ import (
 
 // Options configure a [Server].
 type Options struct {
-	// DataDir holds the default SQLite stores, one per channel (default
-	// "data"). It is created when needed.
+	// DataDir holds the default stores, one per channel (default "data").
+	// It is created when a store needs it.
 	DataDir string
+	// DefaultStore is the store of a channel that names none, as a store
+	// URL in which {data} is DataDir and {channel} the channel's name
+	// (default "sqlite:{data}/{channel}.db").
+	DefaultStore string
 	// Admin is the address of /healthz, /readyz and /metrics (default
 	// 127.0.0.1:9090, loopback only; "off" disables it).
 	Admin string
@@ -48,48 +52,105 @@ type Options struct {
 	Logger *slog.Logger
 }
 
+func (o Options) withDefaults() Options {
+	if o.DataDir == "" {
+		o.DataDir = "data"
+	}
+	if o.DefaultStore == "" {
+		o.DefaultStore = "sqlite:{data}/{channel}.db"
+	}
+	if o.Admin == "" {
+		o.Admin = "127.0.0.1:9090"
+	}
+	if o.Drain <= 0 {
+		o.Drain = 30 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}
+
 // Server runs the channels of one configuration.
 type Server struct {
 	opts     Options
 	log      *slog.Logger
-	specs    []Spec
 	channels []*channel.Channel
 	stores   []store.Store
-	https    map[string]*httpsource.Server // by listen address
+	servers  *component.Servers // shared by the sources (HTTP servers)
 	metrics  *metrics.Registry
 	admin    *http.Server
 	adminLn  net.Listener
 }
 
-// New builds the channels of cfg: flows with metrics middleware, stores,
-// sources. Configuration problems come back as config.Errors with
-// positions; nothing is started.
+// Check builds every channel of cfg exactly as [New] does (flows with
+// their middleware, sources, store specs, order_by expressions) and
+// starts and opens nothing: a configuration that checks is one that New
+// accepts, ports in use and unwritable stores aside. Problems come back as
+// config.Errors, each at file:line:col, in file order. It is what
+// `flowrun validate` runs.
+func Check(cfg *config.Config, opts Options) error {
+	_, err := build(cfg, opts, false)
+	return err
+}
+
+// New builds the channels of cfg as [Check] does, then opens their stores
+// and makes the channels. Configuration problems come back as
+// config.Errors with positions; nothing is started.
 func New(cfg *config.Config, opts Options) (*Server, error) {
-	if opts.DataDir == "" {
-		opts.DataDir = "data"
-	}
-	if opts.Admin == "" {
-		opts.Admin = "127.0.0.1:9090"
-	}
-	if opts.Drain <= 0 {
-		opts.Drain = 30 * time.Second
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
-	}
-	specs, err := Specs(cfg, opts.DataDir)
-	if err != nil {
-		return nil, err
-	}
-	if len(specs) == 0 {
+	return build(cfg, opts, true)
+}
+
+// plan is one channel, built but not made.
+type plan struct {
+	spec    Spec
+	flow    *flow.Flow
+	sources []channel.Source
+	open    component.StoreOpener
+	order   func(*message.Message) string
+	at      *config.Decoded
+}
+
+func build(cfg *config.Config, opts Options, open bool) (*Server, error) {
+	opts = opts.withDefaults()
+	s := &Server{opts: opts, log: opts.Logger, servers: &component.Servers{}, metrics: metrics.New()}
+	sections := cfg.Channels()
+	if len(sections) == 0 {
 		return nil, fmt.Errorf("serve: the configuration declares no channels (add a channels: section)")
 	}
-	s := &Server{opts: opts, log: opts.Logger, specs: specs, https: map[string]*httpsource.Server{}, metrics: metrics.New()}
 	var errs config.Errors
-	for _, sp := range specs {
-		ch, err := s.build(cfg, sp)
+	var plans []plan
+	seen := map[string]bool{}
+	for _, sec := range sections {
+		if seen[sec.Name] {
+			errs = append(errs, sec.Error("channel %q declared twice", sec.Name))
+			continue
+		}
+		seen[sec.Name] = true
+		p, perrs := s.plan(cfg, sec)
+		errs = append(errs, perrs...)
+		if len(perrs) == 0 {
+			plans = append(plans, p)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errs.Sorted()
+	}
+	if !open {
+		return nil, nil
+	}
+	for _, p := range plans {
+		st, err := p.open()
 		if err != nil {
-			errs = append(errs, config.NodeError(sp.file, sp.node, "channel %s: %v", sp.Name, err))
+			errs = append(errs, p.at.Errorf("store", "channel %q: store %s: %v", p.spec.Name, p.spec.Store.Component.Name, err))
+			continue
+		}
+		s.stores = append(s.stores, st)
+		ch, err := channel.New(channel.Config{Name: p.spec.Name, Flow: p.flow, Sources: p.sources, Store: st,
+			RetryAfter: p.spec.RetryAfter, Restart: p.spec.Restart, Logger: s.log, NoTrace: !p.spec.Trace,
+			MaxDeliveries: p.spec.MaxDeliveries, OrderKey: p.order})
+		if err != nil {
+			errs = append(errs, p.at.Errorf("", "channel %q: %v", p.spec.Name, err))
 			continue
 		}
 		s.channels = append(s.channels, ch)
@@ -97,114 +158,103 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	}
 	if len(errs) > 0 {
 		s.closeStores()
-		return nil, errs
+		return nil, errs.Sorted()
 	}
 	return s, nil
 }
 
-func (s *Server) build(cfg *config.Config, sp Spec) (*channel.Channel, error) {
-	b, ok := cfg.Builder(sp.Flow)
-	if !ok {
-		return nil, fmt.Errorf("unknown flow %q", sp.Flow)
+// plan decodes one channel and builds its parts; every problem is
+// returned, positioned.
+func (s *Server) plan(cfg *config.Config, sec config.Section) (plan, config.Errors) {
+	p := plan{spec: Spec{Name: sec.Name}}
+	// A spec with problems is still checked as far as it was read, so that
+	// every problem is reported at once.
+	at, err := sec.Decode(&p.spec)
+	var errs config.Errors
+	if err != nil && !errors.As(err, &errs) {
+		return p, config.Errors{sec.Error("channel %q: %v", sec.Name, err)}
 	}
-	f, err := b.Use(flow.Measure(s.metrics)).Build()
-	if err != nil {
-		return nil, err
+	if at == nil {
+		return p, errs
 	}
-	st, err := s.openStore(sp.Store)
-	if err != nil {
-		return nil, err
+	p.at = at
+	sp := &p.spec
+	env := component.Env{Name: sp.Name, Logger: s.log, DataDir: s.opts.DataDir, Servers: s.servers}
+	if sp.Flow == "" {
+		// missing or not a string: reported by Decode
+	} else if b, ok := cfg.Builder(sp.Flow); !ok {
+		errs = append(errs, at.Errorf("flow", "channel %q: unknown flow %q: expected %s", sp.Name, sp.Flow, oneOf(cfg.Flows())))
+	} else if f, err := b.Use(flow.Measure(s.metrics)).Build(); err != nil {
+		errs = append(errs, at.Errorf("flow", "channel %q: flow %q: %v", sp.Name, sp.Flow, err))
+	} else {
+		p.flow = f
 	}
-	var sources []channel.Source
-	for _, src := range sp.Sources {
-		cs, err := s.source(sp, src)
-		if err != nil {
-			return nil, fmt.Errorf("source at %s: %w", position(src.file, src.node), err)
+	for i, ref := range sp.From {
+		if ref.IsZero() {
+			continue // reported by Decode
 		}
-		sources = append(sources, cs)
+		src, err := ref.Source(env)
+		if err != nil {
+			errs = append(errs, at.Errorf(fmt.Sprintf("from.%d", i), "channel %q: from: %s: %v", sp.Name, ref.Component.Name, err))
+			continue
+		}
+		p.sources = append(p.sources, src)
 	}
-	cc := channel.Config{Name: sp.Name, Flow: f, Sources: sources, Store: st, RetryAfter: sp.RetryAfter,
-		Restart: sp.Restart, Logger: s.log, NoTrace: sp.NoTrace, MaxDeliveries: sp.MaxDeliveries}
+	if sp.Store.IsZero() && !at.Has("store") {
+		url := strings.NewReplacer("{data}", s.opts.DataDir, "{channel}", sp.Name).Replace(s.opts.DefaultStore)
+		ref, err := cfg.Components().ParseURL(component.KindStore, url)
+		if err != nil {
+			errs = append(errs, at.Errorf("", "channel %q: default store: %v", sp.Name, err))
+		}
+		sp.Store = ref
+	}
+	if !sp.Store.IsZero() {
+		open, err := sp.Store.Store(env)
+		if err != nil {
+			errs = append(errs, at.Errorf("store", "channel %q: store: %s: %v", sp.Name, sp.Store.Component.Name, err))
+		}
+		p.open = open
+	}
 	if sp.OrderBy != "" {
 		key, err := orderKey(sp.OrderBy)
 		if err != nil {
-			return nil, fmt.Errorf("order_by: %w", err)
+			errs = append(errs, at.Errorf("order_by", "channel %q: order_by: %v", sp.Name, err))
 		}
-		cc.OrderKey = key
+		p.order = key
 	}
-	return channel.New(cc)
+	return p, errs
 }
 
-// OpenStore opens a store URL, creating the folder of a SQLite or file
-// store.
-func OpenStore(url string) (store.Store, error) {
-	scheme, path, _ := strings.Cut(url, ":")
-	switch {
-	case scheme == "sqlite" && path != ":memory:":
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			return nil, fmt.Errorf("store %s: %w", url, err)
-		}
-	case scheme == "file":
-		if err := os.MkdirAll(path, 0o755); err != nil {
-			return nil, fmt.Errorf("store %s: %w", url, err)
-		}
+// oneOf lists names for an error message.
+func oneOf(names []string) string {
+	switch len(names) {
+	case 0:
+		return "a flow declared under flows: (there is none)"
+	case 1:
+		return names[0]
 	}
-	return store.Open(url)
+	return "one of " + strings.Join(names, ", ")
 }
 
-func (s *Server) openStore(url string) (store.Store, error) {
-	st, err := OpenStore(url)
+// OpenStore opens a store from a URL ("sqlite:data/intake.db", "memory:",
+// "file:DIR") with the components of reg (component.Default() when nil).
+func OpenStore(reg *component.Registry, url string) (store.Store, error) {
+	if reg == nil {
+		reg = component.Default()
+	}
+	ref, err := reg.ParseURL(component.KindStore, url)
 	if err != nil {
 		return nil, err
 	}
-	s.stores = append(s.stores, st)
-	return st, nil
-}
-
-func (s *Server) source(sp Spec, src SourceSpec) (channel.Source, error) {
-	switch {
-	case src.HTTP != nil:
-		h := src.HTTP
-		srv := s.https[h.Listen]
-		if srv == nil {
-			srv = httpsource.NewServer(httpsource.Config{Addr: h.Listen, Logger: s.log})
-			s.https[h.Listen] = srv
-		}
-		var opts []httpsource.RouteOption
-		if h.MaxBody > 0 {
-			opts = append(opts, httpsource.WithMaxBodyBytes(h.MaxBody))
-		}
-		return srv.Route(h.Method, h.Path, opts...)
-	case src.Cron != nil:
-		var opts []cron.Option
-		if src.Cron.Seconds {
-			opts = append(opts, cron.WithSeconds())
-		}
-		return cron.New(src.Cron.Spec, append(opts, cron.WithLogger(s.log))...)
-	case src.Files != nil:
-		fs := src.Files
-		opts := []filewatch.Option{filewatch.WithLogger(s.log)}
-		if fs.Glob != "" {
-			opts = append(opts, filewatch.WithGlob(fs.Glob))
-		}
-		if fs.Done != "" {
-			opts = append(opts, filewatch.WithDoneDir(fs.Done))
-		}
-		if fs.Failed != "" {
-			opts = append(opts, filewatch.WithFailedDir(fs.Failed))
-		}
-		if fs.Settle > 0 {
-			opts = append(opts, filewatch.WithSettleDelay(fs.Settle))
-		}
-		if fs.Rescan > 0 {
-			opts = append(opts, filewatch.WithRescanInterval(fs.Rescan))
-		}
-		if err := os.MkdirAll(fs.Dir, 0o755); err != nil {
-			return nil, err
-		}
-		return filewatch.New(fs.Dir, opts...)
+	open, err := ref.Store(component.Env{})
+	if err != nil {
+		return nil, fmt.Errorf("store %s: %w", url, err)
 	}
-	return nil, errors.New("no source")
+	st, err := open()
+	if err != nil {
+		return nil, fmt.Errorf("store %s: %w", url, err)
+	}
+	return st, nil
 }
 
 // orderKey compiles an order_by expression over the message payload.
@@ -253,10 +303,10 @@ func (s *Server) Metrics() *metrics.Registry { return s.metrics }
 // [Server.Addrs] is known before [Server.Run] (":0" picks free ports).
 // Run calls it if needed.
 func (s *Server) Listen() error {
-	for addr, srv := range s.https {
+	for key, srv := range s.servers.All() {
 		if srv.Addr() == "" {
 			if err := srv.Listen(); err != nil {
-				return fmt.Errorf("serve: http %s: %w", addr, err)
+				return fmt.Errorf("serve: %s: %w", key, err)
 			}
 		}
 	}
@@ -270,12 +320,13 @@ func (s *Server) Listen() error {
 	return nil
 }
 
-// Addrs returns the bound addresses: "admin" and one per HTTP listen
-// address as configured.
+// Addrs returns the bound addresses: "admin", and one per server the
+// sources share, keyed by kind and address as configured ("http
+// 127.0.0.1:0").
 func (s *Server) Addrs() map[string]string {
 	out := map[string]string{}
-	for addr, srv := range s.https {
-		out[addr] = srv.Addr()
+	for key, srv := range s.servers.All() {
+		out[key] = srv.Addr()
 	}
 	if s.adminLn != nil {
 		out["admin"] = s.adminLn.Addr().String()
@@ -305,10 +356,10 @@ func (s *Server) Run(ctx context.Context) error {
 	serveCtx, stopServing := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	if runErr == nil {
-		for addr, srv := range s.https {
+		for key, srv := range s.servers.All() {
 			wg.Go(func() {
 				if err := srv.Serve(serveCtx); err != nil {
-					s.log.Error("http server failed", "listen", addr, "error", err)
+					s.log.Error("server failed", "server", key, "error", err)
 				}
 			})
 		}
@@ -371,9 +422,9 @@ func (s *Server) adminHandler() http.Handler {
 				notReady = append(notReady, st.Name)
 			}
 		}
-		for addr, srv := range s.https {
+		for key, srv := range s.servers.All() {
 			if !srv.Ready() {
-				notReady = append(notReady, "http "+addr)
+				notReady = append(notReady, key)
 			}
 		}
 		code := http.StatusOK

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	_ "github.com/svcflow/svcflow/adapters/component/all"
 	"github.com/svcflow/svcflow/adapters/config"
 	"github.com/svcflow/svcflow/adapters/serve"
 	"github.com/svcflow/svcflow/adapters/store"
@@ -65,7 +66,7 @@ func TestServeHTTPAndFiles(t *testing.T) {
 	done := make(chan error)
 	go func() { done <- srv.Run(ctx) }()
 
-	base := "http://" + addrs["127.0.0.1:0"]
+	base := "http://" + addrs["http 127.0.0.1:0"]
 	admin := "http://" + addrs["admin"]
 	require.Eventually(t, func() bool {
 		r, err := http.Get(admin + "/readyz")
@@ -110,7 +111,7 @@ func TestServeHTTPAndFiles(t *testing.T) {
 	cancel()
 	require.NoError(t, <-done)
 
-	st, err := store.Open("sqlite:" + filepath.Join(data, "intake.db"))
+	st, err := serve.OpenStore(nil, "sqlite:"+filepath.Join(data, "intake.db"))
 	require.NoError(t, err)
 	defer st.Close()
 	n, err := st.Count(context.Background(), store.Query{States: []store.State{store.Done}})
@@ -140,21 +141,19 @@ channels:
   c3:
     flow: f
 `)
-	_, err := serve.Specs(cfg, "data")
+	err := serve.Check(cfg, serve.Options{})
 	require.Error(t, err)
-	msg := err.Error()
-	for _, want := range []string{
-		`serve.yaml:7:12: unknown source "ftp": expected http, cron or files`,
-		`serve.yaml:8:11: unknown flow "nope": expected one of f`,
-		`serve.yaml:9:12: store: expected memory:, file:DIR or sqlite:PATH, got "redis://x"`,
-		`serve.yaml:10:18: retry_after: expected a duration like 500ms or 2s, got "soon"`,
-		`serve.yaml:11:5: unknown key "extra" in channel "c1": expected one of flow, from, max_deliveries, order_by, restart, retry_after, store, trace`,
-		`serve.yaml:13:39: http: path must start with /, got "no-slash"`,
-		`serve.yaml:15:24: initial: expected a duration like 500ms or 2s, got "-1s"`,
-		`serve.yaml:17:5: channel "c3": missing from`,
-	} {
-		assert.Contains(t, msg, want)
-	}
+	msg := strings.ReplaceAll(err.Error(), filepath.Dir(cfg.Files()[0])+string(filepath.Separator), "")
+	assert.Equal(t, strings.Join([]string{
+		`serve.yaml:7:12: channel "c1": from: unknown source "ftp": expected one of cron, files, http, poll (did you mean "http"?)`,
+		`serve.yaml:8:11: channel "c1": unknown flow "nope": expected f`,
+		`serve.yaml:9:12: channel "c1": store: unknown store "redis": expected one of file, memory, sqlite`,
+		`serve.yaml:10:18: channel "c1": retry_after: expected a duration such as 250ms or 2s, got "soon"`,
+		`serve.yaml:11:5: channel "c1": unknown key "extra": expected one of from, flow, store, order_by, retry_after, restart, trace, max_deliveries`,
+		`serve.yaml:13:11: channel "c2": from: http: httpsource: route POST no-slash: invalid route: path "no-slash" must begin with /`,
+		`serve.yaml:15:24: channel "c2": restart: initial: expected a positive duration, got -1s`,
+		`serve.yaml:17:5: channel "c3": missing from (the sources: one {kind: spec} or a list of them)`,
+	}, "\n"), msg)
 }
 
 func TestNoChannels(t *testing.T) {

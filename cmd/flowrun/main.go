@@ -7,6 +7,7 @@ package main
 import (
 	"os"
 
+	_ "github.com/svcflow/svcflow/adapters/component/all" // the shipped sources and stores
 	"github.com/svcflow/svcflow/cmd/flowrun/cli"
 	"github.com/svcflow/svcflow/examples/batch"
 	"github.com/svcflow/svcflow/examples/enrich"

@@ -2,6 +2,7 @@ package importer_test
 
 import (
 	"context"
+	_ "github.com/svcflow/svcflow/adapters/component/all"
 	"os"
 	"path/filepath"
 	"testing"
@@ -71,7 +72,7 @@ func TestImporterMovesFilesAndSurvivesRestart(t *testing.T) {
 	// A restart processes nothing again.
 	stop = run(t, inbox, data)
 	stop()
-	st, err := store.Open("sqlite:" + filepath.Join(data, "readings.db"))
+	st, err := serve.OpenStore(nil, "sqlite:"+filepath.Join(data, "readings.db"))
 	require.NoError(t, err)
 	defer st.Close()
 	recs, err := st.Search(context.Background(), store.Query{})

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	_ "github.com/svcflow/svcflow/adapters/component/all"
+	"github.com/svcflow/svcflow/adapters/serve"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -186,7 +188,7 @@ func TestCrashSafety(t *testing.T) {
 	require.NoError(t, srv.cmd.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, <-srv.done, "flowrun serve exits 0 on SIGTERM")
 
-	st, err := store.Open("sqlite:" + filepath.Join(data, "intake.db"))
+	st, err := serve.OpenStore(nil, "sqlite:"+filepath.Join(data, "intake.db"))
 	require.NoError(t, err)
 	defer st.Close()
 	ctx := context.Background()

@@ -1,13 +1,12 @@
-// Command myflowrun is flowrun built with this example's Go services:
-// YAML flows use them by name (use: geocode), and their typed contracts
-// take part in validate's build checks.
-//
+// Command myflowrun is flowrun with this example's Go services (use:
+// geocode) and the shipped sources and stores (component/all).
 //	go run ./examples/myflowrun test examples/myflowrun/shipping.yaml
 package main
 
 import (
 	"os"
 
+	_ "github.com/svcflow/svcflow/adapters/component/all"
 	"github.com/svcflow/svcflow/cmd/flowrun/cli"
 )
 

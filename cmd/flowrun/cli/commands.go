@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/svcflow/svcflow/adapters/config"
+	"github.com/svcflow/svcflow/adapters/serve"
 	fc "github.com/svcflow/svcflow/context"
 )
 
@@ -17,12 +18,14 @@ func init() {
 	register(&Command{
 		Name:    "validate",
 		Summary: "check YAML files and list every problem with file:line:col",
-		Usage:   "flowrun validate FILE... [--set path=value] [--allow-shell]",
+		Usage:   "flowrun validate FILE... [--data DIR] [--set path=value] [--allow-shell]",
 		Help: `Loads the files as one configuration and checks everything a run would:
 the format (unknown keys, wrong types, bad durations), expressions and
 templates, references to flows and services, and the build checks of
 every flow (each key a step needs is provided on every path before it).
-Every problem is listed, not just the first, as file:line:col: message.`,
+Channels are built exactly as serve builds them (sources, stores, flows)
+and nothing is started, opened or created. Every problem is listed, not
+just the first, as file:line:col: message.`,
 		Example: `flowrun validate examples/orders/orders.yaml
 flowrun validate flows/*.yaml`,
 		Run: validateCmd,
@@ -65,6 +68,7 @@ func validateCmd(ctx context.Context, e *Env, args []string) int {
 	fs := e.FlagSet(c)
 	var lf LoadFlags
 	lf.Register(fs)
+	data := fs.String("data", "data", "folder of the default SQLite stores (nothing is created)")
 	files, code, ok := e.Parse(fs, args)
 	if !ok {
 		return code
@@ -76,11 +80,23 @@ func validateCmd(ctx context.Context, e *Env, args []string) int {
 	if !ok {
 		return code
 	}
+	channels := len(cfg.Channels())
+	if channels > 0 {
+		// Build every channel exactly as serve would, starting nothing.
+		if err := serve.Check(cfg, serve.Options{DataDir: *data}); err != nil {
+			printLoadError(e.Stderr, err)
+			return ExitFailure
+		}
+	}
 	cases := 0
 	for _, s := range cfg.Tests() {
 		cases += len(s.Cases)
 	}
-	fmt.Fprintf(e.Stdout, "ok: %s, %s in %s\n", plural(len(cfg.Flows()), "flow"), plural(cases, "test case"), strings.Join(cfg.Files(), ", "))
+	what := plural(len(cfg.Flows()), "flow")
+	if channels > 0 {
+		what += ", " + plural(channels, "channel")
+	}
+	fmt.Fprintf(e.Stdout, "ok: %s, %s in %s\n", what, plural(cases, "test case"), strings.Join(cfg.Files(), ", "))
 	return ExitOK
 }
 

@@ -85,14 +85,13 @@ func serveCmd(ctx context.Context, e *Env, args []string) int {
 		return ExitFailure
 	}
 	addrs := srv.Addrs()
-	for _, name := range slices.Sorted(maps.Keys(addrs)) {
-		switch addr := addrs[name]; {
-		case name == "admin":
-			fmt.Fprintf(e.Stdout, "listening admin %s\n", addr)
-		case name == addr:
-			fmt.Fprintf(e.Stdout, "listening http %s\n", addr)
+	for _, key := range slices.Sorted(maps.Keys(addrs)) {
+		kind, listen, _ := strings.Cut(key, " ") // "admin", "http 127.0.0.1:0"
+		switch addr := addrs[key]; {
+		case listen == "" || listen == addr:
+			fmt.Fprintf(e.Stdout, "listening %s %s\n", kind, addr)
 		default: // a port chosen by the system
-			fmt.Fprintf(e.Stdout, "listening http %s (listen: %q)\n", addr, name)
+			fmt.Fprintf(e.Stdout, "listening %s %s (listen: %q)\n", kind, addr, listen)
 		}
 	}
 	if err := srv.Run(ctx); err != nil {

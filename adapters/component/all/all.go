@@ -1,0 +1,19 @@
+// Package all registers every component shipped with svcflow in
+// [component.Default]: the http, cron, files and poll sources, and the
+// memory, file and sqlite stores. Import it for its side effect, as
+// cmd/flowrun does:
+//
+//	import _ "github.com/svcflow/svcflow/adapters/component/all"
+//
+// A program that wants fewer imports the component packages it needs
+// instead (a build without adapters/store/sqlite links no SQLite).
+package all
+
+import (
+	_ "github.com/svcflow/svcflow/adapters/cron"
+	_ "github.com/svcflow/svcflow/adapters/filewatch"
+	_ "github.com/svcflow/svcflow/adapters/httpsource"
+	_ "github.com/svcflow/svcflow/adapters/poll"
+	_ "github.com/svcflow/svcflow/adapters/store/file"
+	_ "github.com/svcflow/svcflow/adapters/store/sqlite"
+)

@@ -1,0 +1,51 @@
+package filewatch
+
+import (
+	"time"
+
+	"github.com/svcflow/svcflow/adapters/channel"
+	"github.com/svcflow/svcflow/adapters/component"
+)
+
+// Spec is the configuration of a watched folder as a channel's source:
+//
+//	from: {files: {dir: inbox, glob: "*.json", done: inbox/done, failed: inbox/failed, settle: 1s, rescan: 5s}}
+//	from: {files: inbox}       # the folder alone
+//
+// The folder is created when the channel starts, if needed.
+type Spec struct {
+	Dir         string        `yaml:"dir" spec:"required,scalar" doc:"the folder to watch (created at start if missing)"`
+	Glob        string        `yaml:"glob" default:"*" doc:"take only files whose base name matches (path/filepath.Match syntax)"`
+	Done        string        `yaml:"done" doc:"where finished files go (default: done/ under dir)"`
+	Failed      string        `yaml:"failed" doc:"where failed files go, each beside a .error.txt (default: failed/ under dir)"`
+	Settle      time.Duration `yaml:"settle" default:"1s" doc:"how long a file must stay unchanged before it is taken"`
+	Rescan      time.Duration `yaml:"rescan" default:"5s" doc:"how often the folder is listed in full"`
+	Concurrency int           `yaml:"concurrency" default:"1" doc:"how many files are handled at once"`
+}
+
+// Component is the files source component: a watched folder.
+var Component = component.Source("files", "files dropped in a folder: one message per file, moved to done/ or failed/ after its run",
+	func(env component.Env, s Spec) (channel.Source, error) {
+		opts := []Option{WithLogger(env.Logger), WithCreateDir()}
+		if s.Glob != "" {
+			opts = append(opts, WithGlob(s.Glob))
+		}
+		if s.Done != "" {
+			opts = append(opts, WithDoneDir(s.Done))
+		}
+		if s.Failed != "" {
+			opts = append(opts, WithFailedDir(s.Failed))
+		}
+		if s.Settle != 0 {
+			opts = append(opts, WithSettleDelay(s.Settle))
+		}
+		if s.Rescan != 0 {
+			opts = append(opts, WithRescanInterval(s.Rescan))
+		}
+		if s.Concurrency != 0 {
+			opts = append(opts, WithConcurrency(s.Concurrency))
+		}
+		return New(s.Dir, opts...)
+	})
+
+func init() { component.Register(Component) }

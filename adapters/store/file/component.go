@@ -1,0 +1,33 @@
+package file
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/svcflow/svcflow/adapters/component"
+	"github.com/svcflow/svcflow/adapters/store"
+)
+
+// Spec is the configuration of a file store:
+//
+//	store: file:data/intake
+//	store: {file: {dir: data/intake}}
+type Spec struct {
+	Dir string `yaml:"dir" spec:"required,scalar" doc:"the folder of the JSON files, one per message (created if missing)"`
+}
+
+// Component is the file store component.
+var Component = component.Store("file", "messages as JSON files in a folder, one per message",
+	func(env component.Env, s Spec) (component.StoreOpener, error) {
+		if s.Dir == "" {
+			return nil, fmt.Errorf("empty folder: %w", component.ErrInvalid)
+		}
+		return func() (store.Store, error) {
+			if err := os.MkdirAll(s.Dir, 0o755); err != nil {
+				return nil, err
+			}
+			return store.OpenFile(s.Dir)
+		}, nil
+	})
+
+func init() { component.Register(Component) }
