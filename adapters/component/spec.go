@@ -242,3 +242,44 @@ func (r *Registry) examples(kind Kind) string {
 	}
 	return strings.Join(ex, ", ")
 }
+
+// TypeName names a spec field's Go type for catalogs: string, integer,
+// number, boolean, duration, retry policy, list of T, map of T, source
+// (a [Ref] of that kind), object, any.
+func TypeName(f Field) string {
+	return typeName(f.Type, f.Kind)
+}
+
+func typeName(t reflect.Type, kind Kind) string {
+	switch t {
+	case reflect.TypeFor[time.Duration]():
+		return "duration"
+	case refType:
+		return string(kind)
+	case reflect.TypeFor[any]():
+		return "any"
+	}
+	if t.PkgPath() == "github.com/svcflow/svcflow/errors" && t.Name() == "Policy" {
+		return "retry policy"
+	}
+	switch t.Kind() {
+	case reflect.Pointer:
+		return typeName(t.Elem(), kind)
+	case reflect.String:
+		return "string"
+	case reflect.Bool:
+		return "boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "integer"
+	case reflect.Float32, reflect.Float64:
+		return "number"
+	case reflect.Slice:
+		return "list of " + typeName(t.Elem(), kind)
+	case reflect.Map:
+		return "map of " + typeName(t.Elem(), kind)
+	case reflect.Struct:
+		return "object"
+	}
+	return t.String()
+}

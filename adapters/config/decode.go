@@ -27,8 +27,8 @@ type Section struct {
 	section string // the top-level key: channels
 	file    *srcFile
 	key     *yaml.Node
-	node  *yaml.Node
-	comps *component.Registry
+	node    *yaml.Node
+	comps   *component.Registry
 }
 
 // what names the entry in messages: `channel "intake"`.
@@ -340,7 +340,8 @@ func docHint(f component.Field) string {
 
 // ref reads a component choice: a mapping with one key naming the
 // component, whose value is its spec ({http: {path: /orders}}), or a
-// string "name:value" filling the spec's scalar field (sqlite:data/x.db).
+// string "name:value" filling the spec's scalar field (sqlite:data/x.db),
+// or a string "name" (memory) for a spec whose fields all have defaults.
 func (d *decoder) ref(n *yaml.Node, what, path string, kind component.Kind) (component.Ref, bool) {
 	if d.comps == nil {
 		d.at(d.f, n, "%s: no component registry to look up %s components in", what, kind)
@@ -351,7 +352,8 @@ func (d *decoder) ref(n *yaml.Node, what, path string, kind component.Kind) (com
 	switch {
 	case n != nil && n.Kind == yaml.MappingNode && len(n.Content) == 2:
 		nameNode, specNode = deref(n.Content[0]), deref(n.Content[1])
-	case n != nil && n.Kind == yaml.ScalarNode && n.ShortTag() == "!!str" && strings.Contains(n.Value, ":"):
+	case n != nil && n.Kind == yaml.ScalarNode && n.ShortTag() == "!!str" && n.Value != "":
+		// "name:value", or "name" alone for a spec that needs nothing.
 		name, rest, _ := strings.Cut(n.Value, ":")
 		c, ok := d.lookup(n, name, what, kind, names)
 		if !ok {
@@ -379,7 +381,7 @@ func (d *decoder) ref(n *yaml.Node, what, path string, kind component.Kind) (com
 		}
 		return component.Ref{Component: c, Spec: spec}, good
 	default:
-		d.at(d.f, n, "%s: expected one %s: {name: spec} with name one of %s%s, got %s", what, kind, strings.Join(names, ", "), urlHint(n), describe(n))
+		d.at(d.f, n, "%s: expected one %s: {name: spec} with name one of %s, got %s", what, kind, strings.Join(names, ", "), describe(n))
 		return component.Ref{}, false
 	}
 	if nameNode == nil || nameNode.Kind != yaml.ScalarNode {
@@ -395,14 +397,6 @@ func (d *decoder) ref(n *yaml.Node, what, path string, kind component.Kind) (com
 		return component.Ref{}, false
 	}
 	return component.Ref{Component: c, Spec: spec}, true
-}
-
-// urlHint mentions the string form to a user who wrote a plain value.
-func urlHint(n *yaml.Node) string {
-	if n != nil && n.Kind == yaml.ScalarNode {
-		return ", or a string name:value"
-	}
-	return ""
 }
 
 func (d *decoder) lookup(n *yaml.Node, name, what string, kind component.Kind, names []string) (component.Component, bool) {

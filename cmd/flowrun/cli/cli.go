@@ -14,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/svcflow/svcflow/adapters/component"
 	"github.com/svcflow/svcflow/adapters/config"
 	ferrors "github.com/svcflow/svcflow/errors"
 	"github.com/svcflow/svcflow/flow"
@@ -87,6 +88,22 @@ func WithRegistryOptions(opts ...config.RegistryOption) Option {
 	return func(e *Env) { e.regOpts = append(e.regOpts, opts...) }
 }
 
+// WithComponents makes the commands read the sources, stores and other
+// components channels name from reg (default: component.Default(), which
+// holds the components whose packages the program imports, such as
+// adapters/component/all).
+func WithComponents(reg *component.Registry) Option {
+	return func(e *Env) { e.comps = reg }
+}
+
+// Components returns the component registry the commands use.
+func (e *Env) Components() *component.Registry {
+	if e.comps != nil {
+		return e.comps
+	}
+	return component.Default()
+}
+
 // WithExample embeds a YAML configuration under a name: `flowrun run
 // --example NAME` runs its first flow on its sample input. The first
 // example given is the default of `flowrun run` without a file.
@@ -124,6 +141,7 @@ type Env struct {
 
 	regOps   []func(*config.Registry) error
 	regOpts  []config.RegistryOption
+	comps    *component.Registry
 	examples []example
 	extra    []*Command
 	terminal *bool
@@ -372,7 +390,7 @@ func (e *Env) Load(c *Command, files []string, lf *LoadFlags) (cfg *config.Confi
 		fmt.Fprintf(e.Stderr, "flowrun %s: %v\n", c.Name, err)
 		return nil, ExitFailure, false
 	}
-	opts := []config.Option{config.WithRegistry(reg), config.WithSet(lf.Sets...)}
+	opts := []config.Option{config.WithRegistry(reg), config.WithComponents(e.Components()), config.WithSet(lf.Sets...)}
 	switch {
 	case lf.Example != "" && len(files) > 0:
 		return nil, e.usageError(c, "give files or --example, not both"), false

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/svcflow/svcflow/adapters/component"
 	"github.com/svcflow/svcflow/adapters/config"
 	"github.com/svcflow/svcflow/adapters/serve"
 	fc "github.com/svcflow/svcflow/context"
@@ -157,7 +158,62 @@ func servicesCmd(ctx context.Context, e *Env, args []string) int {
 		return ExitFailure
 	}
 	printServices(e.Stdout, reg.Services())
+	printComponents(e.Stdout, e.Components())
 	return ExitOK
+}
+
+// componentSections title the kinds in the catalog.
+var componentSections = []struct {
+	kind  component.Kind
+	title string
+}{
+	{component.KindSource, "Sources (channels: from: {NAME: spec})"},
+	{component.KindStore, "Stores (channels: store: NAME:value or {NAME: spec})"},
+	{component.KindStep, "Step components (steps: - NAME: spec)"},
+	{component.KindSink, "Sinks"},
+	{component.KindProvider, "Providers"},
+}
+
+// printComponents lists the components of reg by kind, each with the
+// fields of its spec: name, type, required or default, doc.
+func printComponents(w io.Writer, reg *component.Registry) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, sec := range componentSections {
+		names := reg.Names(sec.kind)
+		if len(names) == 0 && (sec.kind == component.KindSink || sec.kind == component.KindProvider || sec.kind == component.KindStep) {
+			continue
+		}
+		fmt.Fprintf(tw, "\n%s:\n", sec.title)
+		if len(names) == 0 {
+			fmt.Fprintln(tw, "  none registered")
+		}
+		for _, name := range names {
+			c, _ := reg.Lookup(sec.kind, name)
+			fmt.Fprintf(tw, "  %s\t%s\n", c.Name, c.Doc)
+			for _, f := range c.Fields() {
+				var notes []string
+				if f.Required {
+					notes = append(notes, "required")
+				}
+				if f.Default != "" {
+					notes = append(notes, "default "+f.Default)
+				}
+				if f.Scalar {
+					notes = append(notes, "shorthand: "+name+": VALUE")
+				}
+				line := f.Name + " (" + component.TypeName(f)
+				if len(notes) > 0 {
+					line += "; " + strings.Join(notes, "; ")
+				}
+				line += ")"
+				if f.Doc != "" {
+					line += ": " + f.Doc
+				}
+				fmt.Fprintf(tw, "  \t%s\n", line)
+			}
+		}
+	}
+	tw.Flush()
 }
 
 func printServices(w io.Writer, svcs []config.ServiceInfo) {
