@@ -24,7 +24,8 @@ import (
 // present), scalar (a plain value instead of a mapping fills this field:
 // `cron: "@every 1m"` is `cron: {spec: "@every 1m"}`; at most one field),
 // oneormany (a slice field that also takes a single item). default is the
-// value used when the key is absent, written as in YAML. doc is one line
+// value used when the key is absent: the text itself for a string field,
+// else written as in YAML (default:"5s", default:"[a, b]"). doc is one line
 // for catalogs and schemas. A field of type [Ref] or []Ref names a
 // component; its kind tag says which kind (`kind:"source"`).
 //

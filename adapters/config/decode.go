@@ -313,6 +313,11 @@ func (d *decoder) defaults(n *yaml.Node, v reflect.Value, fields []component.Fie
 		if present[f.Name] || f.Default == "" {
 			continue
 		}
+		fv := v.Field(f.Index)
+		if fv.Kind() == reflect.String {
+			fv.SetString(f.Default) // a string default is the text itself
+			continue
+		}
 		var dn yaml.Node
 		if err := yaml.Unmarshal([]byte(f.Default), &dn); err != nil || len(dn.Content) != 1 {
 			d.at(d.f, n, "%s: %s: the spec's default %q is not YAML", what, f.Name, f.Default)
@@ -320,7 +325,7 @@ func (d *decoder) defaults(n *yaml.Node, v reflect.Value, fields []component.Fie
 			continue
 		}
 		sub := &decoder{f: d.f, comps: d.comps, out: &Decoded{file: d.f, at: map[string]*yaml.Node{}}}
-		if !sub.value(dn.Content[0], v.Field(f.Index), what+": "+f.Name, "", f) {
+		if !sub.value(dn.Content[0], fv, what+": "+f.Name, "", f) {
 			for _, e := range sub.errs {
 				d.at(d.f, n, "%s (the spec's default %q)", e.Msg, f.Default)
 			}

@@ -1,5 +1,6 @@
 // Command myflowrun is flowrun with this example's Go services (use:
 // geocode) and the shipped sources and stores (component/all).
+//
 //	go run ./examples/myflowrun test examples/myflowrun/shipping.yaml
 package main
 
