@@ -9,14 +9,11 @@ import (
 
 	_ "github.com/svcflow/svcflow/adapters/component/all" // the shipped sources and stores
 	"github.com/svcflow/svcflow/cmd/flowrun/cli"
-	"github.com/svcflow/svcflow/examples/batch"
-	"github.com/svcflow/svcflow/examples/enrich"
-	"github.com/svcflow/svcflow/examples/orders"
 )
 
 func main() {
 	os.Exit(cli.Main(os.Args[1:],
-		cli.WithExample("orders", orders.YAML), // the default of "flowrun run"
-		cli.WithExample("batch", batch.YAML),
-		cli.WithExample("enrich", enrich.YAML)))
+		cli.WithExample("orders", example("orders")), // the default of "flowrun run"
+		cli.WithExample("batch", example("batch")),
+		cli.WithExample("enrich", example("enrich"))))
 }
