@@ -2,8 +2,10 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"reflect"
 	"regexp"
 	"strings"
 	"text/tabwriter"
@@ -42,12 +44,25 @@ flowrun graph examples/orders/orders.yaml --flow fulfil --format mermaid`,
 	})
 	register(&Command{
 		Name:    "services",
-		Summary: "list the services YAML flows can use, with their inputs and outputs",
+		Summary: "list the services and components YAML can use, with their specs",
 		Usage:   "flowrun services [--allow-shell]",
 		Help: `Lists the built-in step kinds and the Go services this flowrun was built
-with (use: NAME), with what each reads and writes.`,
+with (use: NAME), with what each reads and writes, then every component
+(sources, stores, ...) with the fields of its spec: type, required or
+default, and what it is for.`,
 		Example: `flowrun services`,
 		Run:     servicesCmd,
+	})
+	register(&Command{
+		Name:    "schema",
+		Summary: "print the JSON Schema of the YAML format, for editors",
+		Usage:   "flowrun schema",
+		Help: `Prints a JSON Schema (draft 2020-12) of a whole configuration file:
+flows with every step kind, channels with the sources and stores this
+flowrun was built with, and tests. Editors use it to complete and check
+YAML as you type (yaml-language-server: # yaml-language-server: $schema=...).`,
+		Example: `flowrun schema > svcflow.schema.json`,
+		Run:     schemaCmd,
 	})
 	register(&Command{
 		Name:    "test",
@@ -159,6 +174,25 @@ func servicesCmd(ctx context.Context, e *Env, args []string) int {
 	}
 	printServices(e.Stdout, reg.Services())
 	printComponents(e.Stdout, e.Components())
+	return ExitOK
+}
+
+func schemaCmd(ctx context.Context, e *Env, args []string) int {
+	c := e.cmds["schema"]
+	fs := e.FlagSet(c)
+	rest, code, ok := e.Parse(fs, args)
+	if !ok {
+		return code
+	}
+	if len(rest) > 0 {
+		return e.usageError(c, "takes no arguments")
+	}
+	enc := json.NewEncoder(e.Stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(config.Schema(config.SchemaOptions{Channel: reflect.TypeFor[serve.Spec](), Components: e.Components()})); err != nil {
+		fmt.Fprintf(e.Stderr, "flowrun schema: %v\n", err)
+		return ExitFailure
+	}
 	return ExitOK
 }
 

@@ -1,0 +1,135 @@
+package config
+
+import (
+	"reflect"
+
+	"github.com/svcflow/svcflow/adapters/component"
+)
+
+// SchemaOptions say what [Schema] describes beyond the flows.
+type SchemaOptions struct {
+	// Channel is the spec type of an entry under channels: (serve.Spec);
+	// nil: channels are described as objects only.
+	Channel reflect.Type
+	// Components are the components channel specs name (default
+	// component.Default()).
+	Components *component.Registry
+}
+
+// Schema returns a JSON Schema (draft 2020-12) of a whole configuration
+// file: version, vars, flows with every step kind and combinator, channels
+// (with the sources and stores of the component registry) and tests. It
+// is a value for encoding/json; `flowrun schema` prints it for editors.
+// It checks the shape of a file; the loader checks the rest (expressions,
+// keys provided on every path, flow names).
+func Schema(opts SchemaOptions) map[string]any {
+	if opts.Components == nil {
+		opts.Components = component.Default()
+	}
+	str := map[string]any{"type": "string"}
+	dur := map[string]any{"type": "string", "pattern": `^([0-9]+(\.[0-9]*)?(ns|us|µs|ms|s|m|h))+$`}
+	ref := func(name string) map[string]any { return map[string]any{"$ref": "#/$defs/" + name} }
+	obj := func(props map[string]any, required ...string) map[string]any {
+		o := map[string]any{"type": "object", "properties": props, "additionalProperties": false}
+		if len(required) > 0 {
+			req := make([]any, len(required))
+			for i, r := range required {
+				req[i] = r
+			}
+			o["required"] = req
+		}
+		return o
+	}
+	anyOf := func(alts ...any) map[string]any { return map[string]any{"anyOf": alts} }
+	strings := map[string]any{"type": "array", "items": str}
+	stringMap := map[string]any{"type": "object", "additionalProperties": str}
+
+	kinds := map[string]any{
+		// services
+		"set":      map[string]any{"type": "object", "minProperties": 1, "description": "key: expression, evaluated in order"},
+		"stop":     anyOf(str, obj(map[string]any{"if": str, "reason": str})),
+		"log":      anyOf(str, obj(map[string]any{"message": str, "level": map[string]any{"enum": []any{"debug", "info", "warn", "error"}}, "keys": strings})),
+		"template": map[string]any{"type": "object", "minProperties": 1, "additionalProperties": str},
+		"sleep":    dur,
+		"call":     str,
+		"use":      str,
+		"shell": obj(map[string]any{"command": anyOf(str, strings), "stdin": str, "into": str, "json": map[string]any{"type": "boolean"}},
+			"command"),
+		"http": obj(map[string]any{
+			"method": str, "url": str, "headers": stringMap, "body": str, "body_template": str, "content_type": str,
+			"timeout": dur, "retry": ref("policy"), "into": str, "status_into": str,
+			"allow_status": map[string]any{"type": "array", "items": map[string]any{"type": "integer"}},
+		}, "url"),
+		// combinators
+		"then":   ref("steps"),
+		"tap":    anyOf(ref("step"), ref("steps")),
+		"fork":   obj(map[string]any{"on": str, "cases": map[string]any{"type": "object", "additionalProperties": ref("steps")}, "default": ref("steps")}, "on"),
+		"when":   obj(map[string]any{"if": str, "steps": ref("steps")}, "if", "steps"),
+		"unless": obj(map[string]any{"if": str, "steps": ref("steps")}, "if", "steps"),
+		"all":    anyOf(ref("steps"), obj(map[string]any{"steps": ref("steps"), "limit": map[string]any{"type": "integer", "minimum": 1}}, "steps")),
+		"each": obj(map[string]any{"over": str, "as": str, "index": str, "concurrency": map[string]any{"type": "integer", "minimum": 1},
+			"collect": obj(map[string]any{"from": str, "into": str}, "from", "into"), "steps": ref("steps")}, "over", "steps"),
+		"until": obj(map[string]any{"if": str, "max_loops": map[string]any{"type": "integer", "minimum": 1}, "steps": ref("steps")}, "if", "steps"),
+		"first": map[string]any{"type": "array", "minItems": 1, "items": obj(map[string]any{"if": str, "steps": ref("steps")}, "steps")},
+		"saga":  anyOf(ref("steps"), obj(map[string]any{"steps": ref("steps"), "compensation_timeout": dur}, "steps")),
+	}
+	stepProps := map[string]any{
+		"name": str, "retry": ref("policy"), "timeout": dur,
+		"compensate": anyOf(ref("step"), ref("steps")), "with": map[string]any{"type": "object"},
+	}
+	var oneKind []any
+	for _, k := range append(append([]string{}, leafKinds...), comboKinds...) {
+		stepProps[k] = kinds[k]
+		oneKind = append(oneKind, map[string]any{"required": []any{k}})
+	}
+	step := anyOf(
+		map[string]any{"type": "string", "description": "a registered service: use: NAME"},
+		map[string]any{"type": "object", "properties": stepProps, "additionalProperties": false, "oneOf": oneKind},
+	)
+
+	input := anyOf(str, obj(map[string]any{"name": str, "type": str, "optional": map[string]any{"type": "boolean"}, "default": map[string]any{}}, "name"))
+	flowSchema := obj(map[string]any{
+		"description": str,
+		"input":       map[string]any{"type": "array", "items": input},
+		"retry":       ref("policy"),
+		"sample":      map[string]any{"type": "object"},
+		"steps":       ref("steps"),
+	}, "steps")
+
+	channel := map[string]any{"type": "object"}
+	if opts.Channel != nil {
+		channel = component.Schema(opts.Channel, opts.Components)
+	}
+
+	errorKinds := make([]any, len(ErrorKinds))
+	for i, k := range ErrorKinds {
+		errorKinds[i] = k
+	}
+	stub := anyOf(ref("step"), obj(map[string]any{"output": map[string]any{"type": "object"}, "error": map[string]any{"enum": errorKinds}, "message": str}))
+	stubs := map[string]any{"type": "object", "additionalProperties": stub}
+	testCase := obj(map[string]any{
+		"name": str, "input": map[string]any{"type": "object"}, "want": map[string]any{"type": "object"},
+		"error": map[string]any{"enum": errorKinds}, "error_contains": str, "stubs": stubs, "from": str, "through": str,
+	}, "name")
+	suite := obj(map[string]any{"flow": str, "stubs": stubs, "cases": map[string]any{"type": "array", "items": testCase}}, "flow", "cases")
+
+	return map[string]any{
+		"$schema":     "https://json-schema.org/draft/2020-12/schema",
+		"title":       "svcflow configuration",
+		"description": "flows, channels and tests for flowrun",
+		"type":        "object",
+		"properties": map[string]any{
+			"version":  map[string]any{"const": Version},
+			"vars":     map[string]any{"type": "object"},
+			"flows":    map[string]any{"type": "object", "additionalProperties": flowSchema},
+			"channels": map[string]any{"type": "object", "additionalProperties": channel},
+			"tests":    map[string]any{"type": "array", "items": suite},
+		},
+		"additionalProperties": false,
+		"$defs": map[string]any{
+			"policy": component.PolicySchema(),
+			"step":   step,
+			"steps":  map[string]any{"type": "array", "minItems": 1, "items": ref("step")},
+		},
+	}
+}
