@@ -16,6 +16,7 @@ import (
 
 	"github.com/svcflow/svcflow/adapters/message"
 	fc "github.com/svcflow/svcflow/context"
+	"github.com/svcflow/svcflow/internal/jsonscan"
 )
 
 // State is where a stored message is in its life.
@@ -367,7 +368,7 @@ func normalizeTrace(trace json.RawMessage) (json.RawMessage, error) {
 	if len(trace) == 0 {
 		return nil, nil
 	}
-	valid, compact := message.ScanJSON(trace)
+	valid, compact := jsonscan.Scan(trace)
 	if !valid {
 		return nil, fmt.Errorf("%w: trace is not valid JSON", ErrInvalid)
 	}
