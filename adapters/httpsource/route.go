@@ -22,8 +22,8 @@ import (
 
 	"github.com/svcflow/svcflow/adapters/channel"
 	"github.com/svcflow/svcflow/adapters/message"
-	fc "github.com/svcflow/svcflow/context"
 	flowerrors "github.com/svcflow/svcflow/errors"
+	"github.com/svcflow/svcflow/internal/jsonenc"
 	"github.com/svcflow/svcflow/internal/jsonscan"
 )
 
@@ -376,7 +376,7 @@ func (rt *route) respond(w http.ResponseWriter, m *message.Message, res channel.
 		}
 		buf := bufs.Get().(*[]byte)
 		defer bufs.Put(buf)
-		body, err := fc.AppendJSON((*buf)[:0], out)
+		body, err := jsonenc.Append((*buf)[:0], out)
 		*buf = body[:0]
 		if err != nil {
 			errID := uuid.NewString()

@@ -15,7 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/svcflow/svcflow/adapters/message"
-	fc "github.com/svcflow/svcflow/context"
+	"github.com/svcflow/svcflow/internal/jsonenc"
 	"github.com/svcflow/svcflow/internal/jsonscan"
 )
 
@@ -343,7 +343,7 @@ func encodeContext(ctx map[string]any) ([]byte, error) {
 	if ctx == nil {
 		return nil, nil
 	}
-	data, err := fc.AppendJSON(make([]byte, 0, 64*len(ctx)), ctx)
+	data, err := jsonenc.Append(make([]byte, 0, 64*len(ctx)), ctx)
 	if err != nil {
 		return nil, fmt.Errorf("%w: encode context: %w", ErrInvalid, err)
 	}
