@@ -48,9 +48,9 @@ func benchSQLiteStore(b *testing.B, perMessage func(ctx context.Context, s *SQLi
 	}
 }
 
-// BenchmarkSQLiteStore measures Put, then Transition to Processing, then
+// BenchmarkB8SQLiteStore measures Put, then Transition to Processing, then
 // to Done: the three writes the baseline does by hand.
-func BenchmarkSQLiteStore(b *testing.B) {
+func BenchmarkB8SQLiteStore(b *testing.B) {
 	benchSQLiteStore(b, func(ctx context.Context, s *SQLite, m *message.Message) error {
 		if err := s.Put(ctx, m); err != nil {
 			return err
@@ -62,9 +62,9 @@ func BenchmarkSQLiteStore(b *testing.B) {
 	})
 }
 
-// BenchmarkSQLiteStoreBegin is what a channel does per new message: Begin
+// BenchmarkB8SQLiteStoreBegin is what a channel does per new message: Begin
 // (put + processing in one transaction), then Done.
-func BenchmarkSQLiteStoreBegin(b *testing.B) {
+func BenchmarkB8SQLiteStoreBegin(b *testing.B) {
 	benchSQLiteStore(b, func(ctx context.Context, s *SQLite, m *message.Message) error {
 		if err := s.Begin(ctx, m); err != nil {
 			return err
@@ -73,12 +73,12 @@ func BenchmarkSQLiteStoreBegin(b *testing.B) {
 	})
 }
 
-// BenchmarkSQLiteBaseline does by hand, on database/sql with the same
+// BenchmarkB8SQLiteBaseline does by hand, on database/sql with the same
 // driver, pragmas and schema, the minimal SQL equivalent to
-// BenchmarkSQLiteStore: insert the message and its first history row,
+// BenchmarkB8SQLiteStore: insert the message and its first history row,
 // then twice update the state and insert a history row, each step in its
 // own transaction.
-func BenchmarkSQLiteBaseline(b *testing.B) {
+func BenchmarkB8SQLiteBaseline(b *testing.B) {
 	path := filepath.Join(b.TempDir(), "baseline.db")
 	u := url.URL{Scheme: "file", Path: filepath.ToSlash(path)}
 	db, err := sql.Open("sqlite", u.String()+"?"+sqlitePragmas+"&_txlock=immediate")
