@@ -568,11 +568,11 @@ func TestNormalizeTrace(t *testing.T) {
 		`{"a":"quote \" and space "}`:         `{"a":"quote \" and space "}`,
 		`["\\", " "]`:                         `["\\"," "]`,
 	} {
-		got, err := normalizeTrace(json.RawMessage(in))
+		got, err := NormalizeUpdate(Done, Update{Trace: json.RawMessage(in)})
 		require.NoError(t, err, in)
-		assert.Equal(t, want, string(got), in)
+		assert.Equal(t, want, string(got.Trace), in)
 	}
-	_, err := normalizeTrace(json.RawMessage(`{"a":`))
+	_, err := NormalizeUpdate(Done, Update{Trace: json.RawMessage(`{"a":`)})
 	assert.ErrorIs(t, err, ErrInvalid)
 }
 

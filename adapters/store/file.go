@@ -15,6 +15,7 @@ import (
 	"sync"
 
 	"github.com/svcflow/svcflow/adapters/message"
+	"github.com/svcflow/svcflow/internal/storeutil"
 )
 
 // File is a Store that keeps one JSON file per message in a directory.
@@ -26,7 +27,7 @@ import (
 // A directory must be used by one process at a time.
 type File struct {
 	dir  string
-	life life
+	life storeutil.Life
 
 	dirf *os.File // the directory, kept open to sync renames
 
@@ -38,7 +39,7 @@ type File struct {
 }
 
 type fileEntry struct {
-	entry
+	IndexEntry
 	name string // file name in dir
 }
 
@@ -94,13 +95,13 @@ func (s *File) load() error {
 		if old, ok := s.index[id]; ok {
 			return fmt.Errorf("files %s and %s both hold message %q", old.name, name, id)
 		}
-		s.index[id] = &fileEntry{entry: entryOf(rec), name: name}
+		s.index[id] = &fileEntry{IndexEntry: entryOf(rec), name: name}
 	}
 	return nil
 }
 
-func entryOf(rec *Record) entry {
-	return entry{id: rec.Message.ID, time: rec.Message.Time, state: rec.State, meta: rec.Message.Meta}
+func entryOf(rec *Record) IndexEntry {
+	return IndexEntry{ID: rec.Message.ID, Time: rec.Message.Time, State: rec.State, Meta: rec.Message.Meta}
 }
 
 // fileName returns the file name for a message ID: the ID itself when it
@@ -205,29 +206,29 @@ func (s *File) Put(ctx context.Context, m *message.Message) error {
 	if m != nil {
 		id = m.ID
 	}
-	if err := ctxErr(ctx); err != nil {
+	if err := storeutil.CtxErr(ctx); err != nil {
 		return s.fail("put", id, "", err)
 	}
-	p, err := prepareMessage(m)
+	n, err := Normalize(m)
 	if err == nil {
-		p.msg.Context, err = decodeContext(p.context)
+		n.Message.Context, err = storeutil.DecodeContext(n.Context)
 	}
 	if err != nil {
 		return s.fail("put", id, "", err)
 	}
-	if !s.life.enter() {
+	if !s.life.Enter() {
 		return s.fail("put", id, "", ErrClosed)
 	}
-	defer s.life.exit()
+	defer s.life.Exit()
 	l := s.lock(id)
 	l.Lock()
 	defer l.Unlock()
 	if _, ok := s.lookup(id); ok {
 		return s.fail("put", id, "", ErrExists)
 	}
-	at := now()
+	at := storeutil.Now()
 	rec := &Record{
-		Message: &p.msg,
+		Message: &n.Message,
 		State:   Pending,
 		Updated: at,
 		History: []Transition{{State: Pending, At: at}},
@@ -237,27 +238,28 @@ func (s *File) Put(ctx context.Context, m *message.Message) error {
 		return s.fail("put", id, "", err)
 	}
 	s.mu.Lock()
-	s.index[id] = &fileEntry{entry: entryOf(rec), name: name}
+	s.index[id] = &fileEntry{IndexEntry: entryOf(rec), name: name}
 	s.mu.Unlock()
 	return nil
 }
 
 // Transition implements Store.
 func (s *File) Transition(ctx context.Context, id string, to State, u Update) error {
-	if err := ctxErr(ctx); err != nil {
+	if err := storeutil.CtxErr(ctx); err != nil {
 		return s.fail("transition", id, to, err)
 	}
-	pu, err := prepareUpdate(to, u)
-	if err == nil && pu.context != nil {
-		pu.Context, err = decodeContext(pu.context)
+	nu, err := NormalizeUpdate(to, u)
+	var newContext map[string]any // nu.Context decoded
+	if err == nil {
+		newContext, err = storeutil.DecodeContext(nu.Context)
 	}
 	if err != nil {
 		return s.fail("transition", id, to, err)
 	}
-	if !s.life.enter() {
+	if !s.life.Enter() {
 		return s.fail("transition", id, to, ErrClosed)
 	}
-	defer s.life.exit()
+	defer s.life.Exit()
 	l := s.lock(id)
 	l.Lock()
 	defer l.Unlock()
@@ -269,26 +271,26 @@ func (s *File) Transition(ctx context.Context, id string, to State, u Update) er
 	if err != nil {
 		return s.fail("transition", id, to, err)
 	}
-	at := now()
-	if pu.Context != nil {
-		rec.Message.Context = pu.Context
+	at := storeutil.Now()
+	if newContext != nil {
+		rec.Message.Context = newContext
 	}
-	if pu.Trace != nil {
-		rec.Message.Trace = pu.Trace
+	if nu.Trace != nil {
+		rec.Message.Trace = nu.Trace
 	}
 	rec.State = to
-	rec.Err = pu.Err
+	rec.Err = nu.Err
 	if to == Processing {
 		rec.Attempts++
 	}
 	rec.Updated = at
-	rec.History = append(rec.History, Transition{State: to, At: at, Err: pu.Err})
+	rec.History = append(rec.History, Transition{State: to, At: at, Err: nu.Err})
 	if err := s.write(e.name, rec); err != nil {
 		return s.fail("transition", id, to, err)
 	}
 	s.mu.Lock()
 	ne := *e
-	ne.state = to
+	ne.State = to
 	s.index[id] = &ne
 	s.mu.Unlock()
 	return nil
@@ -296,13 +298,13 @@ func (s *File) Transition(ctx context.Context, id string, to State, u Update) er
 
 // Get implements Store.
 func (s *File) Get(ctx context.Context, id string) (*Record, error) {
-	if err := ctxErr(ctx); err != nil {
+	if err := storeutil.CtxErr(ctx); err != nil {
 		return nil, s.fail("get", id, "", err)
 	}
-	if !s.life.enter() {
+	if !s.life.Enter() {
 		return nil, s.fail("get", id, "", ErrClosed)
 	}
-	defer s.life.exit()
+	defer s.life.Exit()
 	e, ok := s.lookup(id)
 	if !ok {
 		return nil, s.fail("get", id, "", ErrNotFound)
@@ -314,9 +316,10 @@ func (s *File) Get(ctx context.Context, id string) (*Record, error) {
 	return rec, nil
 }
 
-func (s *File) all(yield func(*entry) bool) {
+// all yields the index entries of every record; s.mu is held.
+func (s *File) all(yield func(*IndexEntry) bool) {
 	for _, e := range s.index {
-		if !yield(&e.entry) {
+		if !yield(&e.IndexEntry) {
 			return
 		}
 	}
@@ -324,23 +327,23 @@ func (s *File) all(yield func(*entry) bool) {
 
 // Search implements Store.
 func (s *File) Search(ctx context.Context, q Query) ([]*Record, error) {
-	if err := checkQueryIn(ctx, q); err != nil {
+	if err := checkQuery(ctx, &q); err != nil {
 		return nil, s.fail("search", "", "", err)
 	}
-	if !s.life.enter() {
+	if !s.life.Enter() {
 		return nil, s.fail("search", "", "", ErrClosed)
 	}
-	defer s.life.exit()
+	defer s.life.Exit()
 	s.mu.RLock()
-	sel := selectEntries(&q, s.all)
+	sel := q.Select(s.all)
 	names := make([]string, len(sel))
 	for i, e := range sel {
-		names[i] = s.index[e.id].name
+		names[i] = s.index[e.ID].name
 	}
 	s.mu.RUnlock()
 	out := make([]*Record, len(names))
 	for i, name := range names {
-		if err := ctxErr(ctx); err != nil {
+		if err := storeutil.CtxErr(ctx); err != nil {
 			return nil, s.fail("search", "", "", err)
 		}
 		rec, err := s.read(name)
@@ -354,21 +357,21 @@ func (s *File) Search(ctx context.Context, q Query) ([]*Record, error) {
 
 // Count implements Store.
 func (s *File) Count(ctx context.Context, q Query) (int, error) {
-	if err := checkQueryIn(ctx, q); err != nil {
+	if err := checkQuery(ctx, &q); err != nil {
 		return 0, s.fail("count", "", "", err)
 	}
-	if !s.life.enter() {
+	if !s.life.Enter() {
 		return 0, s.fail("count", "", "", ErrClosed)
 	}
-	defer s.life.exit()
+	defer s.life.Exit()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return countEntries(&q, s.all), nil
+	return q.Count(s.all), nil
 }
 
 // Close implements Store. It waits for running operations to finish.
 func (s *File) Close() error {
-	if !s.life.close() {
+	if !s.life.Close() {
 		return nil
 	}
 	if err := s.dirf.Close(); err != nil {

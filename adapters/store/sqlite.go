@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/svcflow/svcflow/adapters/message"
+	"github.com/svcflow/svcflow/internal/storeutil"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
@@ -28,7 +29,7 @@ import (
 // and see a consistent snapshot.
 type SQLite struct {
 	path string
-	life life
+	life storeutil.Life
 
 	w *sql.DB // the single writing connection
 	r *sql.DB // read-only connections; the same as w for ":memory:"
@@ -255,30 +256,30 @@ func (s *SQLite) Begin(ctx context.Context, m *message.Message) error {
 }
 
 func (s *SQLite) put(ctx context.Context, m *message.Message, op string, begin bool) error {
-	ctx = orBackground(ctx)
+	ctx = storeutil.OrBackground(ctx)
 	var id string
 	if m != nil {
 		id = m.ID
 	}
-	p, err := prepareMessage(m)
+	n, err := Normalize(m)
 	if err != nil {
 		return s.fail(op, id, "", err)
 	}
 	var meta []byte
-	if p.msg.Meta != nil {
-		if meta, err = json.Marshal(p.msg.Meta); err != nil {
+	if n.Message.Meta != nil {
+		if meta, err = json.Marshal(n.Message.Meta); err != nil {
 			return s.fail(op, id, "", fmt.Errorf("%w: encode meta: %w", ErrInvalid, err))
 		}
 	}
-	if !s.life.enter() {
+	if !s.life.Enter() {
 		return s.fail(op, id, "", ErrClosed)
 	}
-	defer s.life.exit()
-	at := formatTime(now())
+	defer s.life.Exit()
+	at := formatTime(storeutil.Now())
 	err = s.write(ctx, func(tx *sql.Tx) error {
 		res, err := tx.StmtContext(ctx, s.insertMsg).ExecContext(ctx,
-			id, formatTime(p.msg.Time), p.msg.ContentType, nullable(p.msg.Payload),
-			nullableText(meta), nullableText(p.context), nullableText(p.msg.Trace), at)
+			id, formatTime(n.Message.Time), n.Message.ContentType, nullable(n.Message.Payload),
+			nullableText(meta), nullableText(n.Context), nullableText(n.Message.Trace), at)
 		if err != nil {
 			return err
 		}
@@ -318,23 +319,23 @@ func (s *SQLite) write(ctx context.Context, f func(*sql.Tx) error) error {
 
 // Transition implements Store.
 func (s *SQLite) Transition(ctx context.Context, id string, to State, u Update) error {
-	ctx = orBackground(ctx)
-	pu, err := prepareUpdate(to, u)
+	ctx = storeutil.OrBackground(ctx)
+	nu, err := NormalizeUpdate(to, u)
 	if err != nil {
 		return s.fail("transition", id, to, err)
 	}
-	if !s.life.enter() {
+	if !s.life.Enter() {
 		return s.fail("transition", id, to, ErrClosed)
 	}
-	defer s.life.exit()
-	at := formatTime(now())
+	defer s.life.Exit()
+	at := formatTime(storeutil.Now())
 	attempt := 0
 	if to == Processing {
 		attempt = 1
 	}
 	err = s.write(ctx, func(tx *sql.Tx) error {
 		res, err := tx.StmtContext(ctx, s.update).ExecContext(ctx,
-			string(to), pu.Err, attempt, at, nullableText(pu.context), nullableText(pu.Trace), id)
+			string(to), nu.Err, attempt, at, nullableText(nu.Context), nullableText(nu.Trace), id)
 		if err != nil {
 			return err
 		}
@@ -343,7 +344,7 @@ func (s *SQLite) Transition(ctx context.Context, id string, to State, u Update) 
 		} else if n == 0 {
 			return ErrNotFound
 		}
-		_, err = tx.StmtContext(ctx, s.insertHist).ExecContext(ctx, id, string(to), at, pu.Err)
+		_, err = tx.StmtContext(ctx, s.insertHist).ExecContext(ctx, id, string(to), at, nu.Err)
 		return err
 	})
 	if err != nil {
@@ -364,11 +365,11 @@ func (s *SQLite) read(ctx context.Context, f func(*sql.Tx) error) error {
 
 // Get implements Store.
 func (s *SQLite) Get(ctx context.Context, id string) (*Record, error) {
-	ctx = orBackground(ctx)
-	if !s.life.enter() {
+	ctx = storeutil.OrBackground(ctx)
+	if !s.life.Enter() {
 		return nil, s.fail("get", id, "", ErrClosed)
 	}
-	defer s.life.exit()
+	defer s.life.Exit()
 	var rec *Record
 	err := s.read(ctx, func(tx *sql.Tx) error {
 		recs, err := scanRecords(tx.StmtContext(ctx, s.getMsg).QueryContext(ctx, id))
@@ -548,14 +549,14 @@ const maxCachedStmts = 128
 
 // Search implements Store.
 func (s *SQLite) Search(ctx context.Context, q Query) ([]*Record, error) {
-	ctx = orBackground(ctx)
-	if err := checkQuery(q); err != nil {
+	ctx = storeutil.OrBackground(ctx)
+	if err := q.Validate(); err != nil {
 		return nil, s.fail("search", "", "", err)
 	}
-	if !s.life.enter() {
+	if !s.life.Enter() {
 		return nil, s.fail("search", "", "", ErrClosed)
 	}
-	defer s.life.exit()
+	defer s.life.Exit()
 	cond, args, none := where(&q)
 	if none {
 		return []*Record{}, nil
@@ -622,14 +623,14 @@ func (s *SQLite) Search(ctx context.Context, q Query) ([]*Record, error) {
 
 // Count implements Store.
 func (s *SQLite) Count(ctx context.Context, q Query) (int, error) {
-	ctx = orBackground(ctx)
-	if err := checkQuery(q); err != nil {
+	ctx = storeutil.OrBackground(ctx)
+	if err := q.Validate(); err != nil {
 		return 0, s.fail("count", "", "", err)
 	}
-	if !s.life.enter() {
+	if !s.life.Enter() {
 		return 0, s.fail("count", "", "", ErrClosed)
 	}
-	defer s.life.exit()
+	defer s.life.Exit()
 	cond, args, none := where(&q)
 	if none {
 		return 0, nil
@@ -661,7 +662,7 @@ func (s *SQLite) Count(ctx context.Context, q Query) (int, error) {
 
 // Close implements Store. It waits for running operations to finish.
 func (s *SQLite) Close() error {
-	if !s.life.close() {
+	if !s.life.Close() {
 		return nil
 	}
 	if err := s.closeAll(); err != nil {

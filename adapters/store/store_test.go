@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -162,4 +163,125 @@ func TestPersistence(t *testing.T) {
 			assert.Equal(t, "boom", rec.History[2].Err)
 		})
 	}
+}
+
+func TestNormalize(t *testing.T) {
+	local := time.FixedZone("x", 2*3600)
+	m := &message.Message{
+		ID:      "n",
+		Time:    time.Date(2024, 1, 1, 2, 0, 0, 5, local),
+		Payload: []byte("body"),
+		Meta:    map[string]string{"k": "v"},
+		Context: map[string]any{"n": 1, "list": []string{"a"}},
+		Trace:   json.RawMessage(`[ {"step": "a"} ]`),
+	}
+	n, err := Normalize(m)
+	require.NoError(t, err)
+	assert.Equal(t, time.Date(2024, 1, 1, 0, 0, 0, 5, time.UTC), n.Message.Time)
+	assert.Nil(t, n.Message.Context, "the context is in n.Context")
+	assert.JSONEq(t, `{"list":["a"],"n":1}`, string(n.Context))
+	assert.Equal(t, json.RawMessage(`[{"step":"a"}]`), n.Message.Trace)
+
+	// n is a copy: changing m changes nothing in it.
+	m.Payload[0] = 'X'
+	m.Meta["k"] = "changed"
+	m.Trace[1] = '!'
+	assert.Equal(t, []byte("body"), n.Message.Payload)
+	assert.Equal(t, map[string]string{"k": "v"}, n.Message.Meta)
+	assert.Equal(t, json.RawMessage(`[{"step":"a"}]`), n.Message.Trace)
+
+	// A compact trace is copied too.
+	m.Trace = json.RawMessage(`[1]`)
+	n, err = Normalize(m)
+	require.NoError(t, err)
+	m.Trace[1] = '2'
+	assert.Equal(t, json.RawMessage(`[1]`), n.Message.Trace)
+
+	n, err = Normalize(&message.Message{ID: "none", Time: base})
+	require.NoError(t, err)
+	assert.Nil(t, n.Context)
+	assert.Nil(t, n.Message.Trace)
+
+	for name, m := range map[string]*message.Message{
+		"nil":         nil,
+		"empty id":    {Time: base},
+		"non-utf8 id": {ID: "\xff", Time: base},
+		"time":        {ID: "t", Time: time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC)},
+		"bad trace":   {ID: "tr", Time: base, Trace: json.RawMessage(`{`)},
+		"bad context": {ID: "c", Time: base, Context: map[string]any{"ch": make(chan int)}},
+	} {
+		_, err := Normalize(m)
+		assert.ErrorIs(t, err, ErrInvalid, name)
+	}
+}
+
+func TestNormalizeUpdate(t *testing.T) {
+	u := Update{Err: "boom", Context: map[string]any{"a": 1}, Trace: json.RawMessage("[ 1 ]")}
+	n, err := NormalizeUpdate(Error, u)
+	require.NoError(t, err)
+	assert.Equal(t, NormalizedUpdate{Err: "boom", Context: []byte(`{"a":1}`), Trace: json.RawMessage(`[1]`)}, n)
+
+	n, err = NormalizeUpdate(Done, Update{})
+	require.NoError(t, err)
+	assert.Equal(t, NormalizedUpdate{}, n)
+
+	for name, tc := range map[string]struct {
+		to State
+		u  Update
+	}{
+		"state":   {"finished", Update{}},
+		"trace":   {Done, Update{Trace: json.RawMessage(`nope`)}},
+		"context": {Done, Update{Context: map[string]any{"f": func() {}}}},
+	} {
+		_, err := NormalizeUpdate(tc.to, tc.u)
+		assert.ErrorIs(t, err, ErrInvalid, name)
+	}
+}
+
+func TestQueryValidate(t *testing.T) {
+	for _, q := range []Query{{}, {States: States, Limit: 1, Offset: 2}} {
+		assert.NoError(t, q.Validate())
+	}
+	for name, q := range map[string]Query{
+		"bad state":       {States: []State{Done, "zzz"}},
+		"negative limit":  {Limit: -1},
+		"negative offset": {Offset: -1},
+	} {
+		assert.ErrorIs(t, q.Validate(), ErrInvalid, name)
+	}
+}
+
+func TestQuerySelectAndCount(t *testing.T) {
+	entries := []*IndexEntry{
+		{ID: "b", Time: base, State: Done, Meta: map[string]string{"src": "http"}},
+		{ID: "a", Time: base, State: Pending},
+		{ID: "c", Time: base.Add(time.Second), State: Done, Meta: map[string]string{"src": "http"}},
+		{ID: "d", Time: base.Add(-time.Second), State: Error, Meta: map[string]string{"src": "cron"}},
+	}
+	all := slices.Values(entries)
+	idsOf := func(es []*IndexEntry) []string {
+		out := []string{}
+		for _, e := range es {
+			out = append(out, e.ID)
+		}
+		return out
+	}
+	for _, tt := range []struct {
+		name  string
+		q     Query
+		want  []string
+		count int
+	}{
+		{"all by time then id", Query{}, []string{"d", "a", "b", "c"}, 4},
+		{"desc", Query{Desc: true}, []string{"c", "b", "a", "d"}, 4},
+		{"state", Query{States: []State{Done}}, []string{"b", "c"}, 2},
+		{"meta", Query{Meta: map[string]string{"src": "http"}, Desc: true}, []string{"c", "b"}, 2},
+		{"since until", Query{Since: base, Until: base.Add(time.Second)}, []string{"a", "b"}, 2},
+		{"offset limit", Query{Offset: 1, Limit: 2}, []string{"a", "b"}, 4},
+		{"offset past end", Query{Offset: 4}, []string{}, 4},
+	} {
+		assert.Equal(t, tt.want, idsOf(tt.q.Select(all)), tt.name)
+		assert.Equal(t, tt.count, tt.q.Count(all), tt.name)
+	}
+	assert.Equal(t, []string{"b", "a", "c", "d"}, idsOf(entries), "Select leaves its input as it was")
 }
