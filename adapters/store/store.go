@@ -181,8 +181,8 @@ var (
 type OpError struct {
 	// Store is the kind of store: "memory", "file" or "sqlite".
 	Store string
-	// Op is the operation: "open", "put", "transition", "get", "search",
-	// "count" or "close".
+	// Op is the operation: "open", "put", "begin", "transition", "get",
+	// "search", "count" or "close".
 	Op string
 	// ID is the message ID the operation concerned, if any.
 	ID string
@@ -200,7 +200,7 @@ func (e *OpError) Error() string {
 	b.WriteString(": ")
 	b.WriteString(e.Op)
 	switch e.Op {
-	case "put", "get", "transition":
+	case "put", "begin", "get", "transition":
 		b.WriteByte(' ')
 		b.WriteString(strconv.Quote(e.ID))
 	}

@@ -32,6 +32,7 @@ func TestOpError(t *testing.T) {
 	}{
 		{&OpError{Store: "sqlite", Op: "transition", ID: "abc", To: Done, Err: ErrNotFound}, `store sqlite: transition "abc" to done: message not found`},
 		{&OpError{Store: "file", Op: "put", ID: "a\"b", Err: ErrExists}, `store file: put "a\"b": message already stored`},
+		{&OpError{Store: "sqlite", Op: "begin", ID: "x", Err: ErrExists}, `store sqlite: begin "x": message already stored`},
 		{&OpError{Store: "memory", Op: "get", Err: ErrNotFound}, `store memory: get "": message not found`},
 		{&OpError{Store: "memory", Op: "search", Err: ErrClosed}, `store memory: search: store closed`},
 		{&OpError{Store: "file", Op: "close"}, `store file: close`},
