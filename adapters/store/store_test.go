@@ -105,67 +105,6 @@ func TestOpen(t *testing.T) {
 	}
 }
 
-// TestPersistence checks that stores reopened after Close keep everything.
-func TestPersistence(t *testing.T) {
-	opens := map[string]func(dir string) (Store, error){
-		"file":   func(dir string) (Store, error) { return OpenFile(filepath.Join(dir, "messages")) },
-		"sqlite": func(dir string) (Store, error) { return OpenSQLite(filepath.Join(dir, "store.db")) },
-	}
-	ctx := context.Background()
-	for name, open := range opens {
-		t.Run(name, func(t *testing.T) {
-			dir := t.TempDir()
-			s, err := open(dir)
-			require.NoError(t, err)
-			require.NoError(t, s.Put(ctx, msg("json", 0, map[string]string{"src": "http"})))
-			require.NoError(t, s.Put(ctx, &message.Message{ID: "bin", Time: base.Add(time.Second), Payload: []byte{0xff, 0}}))
-			require.NoError(t, s.Put(ctx, &message.Message{ID: "Upper/../Case", Time: base.Add(2 * time.Second), Payload: []byte{}}))
-			require.NoError(t, s.Put(ctx, message.New("text/plain", []byte("now"), nil)))
-			require.NoError(t, s.Transition(ctx, "json", Processing, Update{}))
-			require.NoError(t, s.Transition(ctx, "json", Error, Update{Err: "boom", Context: map[string]any{"a": 1.0}, Trace: json.RawMessage(`[{"svc":"x"}]`)}))
-			require.NoError(t, s.Transition(ctx, "bin", Processing, Update{}))
-			require.NoError(t, s.Transition(ctx, "bin", Done, Update{}))
-			require.NoError(t, s.Transition(ctx, "Upper/../Case", Processing, Update{}))
-			before, err := s.Search(ctx, Query{})
-			require.NoError(t, err)
-			require.Len(t, before, 4)
-			require.NoError(t, s.Close())
-
-			s, err = open(dir)
-			require.NoError(t, err)
-			after, err := s.Search(ctx, Query{})
-			require.NoError(t, err)
-			assert.Equal(t, before, after)
-
-			// After a "crash", the unfinished messages are recovered.
-			recs, err := Recover(ctx, s)
-			require.NoError(t, err)
-			require.Len(t, recs, 2)
-			assert.Equal(t, "Upper/../Case", recs[0].Message.ID)
-			assert.Equal(t, Processing, recs[0].State)
-			assert.Equal(t, Pending, recs[1].State)
-
-			// The reopened store keeps working and keeps its indexes.
-			require.NoError(t, s.Transition(ctx, "json", Processing, Update{}))
-			assert.ErrorIs(t, s.Put(ctx, msg("bin", 0, nil)), ErrExists)
-			n, err := s.Count(ctx, Query{Meta: map[string]string{"src": "http"}, States: []State{Processing}})
-			require.NoError(t, err)
-			assert.Equal(t, 1, n)
-			require.NoError(t, s.Close())
-
-			s, err = open(dir)
-			require.NoError(t, err)
-			defer s.Close()
-			rec, err := s.Get(ctx, "json")
-			require.NoError(t, err)
-			assert.Equal(t, 2, rec.Attempts)
-			assert.Equal(t, []State{Pending, Processing, Error, Processing}, states(rec.History))
-			assert.Equal(t, map[string]any{"a": 1.0}, rec.Message.Context)
-			assert.Equal(t, "boom", rec.History[2].Err)
-		})
-	}
-}
-
 func TestNormalize(t *testing.T) {
 	local := time.FixedZone("x", 2*3600)
 	m := &message.Message{
