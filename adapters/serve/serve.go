@@ -135,21 +135,60 @@ func (s *Server) build(cfg *config.Config, sp Spec) (*channel.Channel, error) {
 	return channel.New(cc)
 }
 
-// OpenStore opens a store URL, creating the folder of a SQLite or file
-// store.
+// OpenStore opens a store URL:
+//
+//	memory:      an in-memory store keeping the last store.DefaultMaxFinished
+//	             finished records
+//	file:DIR     a directory of JSON files (file.Open), created if needed
+//	sqlite:PATH  an SQLite database (sqlite.Open), its folder created if
+//	             needed; "sqlite::memory:" for an in-memory database
+//	PATH.db      a bare path ending in ".db" is an SQLite database
+//
+// Any other URL is an error wrapping store.ErrInvalid that names its
+// scheme.
 func OpenStore(url string) (store.Store, error) {
-	scheme, path, _ := strings.Cut(url, ":")
+	scheme, path, ok := strings.Cut(url, ":")
 	switch {
-	case scheme == "sqlite" && path != ":memory:":
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			return nil, fmt.Errorf("store %s: %w", url, err)
+	case !ok && strings.HasSuffix(url, ".db"):
+		return opened(store.OpenSQLite(url))
+	case !ok:
+		return nil, &store.OpError{Store: "?", Op: "open", Err: fmt.Errorf("%w: store url %q has no scheme (want memory:, file:DIR or sqlite:PATH)", store.ErrInvalid, url)}
+	}
+	switch strings.ToLower(scheme) {
+	case "memory", "mem":
+		if path != "" {
+			return nil, &store.OpError{Store: "memory", Op: "open", Err: fmt.Errorf("%w: unexpected %q after memory:", store.ErrInvalid, path)}
 		}
-	case scheme == "file":
+		return store.NewMemory(store.WithMaxFinished(store.DefaultMaxFinished)), nil
+	case "file":
+		if path == "" {
+			return nil, &store.OpError{Store: "file", Op: "open", Err: fmt.Errorf("%w: missing directory in %q", store.ErrInvalid, url)}
+		}
 		if err := os.MkdirAll(path, 0o755); err != nil {
 			return nil, fmt.Errorf("store %s: %w", url, err)
 		}
+		return opened(store.OpenFile(path))
+	case "sqlite", "sqlite3":
+		if path == "" {
+			return nil, &store.OpError{Store: "sqlite", Op: "open", Err: fmt.Errorf("%w: missing path in %q", store.ErrInvalid, url)}
+		}
+		if path != ":memory:" {
+			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+				return nil, fmt.Errorf("store %s: %w", url, err)
+			}
+		}
+		return opened(store.OpenSQLite(path))
 	}
-	return store.Open(url)
+	return nil, &store.OpError{Store: "?", Op: "open", Err: fmt.Errorf("%w: unknown store scheme %q in %q (want memory:, file: or sqlite:)", store.ErrInvalid, scheme, url)}
+}
+
+// opened returns what a store's Open returned, with no store (rather than a
+// nil pointer in an interface) on error.
+func opened[S store.Store](s S, err error) (store.Store, error) {
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 func (s *Server) openStore(url string) (store.Store, error) {

@@ -110,7 +110,7 @@ func TestServeHTTPAndFiles(t *testing.T) {
 	cancel()
 	require.NoError(t, <-done)
 
-	st, err := store.Open("sqlite:" + filepath.Join(data, "intake.db"))
+	st, err := store.OpenSQLite(filepath.Join(data, "intake.db"))
 	require.NoError(t, err)
 	defer st.Close()
 	n, err := st.Count(context.Background(), store.Query{States: []store.State{store.Done}})

@@ -33,7 +33,7 @@ type Spec struct {
 	Name       string
 	Flow       string
 	Sources    []SourceSpec
-	Store      string // store URL (see store.Open)
+	Store      string // store URL (see OpenStore)
 	OrderBy    string // expression; "" for none
 	RetryAfter time.Duration
 	Restart    *errors.Policy

@@ -42,8 +42,7 @@
 //     SQLite database in WAL mode, through the pure-Go modernc.org/sqlite
 //     driver, so builds need no C compiler.
 //
-// Open picks one from a URL. Stores are safe for concurrent use. Records
-// they return are copies. Errors are *OpError values that name the store,
+// Stores are safe for concurrent use. Records they return are copies. Errors are *OpError values that name the store,
 // the operation and the message ID, and wrap ErrNotFound, ErrExists,
 // ErrClosed, ErrInvalid or the underlying cause, for errors.Is and
 // errors.As.

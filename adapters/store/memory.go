@@ -62,8 +62,9 @@ type MemoryOption func(*Memory)
 // is processed again.
 func WithMaxFinished(n int) MemoryOption { return func(m *Memory) { m.maxFinished = n } }
 
-// DefaultMaxFinished bounds the finished records of a store opened with
-// Open("memory:").
+// DefaultMaxFinished is the bound on finished records of a channel's
+// store given by the URL "memory:": enough to answer duplicate deliveries
+// of recent messages, small enough for a long-running process.
 const DefaultMaxFinished = 10000
 
 // NewMemory returns an empty in-memory store.

@@ -218,44 +218,6 @@ func (e *OpError) Error() string {
 // Unwrap returns the cause.
 func (e *OpError) Unwrap() error { return e.Err }
 
-// Open opens a store described by a URL:
-//
-//	memory:        a new in-memory store keeping the last DefaultMaxFinished
-//	               finished records (NewMemory)
-//	file:DIR       a directory of JSON files (OpenFile)
-//	sqlite:PATH    an SQLite database (OpenSQLite); "sqlite::memory:" for an
-//	               in-memory database
-//	PATH.db        a bare path ending in ".db" is an SQLite database
-//
-// Any other scheme is an error that names it.
-func Open(url string) (Store, error) {
-	scheme, rest, ok := strings.Cut(url, ":")
-	switch {
-	case !ok && strings.HasSuffix(url, ".db"):
-		return OpenSQLite(url)
-	case !ok:
-		return nil, &OpError{Store: "?", Op: "open", Err: fmt.Errorf("%w: store url %q has no scheme (want memory:, file:DIR or sqlite:PATH)", ErrInvalid, url)}
-	}
-	switch strings.ToLower(scheme) {
-	case "memory", "mem":
-		if rest != "" {
-			return nil, &OpError{Store: "memory", Op: "open", Err: fmt.Errorf("%w: unexpected %q after memory:", ErrInvalid, rest)}
-		}
-		return NewMemory(WithMaxFinished(DefaultMaxFinished)), nil
-	case "file":
-		if rest == "" {
-			return nil, &OpError{Store: "file", Op: "open", Err: fmt.Errorf("%w: missing directory in %q", ErrInvalid, url)}
-		}
-		return OpenFile(rest)
-	case "sqlite", "sqlite3":
-		if rest == "" {
-			return nil, &OpError{Store: "sqlite", Op: "open", Err: fmt.Errorf("%w: missing path in %q", ErrInvalid, url)}
-		}
-		return OpenSQLite(rest)
-	}
-	return nil, &OpError{Store: "?", Op: "open", Err: fmt.Errorf("%w: unknown store scheme %q in %q (want memory:, file: or sqlite:)", ErrInvalid, scheme, url)}
-}
-
 // Recover returns the records left in Pending or Processing, oldest first:
 // the messages a channel must process again when it starts, because a
 // previous run stopped (or crashed) before recording their outcome.

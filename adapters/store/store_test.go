@@ -1,11 +1,9 @@
 package store
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -62,47 +60,6 @@ func TestRecordClone(t *testing.T) {
 	assert.Equal(t, Pending, r.History[0].State)
 	assert.Equal(t, 1.0, r.Message.Context["m"].(map[string]any)["l"].([]any)[0])
 	assert.Nil(t, (&Record{}).Clone().Message)
-}
-
-func TestOpen(t *testing.T) {
-	dir := t.TempDir()
-	tests := []struct {
-		url     string
-		want    any    // type of the store, nil when an error is expected
-		errLike string // part of the error text
-	}{
-		{url: "memory:", want: &Memory{}},
-		{url: "file:" + filepath.Join(dir, "files"), want: &File{}},
-		{url: "sqlite:" + filepath.Join(dir, "a.sqlite"), want: &SQLite{}},
-		{url: "sqlite::memory:", want: &SQLite{}},
-		{url: filepath.Join(dir, "bare.db"), want: &SQLite{}},
-		{url: "bogus:x", errLike: `unknown store scheme "bogus"`},
-		{url: "redis://localhost", errLike: `"redis"`},
-		{url: "", errLike: "no scheme"},
-		{url: "some/dir", errLike: "no scheme"},
-		{url: "memory:extra", errLike: "memory:"},
-		{url: "file:", errLike: "missing directory"},
-		{url: "sqlite:", errLike: "missing path"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.url, func(t *testing.T) {
-			s, err := Open(tt.url)
-			if tt.want == nil {
-				require.Error(t, err)
-				assert.ErrorIs(t, err, ErrInvalid)
-				assert.Contains(t, err.Error(), tt.errLike)
-				assert.Nil(t, s)
-				return
-			}
-			require.NoError(t, err)
-			defer s.Close()
-			assert.IsType(t, tt.want, s)
-			ctx := context.Background()
-			require.NoError(t, s.Put(ctx, msg("x", 0, nil)))
-			_, err = s.Get(ctx, "x")
-			require.NoError(t, err)
-		})
-	}
 }
 
 func TestNormalize(t *testing.T) {

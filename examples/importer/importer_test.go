@@ -71,7 +71,7 @@ func TestImporterMovesFilesAndSurvivesRestart(t *testing.T) {
 	// A restart processes nothing again.
 	stop = run(t, inbox, data)
 	stop()
-	st, err := store.Open("sqlite:" + filepath.Join(data, "readings.db"))
+	st, err := store.OpenSQLite(filepath.Join(data, "readings.db"))
 	require.NoError(t, err)
 	defer st.Close()
 	recs, err := st.Search(context.Background(), store.Query{})

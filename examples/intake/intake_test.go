@@ -186,7 +186,7 @@ func TestCrashSafety(t *testing.T) {
 	require.NoError(t, srv.cmd.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, <-srv.done, "flowrun serve exits 0 on SIGTERM")
 
-	st, err := store.Open("sqlite:" + filepath.Join(data, "intake.db"))
+	st, err := store.OpenSQLite(filepath.Join(data, "intake.db"))
 	require.NoError(t, err)
 	defer st.Close()
 	ctx := context.Background()
