@@ -28,6 +28,7 @@ import (
 	"github.com/svcflow/svcflow/adapters/message"
 	"github.com/svcflow/svcflow/adapters/metrics"
 	"github.com/svcflow/svcflow/adapters/store"
+	"github.com/svcflow/svcflow/adapters/store/file"
 	"github.com/svcflow/svcflow/branch"
 	"github.com/svcflow/svcflow/errors"
 	"github.com/svcflow/svcflow/flow"
@@ -167,7 +168,7 @@ func OpenStore(url string) (store.Store, error) {
 		if err := os.MkdirAll(path, 0o755); err != nil {
 			return nil, fmt.Errorf("store %s: %w", url, err)
 		}
-		return opened(store.OpenFile(path))
+		return opened(file.Open(path))
 	case "sqlite", "sqlite3":
 		if path == "" {
 			return nil, &store.OpError{Store: "sqlite", Op: "open", Err: fmt.Errorf("%w: missing path in %q", store.ErrInvalid, url)}

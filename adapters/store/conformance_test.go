@@ -14,14 +14,6 @@ func TestMemoryConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return store.NewMemory() })
 }
 
-func TestFileConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.Store {
-		s, err := store.OpenFile(t.TempDir())
-		require.NoError(t, err)
-		return s
-	})
-}
-
 func TestSQLiteConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store {
 		s, err := store.OpenSQLite(filepath.Join(t.TempDir(), "store.db"))
@@ -33,15 +25,6 @@ func TestSQLiteConformance(t *testing.T) {
 func TestSQLiteMemoryConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store {
 		s, err := store.OpenSQLite(":memory:")
-		require.NoError(t, err)
-		return s
-	})
-}
-
-func TestFileDurable(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "messages")
-	storetest.RunDurable(t, func(t *testing.T) store.Store {
-		s, err := store.OpenFile(dir)
 		require.NoError(t, err)
 		return s
 	})

@@ -36,7 +36,7 @@
 // suite):
 //
 //   - Memory (NewMemory, "memory:"): a map; nothing survives the process.
-//   - File (OpenFile, "file:DIR"): one JSON file per message, written
+//   - File (package file): one JSON file per message, written
 //     atomically; the index is rebuilt when the directory is opened.
 //   - SQLite (OpenSQLite, "sqlite:PATH" or a path ending in ".db"): an
 //     SQLite database in WAL mode, through the pure-Go modernc.org/sqlite

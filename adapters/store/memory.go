@@ -225,7 +225,10 @@ func (s *Memory) all(yield func(*IndexEntry) bool) {
 
 // Search implements Store.
 func (s *Memory) Search(ctx context.Context, q Query) ([]*Record, error) {
-	if err := checkQuery(ctx, &q); err != nil {
+	if err := storeutil.CtxErr(ctx); err != nil {
+		return nil, s.fail("search", "", "", err)
+	}
+	if err := q.Validate(); err != nil {
 		return nil, s.fail("search", "", "", err)
 	}
 	s.mu.RLock()
@@ -247,7 +250,10 @@ func (s *Memory) Search(ctx context.Context, q Query) ([]*Record, error) {
 
 // Count implements Store.
 func (s *Memory) Count(ctx context.Context, q Query) (int, error) {
-	if err := checkQuery(ctx, &q); err != nil {
+	if err := storeutil.CtxErr(ctx); err != nil {
+		return 0, s.fail("count", "", "", err)
+	}
+	if err := q.Validate(); err != nil {
 		return 0, s.fail("count", "", "", err)
 	}
 	s.mu.RLock()
@@ -265,13 +271,4 @@ func (s *Memory) Close() error {
 	s.closed = true
 	s.recs = nil
 	return nil
-}
-
-// checkQuery reports whether q can be run now: ctx is not done and q is
-// valid.
-func checkQuery(ctx context.Context, q *Query) error {
-	if err := storeutil.CtxErr(ctx); err != nil {
-		return err
-	}
-	return q.Validate()
 }
