@@ -29,6 +29,7 @@ import (
 	"github.com/svcflow/svcflow/adapters/metrics"
 	"github.com/svcflow/svcflow/adapters/store"
 	"github.com/svcflow/svcflow/adapters/store/file"
+	"github.com/svcflow/svcflow/adapters/store/sqlite"
 	"github.com/svcflow/svcflow/branch"
 	"github.com/svcflow/svcflow/errors"
 	"github.com/svcflow/svcflow/flow"
@@ -151,7 +152,7 @@ func OpenStore(url string) (store.Store, error) {
 	scheme, path, ok := strings.Cut(url, ":")
 	switch {
 	case !ok && strings.HasSuffix(url, ".db"):
-		return opened(store.OpenSQLite(url))
+		return opened(sqlite.Open(url))
 	case !ok:
 		return nil, &store.OpError{Store: "?", Op: "open", Err: fmt.Errorf("%w: store url %q has no scheme (want memory:, file:DIR or sqlite:PATH)", store.ErrInvalid, url)}
 	}
@@ -178,7 +179,7 @@ func OpenStore(url string) (store.Store, error) {
 				return nil, fmt.Errorf("store %s: %w", url, err)
 			}
 		}
-		return opened(store.OpenSQLite(path))
+		return opened(sqlite.Open(path))
 	}
 	return nil, &store.OpError{Store: "?", Op: "open", Err: fmt.Errorf("%w: unknown store scheme %q in %q (want memory:, file: or sqlite:)", store.ErrInvalid, scheme, url)}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/svcflow/svcflow/adapters/config"
 	"github.com/svcflow/svcflow/adapters/serve"
 	"github.com/svcflow/svcflow/adapters/store"
+	"github.com/svcflow/svcflow/adapters/store/sqlite"
 )
 
 func TestMain(m *testing.M) {
@@ -110,7 +111,7 @@ func TestServeHTTPAndFiles(t *testing.T) {
 	cancel()
 	require.NoError(t, <-done)
 
-	st, err := store.OpenSQLite(filepath.Join(data, "intake.db"))
+	st, err := sqlite.Open(filepath.Join(data, "intake.db"))
 	require.NoError(t, err)
 	defer st.Close()
 	n, err := st.Count(context.Background(), store.Query{States: []store.State{store.Done}})

@@ -14,6 +14,7 @@ import (
 	"github.com/svcflow/svcflow/adapters/config"
 	"github.com/svcflow/svcflow/adapters/serve"
 	"github.com/svcflow/svcflow/adapters/store"
+	"github.com/svcflow/svcflow/adapters/store/sqlite"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -71,7 +72,7 @@ func TestImporterMovesFilesAndSurvivesRestart(t *testing.T) {
 	// A restart processes nothing again.
 	stop = run(t, inbox, data)
 	stop()
-	st, err := store.OpenSQLite(filepath.Join(data, "readings.db"))
+	st, err := sqlite.Open(filepath.Join(data, "readings.db"))
 	require.NoError(t, err)
 	defer st.Close()
 	recs, err := st.Search(context.Background(), store.Query{})

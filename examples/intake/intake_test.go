@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/svcflow/svcflow/adapters/store"
+	"github.com/svcflow/svcflow/adapters/store/sqlite"
 )
 
 // ledger is the booking service the flow calls: it deduplicates by id.
@@ -186,7 +187,7 @@ func TestCrashSafety(t *testing.T) {
 	require.NoError(t, srv.cmd.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, <-srv.done, "flowrun serve exits 0 on SIGTERM")
 
-	st, err := store.OpenSQLite(filepath.Join(data, "intake.db"))
+	st, err := sqlite.Open(filepath.Join(data, "intake.db"))
 	require.NoError(t, err)
 	defer st.Close()
 	ctx := context.Background()

@@ -1,4 +1,11 @@
-package store
+// Package sqlite is a message store (a [store.Store]) in an SQLite
+// database, through the pure-Go modernc.org/sqlite driver, so builds need
+// no C compiler. It is the durable store to use by default: one file,
+// crash-safe, with indexes for searching by state and time.
+//
+// Importing this package links the SQLite driver; a program that imports
+// only package store links none.
+package sqlite
 
 import (
 	"context"
@@ -13,13 +20,14 @@ import (
 	"time"
 
 	"github.com/svcflow/svcflow/adapters/message"
+	"github.com/svcflow/svcflow/adapters/store"
 	"github.com/svcflow/svcflow/internal/storeutil"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
 
-// SQLite is a Store backed by an SQLite database, through the pure-Go
-// modernc.org/sqlite driver (no cgo). The database runs in WAL mode with
+// Store is a [store.Store] backed by an SQLite database, through the
+// pure-Go modernc.org/sqlite driver (no cgo). The database runs in WAL mode with
 // synchronous=NORMAL: a commit survives a crash of the process, and a
 // power loss may lose only the last transactions, never corrupt the
 // database.
@@ -27,7 +35,7 @@ import (
 // Writes go through a single connection, so they never wait on each
 // other inside SQLite; reads use a small pool of read-only connections
 // and see a consistent snapshot.
-type SQLite struct {
+type Store struct {
 	path string
 	life storeutil.Life
 
@@ -41,14 +49,14 @@ type SQLite struct {
 	cache map[string]*sql.Stmt // search statements by SQL text, on r
 }
 
-var _ Store = (*SQLite)(nil)
+var _ store.Store = (*Store)(nil)
 
 // SchemaVersion is the version of the database schema this package
-// writes, kept in the database's user_version pragma. OpenSQLite upgrades
+// writes, kept in the database's user_version pragma. Open upgrades
 // older databases and refuses newer ones.
 const SchemaVersion = 1
 
-// ErrSchema is returned (wrapped) by OpenSQLite for a database whose schema
+// ErrSchema is returned (wrapped) by Open for a database whose schema
 // is newer than SchemaVersion.
 var ErrSchema = errors.New("database schema is newer than this program")
 
@@ -110,22 +118,22 @@ const (
 	sqlGetHist = `SELECT state, at, err FROM history WHERE message_id = ? ORDER BY seq`
 )
 
-// OpenSQLite opens (creating it if needed) the SQLite database at path and
+// Open opens (creating it if needed) the SQLite database at path and
 // creates or upgrades its schema. The path ":memory:" opens a private
 // in-memory database that lives until Close.
-func OpenSQLite(path string) (*SQLite, error) {
-	s, err := openSQLite(path)
+func Open(path string) (*Store, error) {
+	s, err := open(path)
 	if err != nil {
-		return nil, &OpError{Store: "sqlite", Op: "open", Err: fmt.Errorf("%s: %w", path, err)}
+		return nil, &store.OpError{Store: "sqlite", Op: "open", Err: fmt.Errorf("%s: %w", path, err)}
 	}
 	return s, nil
 }
 
-func openSQLite(path string) (*SQLite, error) {
+func open(path string) (*Store, error) {
 	if path == "" {
-		return nil, fmt.Errorf("%w: empty path", ErrInvalid)
+		return nil, fmt.Errorf("%w: empty path", store.ErrInvalid)
 	}
-	s := &SQLite{path: path, cache: make(map[string]*sql.Stmt)}
+	s := &Store{path: path, cache: make(map[string]*sql.Stmt)}
 	var err error
 	if path == ":memory:" {
 		// Every connection to ":memory:" is a new database: use exactly
@@ -165,7 +173,7 @@ func openSQLite(path string) (*SQLite, error) {
 }
 
 // init migrates the schema and prepares the statements.
-func (s *SQLite) init() error {
+func (s *Store) init() error {
 	ctx := context.Background()
 	if err := migrate(ctx, s.w); err != nil {
 		return err
@@ -225,8 +233,8 @@ func migrateStep(ctx context.Context, db *sql.DB, from int) error {
 	return tx.Commit()
 }
 
-func (s *SQLite) fail(op, id string, to State, err error) error {
-	return &OpError{Store: "sqlite", Op: op, ID: id, To: to, Err: err}
+func (s *Store) fail(op, id string, to store.State, err error) error {
+	return &store.OpError{Store: "sqlite", Op: op, ID: id, To: to, Err: err}
 }
 
 // nullable returns b, or nil (SQL NULL) when b is nil.
@@ -245,34 +253,34 @@ func nullableText(b []byte) any {
 	return string(b)
 }
 
-// Put implements Store.
-func (s *SQLite) Put(ctx context.Context, m *message.Message) error {
+// Put implements store.Store.
+func (s *Store) Put(ctx context.Context, m *message.Message) error {
 	return s.put(ctx, m, "put", false)
 }
 
-// Begin implements Store.
-func (s *SQLite) Begin(ctx context.Context, m *message.Message) error {
+// Begin implements store.Store.
+func (s *Store) Begin(ctx context.Context, m *message.Message) error {
 	return s.put(ctx, m, "begin", true)
 }
 
-func (s *SQLite) put(ctx context.Context, m *message.Message, op string, begin bool) error {
+func (s *Store) put(ctx context.Context, m *message.Message, op string, begin bool) error {
 	ctx = storeutil.OrBackground(ctx)
 	var id string
 	if m != nil {
 		id = m.ID
 	}
-	n, err := Normalize(m)
+	n, err := store.Normalize(m)
 	if err != nil {
 		return s.fail(op, id, "", err)
 	}
 	var meta []byte
 	if n.Message.Meta != nil {
 		if meta, err = json.Marshal(n.Message.Meta); err != nil {
-			return s.fail(op, id, "", fmt.Errorf("%w: encode meta: %w", ErrInvalid, err))
+			return s.fail(op, id, "", fmt.Errorf("%w: encode meta: %w", store.ErrInvalid, err))
 		}
 	}
 	if !s.life.Enter() {
-		return s.fail(op, id, "", ErrClosed)
+		return s.fail(op, id, "", store.ErrClosed)
 	}
 	defer s.life.Exit()
 	at := formatTime(storeutil.Now())
@@ -286,16 +294,16 @@ func (s *SQLite) put(ctx context.Context, m *message.Message, op string, begin b
 		if n, err := res.RowsAffected(); err != nil {
 			return err
 		} else if n == 0 {
-			return ErrExists
+			return store.ErrExists
 		}
 		if _, err = tx.StmtContext(ctx, s.insertFirst).ExecContext(ctx, id, at); err != nil || !begin {
 			return err
 		}
 		if _, err = tx.StmtContext(ctx, s.update).ExecContext(ctx,
-			string(Processing), "", 1, at, nil, nil, id); err != nil {
+			string(store.Processing), "", 1, at, nil, nil, id); err != nil {
 			return err
 		}
-		_, err = tx.StmtContext(ctx, s.insertHist).ExecContext(ctx, id, string(Processing), at, "")
+		_, err = tx.StmtContext(ctx, s.insertHist).ExecContext(ctx, id, string(store.Processing), at, "")
 		return err
 	})
 	if err != nil {
@@ -305,7 +313,7 @@ func (s *SQLite) put(ctx context.Context, m *message.Message, op string, begin b
 }
 
 // write runs f in a write transaction and commits it.
-func (s *SQLite) write(ctx context.Context, f func(*sql.Tx) error) error {
+func (s *Store) write(ctx context.Context, f func(*sql.Tx) error) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -317,20 +325,20 @@ func (s *SQLite) write(ctx context.Context, f func(*sql.Tx) error) error {
 	return tx.Commit()
 }
 
-// Transition implements Store.
-func (s *SQLite) Transition(ctx context.Context, id string, to State, u Update) error {
+// Transition implements store.Store.
+func (s *Store) Transition(ctx context.Context, id string, to store.State, u store.Update) error {
 	ctx = storeutil.OrBackground(ctx)
-	nu, err := NormalizeUpdate(to, u)
+	nu, err := store.NormalizeUpdate(to, u)
 	if err != nil {
 		return s.fail("transition", id, to, err)
 	}
 	if !s.life.Enter() {
-		return s.fail("transition", id, to, ErrClosed)
+		return s.fail("transition", id, to, store.ErrClosed)
 	}
 	defer s.life.Exit()
 	at := formatTime(storeutil.Now())
 	attempt := 0
-	if to == Processing {
+	if to == store.Processing {
 		attempt = 1
 	}
 	err = s.write(ctx, func(tx *sql.Tx) error {
@@ -342,7 +350,7 @@ func (s *SQLite) Transition(ctx context.Context, id string, to State, u Update) 
 		if n, err := res.RowsAffected(); err != nil {
 			return err
 		} else if n == 0 {
-			return ErrNotFound
+			return store.ErrNotFound
 		}
 		_, err = tx.StmtContext(ctx, s.insertHist).ExecContext(ctx, id, string(to), at, nu.Err)
 		return err
@@ -354,7 +362,7 @@ func (s *SQLite) Transition(ctx context.Context, id string, to State, u Update) 
 }
 
 // read runs f in a read transaction, which sees one snapshot.
-func (s *SQLite) read(ctx context.Context, f func(*sql.Tx) error) error {
+func (s *Store) read(ctx context.Context, f func(*sql.Tx) error) error {
 	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return err
@@ -363,21 +371,21 @@ func (s *SQLite) read(ctx context.Context, f func(*sql.Tx) error) error {
 	return f(tx)
 }
 
-// Get implements Store.
-func (s *SQLite) Get(ctx context.Context, id string) (*Record, error) {
+// Get implements store.Store.
+func (s *Store) Get(ctx context.Context, id string) (*store.Record, error) {
 	ctx = storeutil.OrBackground(ctx)
 	if !s.life.Enter() {
-		return nil, s.fail("get", id, "", ErrClosed)
+		return nil, s.fail("get", id, "", store.ErrClosed)
 	}
 	defer s.life.Exit()
-	var rec *Record
+	var rec *store.Record
 	err := s.read(ctx, func(tx *sql.Tx) error {
 		recs, err := scanRecords(tx.StmtContext(ctx, s.getMsg).QueryContext(ctx, id))
 		if err != nil {
 			return err
 		}
 		if len(recs) == 0 {
-			return ErrNotFound
+			return store.ErrNotFound
 		}
 		rec = recs[0]
 		rows, err := tx.StmtContext(ctx, s.getHist).QueryContext(ctx, id)
@@ -402,19 +410,19 @@ func (s *SQLite) Get(ctx context.Context, id string) (*Record, error) {
 
 // scanRecords reads the records (without history) from rows, as selected by
 // sqlColumns.
-func scanRecords(rows *sql.Rows, err error) ([]*Record, error) {
+func scanRecords(rows *sql.Rows, err error) ([]*store.Record, error) {
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []*Record
+	var out []*store.Record
 	for rows.Next() {
 		var (
 			m                    message.Message
 			tm, state, updated   string
 			hasPayload           bool
 			meta, ctxJSON, trace sql.RawBytes
-			rec                  Record
+			rec                  store.Record
 		)
 		if err := rows.Scan(&m.ID, &tm, &m.ContentType, &m.Payload, &hasPayload,
 			&meta, &ctxJSON, &trace, &state, &rec.Err, &rec.Attempts, &updated); err != nil {
@@ -442,7 +450,7 @@ func scanRecords(rows *sql.Rows, err error) ([]*Record, error) {
 		if trace != nil {
 			m.Trace = append(json.RawMessage{}, trace...)
 		}
-		rec.State = State(state)
+		rec.State = store.State(state)
 		rec.Message = &m
 		out = append(out, &rec)
 	}
@@ -450,13 +458,13 @@ func scanRecords(rows *sql.Rows, err error) ([]*Record, error) {
 }
 
 // scanTransition reads one history row: state, at, err.
-func scanTransition(rows *sql.Rows) (Transition, error) {
-	var t Transition
+func scanTransition(rows *sql.Rows) (store.Transition, error) {
+	var t store.Transition
 	var state, at string
 	if err := rows.Scan(&state, &at, &t.Err); err != nil {
 		return t, err
 	}
-	t.State = State(state)
+	t.State = store.State(state)
 	var err error
 	if t.At, err = parseTime(at); err != nil {
 		return t, fmt.Errorf("history time: %w", err)
@@ -466,7 +474,7 @@ func scanTransition(rows *sql.Rows) (Transition, error) {
 
 // where builds the WHERE clause (with a leading space) and arguments for q.
 // none reports that q cannot match anything.
-func where(q *Query) (clause string, args []any, none bool) {
+func where(q *store.Query) (clause string, args []any, none bool) {
 	var conds []string
 	if len(q.States) > 0 {
 		conds = append(conds, "state IN (?"+strings.Repeat(", ?", len(q.States)-1)+")")
@@ -521,7 +529,7 @@ func metaPath(k string) string {
 // kept for later queries with the same text, or nil when too many distinct
 // texts are kept already. It must be called outside any transaction: an
 // in-memory database has a single connection.
-func (s *SQLite) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+func (s *Store) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if st, ok := s.cache[query]; ok || len(s.cache) >= maxCachedStmts {
@@ -547,19 +555,19 @@ func query(ctx context.Context, tx *sql.Tx, st *sql.Stmt, query string, args ...
 // prepared.
 const maxCachedStmts = 128
 
-// Search implements Store.
-func (s *SQLite) Search(ctx context.Context, q Query) ([]*Record, error) {
+// Search implements store.Store.
+func (s *Store) Search(ctx context.Context, q store.Query) ([]*store.Record, error) {
 	ctx = storeutil.OrBackground(ctx)
 	if err := q.Validate(); err != nil {
 		return nil, s.fail("search", "", "", err)
 	}
 	if !s.life.Enter() {
-		return nil, s.fail("search", "", "", ErrClosed)
+		return nil, s.fail("search", "", "", store.ErrClosed)
 	}
 	defer s.life.Exit()
 	cond, args, none := where(&q)
 	if none {
-		return []*Record{}, nil
+		return []*store.Record{}, nil
 	}
 	order := " ORDER BY time, id"
 	if q.Desc {
@@ -581,13 +589,13 @@ func (s *SQLite) Search(ctx context.Context, q Query) ([]*Record, error) {
 	if err != nil {
 		return nil, s.fail("search", "", "", err)
 	}
-	var recs []*Record
+	var recs []*store.Record
 	err = s.read(ctx, func(tx *sql.Tx) error {
 		var err error
 		if recs, err = scanRecords(query(ctx, tx, selStmt, sel, args...)); err != nil || len(recs) == 0 {
 			return err
 		}
-		byID := make(map[string]*Record, len(recs))
+		byID := make(map[string]*store.Record, len(recs))
 		for _, r := range recs {
 			byID[r.Message.ID] = r
 		}
@@ -598,11 +606,11 @@ func (s *SQLite) Search(ctx context.Context, q Query) ([]*Record, error) {
 		defer rows.Close()
 		for rows.Next() {
 			var id, state, at string
-			var t Transition
+			var t store.Transition
 			if err := rows.Scan(&id, &state, &at, &t.Err); err != nil {
 				return err
 			}
-			t.State = State(state)
+			t.State = store.State(state)
 			if t.At, err = parseTime(at); err != nil {
 				return fmt.Errorf("message %q: history time: %w", id, err)
 			}
@@ -616,19 +624,19 @@ func (s *SQLite) Search(ctx context.Context, q Query) ([]*Record, error) {
 		return nil, s.fail("search", "", "", err)
 	}
 	if recs == nil {
-		recs = []*Record{}
+		recs = []*store.Record{}
 	}
 	return recs, nil
 }
 
-// Count implements Store.
-func (s *SQLite) Count(ctx context.Context, q Query) (int, error) {
+// Count implements store.Store.
+func (s *Store) Count(ctx context.Context, q store.Query) (int, error) {
 	ctx = storeutil.OrBackground(ctx)
 	if err := q.Validate(); err != nil {
 		return 0, s.fail("count", "", "", err)
 	}
 	if !s.life.Enter() {
-		return 0, s.fail("count", "", "", ErrClosed)
+		return 0, s.fail("count", "", "", store.ErrClosed)
 	}
 	defer s.life.Exit()
 	cond, args, none := where(&q)
@@ -660,8 +668,8 @@ func (s *SQLite) Count(ctx context.Context, q Query) (int, error) {
 	return n, nil
 }
 
-// Close implements Store. It waits for running operations to finish.
-func (s *SQLite) Close() error {
+// Close implements store.Store. It waits for running operations to finish.
+func (s *Store) Close() error {
 	if !s.life.Close() {
 		return nil
 	}
@@ -672,7 +680,7 @@ func (s *SQLite) Close() error {
 }
 
 // closeAll closes the statements and the connections.
-func (s *SQLite) closeAll() error {
+func (s *Store) closeAll() error {
 	var errs []error
 	s.mu.Lock()
 	for _, st := range s.cache {
