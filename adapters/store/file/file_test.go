@@ -68,7 +68,7 @@ func TestFileName(t *testing.T) {
 	assert.NotEqual(t, fileName("Upper"), fileName("upper"))
 }
 
-func TestFileLayout(t *testing.T) {
+func TestLayout(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	s, err := Open(dir)
@@ -97,7 +97,7 @@ func TestFileLayout(t *testing.T) {
 	assert.ErrorIs(t, err, os.ErrNotExist)
 }
 
-func TestFileOpenCleansTempFiles(t *testing.T) {
+func TestOpenCleansTempFiles(t *testing.T) {
 	dir := t.TempDir()
 	tmp := filepath.Join(dir, tempPrefix+"12345")
 	require.NoError(t, os.WriteFile(tmp, []byte(`{"half":`), 0o600))
@@ -113,7 +113,7 @@ func TestFileOpenCleansTempFiles(t *testing.T) {
 	assert.Zero(t, n)
 }
 
-func TestFileOpenErrors(t *testing.T) {
+func TestOpenErrors(t *testing.T) {
 	t.Run("corrupt record", func(t *testing.T) {
 		dir := t.TempDir()
 		require.NoError(t, os.WriteFile(filepath.Join(dir, "bad.json"), []byte(`{"message":`), 0o600))
@@ -148,9 +148,9 @@ func TestFileOpenErrors(t *testing.T) {
 	})
 }
 
-// TestFileUnwritable checks that a store whose directory cannot be
+// TestUnwritable checks that a store whose directory cannot be
 // written returns errors and never panics.
-func TestFileUnwritable(t *testing.T) {
+func TestUnwritable(t *testing.T) {
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "gone")
 	s, err := Open(dir)
@@ -173,7 +173,7 @@ func TestFileUnwritable(t *testing.T) {
 	assert.ErrorIs(t, err, store.ErrNotFound, "a failed put leaves nothing behind")
 }
 
-func TestFileReadOnlyDir(t *testing.T) {
+func TestReadOnlyDir(t *testing.T) {
 	if os.Geteuid() == 0 {
 		t.Skip("permission bits do not bind root")
 	}

@@ -82,7 +82,7 @@ func BenchmarkB8Begin(b *testing.B) {
 func BenchmarkB8Baseline(b *testing.B) {
 	path := filepath.Join(b.TempDir(), "baseline.db")
 	u := url.URL{Scheme: "file", Path: filepath.ToSlash(path)}
-	db, err := sql.Open("sqlite", u.String()+"?"+sqlitePragmas+"&_txlock=immediate")
+	db, err := sql.Open("sqlite", u.String()+"?"+pragmas+"&_txlock=immediate")
 	if err != nil {
 		b.Fatal(err)
 	}

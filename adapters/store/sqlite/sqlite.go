@@ -1,7 +1,8 @@
 // Package sqlite is a message store (a [store.Store]) in an SQLite
 // database, through the pure-Go modernc.org/sqlite driver, so builds need
-// no C compiler. It is the durable store to use by default: one file,
-// crash-safe, with indexes for searching by state and time.
+// no C compiler. It is the store a channel served by flowrun gets unless
+// its configuration names another: a database in WAL mode that survives
+// crashes, with indexes for searching by state and time.
 //
 // Importing this package links the SQLite driver; a program that imports
 // only package store links none.
@@ -89,8 +90,8 @@ var migrations = [][]string{
 	},
 }
 
-// sqlitePragmas are applied to every connection.
-const sqlitePragmas = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)"
+// pragmas are applied to every connection.
+const pragmas = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)"
 
 // timeLayout formats times with a fixed width, so that they sort as text.
 const timeLayout = "2006-01-02T15:04:05.000000000Z"
@@ -138,7 +139,7 @@ func open(path string) (*Store, error) {
 	if path == ":memory:" {
 		// Every connection to ":memory:" is a new database: use exactly
 		// one, and never let it go.
-		if s.w, err = sql.Open("sqlite", ":memory:?"+sqlitePragmas); err != nil {
+		if s.w, err = sql.Open("sqlite", ":memory:?"+pragmas); err != nil {
 			return nil, err
 		}
 		s.w.SetMaxOpenConns(1)
@@ -152,13 +153,13 @@ func open(path string) (*Store, error) {
 			return nil, err
 		}
 		u := url.URL{Scheme: "file", Path: filepath.ToSlash(abs)}
-		if s.w, err = sql.Open("sqlite", u.String()+"?"+sqlitePragmas+"&_txlock=immediate"); err != nil {
+		if s.w, err = sql.Open("sqlite", u.String()+"?"+pragmas+"&_txlock=immediate"); err != nil {
 			return nil, err
 		}
 		s.w.SetMaxOpenConns(1)
 		s.w.SetMaxIdleConns(1)
 		s.w.SetConnMaxIdleTime(0)
-		if s.r, err = sql.Open("sqlite", u.String()+"?"+sqlitePragmas+"&_pragma=query_only(1)"); err != nil {
+		if s.r, err = sql.Open("sqlite", u.String()+"?"+pragmas+"&_pragma=query_only(1)"); err != nil {
 			s.w.Close()
 			return nil, err
 		}
