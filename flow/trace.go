@@ -8,6 +8,7 @@ import (
 
 	fc "github.com/svcflow/svcflow/context"
 	"github.com/svcflow/svcflow/errors"
+	"github.com/svcflow/svcflow/internal/jsonenc"
 )
 
 // Outcomes of a step in a [Trace].
@@ -147,16 +148,16 @@ func (t *Trace) MarshalJSON() ([]byte, error) {
 // [Trace.MarshalJSON]) to b and returns the extended slice.
 func (t *Trace) AppendJSON(b []byte) []byte {
 	b = append(b, `{"flow":`...)
-	b = fc.AppendJSONString(b, t.Flow)
+	b = jsonenc.AppendString(b, t.Flow)
 	b = append(b, `,"start":`...)
 	b = appendTime(b, t.Start)
 	b = append(b, `,"duration_ns":`...)
 	b = strconv.AppendInt(b, int64(t.Duration), 10)
 	b = append(b, `,"outcome":`...)
-	b = fc.AppendJSONString(b, t.Outcome)
+	b = jsonenc.AppendString(b, t.Outcome)
 	if t.Err != "" {
 		b = append(b, `,"error":`...)
-		b = fc.AppendJSONString(b, t.Err)
+		b = jsonenc.AppendString(b, t.Err)
 	}
 	b = append(b, `,"steps":`...)
 	if t.Steps == nil {
@@ -176,9 +177,9 @@ func (t *Trace) AppendJSON(b []byte) []byte {
 
 func (s *Span) appendJSON(b []byte) []byte {
 	b = append(b, `{"name":`...)
-	b = fc.AppendJSONString(b, s.Name)
+	b = jsonenc.AppendString(b, s.Name)
 	b = append(b, `,"path":`...)
-	b = fc.AppendJSONString(b, s.Path)
+	b = jsonenc.AppendString(b, s.Path)
 	b = append(b, `,"start":`...)
 	b = appendTime(b, s.Start)
 	b = append(b, `,"duration_ns":`...)
@@ -188,10 +189,10 @@ func (s *Span) appendJSON(b []byte) []byte {
 		b = strconv.AppendInt(b, int64(s.Attempts), 10)
 	}
 	b = append(b, `,"outcome":`...)
-	b = fc.AppendJSONString(b, s.Outcome)
+	b = jsonenc.AppendString(b, s.Outcome)
 	if s.Err != "" {
 		b = append(b, `,"error":`...)
-		b = fc.AppendJSONString(b, s.Err)
+		b = jsonenc.AppendString(b, s.Err)
 	}
 	if len(s.Wrote) > 0 {
 		b = append(b, `,"wrote":[`...)
@@ -199,7 +200,7 @@ func (s *Span) appendJSON(b []byte) []byte {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = fc.AppendJSONString(b, k)
+			b = jsonenc.AppendString(b, k)
 		}
 		b = append(b, ']')
 	}

@@ -161,4 +161,3 @@ var (
 	durationType = reflect.TypeFor[time.Duration]()
 	anyType      = reflect.TypeFor[any]()
 )
-

@@ -22,8 +22,9 @@ import (
 
 	"github.com/svcflow/svcflow/adapters/channel"
 	"github.com/svcflow/svcflow/adapters/message"
-	fc "github.com/svcflow/svcflow/context"
 	flowerrors "github.com/svcflow/svcflow/errors"
+	"github.com/svcflow/svcflow/internal/jsonenc"
+	"github.com/svcflow/svcflow/internal/jsonscan"
 )
 
 // IdempotencyHeader names the request header whose value, when present,
@@ -297,7 +298,7 @@ func (rt *route) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *requ
 // checkJSONObject returns "" when body is one JSON object, and else a
 // message saying what is wrong with it.
 func checkJSONObject(body []byte) string {
-	if valid, _ := message.ScanJSON(body); valid {
+	if valid, _ := jsonscan.Scan(body); valid {
 		if b := bytes.TrimLeft(body, " \t\r\n"); b[0] == '{' {
 			return ""
 		}
@@ -375,7 +376,7 @@ func (rt *route) respond(w http.ResponseWriter, m *message.Message, res channel.
 		}
 		buf := bufs.Get().(*[]byte)
 		defer bufs.Put(buf)
-		body, err := fc.AppendJSON((*buf)[:0], out)
+		body, err := jsonenc.Append((*buf)[:0], out)
 		*buf = body[:0]
 		if err != nil {
 			errID := uuid.NewString()

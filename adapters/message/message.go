@@ -13,6 +13,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+
+	"github.com/svcflow/svcflow/internal/jsonscan"
 )
 
 // ContentTypeJSON is the content type of messages created by NewJSON.
@@ -169,7 +171,7 @@ func (m *Message) MarshalJSON() ([]byte, error) {
 		}
 	}
 	if len(m.Trace) > 0 {
-		if !json.Valid(m.Trace) {
+		if valid, _ := jsonscan.Scan(m.Trace); !valid {
 			return nil, fmt.Errorf("message %q: encode trace: %w", m.ID, ErrInvalidTrace)
 		}
 		w.Trace = m.Trace

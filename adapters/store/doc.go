@@ -32,24 +32,33 @@
 //
 // # Stores
 //
-// Three implementations share the same behaviour (checked by one test
-// suite):
+// Stores share one behaviour, which package storetest checks, and are safe
+// for concurrent use:
 //
-//   - Memory (NewMemory, "memory:"): a map; nothing survives the process.
-//   - File (OpenFile, "file:DIR"): one JSON file per message, written
+//   - Memory (NewMemory, in this package): a map; nothing survives the
+//     process.
+//   - File (package store/file): one JSON file per message, written
 //     atomically; the index is rebuilt when the directory is opened.
-//   - SQLite (OpenSQLite, "sqlite:PATH" or a path ending in ".db"): an
-//     SQLite database in WAL mode, through the pure-Go modernc.org/sqlite
-//     driver, so builds need no C compiler.
+//   - SQLite (package store/sqlite): an SQLite database in WAL mode,
+//     through the pure-Go modernc.org/sqlite driver, so builds need no C
+//     compiler. A program that imports only this package links no SQLite.
 //
-// Open picks one from a URL. Stores are safe for concurrent use. Records
-// they return are copies. Errors are *OpError values that name the store,
-// the operation and the message ID, and wrap ErrNotFound, ErrExists,
-// ErrClosed, ErrInvalid or the underlying cause, for errors.Is and
-// errors.As.
+// Stores keep copies of the messages, contexts and traces they are given,
+// and the records they return are copies. Errors are *OpError values that
+// name the store, the operation and the message ID, and wrap ErrNotFound,
+// ErrExists, ErrClosed, ErrInvalid or the underlying cause, for errors.Is
+// and errors.As.
 //
 // Stored messages are normalized the same way by every store: Time is in
 // UTC, Context holds what encoding/json decodes (float64 numbers,
 // map[string]any, []any) and Trace is compacted JSON. Payloads are kept
 // byte for byte.
+//
+// # Writing a store
+//
+// A store written elsewhere implements Store, normalizes what it is given
+// with Normalize and NormalizeUpdate, checks queries with Query.Validate
+// and, if it has no query engine of its own, runs them over an index in
+// memory with Query.Select and Query.Count. Its tests run storetest.Run
+// (and storetest.RunDurable if it keeps messages across a restart).
 package store

@@ -8,12 +8,9 @@ import (
 	"github.com/svcflow/svcflow/adapters/store"
 )
 
-func ExampleOpen() {
+func ExampleNewMemory() {
 	ctx := context.Background()
-	s, err := store.Open("memory:") // or "file:DIR", "sqlite:PATH", "PATH.db"
-	if err != nil {
-		panic(err)
-	}
+	s := store.NewMemory(store.WithMaxFinished(store.DefaultMaxFinished))
 	defer s.Close()
 
 	// What a channel does for each message: store it, run the flow,
@@ -57,10 +54,7 @@ func ExampleOpen() {
 
 func ExampleRecover() {
 	ctx := context.Background()
-	s, err := store.OpenSQLite(":memory:")
-	if err != nil {
-		panic(err)
-	}
+	s := store.NewMemory()
 	defer s.Close()
 
 	// A previous run stored two messages and crashed while running the

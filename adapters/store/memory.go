@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/svcflow/svcflow/adapters/message"
+	"github.com/svcflow/svcflow/internal/storeutil"
 )
 
 // Memory is a Store that keeps records in a map. It loses everything when
@@ -32,7 +33,7 @@ type finish struct {
 // which the garbage collector need not scan, decoded by the rare reads.
 // Reads hand out deep copies, so writes change it in place.
 type memRecord struct {
-	entry
+	IndexEntry
 	rec     Record
 	msg     message.Message // rec.Message
 	hist    [3]Transition   // rec.History's first storage: pending, processing, an outcome
@@ -44,7 +45,7 @@ type memRecord struct {
 func (r *memRecord) record() (*Record, error) {
 	c := r.rec.Clone()
 	var err error
-	if c.Message.Context, err = decodeContext(r.context); err != nil {
+	if c.Message.Context, err = storeutil.DecodeContext(r.context); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -61,8 +62,9 @@ type MemoryOption func(*Memory)
 // is processed again.
 func WithMaxFinished(n int) MemoryOption { return func(m *Memory) { m.maxFinished = n } }
 
-// DefaultMaxFinished bounds the finished records of a store opened with
-// Open("memory:").
+// DefaultMaxFinished is the bound on finished records of a channel's
+// store given by the URL "memory:": enough to answer duplicate deliveries
+// of recent messages, small enough for a long-running process.
 const DefaultMaxFinished = 10000
 
 // NewMemory returns an empty in-memory store.
@@ -91,7 +93,7 @@ func (s *Memory) track(r *memRecord, to State) {
 	s.seq++
 	r.fseq = s.seq
 	s.nFinished++
-	s.finished = append(s.finished, finish{r.id, s.seq})
+	s.finished = append(s.finished, finish{r.ID, s.seq})
 	for s.nFinished > s.maxFinished && len(s.finished) > 0 {
 		f := s.finished[0]
 		s.finished = s.finished[1:]
@@ -125,22 +127,22 @@ func (s *Memory) put(ctx context.Context, m *message.Message, op string, begin b
 	if m != nil {
 		id = m.ID
 	}
-	if err := ctxErr(ctx); err != nil {
+	if err := storeutil.CtxErr(ctx); err != nil {
 		return s.fail(op, id, "", err)
 	}
-	p, err := prepareMessage(m)
+	n, err := Normalize(m)
 	if err != nil {
 		return s.fail(op, id, "", err)
 	}
-	at := now()
-	r := &memRecord{msg: p.msg, context: p.context}
+	at := storeutil.Now()
+	r := &memRecord{msg: n.Message, context: n.Context}
 	r.hist[0] = Transition{State: Pending, At: at}
 	r.rec = Record{Message: &r.msg, State: Pending, Updated: at, History: r.hist[:1]}
 	if begin {
 		r.rec.State, r.rec.Attempts = Processing, 1
 		r.rec.History = append(r.rec.History, Transition{State: Processing, At: at})
 	}
-	r.entry = entry{id: id, time: r.msg.Time, state: r.rec.State, meta: r.msg.Meta}
+	r.IndexEntry = IndexEntry{ID: id, Time: r.msg.Time, State: r.rec.State, Meta: r.msg.Meta}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -155,14 +157,14 @@ func (s *Memory) put(ctx context.Context, m *message.Message, op string, begin b
 
 // Transition implements Store.
 func (s *Memory) Transition(ctx context.Context, id string, to State, u Update) error {
-	if err := ctxErr(ctx); err != nil {
+	if err := storeutil.CtxErr(ctx); err != nil {
 		return s.fail("transition", id, to, err)
 	}
-	pu, err := prepareUpdate(to, u)
+	nu, err := NormalizeUpdate(to, u)
 	if err != nil {
 		return s.fail("transition", id, to, err)
 	}
-	at := now()
+	at := storeutil.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -173,27 +175,27 @@ func (s *Memory) Transition(ctx context.Context, id string, to State, u Update) 
 		return s.fail("transition", id, to, ErrNotFound)
 	}
 	rec := &r.rec
-	if pu.context != nil {
-		r.context = pu.context
+	if nu.Context != nil {
+		r.context = nu.Context
 	}
-	if pu.Trace != nil {
-		rec.Message.Trace = pu.Trace
+	if nu.Trace != nil {
+		rec.Message.Trace = nu.Trace
 	}
 	rec.State = to
-	rec.Err = pu.Err
+	rec.Err = nu.Err
 	if to == Processing {
 		rec.Attempts++
 	}
 	rec.Updated = at
-	rec.History = append(rec.History, Transition{State: to, At: at, Err: pu.Err})
-	r.state = to
+	rec.History = append(rec.History, Transition{State: to, At: at, Err: nu.Err})
+	r.State = to
 	s.track(r, to)
 	return nil
 }
 
 // Get implements Store.
 func (s *Memory) Get(ctx context.Context, id string) (*Record, error) {
-	if err := ctxErr(ctx); err != nil {
+	if err := storeutil.CtxErr(ctx); err != nil {
 		return nil, s.fail("get", id, "", err)
 	}
 	s.mu.RLock()
@@ -212,9 +214,10 @@ func (s *Memory) Get(ctx context.Context, id string) (*Record, error) {
 	return rec, nil
 }
 
-func (s *Memory) all(yield func(*entry) bool) {
+// all yields the index entries of every record; s.mu is held.
+func (s *Memory) all(yield func(*IndexEntry) bool) {
 	for _, r := range s.recs {
-		if !yield(&r.entry) {
+		if !yield(&r.IndexEntry) {
 			return
 		}
 	}
@@ -222,7 +225,10 @@ func (s *Memory) all(yield func(*entry) bool) {
 
 // Search implements Store.
 func (s *Memory) Search(ctx context.Context, q Query) ([]*Record, error) {
-	if err := checkQueryIn(ctx, q); err != nil {
+	if err := storeutil.CtxErr(ctx); err != nil {
+		return nil, s.fail("search", "", "", err)
+	}
+	if err := q.Validate(); err != nil {
 		return nil, s.fail("search", "", "", err)
 	}
 	s.mu.RLock()
@@ -230,10 +236,10 @@ func (s *Memory) Search(ctx context.Context, q Query) ([]*Record, error) {
 	if s.closed {
 		return nil, s.fail("search", "", "", ErrClosed)
 	}
-	sel := selectEntries(&q, s.all)
+	sel := q.Select(s.all)
 	out := make([]*Record, len(sel))
 	for i, e := range sel {
-		rec, err := s.recs[e.id].record()
+		rec, err := s.recs[e.ID].record()
 		if err != nil {
 			return nil, s.fail("search", "", "", err)
 		}
@@ -244,7 +250,10 @@ func (s *Memory) Search(ctx context.Context, q Query) ([]*Record, error) {
 
 // Count implements Store.
 func (s *Memory) Count(ctx context.Context, q Query) (int, error) {
-	if err := checkQueryIn(ctx, q); err != nil {
+	if err := storeutil.CtxErr(ctx); err != nil {
+		return 0, s.fail("count", "", "", err)
+	}
+	if err := q.Validate(); err != nil {
 		return 0, s.fail("count", "", "", err)
 	}
 	s.mu.RLock()
@@ -252,7 +261,7 @@ func (s *Memory) Count(ctx context.Context, q Query) (int, error) {
 	if s.closed {
 		return 0, s.fail("count", "", "", ErrClosed)
 	}
-	return countEntries(&q, s.all), nil
+	return q.Count(s.all), nil
 }
 
 // Close implements Store. The records are dropped.

@@ -6,16 +6,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"maps"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
 	"github.com/svcflow/svcflow/adapters/message"
-	fc "github.com/svcflow/svcflow/context"
+	"github.com/svcflow/svcflow/internal/jsonenc"
+	"github.com/svcflow/svcflow/internal/jsonscan"
 )
 
 // State is where a stored message is in its life.
@@ -180,8 +181,8 @@ var (
 type OpError struct {
 	// Store is the kind of store: "memory", "file" or "sqlite".
 	Store string
-	// Op is the operation: "open", "put", "transition", "get", "search",
-	// "count" or "close".
+	// Op is the operation: "open", "put", "begin", "transition", "get",
+	// "search", "count" or "close".
 	Op string
 	// ID is the message ID the operation concerned, if any.
 	ID string
@@ -199,7 +200,7 @@ func (e *OpError) Error() string {
 	b.WriteString(": ")
 	b.WriteString(e.Op)
 	switch e.Op {
-	case "put", "get", "transition":
+	case "put", "begin", "get", "transition":
 		b.WriteByte(' ')
 		b.WriteString(strconv.Quote(e.ID))
 	}
@@ -217,44 +218,6 @@ func (e *OpError) Error() string {
 // Unwrap returns the cause.
 func (e *OpError) Unwrap() error { return e.Err }
 
-// Open opens a store described by a URL:
-//
-//	memory:        a new in-memory store keeping the last DefaultMaxFinished
-//	               finished records (NewMemory)
-//	file:DIR       a directory of JSON files (OpenFile)
-//	sqlite:PATH    an SQLite database (OpenSQLite); "sqlite::memory:" for an
-//	               in-memory database
-//	PATH.db        a bare path ending in ".db" is an SQLite database
-//
-// Any other scheme is an error that names it.
-func Open(url string) (Store, error) {
-	scheme, rest, ok := strings.Cut(url, ":")
-	switch {
-	case !ok && strings.HasSuffix(url, ".db"):
-		return OpenSQLite(url)
-	case !ok:
-		return nil, &OpError{Store: "?", Op: "open", Err: fmt.Errorf("%w: store url %q has no scheme (want memory:, file:DIR or sqlite:PATH)", ErrInvalid, url)}
-	}
-	switch strings.ToLower(scheme) {
-	case "memory", "mem":
-		if rest != "" {
-			return nil, &OpError{Store: "memory", Op: "open", Err: fmt.Errorf("%w: unexpected %q after memory:", ErrInvalid, rest)}
-		}
-		return NewMemory(WithMaxFinished(DefaultMaxFinished)), nil
-	case "file":
-		if rest == "" {
-			return nil, &OpError{Store: "file", Op: "open", Err: fmt.Errorf("%w: missing directory in %q", ErrInvalid, url)}
-		}
-		return OpenFile(rest)
-	case "sqlite", "sqlite3":
-		if rest == "" {
-			return nil, &OpError{Store: "sqlite", Op: "open", Err: fmt.Errorf("%w: missing path in %q", ErrInvalid, url)}
-		}
-		return OpenSQLite(rest)
-	}
-	return nil, &OpError{Store: "?", Op: "open", Err: fmt.Errorf("%w: unknown store scheme %q in %q (want memory:, file: or sqlite:)", ErrInvalid, scheme, url)}
-}
-
 // Recover returns the records left in Pending or Processing, oldest first:
 // the messages a channel must process again when it starts, because a
 // previous run stopped (or crashed) before recording their outcome.
@@ -266,39 +229,47 @@ func Recover(ctx context.Context, s Store) ([]*Record, error) {
 	return recs, nil
 }
 
-// prepared is a message checked and normalized for storage: the same
-// message every store returns after a round trip.
-type prepared struct {
-	msg     message.Message // a copy of the message, without its Context
-	context []byte          // the message's Context as JSON; nil when it has none
+// Normalized is a message checked and normalized for storage by
+// [Normalize]: the message every store gives back after a round trip.
+type Normalized struct {
+	// Message is a deep copy of the message with Time in UTC and Trace
+	// compacted. Its Context is nil: see Context.
+	Message message.Message
+	// Context is the message's Context encoded as JSON, nil when it has
+	// none. Decoding it with encoding/json gives the Context that stores
+	// return: float64 numbers, map[string]any objects, []any arrays.
+	Context []byte
 }
 
-// prepareMessage checks m and returns a normalized deep copy: Time in UTC,
-// Context encoded as JSON, Trace compacted.
-func prepareMessage(m *message.Message) (prepared, error) {
+// Normalize checks that m can be stored and returns the normalized deep
+// copy that stores keep: Time in UTC, Context encoded as JSON, Trace
+// compacted, Payload and Meta copied. It fails with ErrInvalid as
+// [Store.Put] documents. A Store implementation calls it in Put and
+// Begin, so that every store keeps and returns the same message.
+func Normalize(m *message.Message) (Normalized, error) {
 	if m == nil {
-		return prepared{}, fmt.Errorf("%w: nil message", ErrInvalid)
+		return Normalized{}, fmt.Errorf("%w: nil message", ErrInvalid)
 	}
 	if err := checkID(m.ID); err != nil {
-		return prepared{}, err
+		return Normalized{}, err
 	}
 	c := *m
 	c.Time = m.Time.UTC()
 	if y := c.Time.Year(); y < 0 || y > 9999 {
-		return prepared{}, fmt.Errorf("%w: message time %s outside the years 0 to 9999", ErrInvalid, c.Time)
+		return Normalized{}, fmt.Errorf("%w: message time %s outside the years 0 to 9999", ErrInvalid, c.Time)
 	}
 	c.Payload = bytes.Clone(m.Payload)
 	c.Meta = maps.Clone(m.Meta)
 	c.Context = nil
 	var err error
-	p := prepared{msg: c}
-	if p.context, err = encodeContext(m.Context); err != nil {
-		return prepared{}, err
+	n := Normalized{Message: c}
+	if n.Context, err = encodeContext(m.Context); err != nil {
+		return Normalized{}, err
 	}
-	if p.msg.Trace, err = normalizeTrace(m.Trace); err != nil {
-		return prepared{}, err
+	if n.Message.Trace, err = normalizeTrace(m.Trace); err != nil {
+		return Normalized{}, err
 	}
-	return p, nil
+	return n, nil
 }
 
 // checkID reports whether id can be stored.
@@ -312,27 +283,35 @@ func checkID(id string) error {
 	return nil
 }
 
-// preparedUpdate is an Update checked and normalized for storage.
-type preparedUpdate struct {
-	Update         // Context is nil: see context
-	context []byte // Context as JSON, nil when Context is nil
+// NormalizedUpdate is an Update checked and normalized for storage by
+// [NormalizeUpdate].
+type NormalizedUpdate struct {
+	// Err is the Update's Err.
+	Err string
+	// Context is the Update's Context encoded as JSON (see
+	// [Normalized]), nil when the Update has none.
+	Context []byte
+	// Trace is a compacted copy of the Update's Trace, nil when it has
+	// none.
+	Trace json.RawMessage
 }
 
-// prepareUpdate checks to and u and normalizes u like prepareMessage.
-func prepareUpdate(to State, u Update) (preparedUpdate, error) {
+// NormalizeUpdate checks that a transition to state to with u can be
+// stored and normalizes u as [Normalize] normalizes a message. It fails
+// with ErrInvalid as [Store.Transition] documents.
+func NormalizeUpdate(to State, u Update) (NormalizedUpdate, error) {
 	if !to.Valid() {
-		return preparedUpdate{}, fmt.Errorf("%w: unknown state %q", ErrInvalid, to)
+		return NormalizedUpdate{}, fmt.Errorf("%w: unknown state %q", ErrInvalid, to)
 	}
-	p := preparedUpdate{Update: u}
-	p.Context = nil
+	n := NormalizedUpdate{Err: u.Err}
 	var err error
-	if p.context, err = encodeContext(u.Context); err != nil {
-		return preparedUpdate{}, err
+	if n.Context, err = encodeContext(u.Context); err != nil {
+		return NormalizedUpdate{}, err
 	}
-	if p.Trace, err = normalizeTrace(u.Trace); err != nil {
-		return preparedUpdate{}, err
+	if n.Trace, err = normalizeTrace(u.Trace); err != nil {
+		return NormalizedUpdate{}, err
 	}
-	return p, nil
+	return n, nil
 }
 
 // encodeContext returns the JSON encoding of ctx (nil for a nil ctx). Every
@@ -342,23 +321,11 @@ func encodeContext(ctx map[string]any) ([]byte, error) {
 	if ctx == nil {
 		return nil, nil
 	}
-	data, err := fc.AppendJSON(make([]byte, 0, 64*len(ctx)), ctx)
+	data, err := jsonenc.Append(make([]byte, 0, 64*len(ctx)), ctx)
 	if err != nil {
 		return nil, fmt.Errorf("%w: encode context: %w", ErrInvalid, err)
 	}
 	return data, nil
-}
-
-// decodeContext decodes a context encoded by encodeContext (nil for none).
-func decodeContext(data []byte) (map[string]any, error) {
-	if data == nil {
-		return nil, nil
-	}
-	var m map[string]any
-	if err := json.Unmarshal(data, &m); err != nil {
-		return nil, fmt.Errorf("decode context: %w", err)
-	}
-	return m, nil
 }
 
 // normalizeTrace checks that trace is JSON and compacts it. An empty trace
@@ -367,7 +334,7 @@ func normalizeTrace(trace json.RawMessage) (json.RawMessage, error) {
 	if len(trace) == 0 {
 		return nil, nil
 	}
-	valid, compact := message.ScanJSON(trace)
+	valid, compact := jsonscan.Scan(trace)
 	if !valid {
 		return nil, fmt.Errorf("%w: trace is not valid JSON", ErrInvalid)
 	}
@@ -382,17 +349,9 @@ func normalizeTrace(trace json.RawMessage) (json.RawMessage, error) {
 	return buf.Bytes(), nil
 }
 
-// checkQueryIn reports whether q can be run now: ctx is not done and q is
-// valid.
-func checkQueryIn(ctx context.Context, q Query) error {
-	if err := ctxErr(ctx); err != nil {
-		return err
-	}
-	return checkQuery(q)
-}
-
-// checkQuery reports whether q can be run.
-func checkQuery(q Query) error {
+// Validate reports whether q can be run: it fails with ErrInvalid for an
+// unknown state or a negative Limit or Offset, as Search and Count must.
+func (q *Query) Validate() error {
 	for _, s := range q.States {
 		if !s.Valid() {
 			return fmt.Errorf("%w: unknown state %q in query", ErrInvalid, s)
@@ -404,47 +363,53 @@ func checkQuery(q Query) error {
 	return nil
 }
 
-// entry is what in-process indexes know about a record.
-type entry struct {
-	id    string
-	time  time.Time
-	state State
-	meta  map[string]string
+// IndexEntry is what a store that runs queries itself, over an index in
+// memory rather than in a database, knows about one record: what a Query
+// looks at. [Query.Select] and [Query.Count] run q over such entries.
+type IndexEntry struct {
+	// ID is the message ID.
+	ID string
+	// Time is the message Time, in UTC.
+	Time time.Time
+	// State is the record's current state.
+	State State
+	// Meta is the message Meta. Select and Count only read it.
+	Meta map[string]string
 }
 
-// matches reports whether e is selected by q (ignoring Limit and Offset).
-func (q *Query) matches(e *entry) bool {
-	if len(q.States) > 0 && !slices.Contains(q.States, e.state) {
+// match reports whether e is selected by q (ignoring Limit and Offset).
+func (q *Query) match(e *IndexEntry) bool {
+	if len(q.States) > 0 && !slices.Contains(q.States, e.State) {
 		return false
 	}
-	if !q.Since.IsZero() && e.time.Before(q.Since) {
+	if !q.Since.IsZero() && e.Time.Before(q.Since) {
 		return false
 	}
-	if !q.Until.IsZero() && !e.time.Before(q.Until) {
+	if !q.Until.IsZero() && !e.Time.Before(q.Until) {
 		return false
 	}
 	for k, v := range q.Meta {
-		if got, ok := e.meta[k]; !ok || got != v {
+		if got, ok := e.Meta[k]; !ok || got != v {
 			return false
 		}
 	}
 	return true
 }
 
-// selectEntries returns the entries selected by q, in q's order, with
-// Offset and Limit applied.
-func selectEntries(q *Query, all func(yield func(*entry) bool)) []*entry {
-	var out []*entry
-	all(func(e *entry) bool {
-		if q.matches(e) {
+// Select returns the entries of all that q selects, in q's order, with
+// Offset and Limit applied. It costs a pass over all and a sort of the
+// entries selected. q must be valid (see [Query.Validate]).
+func (q *Query) Select(all iter.Seq[*IndexEntry]) []*IndexEntry {
+	var out []*IndexEntry
+	for e := range all {
+		if q.match(e) {
 			out = append(out, e)
 		}
-		return true
-	})
-	slices.SortFunc(out, func(a, b *entry) int {
-		c := a.time.Compare(b.time)
+	}
+	slices.SortFunc(out, func(a, b *IndexEntry) int {
+		c := a.Time.Compare(b.Time)
 		if c == 0 {
-			c = strings.Compare(a.id, b.id)
+			c = strings.Compare(a.ID, b.ID)
 		}
 		if q.Desc {
 			c = -c
@@ -461,16 +426,15 @@ func selectEntries(q *Query, all func(yield func(*entry) bool)) []*entry {
 	return out
 }
 
-// countEntries returns how many entries q selects, ignoring Limit and
-// Offset.
-func countEntries(q *Query, all func(yield func(*entry) bool)) int {
+// Count returns how many entries of all q selects, ignoring Limit and
+// Offset. It costs a pass over all.
+func (q *Query) Count(all iter.Seq[*IndexEntry]) int {
 	n := 0
-	all(func(e *entry) bool {
-		if q.matches(e) {
+	for e := range all {
+		if q.match(e) {
 			n++
 		}
-		return true
-	})
+	}
 	return n
 }
 
@@ -501,54 +465,4 @@ func deepCopyValue(v any) any {
 		return out
 	}
 	return v
-}
-
-// life tracks whether a store is open. Operations hold it shared while
-// they run; Close takes it exclusively, so it waits for them.
-type life struct {
-	mu     sync.RWMutex
-	closed bool
-}
-
-// enter reports whether the store is open; if so the caller must call exit.
-func (l *life) enter() bool {
-	l.mu.RLock()
-	if l.closed {
-		l.mu.RUnlock()
-		return false
-	}
-	return true
-}
-
-// exit ends an operation started by a successful enter.
-func (l *life) exit() { l.mu.RUnlock() }
-
-// close marks the store closed and reports whether it was open.
-func (l *life) close() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed {
-		return false
-	}
-	l.closed = true
-	return true
-}
-
-// now returns the current time in UTC without a monotonic reading.
-func now() time.Time { return time.Now().UTC() }
-
-// ctxErr returns ctx's error, if it is done.
-func ctxErr(ctx context.Context) error {
-	if ctx == nil {
-		return nil
-	}
-	return ctx.Err()
-}
-
-// orBackground returns ctx, or context.Background() when ctx is nil.
-func orBackground(ctx context.Context) context.Context {
-	if ctx == nil {
-		return context.Background()
-	}
-	return ctx
 }

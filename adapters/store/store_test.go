@@ -1,11 +1,10 @@
 package store
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -31,6 +30,7 @@ func TestOpError(t *testing.T) {
 	}{
 		{&OpError{Store: "sqlite", Op: "transition", ID: "abc", To: Done, Err: ErrNotFound}, `store sqlite: transition "abc" to done: message not found`},
 		{&OpError{Store: "file", Op: "put", ID: "a\"b", Err: ErrExists}, `store file: put "a\"b": message already stored`},
+		{&OpError{Store: "sqlite", Op: "begin", ID: "x", Err: ErrExists}, `store sqlite: begin "x": message already stored`},
 		{&OpError{Store: "memory", Op: "get", Err: ErrNotFound}, `store memory: get "": message not found`},
 		{&OpError{Store: "memory", Op: "search", Err: ErrClosed}, `store memory: search: store closed`},
 		{&OpError{Store: "file", Op: "close"}, `store file: close`},
@@ -62,104 +62,123 @@ func TestRecordClone(t *testing.T) {
 	assert.Nil(t, (&Record{}).Clone().Message)
 }
 
-func TestOpen(t *testing.T) {
-	dir := t.TempDir()
-	tests := []struct {
-		url     string
-		want    any    // type of the store, nil when an error is expected
-		errLike string // part of the error text
-	}{
-		{url: "memory:", want: &Memory{}},
-		{url: "file:" + filepath.Join(dir, "files"), want: &File{}},
-		{url: "sqlite:" + filepath.Join(dir, "a.sqlite"), want: &SQLite{}},
-		{url: "sqlite::memory:", want: &SQLite{}},
-		{url: filepath.Join(dir, "bare.db"), want: &SQLite{}},
-		{url: "bogus:x", errLike: `unknown store scheme "bogus"`},
-		{url: "redis://localhost", errLike: `"redis"`},
-		{url: "", errLike: "no scheme"},
-		{url: "some/dir", errLike: "no scheme"},
-		{url: "memory:extra", errLike: "memory:"},
-		{url: "file:", errLike: "missing directory"},
-		{url: "sqlite:", errLike: "missing path"},
+func TestNormalize(t *testing.T) {
+	local := time.FixedZone("x", 2*3600)
+	m := &message.Message{
+		ID:      "n",
+		Time:    time.Date(2024, 1, 1, 2, 0, 0, 5, local),
+		Payload: []byte("body"),
+		Meta:    map[string]string{"k": "v"},
+		Context: map[string]any{"n": 1, "list": []string{"a"}},
+		Trace:   json.RawMessage(`[ {"step": "a"} ]`),
 	}
-	for _, tt := range tests {
-		t.Run(tt.url, func(t *testing.T) {
-			s, err := Open(tt.url)
-			if tt.want == nil {
-				require.Error(t, err)
-				assert.ErrorIs(t, err, ErrInvalid)
-				assert.Contains(t, err.Error(), tt.errLike)
-				assert.Nil(t, s)
-				return
-			}
-			require.NoError(t, err)
-			defer s.Close()
-			assert.IsType(t, tt.want, s)
-			ctx := context.Background()
-			require.NoError(t, s.Put(ctx, msg("x", 0, nil)))
-			_, err = s.Get(ctx, "x")
-			require.NoError(t, err)
-		})
+	n, err := Normalize(m)
+	require.NoError(t, err)
+	assert.Equal(t, time.Date(2024, 1, 1, 0, 0, 0, 5, time.UTC), n.Message.Time)
+	assert.Nil(t, n.Message.Context, "the context is in n.Context")
+	assert.JSONEq(t, `{"list":["a"],"n":1}`, string(n.Context))
+	assert.Equal(t, json.RawMessage(`[{"step":"a"}]`), n.Message.Trace)
+
+	// n is a copy: changing m changes nothing in it.
+	m.Payload[0] = 'X'
+	m.Meta["k"] = "changed"
+	m.Trace[1] = '!'
+	assert.Equal(t, []byte("body"), n.Message.Payload)
+	assert.Equal(t, map[string]string{"k": "v"}, n.Message.Meta)
+	assert.Equal(t, json.RawMessage(`[{"step":"a"}]`), n.Message.Trace)
+
+	// A compact trace is copied too.
+	m.Trace = json.RawMessage(`[1]`)
+	n, err = Normalize(m)
+	require.NoError(t, err)
+	m.Trace[1] = '2'
+	assert.Equal(t, json.RawMessage(`[1]`), n.Message.Trace)
+
+	n, err = Normalize(&message.Message{ID: "none", Time: base})
+	require.NoError(t, err)
+	assert.Nil(t, n.Context)
+	assert.Nil(t, n.Message.Trace)
+
+	for name, m := range map[string]*message.Message{
+		"nil":         nil,
+		"empty id":    {Time: base},
+		"non-utf8 id": {ID: "\xff", Time: base},
+		"time":        {ID: "t", Time: time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC)},
+		"bad trace":   {ID: "tr", Time: base, Trace: json.RawMessage(`{`)},
+		"bad context": {ID: "c", Time: base, Context: map[string]any{"ch": make(chan int)}},
+	} {
+		_, err := Normalize(m)
+		assert.ErrorIs(t, err, ErrInvalid, name)
 	}
 }
 
-// TestPersistence checks that stores reopened after Close keep everything.
-func TestPersistence(t *testing.T) {
-	opens := map[string]func(dir string) (Store, error){
-		"file":   func(dir string) (Store, error) { return OpenFile(filepath.Join(dir, "messages")) },
-		"sqlite": func(dir string) (Store, error) { return OpenSQLite(filepath.Join(dir, "store.db")) },
+func TestNormalizeUpdate(t *testing.T) {
+	u := Update{Err: "boom", Context: map[string]any{"a": 1}, Trace: json.RawMessage("[ 1 ]")}
+	n, err := NormalizeUpdate(Error, u)
+	require.NoError(t, err)
+	assert.Equal(t, NormalizedUpdate{Err: "boom", Context: []byte(`{"a":1}`), Trace: json.RawMessage(`[1]`)}, n)
+
+	n, err = NormalizeUpdate(Done, Update{})
+	require.NoError(t, err)
+	assert.Equal(t, NormalizedUpdate{}, n)
+
+	for name, tc := range map[string]struct {
+		to State
+		u  Update
+	}{
+		"state":   {"finished", Update{}},
+		"trace":   {Done, Update{Trace: json.RawMessage(`nope`)}},
+		"context": {Done, Update{Context: map[string]any{"f": func() {}}}},
+	} {
+		_, err := NormalizeUpdate(tc.to, tc.u)
+		assert.ErrorIs(t, err, ErrInvalid, name)
 	}
-	ctx := context.Background()
-	for name, open := range opens {
-		t.Run(name, func(t *testing.T) {
-			dir := t.TempDir()
-			s, err := open(dir)
-			require.NoError(t, err)
-			require.NoError(t, s.Put(ctx, msg("json", 0, map[string]string{"src": "http"})))
-			require.NoError(t, s.Put(ctx, &message.Message{ID: "bin", Time: base.Add(time.Second), Payload: []byte{0xff, 0}}))
-			require.NoError(t, s.Put(ctx, &message.Message{ID: "Upper/../Case", Time: base.Add(2 * time.Second), Payload: []byte{}}))
-			require.NoError(t, s.Put(ctx, message.New("text/plain", []byte("now"), nil)))
-			require.NoError(t, s.Transition(ctx, "json", Processing, Update{}))
-			require.NoError(t, s.Transition(ctx, "json", Error, Update{Err: "boom", Context: map[string]any{"a": 1.0}, Trace: json.RawMessage(`[{"svc":"x"}]`)}))
-			require.NoError(t, s.Transition(ctx, "bin", Processing, Update{}))
-			require.NoError(t, s.Transition(ctx, "bin", Done, Update{}))
-			require.NoError(t, s.Transition(ctx, "Upper/../Case", Processing, Update{}))
-			before, err := s.Search(ctx, Query{})
-			require.NoError(t, err)
-			require.Len(t, before, 4)
-			require.NoError(t, s.Close())
+}
 
-			s, err = open(dir)
-			require.NoError(t, err)
-			after, err := s.Search(ctx, Query{})
-			require.NoError(t, err)
-			assert.Equal(t, before, after)
-
-			// After a "crash", the unfinished messages are recovered.
-			recs, err := Recover(ctx, s)
-			require.NoError(t, err)
-			require.Len(t, recs, 2)
-			assert.Equal(t, "Upper/../Case", recs[0].Message.ID)
-			assert.Equal(t, Processing, recs[0].State)
-			assert.Equal(t, Pending, recs[1].State)
-
-			// The reopened store keeps working and keeps its indexes.
-			require.NoError(t, s.Transition(ctx, "json", Processing, Update{}))
-			assert.ErrorIs(t, s.Put(ctx, msg("bin", 0, nil)), ErrExists)
-			n, err := s.Count(ctx, Query{Meta: map[string]string{"src": "http"}, States: []State{Processing}})
-			require.NoError(t, err)
-			assert.Equal(t, 1, n)
-			require.NoError(t, s.Close())
-
-			s, err = open(dir)
-			require.NoError(t, err)
-			defer s.Close()
-			rec, err := s.Get(ctx, "json")
-			require.NoError(t, err)
-			assert.Equal(t, 2, rec.Attempts)
-			assert.Equal(t, []State{Pending, Processing, Error, Processing}, states(rec.History))
-			assert.Equal(t, map[string]any{"a": 1.0}, rec.Message.Context)
-			assert.Equal(t, "boom", rec.History[2].Err)
-		})
+func TestQueryValidate(t *testing.T) {
+	for _, q := range []Query{{}, {States: States, Limit: 1, Offset: 2}} {
+		assert.NoError(t, q.Validate())
 	}
+	for name, q := range map[string]Query{
+		"bad state":       {States: []State{Done, "zzz"}},
+		"negative limit":  {Limit: -1},
+		"negative offset": {Offset: -1},
+	} {
+		assert.ErrorIs(t, q.Validate(), ErrInvalid, name)
+	}
+}
+
+func TestQuerySelectAndCount(t *testing.T) {
+	entries := []*IndexEntry{
+		{ID: "b", Time: base, State: Done, Meta: map[string]string{"src": "http"}},
+		{ID: "a", Time: base, State: Pending},
+		{ID: "c", Time: base.Add(time.Second), State: Done, Meta: map[string]string{"src": "http"}},
+		{ID: "d", Time: base.Add(-time.Second), State: Error, Meta: map[string]string{"src": "cron"}},
+	}
+	all := slices.Values(entries)
+	idsOf := func(es []*IndexEntry) []string {
+		out := []string{}
+		for _, e := range es {
+			out = append(out, e.ID)
+		}
+		return out
+	}
+	for _, tt := range []struct {
+		name  string
+		q     Query
+		want  []string
+		count int
+	}{
+		{"all by time then id", Query{}, []string{"d", "a", "b", "c"}, 4},
+		{"desc", Query{Desc: true}, []string{"c", "b", "a", "d"}, 4},
+		{"state", Query{States: []State{Done}}, []string{"b", "c"}, 2},
+		{"meta", Query{Meta: map[string]string{"src": "http"}, Desc: true}, []string{"c", "b"}, 2},
+		{"since until", Query{Since: base, Until: base.Add(time.Second)}, []string{"a", "b"}, 2},
+		{"offset limit", Query{Offset: 1, Limit: 2}, []string{"a", "b"}, 4},
+		{"offset past end", Query{Offset: 4}, []string{}, 4},
+	} {
+		assert.Equal(t, tt.want, idsOf(tt.q.Select(all)), tt.name)
+		assert.Equal(t, tt.count, tt.q.Count(all), tt.name)
+	}
+	assert.Equal(t, []string{"b", "a", "c", "d"}, idsOf(entries), "Select leaves its input as it was")
 }

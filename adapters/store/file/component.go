@@ -26,7 +26,7 @@ var Component = component.Store("file", "messages as JSON files in a folder, one
 			if err := os.MkdirAll(s.Dir, 0o755); err != nil {
 				return nil, err
 			}
-			return store.OpenFile(s.Dir)
+			return Open(s.Dir)
 		}, nil
 	})
 

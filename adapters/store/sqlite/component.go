@@ -29,7 +29,7 @@ var Component = component.Store("sqlite", "messages in an SQLite database file: 
 					return nil, err
 				}
 			}
-			return store.OpenSQLite(s.Path)
+			return Open(s.Path)
 		}, nil
 	})
 

@@ -1,4 +1,4 @@
-package store
+package file
 
 import (
 	"context"
@@ -6,12 +6,42 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 
 	"github.com/svcflow/svcflow/adapters/message"
+	"github.com/svcflow/svcflow/adapters/store"
+	"github.com/svcflow/svcflow/adapters/store/storetest"
 )
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		s, err := Open(t.TempDir())
+		require.NoError(t, err)
+		return s
+	})
+}
+
+func TestDurable(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "messages")
+	storetest.RunDurable(t, func(t *testing.T) store.Store {
+		s, err := Open(dir)
+		require.NoError(t, err)
+		return s
+	})
+}
+
+// newMessage returns a small message with the given ID.
+func newMessage(id string) *message.Message {
+	return &message.Message{ID: id, Time: time.Now().UTC(), ContentType: "text/plain", Payload: []byte("x")}
+}
 
 func TestFileName(t *testing.T) {
 	tests := []struct {
@@ -38,15 +68,15 @@ func TestFileName(t *testing.T) {
 	assert.NotEqual(t, fileName("Upper"), fileName("upper"))
 }
 
-func TestFileLayout(t *testing.T) {
+func TestLayout(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	s, err := OpenFile(dir)
+	s, err := Open(dir)
 	require.NoError(t, err)
 	ids := []string{"plain-id", "../escape", "Mixed", strings.Repeat("x", 300)}
 	for _, id := range ids {
-		require.NoError(t, s.Put(ctx, msg(id, 0, nil)))
-		require.NoError(t, s.Transition(ctx, id, Processing, Update{}))
+		require.NoError(t, s.Put(ctx, newMessage(id)))
+		require.NoError(t, s.Transition(ctx, id, store.Processing, store.Update{}))
 	}
 	require.NoError(t, s.Close())
 
@@ -67,27 +97,27 @@ func TestFileLayout(t *testing.T) {
 	assert.ErrorIs(t, err, os.ErrNotExist)
 }
 
-func TestFileOpenCleansTempFiles(t *testing.T) {
+func TestOpenCleansTempFiles(t *testing.T) {
 	dir := t.TempDir()
 	tmp := filepath.Join(dir, tempPrefix+"12345")
 	require.NoError(t, os.WriteFile(tmp, []byte(`{"half":`), 0o600))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("ignored"), 0o600))
 	require.NoError(t, os.Mkdir(filepath.Join(dir, "sub.json"), 0o755))
-	s, err := OpenFile(dir)
+	s, err := Open(dir)
 	require.NoError(t, err)
 	defer s.Close()
 	_, err = os.Stat(tmp)
 	assert.ErrorIs(t, err, os.ErrNotExist)
-	n, err := s.Count(context.Background(), Query{})
+	n, err := s.Count(context.Background(), store.Query{})
 	require.NoError(t, err)
 	assert.Zero(t, n)
 }
 
-func TestFileOpenErrors(t *testing.T) {
+func TestOpenErrors(t *testing.T) {
 	t.Run("corrupt record", func(t *testing.T) {
 		dir := t.TempDir()
 		require.NoError(t, os.WriteFile(filepath.Join(dir, "bad.json"), []byte(`{"message":`), 0o600))
-		_, err := OpenFile(dir)
+		_, err := Open(dir)
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "bad.json")
 		assert.Contains(t, err.Error(), "store file: open")
@@ -95,61 +125,61 @@ func TestFileOpenErrors(t *testing.T) {
 	t.Run("not a record", func(t *testing.T) {
 		dir := t.TempDir()
 		require.NoError(t, os.WriteFile(filepath.Join(dir, "x.json"), []byte(`{"a":1}`), 0o600))
-		_, err := OpenFile(dir)
+		_, err := Open(dir)
 		assert.ErrorContains(t, err, "not a message record")
 	})
 	t.Run("duplicate id", func(t *testing.T) {
 		dir := t.TempDir()
-		s, err := OpenFile(dir)
+		s, err := Open(dir)
 		require.NoError(t, err)
-		require.NoError(t, s.Put(context.Background(), msg("a", 0, nil)))
+		require.NoError(t, s.Put(context.Background(), newMessage("a")))
 		require.NoError(t, s.Close())
 		data, err := os.ReadFile(filepath.Join(dir, "a.json"))
 		require.NoError(t, err)
 		require.NoError(t, os.WriteFile(filepath.Join(dir, "copy.json"), data, 0o600))
-		_, err = OpenFile(dir)
+		_, err = Open(dir)
 		assert.ErrorContains(t, err, `both hold message "a"`)
 	})
 	t.Run("dir is a file", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "file")
 		require.NoError(t, os.WriteFile(path, nil, 0o600))
-		_, err := OpenFile(path)
+		_, err := Open(path)
 		assert.Error(t, err)
 	})
 }
 
-// TestFileUnwritable checks that a store whose directory cannot be
+// TestUnwritable checks that a store whose directory cannot be
 // written returns errors and never panics.
-func TestFileUnwritable(t *testing.T) {
+func TestUnwritable(t *testing.T) {
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "gone")
-	s, err := OpenFile(dir)
+	s, err := Open(dir)
 	require.NoError(t, err)
 	defer s.Close()
-	require.NoError(t, s.Put(ctx, msg("a", 0, nil)))
+	require.NoError(t, s.Put(ctx, newMessage("a")))
 	require.NoError(t, os.RemoveAll(dir))
 
-	err = s.Put(ctx, msg("b", 0, nil))
+	err = s.Put(ctx, newMessage("b"))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `store file: put "b"`)
-	err = s.Transition(ctx, "a", Done, Update{})
+	err = s.Transition(ctx, "a", store.Done, store.Update{})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `store file: transition "a" to done`)
 	_, err = s.Get(ctx, "a")
 	assert.ErrorIs(t, err, os.ErrNotExist)
-	_, err = s.Search(ctx, Query{})
+	_, err = s.Search(ctx, store.Query{})
 	assert.Error(t, err)
 	_, err = s.Get(ctx, "b")
-	assert.ErrorIs(t, err, ErrNotFound, "a failed put leaves nothing behind")
+	assert.ErrorIs(t, err, store.ErrNotFound, "a failed put leaves nothing behind")
 }
 
-func TestFileReadOnlyDir(t *testing.T) {
+func TestReadOnlyDir(t *testing.T) {
 	if os.Geteuid() == 0 {
 		t.Skip("permission bits do not bind root")
 	}
 	ctx := context.Background()
 	dir := t.TempDir()
-	s, err := OpenFile(dir)
+	s, err := Open(dir)
 	require.NoError(t, err)
 	defer s.Close()
 	require.NoError(t, os.Chmod(dir, 0o500))

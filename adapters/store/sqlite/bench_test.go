@@ -1,4 +1,4 @@
-package store
+package sqlite
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/svcflow/svcflow/adapters/message"
+	"github.com/svcflow/svcflow/adapters/store"
 )
 
 // benchPayload is a 200-byte JSON document.
@@ -23,13 +24,13 @@ var benchPayload = func() []byte {
 
 var benchMeta = map[string]string{"http.path": "/orders", "http.method": "POST"}
 
-// benchSQLiteStore runs perMessage for b.N messages of 200 bytes on a
+// benchStore runs perMessage for b.N messages of 200 bytes on a
 // fresh SQLite store.
-func benchSQLiteStore(b *testing.B, perMessage func(ctx context.Context, s *SQLite, m *message.Message) error) {
+func benchStore(b *testing.B, perMessage func(ctx context.Context, s *Store, m *message.Message) error) {
 	if len(benchPayload) != 200 {
 		b.Fatalf("payload is %d bytes", len(benchPayload))
 	}
-	s, err := OpenSQLite(filepath.Join(b.TempDir(), "bench.db"))
+	s, err := Open(filepath.Join(b.TempDir(), "bench.db"))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -48,40 +49,40 @@ func benchSQLiteStore(b *testing.B, perMessage func(ctx context.Context, s *SQLi
 	}
 }
 
-// BenchmarkSQLiteStore measures Put, then Transition to Processing, then
+// BenchmarkB8Store measures Put, then Transition to Processing, then
 // to Done: the three writes the baseline does by hand.
-func BenchmarkSQLiteStore(b *testing.B) {
-	benchSQLiteStore(b, func(ctx context.Context, s *SQLite, m *message.Message) error {
+func BenchmarkB8Store(b *testing.B) {
+	benchStore(b, func(ctx context.Context, s *Store, m *message.Message) error {
 		if err := s.Put(ctx, m); err != nil {
 			return err
 		}
-		if err := s.Transition(ctx, m.ID, Processing, Update{}); err != nil {
+		if err := s.Transition(ctx, m.ID, store.Processing, store.Update{}); err != nil {
 			return err
 		}
-		return s.Transition(ctx, m.ID, Done, Update{})
+		return s.Transition(ctx, m.ID, store.Done, store.Update{})
 	})
 }
 
-// BenchmarkSQLiteStoreBegin is what a channel does per new message: Begin
+// BenchmarkB8Begin is what a channel does per new message: Begin
 // (put + processing in one transaction), then Done.
-func BenchmarkSQLiteStoreBegin(b *testing.B) {
-	benchSQLiteStore(b, func(ctx context.Context, s *SQLite, m *message.Message) error {
+func BenchmarkB8Begin(b *testing.B) {
+	benchStore(b, func(ctx context.Context, s *Store, m *message.Message) error {
 		if err := s.Begin(ctx, m); err != nil {
 			return err
 		}
-		return s.Transition(ctx, m.ID, Done, Update{})
+		return s.Transition(ctx, m.ID, store.Done, store.Update{})
 	})
 }
 
-// BenchmarkSQLiteBaseline does by hand, on database/sql with the same
+// BenchmarkB8Baseline does by hand, on database/sql with the same
 // driver, pragmas and schema, the minimal SQL equivalent to
-// BenchmarkSQLiteStore: insert the message and its first history row,
+// BenchmarkB8Store: insert the message and its first history row,
 // then twice update the state and insert a history row, each step in its
 // own transaction.
-func BenchmarkSQLiteBaseline(b *testing.B) {
+func BenchmarkB8Baseline(b *testing.B) {
 	path := filepath.Join(b.TempDir(), "baseline.db")
 	u := url.URL{Scheme: "file", Path: filepath.ToSlash(path)}
-	db, err := sql.Open("sqlite", u.String()+"?"+sqlitePragmas+"&_txlock=immediate")
+	db, err := sql.Open("sqlite", u.String()+"?"+pragmas+"&_txlock=immediate")
 	if err != nil {
 		b.Fatal(err)
 	}

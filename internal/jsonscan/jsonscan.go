@@ -1,9 +1,12 @@
-package message
+// Package jsonscan checks JSON without decoding it: one pass over the
+// bytes, no allocation. The engine uses it on every message's payload and
+// trace, where encoding/json's Valid and Compact would cost a pass each.
+package jsonscan
 
-// ScanJSON reports whether b is one valid JSON value (as json.Valid does)
-// and whether it is compact: no white space outside strings. It is a single
-// pass without allocation, for the payloads and traces of every message.
-func ScanJSON(b []byte) (valid, compact bool) {
+// Scan reports whether b is one valid JSON value (as json.Valid does)
+// and whether it is compact: no white space outside strings, so that
+// json.Compact would return it unchanged.
+func Scan(b []byte) (valid, compact bool) {
 	s := scanner{b: b, compact: true}
 	s.space()
 	if !s.value(0) {

@@ -1,4 +1,12 @@
-package store
+// Package sqlite is a message store (a [store.Store]) in an SQLite
+// database, through the pure-Go modernc.org/sqlite driver, so builds need
+// no C compiler. It is the store a channel served by flowrun gets unless
+// its configuration names another: a database in WAL mode that survives
+// crashes, with indexes for searching by state and time.
+//
+// Importing this package links the SQLite driver; a program that imports
+// only package store links none.
+package sqlite
 
 import (
 	"context"
@@ -13,12 +21,14 @@ import (
 	"time"
 
 	"github.com/svcflow/svcflow/adapters/message"
+	"github.com/svcflow/svcflow/adapters/store"
+	"github.com/svcflow/svcflow/internal/storeutil"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
 
-// SQLite is a Store backed by an SQLite database, through the pure-Go
-// modernc.org/sqlite driver (no cgo). The database runs in WAL mode with
+// Store is a [store.Store] backed by an SQLite database, through the
+// pure-Go modernc.org/sqlite driver (no cgo). The database runs in WAL mode with
 // synchronous=NORMAL: a commit survives a crash of the process, and a
 // power loss may lose only the last transactions, never corrupt the
 // database.
@@ -26,9 +36,9 @@ import (
 // Writes go through a single connection, so they never wait on each
 // other inside SQLite; reads use a small pool of read-only connections
 // and see a consistent snapshot.
-type SQLite struct {
+type Store struct {
 	path string
-	life life
+	life storeutil.Life
 
 	w *sql.DB // the single writing connection
 	r *sql.DB // read-only connections; the same as w for ":memory:"
@@ -40,14 +50,14 @@ type SQLite struct {
 	cache map[string]*sql.Stmt // search statements by SQL text, on r
 }
 
-var _ Store = (*SQLite)(nil)
+var _ store.Store = (*Store)(nil)
 
 // SchemaVersion is the version of the database schema this package
-// writes, kept in the database's user_version pragma. OpenSQLite upgrades
+// writes, kept in the database's user_version pragma. Open upgrades
 // older databases and refuses newer ones.
 const SchemaVersion = 1
 
-// ErrSchema is returned (wrapped) by OpenSQLite for a database whose schema
+// ErrSchema is returned (wrapped) by Open for a database whose schema
 // is newer than SchemaVersion.
 var ErrSchema = errors.New("database schema is newer than this program")
 
@@ -80,8 +90,8 @@ var migrations = [][]string{
 	},
 }
 
-// sqlitePragmas are applied to every connection.
-const sqlitePragmas = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)"
+// pragmas are applied to every connection.
+const pragmas = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)"
 
 // timeLayout formats times with a fixed width, so that they sort as text.
 const timeLayout = "2006-01-02T15:04:05.000000000Z"
@@ -109,27 +119,27 @@ const (
 	sqlGetHist = `SELECT state, at, err FROM history WHERE message_id = ? ORDER BY seq`
 )
 
-// OpenSQLite opens (creating it if needed) the SQLite database at path and
+// Open opens (creating it if needed) the SQLite database at path and
 // creates or upgrades its schema. The path ":memory:" opens a private
 // in-memory database that lives until Close.
-func OpenSQLite(path string) (*SQLite, error) {
-	s, err := openSQLite(path)
+func Open(path string) (*Store, error) {
+	s, err := open(path)
 	if err != nil {
-		return nil, &OpError{Store: "sqlite", Op: "open", Err: fmt.Errorf("%s: %w", path, err)}
+		return nil, &store.OpError{Store: "sqlite", Op: "open", Err: fmt.Errorf("%s: %w", path, err)}
 	}
 	return s, nil
 }
 
-func openSQLite(path string) (*SQLite, error) {
+func open(path string) (*Store, error) {
 	if path == "" {
-		return nil, fmt.Errorf("%w: empty path", ErrInvalid)
+		return nil, fmt.Errorf("%w: empty path", store.ErrInvalid)
 	}
-	s := &SQLite{path: path, cache: make(map[string]*sql.Stmt)}
+	s := &Store{path: path, cache: make(map[string]*sql.Stmt)}
 	var err error
 	if path == ":memory:" {
 		// Every connection to ":memory:" is a new database: use exactly
 		// one, and never let it go.
-		if s.w, err = sql.Open("sqlite", ":memory:?"+sqlitePragmas); err != nil {
+		if s.w, err = sql.Open("sqlite", ":memory:?"+pragmas); err != nil {
 			return nil, err
 		}
 		s.w.SetMaxOpenConns(1)
@@ -143,13 +153,13 @@ func openSQLite(path string) (*SQLite, error) {
 			return nil, err
 		}
 		u := url.URL{Scheme: "file", Path: filepath.ToSlash(abs)}
-		if s.w, err = sql.Open("sqlite", u.String()+"?"+sqlitePragmas+"&_txlock=immediate"); err != nil {
+		if s.w, err = sql.Open("sqlite", u.String()+"?"+pragmas+"&_txlock=immediate"); err != nil {
 			return nil, err
 		}
 		s.w.SetMaxOpenConns(1)
 		s.w.SetMaxIdleConns(1)
 		s.w.SetConnMaxIdleTime(0)
-		if s.r, err = sql.Open("sqlite", u.String()+"?"+sqlitePragmas+"&_pragma=query_only(1)"); err != nil {
+		if s.r, err = sql.Open("sqlite", u.String()+"?"+pragmas+"&_pragma=query_only(1)"); err != nil {
 			s.w.Close()
 			return nil, err
 		}
@@ -164,7 +174,7 @@ func openSQLite(path string) (*SQLite, error) {
 }
 
 // init migrates the schema and prepares the statements.
-func (s *SQLite) init() error {
+func (s *Store) init() error {
 	ctx := context.Background()
 	if err := migrate(ctx, s.w); err != nil {
 		return err
@@ -224,8 +234,8 @@ func migrateStep(ctx context.Context, db *sql.DB, from int) error {
 	return tx.Commit()
 }
 
-func (s *SQLite) fail(op, id string, to State, err error) error {
-	return &OpError{Store: "sqlite", Op: op, ID: id, To: to, Err: err}
+func (s *Store) fail(op, id string, to store.State, err error) error {
+	return &store.OpError{Store: "sqlite", Op: op, ID: id, To: to, Err: err}
 }
 
 // nullable returns b, or nil (SQL NULL) when b is nil.
@@ -244,57 +254,57 @@ func nullableText(b []byte) any {
 	return string(b)
 }
 
-// Put implements Store.
-func (s *SQLite) Put(ctx context.Context, m *message.Message) error {
+// Put implements store.Store.
+func (s *Store) Put(ctx context.Context, m *message.Message) error {
 	return s.put(ctx, m, "put", false)
 }
 
-// Begin implements Store.
-func (s *SQLite) Begin(ctx context.Context, m *message.Message) error {
+// Begin implements store.Store.
+func (s *Store) Begin(ctx context.Context, m *message.Message) error {
 	return s.put(ctx, m, "begin", true)
 }
 
-func (s *SQLite) put(ctx context.Context, m *message.Message, op string, begin bool) error {
-	ctx = orBackground(ctx)
+func (s *Store) put(ctx context.Context, m *message.Message, op string, begin bool) error {
+	ctx = storeutil.OrBackground(ctx)
 	var id string
 	if m != nil {
 		id = m.ID
 	}
-	p, err := prepareMessage(m)
+	n, err := store.Normalize(m)
 	if err != nil {
 		return s.fail(op, id, "", err)
 	}
 	var meta []byte
-	if p.msg.Meta != nil {
-		if meta, err = json.Marshal(p.msg.Meta); err != nil {
-			return s.fail(op, id, "", fmt.Errorf("%w: encode meta: %w", ErrInvalid, err))
+	if n.Message.Meta != nil {
+		if meta, err = json.Marshal(n.Message.Meta); err != nil {
+			return s.fail(op, id, "", fmt.Errorf("%w: encode meta: %w", store.ErrInvalid, err))
 		}
 	}
-	if !s.life.enter() {
-		return s.fail(op, id, "", ErrClosed)
+	if !s.life.Enter() {
+		return s.fail(op, id, "", store.ErrClosed)
 	}
-	defer s.life.exit()
-	at := formatTime(now())
+	defer s.life.Exit()
+	at := formatTime(storeutil.Now())
 	err = s.write(ctx, func(tx *sql.Tx) error {
 		res, err := tx.StmtContext(ctx, s.insertMsg).ExecContext(ctx,
-			id, formatTime(p.msg.Time), p.msg.ContentType, nullable(p.msg.Payload),
-			nullableText(meta), nullableText(p.context), nullableText(p.msg.Trace), at)
+			id, formatTime(n.Message.Time), n.Message.ContentType, nullable(n.Message.Payload),
+			nullableText(meta), nullableText(n.Context), nullableText(n.Message.Trace), at)
 		if err != nil {
 			return err
 		}
 		if n, err := res.RowsAffected(); err != nil {
 			return err
 		} else if n == 0 {
-			return ErrExists
+			return store.ErrExists
 		}
 		if _, err = tx.StmtContext(ctx, s.insertFirst).ExecContext(ctx, id, at); err != nil || !begin {
 			return err
 		}
 		if _, err = tx.StmtContext(ctx, s.update).ExecContext(ctx,
-			string(Processing), "", 1, at, nil, nil, id); err != nil {
+			string(store.Processing), "", 1, at, nil, nil, id); err != nil {
 			return err
 		}
-		_, err = tx.StmtContext(ctx, s.insertHist).ExecContext(ctx, id, string(Processing), at, "")
+		_, err = tx.StmtContext(ctx, s.insertHist).ExecContext(ctx, id, string(store.Processing), at, "")
 		return err
 	})
 	if err != nil {
@@ -304,7 +314,7 @@ func (s *SQLite) put(ctx context.Context, m *message.Message, op string, begin b
 }
 
 // write runs f in a write transaction and commits it.
-func (s *SQLite) write(ctx context.Context, f func(*sql.Tx) error) error {
+func (s *Store) write(ctx context.Context, f func(*sql.Tx) error) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -316,34 +326,34 @@ func (s *SQLite) write(ctx context.Context, f func(*sql.Tx) error) error {
 	return tx.Commit()
 }
 
-// Transition implements Store.
-func (s *SQLite) Transition(ctx context.Context, id string, to State, u Update) error {
-	ctx = orBackground(ctx)
-	pu, err := prepareUpdate(to, u)
+// Transition implements store.Store.
+func (s *Store) Transition(ctx context.Context, id string, to store.State, u store.Update) error {
+	ctx = storeutil.OrBackground(ctx)
+	nu, err := store.NormalizeUpdate(to, u)
 	if err != nil {
 		return s.fail("transition", id, to, err)
 	}
-	if !s.life.enter() {
-		return s.fail("transition", id, to, ErrClosed)
+	if !s.life.Enter() {
+		return s.fail("transition", id, to, store.ErrClosed)
 	}
-	defer s.life.exit()
-	at := formatTime(now())
+	defer s.life.Exit()
+	at := formatTime(storeutil.Now())
 	attempt := 0
-	if to == Processing {
+	if to == store.Processing {
 		attempt = 1
 	}
 	err = s.write(ctx, func(tx *sql.Tx) error {
 		res, err := tx.StmtContext(ctx, s.update).ExecContext(ctx,
-			string(to), pu.Err, attempt, at, nullableText(pu.context), nullableText(pu.Trace), id)
+			string(to), nu.Err, attempt, at, nullableText(nu.Context), nullableText(nu.Trace), id)
 		if err != nil {
 			return err
 		}
 		if n, err := res.RowsAffected(); err != nil {
 			return err
 		} else if n == 0 {
-			return ErrNotFound
+			return store.ErrNotFound
 		}
-		_, err = tx.StmtContext(ctx, s.insertHist).ExecContext(ctx, id, string(to), at, pu.Err)
+		_, err = tx.StmtContext(ctx, s.insertHist).ExecContext(ctx, id, string(to), at, nu.Err)
 		return err
 	})
 	if err != nil {
@@ -353,7 +363,7 @@ func (s *SQLite) Transition(ctx context.Context, id string, to State, u Update) 
 }
 
 // read runs f in a read transaction, which sees one snapshot.
-func (s *SQLite) read(ctx context.Context, f func(*sql.Tx) error) error {
+func (s *Store) read(ctx context.Context, f func(*sql.Tx) error) error {
 	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return err
@@ -362,21 +372,21 @@ func (s *SQLite) read(ctx context.Context, f func(*sql.Tx) error) error {
 	return f(tx)
 }
 
-// Get implements Store.
-func (s *SQLite) Get(ctx context.Context, id string) (*Record, error) {
-	ctx = orBackground(ctx)
-	if !s.life.enter() {
-		return nil, s.fail("get", id, "", ErrClosed)
+// Get implements store.Store.
+func (s *Store) Get(ctx context.Context, id string) (*store.Record, error) {
+	ctx = storeutil.OrBackground(ctx)
+	if !s.life.Enter() {
+		return nil, s.fail("get", id, "", store.ErrClosed)
 	}
-	defer s.life.exit()
-	var rec *Record
+	defer s.life.Exit()
+	var rec *store.Record
 	err := s.read(ctx, func(tx *sql.Tx) error {
 		recs, err := scanRecords(tx.StmtContext(ctx, s.getMsg).QueryContext(ctx, id))
 		if err != nil {
 			return err
 		}
 		if len(recs) == 0 {
-			return ErrNotFound
+			return store.ErrNotFound
 		}
 		rec = recs[0]
 		rows, err := tx.StmtContext(ctx, s.getHist).QueryContext(ctx, id)
@@ -401,19 +411,19 @@ func (s *SQLite) Get(ctx context.Context, id string) (*Record, error) {
 
 // scanRecords reads the records (without history) from rows, as selected by
 // sqlColumns.
-func scanRecords(rows *sql.Rows, err error) ([]*Record, error) {
+func scanRecords(rows *sql.Rows, err error) ([]*store.Record, error) {
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []*Record
+	var out []*store.Record
 	for rows.Next() {
 		var (
 			m                    message.Message
 			tm, state, updated   string
 			hasPayload           bool
 			meta, ctxJSON, trace sql.RawBytes
-			rec                  Record
+			rec                  store.Record
 		)
 		if err := rows.Scan(&m.ID, &tm, &m.ContentType, &m.Payload, &hasPayload,
 			&meta, &ctxJSON, &trace, &state, &rec.Err, &rec.Attempts, &updated); err != nil {
@@ -441,7 +451,7 @@ func scanRecords(rows *sql.Rows, err error) ([]*Record, error) {
 		if trace != nil {
 			m.Trace = append(json.RawMessage{}, trace...)
 		}
-		rec.State = State(state)
+		rec.State = store.State(state)
 		rec.Message = &m
 		out = append(out, &rec)
 	}
@@ -449,13 +459,13 @@ func scanRecords(rows *sql.Rows, err error) ([]*Record, error) {
 }
 
 // scanTransition reads one history row: state, at, err.
-func scanTransition(rows *sql.Rows) (Transition, error) {
-	var t Transition
+func scanTransition(rows *sql.Rows) (store.Transition, error) {
+	var t store.Transition
 	var state, at string
 	if err := rows.Scan(&state, &at, &t.Err); err != nil {
 		return t, err
 	}
-	t.State = State(state)
+	t.State = store.State(state)
 	var err error
 	if t.At, err = parseTime(at); err != nil {
 		return t, fmt.Errorf("history time: %w", err)
@@ -465,7 +475,7 @@ func scanTransition(rows *sql.Rows) (Transition, error) {
 
 // where builds the WHERE clause (with a leading space) and arguments for q.
 // none reports that q cannot match anything.
-func where(q *Query) (clause string, args []any, none bool) {
+func where(q *store.Query) (clause string, args []any, none bool) {
 	var conds []string
 	if len(q.States) > 0 {
 		conds = append(conds, "state IN (?"+strings.Repeat(", ?", len(q.States)-1)+")")
@@ -520,7 +530,7 @@ func metaPath(k string) string {
 // kept for later queries with the same text, or nil when too many distinct
 // texts are kept already. It must be called outside any transaction: an
 // in-memory database has a single connection.
-func (s *SQLite) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+func (s *Store) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if st, ok := s.cache[query]; ok || len(s.cache) >= maxCachedStmts {
@@ -546,19 +556,19 @@ func query(ctx context.Context, tx *sql.Tx, st *sql.Stmt, query string, args ...
 // prepared.
 const maxCachedStmts = 128
 
-// Search implements Store.
-func (s *SQLite) Search(ctx context.Context, q Query) ([]*Record, error) {
-	ctx = orBackground(ctx)
-	if err := checkQuery(q); err != nil {
+// Search implements store.Store.
+func (s *Store) Search(ctx context.Context, q store.Query) ([]*store.Record, error) {
+	ctx = storeutil.OrBackground(ctx)
+	if err := q.Validate(); err != nil {
 		return nil, s.fail("search", "", "", err)
 	}
-	if !s.life.enter() {
-		return nil, s.fail("search", "", "", ErrClosed)
+	if !s.life.Enter() {
+		return nil, s.fail("search", "", "", store.ErrClosed)
 	}
-	defer s.life.exit()
+	defer s.life.Exit()
 	cond, args, none := where(&q)
 	if none {
-		return []*Record{}, nil
+		return []*store.Record{}, nil
 	}
 	order := " ORDER BY time, id"
 	if q.Desc {
@@ -580,13 +590,13 @@ func (s *SQLite) Search(ctx context.Context, q Query) ([]*Record, error) {
 	if err != nil {
 		return nil, s.fail("search", "", "", err)
 	}
-	var recs []*Record
+	var recs []*store.Record
 	err = s.read(ctx, func(tx *sql.Tx) error {
 		var err error
 		if recs, err = scanRecords(query(ctx, tx, selStmt, sel, args...)); err != nil || len(recs) == 0 {
 			return err
 		}
-		byID := make(map[string]*Record, len(recs))
+		byID := make(map[string]*store.Record, len(recs))
 		for _, r := range recs {
 			byID[r.Message.ID] = r
 		}
@@ -597,11 +607,11 @@ func (s *SQLite) Search(ctx context.Context, q Query) ([]*Record, error) {
 		defer rows.Close()
 		for rows.Next() {
 			var id, state, at string
-			var t Transition
+			var t store.Transition
 			if err := rows.Scan(&id, &state, &at, &t.Err); err != nil {
 				return err
 			}
-			t.State = State(state)
+			t.State = store.State(state)
 			if t.At, err = parseTime(at); err != nil {
 				return fmt.Errorf("message %q: history time: %w", id, err)
 			}
@@ -615,21 +625,21 @@ func (s *SQLite) Search(ctx context.Context, q Query) ([]*Record, error) {
 		return nil, s.fail("search", "", "", err)
 	}
 	if recs == nil {
-		recs = []*Record{}
+		recs = []*store.Record{}
 	}
 	return recs, nil
 }
 
-// Count implements Store.
-func (s *SQLite) Count(ctx context.Context, q Query) (int, error) {
-	ctx = orBackground(ctx)
-	if err := checkQuery(q); err != nil {
+// Count implements store.Store.
+func (s *Store) Count(ctx context.Context, q store.Query) (int, error) {
+	ctx = storeutil.OrBackground(ctx)
+	if err := q.Validate(); err != nil {
 		return 0, s.fail("count", "", "", err)
 	}
-	if !s.life.enter() {
-		return 0, s.fail("count", "", "", ErrClosed)
+	if !s.life.Enter() {
+		return 0, s.fail("count", "", "", store.ErrClosed)
 	}
-	defer s.life.exit()
+	defer s.life.Exit()
 	cond, args, none := where(&q)
 	if none {
 		return 0, nil
@@ -659,9 +669,9 @@ func (s *SQLite) Count(ctx context.Context, q Query) (int, error) {
 	return n, nil
 }
 
-// Close implements Store. It waits for running operations to finish.
-func (s *SQLite) Close() error {
-	if !s.life.close() {
+// Close implements store.Store. It waits for running operations to finish.
+func (s *Store) Close() error {
+	if !s.life.Close() {
 		return nil
 	}
 	if err := s.closeAll(); err != nil {
@@ -671,7 +681,7 @@ func (s *SQLite) Close() error {
 }
 
 // closeAll closes the statements and the connections.
-func (s *SQLite) closeAll() error {
+func (s *Store) closeAll() error {
 	var errs []error
 	s.mu.Lock()
 	for _, st := range s.cache {

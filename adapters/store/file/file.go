@@ -1,4 +1,9 @@
-package store
+// Package file is a message store (a [store.Store]) that keeps one JSON
+// file per message in a directory: records that any tool can read, copy
+// or back up, kept durable without a database. The index that Search and
+// Count use is held in memory and rebuilt by reading every file when the
+// directory is opened.
+package file
 
 import (
 	"context"
@@ -15,18 +20,20 @@ import (
 	"sync"
 
 	"github.com/svcflow/svcflow/adapters/message"
+	"github.com/svcflow/svcflow/adapters/store"
+	"github.com/svcflow/svcflow/internal/storeutil"
 )
 
-// File is a Store that keeps one JSON file per message in a directory.
-// Every write goes to a temporary file that is synced and then renamed over
-// the record's file, so a crash leaves either the old or the new version of
-// a record, never a torn one. The index used by Search and Count is kept in
-// memory and rebuilt from the files by OpenFile.
+// Store is a [store.Store] that keeps one JSON file per message in a
+// directory. Every write goes to a temporary file that is synced and then
+// renamed over the record's file, so a crash leaves either the old or the
+// new version of a record, never a torn one. The index used by Search and
+// Count is kept in memory and rebuilt from the files by Open.
 //
 // A directory must be used by one process at a time.
-type File struct {
+type Store struct {
 	dir  string
-	life life
+	life storeutil.Life
 
 	dirf *os.File // the directory, kept open to sync renames
 
@@ -38,22 +45,24 @@ type File struct {
 }
 
 type fileEntry struct {
-	entry
+	store.IndexEntry
 	name string // file name in dir
 }
 
-var _ Store = (*File)(nil)
+var _ store.Store = (*Store)(nil)
 
 const (
 	fileExt    = ".json"
 	tempPrefix = ".tmp-"
 )
 
-// OpenFile opens (creating it if needed) a file store in dir and rebuilds
+// Open opens (creating it if needed) a file store in dir and rebuilds
 // its index from the files there. Temporary files left by a crash are
 // removed.
-func OpenFile(dir string) (*File, error) {
-	fail := func(err error) error { return &OpError{Store: "file", Op: "open", Err: fmt.Errorf("%s: %w", dir, err)} }
+func Open(dir string) (*Store, error) {
+	fail := func(err error) error {
+		return &store.OpError{Store: "file", Op: "open", Err: fmt.Errorf("%s: %w", dir, err)}
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fail(err)
 	}
@@ -61,7 +70,7 @@ func OpenFile(dir string) (*File, error) {
 	if err != nil {
 		return nil, fail(err)
 	}
-	s := &File{dir: dir, dirf: dirf, index: make(map[string]*fileEntry), seed: maphash.MakeSeed()}
+	s := &Store{dir: dir, dirf: dirf, index: make(map[string]*fileEntry), seed: maphash.MakeSeed()}
 	if err := s.load(); err != nil {
 		dirf.Close()
 		return nil, fail(err)
@@ -70,7 +79,7 @@ func OpenFile(dir string) (*File, error) {
 }
 
 // load rebuilds the index from the directory.
-func (s *File) load() error {
+func (s *Store) load() error {
 	ents, err := s.dirf.ReadDir(-1)
 	if err != nil {
 		return err
@@ -94,13 +103,13 @@ func (s *File) load() error {
 		if old, ok := s.index[id]; ok {
 			return fmt.Errorf("files %s and %s both hold message %q", old.name, name, id)
 		}
-		s.index[id] = &fileEntry{entry: entryOf(rec), name: name}
+		s.index[id] = &fileEntry{IndexEntry: entryOf(rec), name: name}
 	}
 	return nil
 }
 
-func entryOf(rec *Record) entry {
-	return entry{id: rec.Message.ID, time: rec.Message.Time, state: rec.State, meta: rec.Message.Meta}
+func entryOf(rec *store.Record) store.IndexEntry {
+	return store.IndexEntry{ID: rec.Message.ID, Time: rec.Message.Time, State: rec.State, Meta: rec.Message.Meta}
 }
 
 // fileName returns the file name for a message ID: the ID itself when it
@@ -119,15 +128,15 @@ func fileName(id string) string {
 	return "~" + hex.EncodeToString(sum[:]) + fileExt
 }
 
-func (s *File) fail(op, id string, to State, err error) error {
-	return &OpError{Store: "file", Op: op, ID: id, To: to, Err: err}
+func (s *Store) fail(op, id string, to store.State, err error) error {
+	return &store.OpError{Store: "file", Op: op, ID: id, To: to, Err: err}
 }
 
-func (s *File) lock(id string) *sync.Mutex {
+func (s *Store) lock(id string) *sync.Mutex {
 	return &s.locks[maphash.String(s.seed, id)%uint64(len(s.locks))]
 }
 
-func (s *File) lookup(id string) (*fileEntry, bool) {
+func (s *Store) lookup(id string) (*fileEntry, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	e, ok := s.index[id]
@@ -135,12 +144,12 @@ func (s *File) lookup(id string) (*fileEntry, bool) {
 }
 
 // read decodes the record in the named file.
-func (s *File) read(name string) (*Record, error) {
+func (s *Store) read(name string) (*store.Record, error) {
 	data, err := os.ReadFile(filepath.Join(s.dir, name))
 	if err != nil {
 		return nil, err
 	}
-	var rec Record
+	var rec store.Record
 	if err := json.Unmarshal(data, &rec); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
@@ -155,7 +164,7 @@ func (s *File) read(name string) (*Record, error) {
 }
 
 // write stores rec in the named file atomically and durably.
-func (s *File) write(name string, rec *Record) (err error) {
+func (s *Store) write(name string, rec *store.Record) (err error) {
 	data, err := json.Marshal(rec)
 	if err != nil {
 		return err
@@ -185,127 +194,128 @@ func (s *File) write(name string, rec *Record) (err error) {
 	return s.dirf.Sync()
 }
 
-// Begin implements Store: a Put, then a Transition to Processing (two
+// Begin implements store.Store: a Put, then a Transition to Processing (two
 // atomic file writes; a crash between them leaves the message pending,
-// which Recover returns all the same).
-func (s *File) Begin(ctx context.Context, m *message.Message) error {
+// which store.Recover returns all the same).
+func (s *Store) Begin(ctx context.Context, m *message.Message) error {
 	if err := s.Put(ctx, m); err != nil {
-		var oe *OpError
+		var oe *store.OpError
 		if errors.As(err, &oe) {
 			oe.Op = "begin"
 		}
 		return err
 	}
-	return s.Transition(ctx, m.ID, Processing, Update{})
+	return s.Transition(ctx, m.ID, store.Processing, store.Update{})
 }
 
-// Put implements Store.
-func (s *File) Put(ctx context.Context, m *message.Message) error {
+// Put implements store.Store.
+func (s *Store) Put(ctx context.Context, m *message.Message) error {
 	var id string
 	if m != nil {
 		id = m.ID
 	}
-	if err := ctxErr(ctx); err != nil {
+	if err := storeutil.CtxErr(ctx); err != nil {
 		return s.fail("put", id, "", err)
 	}
-	p, err := prepareMessage(m)
+	n, err := store.Normalize(m)
 	if err == nil {
-		p.msg.Context, err = decodeContext(p.context)
+		n.Message.Context, err = storeutil.DecodeContext(n.Context)
 	}
 	if err != nil {
 		return s.fail("put", id, "", err)
 	}
-	if !s.life.enter() {
-		return s.fail("put", id, "", ErrClosed)
+	if !s.life.Enter() {
+		return s.fail("put", id, "", store.ErrClosed)
 	}
-	defer s.life.exit()
+	defer s.life.Exit()
 	l := s.lock(id)
 	l.Lock()
 	defer l.Unlock()
 	if _, ok := s.lookup(id); ok {
-		return s.fail("put", id, "", ErrExists)
+		return s.fail("put", id, "", store.ErrExists)
 	}
-	at := now()
-	rec := &Record{
-		Message: &p.msg,
-		State:   Pending,
+	at := storeutil.Now()
+	rec := &store.Record{
+		Message: &n.Message,
+		State:   store.Pending,
 		Updated: at,
-		History: []Transition{{State: Pending, At: at}},
+		History: []store.Transition{{State: store.Pending, At: at}},
 	}
 	name := fileName(id)
 	if err := s.write(name, rec); err != nil {
 		return s.fail("put", id, "", err)
 	}
 	s.mu.Lock()
-	s.index[id] = &fileEntry{entry: entryOf(rec), name: name}
+	s.index[id] = &fileEntry{IndexEntry: entryOf(rec), name: name}
 	s.mu.Unlock()
 	return nil
 }
 
-// Transition implements Store.
-func (s *File) Transition(ctx context.Context, id string, to State, u Update) error {
-	if err := ctxErr(ctx); err != nil {
+// Transition implements store.Store.
+func (s *Store) Transition(ctx context.Context, id string, to store.State, u store.Update) error {
+	if err := storeutil.CtxErr(ctx); err != nil {
 		return s.fail("transition", id, to, err)
 	}
-	pu, err := prepareUpdate(to, u)
-	if err == nil && pu.context != nil {
-		pu.Context, err = decodeContext(pu.context)
+	nu, err := store.NormalizeUpdate(to, u)
+	var newContext map[string]any // nu.Context decoded
+	if err == nil {
+		newContext, err = storeutil.DecodeContext(nu.Context)
 	}
 	if err != nil {
 		return s.fail("transition", id, to, err)
 	}
-	if !s.life.enter() {
-		return s.fail("transition", id, to, ErrClosed)
+	if !s.life.Enter() {
+		return s.fail("transition", id, to, store.ErrClosed)
 	}
-	defer s.life.exit()
+	defer s.life.Exit()
 	l := s.lock(id)
 	l.Lock()
 	defer l.Unlock()
 	e, ok := s.lookup(id)
 	if !ok {
-		return s.fail("transition", id, to, ErrNotFound)
+		return s.fail("transition", id, to, store.ErrNotFound)
 	}
 	rec, err := s.read(e.name)
 	if err != nil {
 		return s.fail("transition", id, to, err)
 	}
-	at := now()
-	if pu.Context != nil {
-		rec.Message.Context = pu.Context
+	at := storeutil.Now()
+	if newContext != nil {
+		rec.Message.Context = newContext
 	}
-	if pu.Trace != nil {
-		rec.Message.Trace = pu.Trace
+	if nu.Trace != nil {
+		rec.Message.Trace = nu.Trace
 	}
 	rec.State = to
-	rec.Err = pu.Err
-	if to == Processing {
+	rec.Err = nu.Err
+	if to == store.Processing {
 		rec.Attempts++
 	}
 	rec.Updated = at
-	rec.History = append(rec.History, Transition{State: to, At: at, Err: pu.Err})
+	rec.History = append(rec.History, store.Transition{State: to, At: at, Err: nu.Err})
 	if err := s.write(e.name, rec); err != nil {
 		return s.fail("transition", id, to, err)
 	}
 	s.mu.Lock()
 	ne := *e
-	ne.state = to
+	ne.State = to
 	s.index[id] = &ne
 	s.mu.Unlock()
 	return nil
 }
 
-// Get implements Store.
-func (s *File) Get(ctx context.Context, id string) (*Record, error) {
-	if err := ctxErr(ctx); err != nil {
+// Get implements store.Store.
+func (s *Store) Get(ctx context.Context, id string) (*store.Record, error) {
+	if err := storeutil.CtxErr(ctx); err != nil {
 		return nil, s.fail("get", id, "", err)
 	}
-	if !s.life.enter() {
-		return nil, s.fail("get", id, "", ErrClosed)
+	if !s.life.Enter() {
+		return nil, s.fail("get", id, "", store.ErrClosed)
 	}
-	defer s.life.exit()
+	defer s.life.Exit()
 	e, ok := s.lookup(id)
 	if !ok {
-		return nil, s.fail("get", id, "", ErrNotFound)
+		return nil, s.fail("get", id, "", store.ErrNotFound)
 	}
 	rec, err := s.read(e.name)
 	if err != nil {
@@ -314,33 +324,37 @@ func (s *File) Get(ctx context.Context, id string) (*Record, error) {
 	return rec, nil
 }
 
-func (s *File) all(yield func(*entry) bool) {
+// all yields the index entries of every record; s.mu is held.
+func (s *Store) all(yield func(*store.IndexEntry) bool) {
 	for _, e := range s.index {
-		if !yield(&e.entry) {
+		if !yield(&e.IndexEntry) {
 			return
 		}
 	}
 }
 
-// Search implements Store.
-func (s *File) Search(ctx context.Context, q Query) ([]*Record, error) {
-	if err := checkQueryIn(ctx, q); err != nil {
+// Search implements store.Store.
+func (s *Store) Search(ctx context.Context, q store.Query) ([]*store.Record, error) {
+	if err := storeutil.CtxErr(ctx); err != nil {
 		return nil, s.fail("search", "", "", err)
 	}
-	if !s.life.enter() {
-		return nil, s.fail("search", "", "", ErrClosed)
+	if err := q.Validate(); err != nil {
+		return nil, s.fail("search", "", "", err)
 	}
-	defer s.life.exit()
+	if !s.life.Enter() {
+		return nil, s.fail("search", "", "", store.ErrClosed)
+	}
+	defer s.life.Exit()
 	s.mu.RLock()
-	sel := selectEntries(&q, s.all)
+	sel := q.Select(s.all)
 	names := make([]string, len(sel))
 	for i, e := range sel {
-		names[i] = s.index[e.id].name
+		names[i] = s.index[e.ID].name
 	}
 	s.mu.RUnlock()
-	out := make([]*Record, len(names))
+	out := make([]*store.Record, len(names))
 	for i, name := range names {
-		if err := ctxErr(ctx); err != nil {
+		if err := storeutil.CtxErr(ctx); err != nil {
 			return nil, s.fail("search", "", "", err)
 		}
 		rec, err := s.read(name)
@@ -352,23 +366,26 @@ func (s *File) Search(ctx context.Context, q Query) ([]*Record, error) {
 	return out, nil
 }
 
-// Count implements Store.
-func (s *File) Count(ctx context.Context, q Query) (int, error) {
-	if err := checkQueryIn(ctx, q); err != nil {
+// Count implements store.Store.
+func (s *Store) Count(ctx context.Context, q store.Query) (int, error) {
+	if err := storeutil.CtxErr(ctx); err != nil {
 		return 0, s.fail("count", "", "", err)
 	}
-	if !s.life.enter() {
-		return 0, s.fail("count", "", "", ErrClosed)
+	if err := q.Validate(); err != nil {
+		return 0, s.fail("count", "", "", err)
 	}
-	defer s.life.exit()
+	if !s.life.Enter() {
+		return 0, s.fail("count", "", "", store.ErrClosed)
+	}
+	defer s.life.Exit()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return countEntries(&q, s.all), nil
+	return q.Count(s.all), nil
 }
 
-// Close implements Store. It waits for running operations to finish.
-func (s *File) Close() error {
-	if !s.life.close() {
+// Close implements store.Store. It waits for running operations to finish.
+func (s *Store) Close() error {
+	if !s.life.Close() {
 		return nil
 	}
 	if err := s.dirf.Close(); err != nil {

@@ -1,4 +1,4 @@
-package message
+package jsonscan
 
 import (
 	"bytes"
@@ -17,9 +17,9 @@ var scanSeeds = []string{
 	`{"flow":"f","start":"2026-01-02T03:04:05Z","steps":[{"name":"a","wrote":["x"]}]}`,
 }
 
-func TestScanJSONAgreesWithEncodingJSON(t *testing.T) {
+func TestScanAgreesWithEncodingJSON(t *testing.T) {
 	for _, s := range scanSeeds {
-		valid, compact := ScanJSON([]byte(s))
+		valid, compact := Scan([]byte(s))
 		assert.Equal(t, json.Valid([]byte(s)), valid, "%q", s)
 		if valid {
 			var buf bytes.Buffer
@@ -29,34 +29,34 @@ func TestScanJSONAgreesWithEncodingJSON(t *testing.T) {
 	}
 }
 
-func FuzzScanJSON(f *testing.F) {
+func FuzzScan(f *testing.F) {
 	for _, s := range scanSeeds {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		valid, compact := ScanJSON(b)
+		valid, compact := Scan(b)
 		if valid != json.Valid(b) {
-			t.Fatalf("ScanJSON(%q) valid = %v, json.Valid says %v", b, valid, !valid)
+			t.Fatalf("Scan(%q) valid = %v, json.Valid says %v", b, valid, !valid)
 		}
 		if valid {
 			var buf bytes.Buffer
 			_ = json.Compact(&buf, b)
 			if (buf.String() == string(b)) != compact {
-				t.Fatalf("ScanJSON(%q) compact = %v", b, compact)
+				t.Fatalf("Scan(%q) compact = %v", b, compact)
 			}
 		}
 	})
 }
 
-// ScanJSON against encoding/json's Valid on a trace-shaped kilobyte.
-func BenchmarkScanJSON(b *testing.B) {
+// Scan against encoding/json's Valid on a trace-shaped kilobyte.
+func BenchmarkScan(b *testing.B) {
 	span := `{"name":"validate","path":"order/validate","start":"2026-11-22T12:33:43.123456789Z","duration_ns":1234,"attempts":1,"outcome":"ok","wrote":["subtotal"]}`
 	doc := []byte(`{"flow":"order","start":"2026-11-22T12:33:43.123456789Z","duration_ns":9876,"outcome":"ok","steps":[` +
 		strings.Repeat(span+",", 5) + span + `]}`)
-	b.Run("ScanJSON", func(b *testing.B) {
+	b.Run("Scan", func(b *testing.B) {
 		b.SetBytes(int64(len(doc)))
 		for b.Loop() {
-			if ok, _ := ScanJSON(doc); !ok {
+			if ok, _ := Scan(doc); !ok {
 				b.Fatal("invalid")
 			}
 		}
