@@ -199,6 +199,8 @@ func (l *loader) parseFile(s Source) (f *srcFile) {
 	if err := safeYAML(s.Data, &doc); err != nil {
 		var le *yaml.LoadError
 		switch {
+		case errors.As(err, &le) && le.Mark.Line > 0 && tabIndent(f, le.Mark.Line) > 0:
+			l.atPos(f, le.Mark.Line, tabIndent(f, le.Mark.Line), err, "bad YAML: indentation needs spaces, not tabs (a tab indents this line)")
 		case errors.As(err, &le) && le.Mark.Line > 0:
 			msg := le.Message
 			if le.ContextMsg != "" {
@@ -228,6 +230,23 @@ func (l *loader) parseFile(s Source) (f *srcFile) {
 	}
 	f.root = doc.Content[0]
 	return f
+}
+
+// tabIndent returns the 1-based column of the first tab in the
+// indentation of a 1-based line of f, or 0 when its indentation has none.
+func tabIndent(f *srcFile, line int) int {
+	if line < 1 || line > len(f.lines) {
+		return 0
+	}
+	for i, c := range []byte(f.lines[line-1]) {
+		if c == '\t' {
+			return i + 1
+		}
+		if c != ' ' {
+			return 0
+		}
+	}
+	return 0
 }
 
 // safeYAML decodes data into a node; a panic in the decoder on odd input
