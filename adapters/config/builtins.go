@@ -320,11 +320,12 @@ func (l *loader) template(f *srcFile, n *yaml.Node, what, src string) (*tmpl, bo
 	}
 	for _, v := range t.vars {
 		if _, ok := l.vars[v]; !ok {
-			var line, col int
-			if n != nil {
-				line, col = identPos(f, n, v)
+			if n == nil {
+				l.atPos(f, 0, 0, nil, "%s: unknown var %q: declare it under vars:%s", what, v, suggest(v, l.varNames()))
+				return nil, false
 			}
-			l.atPos(f, line, col, nil, "%s: unknown var %q: declare it under vars:%s", what, v, suggest(v, l.varNames()))
+			line, col := identPos(f, n, v)
+			l.atIn(f, n, line, col, nil, "%s: unknown var %q: declare it under vars:%s", what, v, suggest(v, l.varNames()))
 			return nil, false
 		}
 	}

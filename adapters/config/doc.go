@@ -17,7 +17,9 @@
 // services, and the flow package's build checks (a key a step needs that
 // is not provided on every path before it, a type disagreement with a Go
 // service's contract) are all reported at the position of the step or
-// expression concerned.
+// expression concerned. A problem in a value reached through a YAML alias
+// is reported where the alias is used, once for each use, with the anchor
+// and the position in its value: "at 24:12 ... (in anchor &greet, at 9:45)".
 //
 // The YAML is read with go.yaml.in/yaml/v4 into nodes that carry their
 // line and column, and walked by this package, which is how every problem

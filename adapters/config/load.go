@@ -297,13 +297,23 @@ type exprLoc struct {
 	n *yaml.Node
 }
 
-// pos is a position in a file.
+// pos is a position in a file. For a node reached through an alias it is
+// the alias, and note says where in the anchored value the node is.
 type pos struct {
 	file      *srcFile
 	line, col int
+	note      string
 }
 
-func posOf(f *srcFile, n *yaml.Node) pos { return pos{file: f, line: n.Line, col: n.Column} }
+// posOf returns the position of node n.
+func posOf(f *srcFile, n *yaml.Node) pos { return posIn(f, n, n.Line, n.Column) }
+
+// posIn returns the position of line and col inside the text of node n.
+func posIn(f *srcFile, n *yaml.Node, line, col int) pos {
+	p := pos{file: f}
+	p.line, p.col, p.note = f.place(n, line, col)
+	return p
+}
 
 // flowDef is a flow as declared in YAML, then built.
 type flowDef struct {
@@ -574,7 +584,7 @@ func (l *loader) buildFlows() {
 		for _, c := range def.calls {
 			callee, exists := l.cfg.flows[c.flow]
 			if !exists {
-				l.atPos(c.at.file, c.at.line, c.at.col, nil, "call: unknown flow %q: expected %s%s", c.flow,
+				l.atPosOf(c.at, nil, "call: unknown flow %q: expected %s%s", c.flow,
 					oneOf(l.cfg.order), suggest(c.flow, l.cfg.order))
 				ok = false
 				continue
@@ -582,7 +592,7 @@ func (l *loader) buildFlows() {
 			if state[c.flow] == 1 {
 				cycle := append(slices.Clone(stack), def.name, c.flow)
 				i := slices.Index(cycle, c.flow)
-				l.atPos(c.at.file, c.at.line, c.at.col, nil, "call: flows call each other in a loop: %s", strings.Join(cycle[i:], " -> "))
+				l.atPosOf(c.at, nil, "call: flows call each other in a loop: %s", strings.Join(cycle[i:], " -> "))
 				ok = false
 				continue
 			}
@@ -686,11 +696,11 @@ func (l *loader) buildErrors(fallback pos, stepPos map[string]pos, keyPos map[st
 					at = kp
 				} else if loc, ok := exprAt[be.Step]; ok && be.Key == "" && errors.As(be.Err, &bre) {
 					line, col := textPos(loc.f, loc.n, bre.Line, bre.Column)
-					at = pos{file: loc.f, line: line, col: col}
+					at = posIn(loc.f, loc.n, line, col)
 				}
 			}
 		}
-		l.atPos(at.file, at.line, at.col, e, "%s", msg)
+		l.atPosOf(at, e, "%s", msg)
 	}
 }
 

@@ -122,7 +122,7 @@ func (l *loader) steps(fx *flowCtx, n *yaml.Node, what string) ([]flow.Service, 
 // a bare service name (a use).
 func (l *loader) step(fx *flowCtx, n *yaml.Node, inSaga bool) (flow.Service, bool) {
 	f := fx.f
-	n = deref(n)
+	n = f.deref(n)
 	l.budget--
 	if l.budget == -1 {
 		l.at(f, n, "too many steps (more than %d, aliases expanded)", maxSteps)
@@ -239,7 +239,7 @@ func (l *loader) step(fx *flowCtx, n *yaml.Node, inSaga bool) (flow.Service, boo
 				kp := map[string]pos{}
 				for k, kn := range spec.keyPos {
 					line, col := identPos(f, kn, k)
-					kp[k] = pos{file: f, line: line, col: col}
+					kp[k] = posIn(f, kn, line, col)
 				}
 				fx.keyPos[name] = kp
 			}
@@ -540,7 +540,7 @@ func (fx *flowCtx) recordExprKeys(step string, n *yaml.Node, keys []string) {
 	for _, k := range keys {
 		if _, ok := kp[k]; !ok {
 			line, col := identPos(fx.f, n, k)
-			kp[k] = pos{file: fx.f, line: line, col: col}
+			kp[k] = posIn(fx.f, n, line, col)
 		}
 	}
 }
