@@ -554,6 +554,7 @@ type callTarget struct {
 type callService struct {
 	name   string
 	target *callTarget
+	caller *flowDef // the flow holding the step
 }
 
 func (s *callService) Name() string { return s.name }
@@ -565,9 +566,12 @@ func (s *callService) Call(ctx context.Context, c *fc.Context) error {
 	return s.target.f.RunContext(ctx, c)
 }
 
+// Contract is the called flow's; while that flow is missing (unknown,
+// broken, or in a loop of calls), its declared input and, untyped, every
+// key the calling flow reads (see loader.check).
 func (s *callService) Contract() flow.Contract {
 	if s.target.f == nil {
-		return flow.Contract{Needs: s.target.input}
+		return flow.Contract{Needs: s.target.input, Provides: s.caller.openKeys()}
 	}
 	return s.target.f.Contract()
 }

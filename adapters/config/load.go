@@ -336,6 +336,7 @@ type flowDef struct {
 	keyPos      map[string]map[string]pos // step -> key -> where it is read
 	exprAt      map[string]exprLoc        // combinator -> its expression's scalar
 	undos       []*undoDef
+	open        []fc.KeyInfo // see openKeys
 }
 
 type defaultValue struct {
@@ -344,8 +345,9 @@ type defaultValue struct {
 }
 
 type callRef struct {
-	flow string
-	at   pos
+	flow   string
+	at     pos
+	target *callTarget
 }
 
 var flowKeys = []string{"description", "input", "retry", "sample", "steps"}
@@ -603,8 +605,12 @@ func (l *loader) buildFlows() {
 		switch {
 		case ok:
 			l.build(def)
-		case def.broken && len(def.steps) > 0:
-			l.checkBefore(def)
+		case def.broken:
+			if len(def.steps) > 0 {
+				l.checkBefore(def)
+			}
+		default:
+			l.check(def) // a callee is missing: report the flow's own errors
 		}
 		state[def.name] = 2
 		return def.built != nil
@@ -645,22 +651,60 @@ func (l *loader) build(def *flowDef) {
 	def.built = f
 	def.target.f = f
 	for _, u := range def.undos {
-		l.buildUndo(def, u)
+		l.buildUndo(def, f, u)
 	}
+}
+
+// check builds a flow whose YAML is right but that calls a flow that is
+// missing (unknown, broken, or in a loop of calls), and reports its build
+// errors and those of its compensations. The flow is not kept: a call of
+// a missing flow stands in for it, needing what its declared input says
+// and providing, untyped, every key the calling flow reads, so that only
+// the errors that no called flow could fix are reported.
+func (l *loader) check(def *flowDef) {
+	f, err := def.builder(nil).Build()
+	if err != nil {
+		l.buildErrors(posOf(def.file, def.keyNode), def.pos, def.keyPos, def.exprAt, err, nil)
+		return
+	}
+	for _, u := range def.undos {
+		l.buildUndo(def, f, u)
+	}
+}
+
+// openKeys returns every key the steps of def read, and those the flows
+// it calls read, untyped: what a call of a missing flow provides while
+// the flow is checked (see check).
+func (def *flowDef) openKeys() []fc.KeyInfo {
+	if def.open != nil {
+		return def.open
+	}
+	seen := map[string]bool{}
+	for _, kp := range def.keyPos {
+		for k := range kp {
+			seen[k] = true
+		}
+	}
+	for _, c := range def.calls {
+		for _, k := range c.target.input {
+			seen[k.Name] = true
+		}
+	}
+	def.open = []fc.KeyInfo{}
+	for _, k := range slices.Sorted(maps.Keys(seen)) {
+		def.open = append(def.open, fc.Any(k))
+	}
+	return def.open
 }
 
 // checkBefore builds a flow that has YAML errors from the steps that
 // parsed, and reports the build errors positioned before its first YAML
 // error: those cannot come from a step that was left out, since a step
-// only depends on the steps before it.
+// only depends on the steps before it. A call of a missing flow stands in
+// for it as in check.
 func (l *loader) checkBefore(def *flowDef) {
 	if def.firstErr == 0 {
 		return
-	}
-	for _, c := range def.calls {
-		if t := l.target(c.flow); t.f == nil {
-			return // a callee is missing: its contract is unknown
-		}
 	}
 	_, err := def.builder(nil).Build()
 	if err == nil {

@@ -323,10 +323,11 @@ func (l *loader) leaf(fx *flowCtx, kind string, kf field) (*leafSpec, bool) {
 		if !ok {
 			return nil, false
 		}
-		fx.def.calls = append(fx.def.calls, callRef{flow: name, at: posOf(f, n)})
 		target := l.target(name)
+		fx.def.calls = append(fx.def.calls, callRef{flow: name, at: posOf(f, n), target: target})
+		caller := fx.def
 		return &leafSpec{defName: "call(" + name + ")", make: func(step string) flow.Service {
-			return &callService{name: step, target: target}
+			return &callService{name: step, target: target, caller: caller}
 		}}, true
 	}
 	l.at(f, kf.key, "step: unknown kind %q", kind)
@@ -801,9 +802,9 @@ func (l *loader) undo(fx *flowCtx, step string, fd field) (flow.CompensateFunc, 
 	}, true
 }
 
-// buildUndo builds a compensation once its flow is built: it may read the
-// flow's input and any key a step of the flow provides.
-func (l *loader) buildUndo(def *flowDef, u *undoDef) {
+// buildUndo builds a compensation once its flow is built (as f): it may
+// read the flow's input and any key a step of the flow provides.
+func (l *loader) buildUndo(def *flowDef, built *flow.Flow, u *undoDef) {
 	known := map[string]bool{}
 	var input []fc.Info
 	add := func(k fc.KeyInfo) {
@@ -824,7 +825,7 @@ func (l *loader) buildUndo(def *flowDef, u *undoDef) {
 			walk(c)
 		}
 	}
-	walk(def.built.Graph())
+	walk(built.Graph())
 	f, err := flow.New(u.name, u.steps...).Input(input...).Build()
 	if err != nil {
 		l.buildErrors(u.at, u.pos, u.keyPos, u.exprAt, err, nil)
