@@ -326,12 +326,14 @@ type flowDef struct {
 	policy      *ferrors.Policy
 	sample      map[string]any
 	hasSample   bool
-	steps       []flow.Service
+	steps       []stepDef
+	size        int  // steps parsed, aliases expanded
+	total       int  // size, and the sizes of the flows it calls (see buildFlows)
 	broken      bool // YAML errors: not built
 	firstErr    int  // line of the first YAML error in the flow, if broken
 	calls       []callRef
 	target      *callTarget
-	built       *flow.Flow
+	built       *flow.Flow                // the instance the configuration owns (Config.Flow)
 	pos         map[string]pos            // step name -> position (first wins)
 	keyPos      map[string]map[string]pos // step -> key -> where it is read
 	exprAt      map[string]exprLoc        // combinator -> its expression's scalar
@@ -365,6 +367,7 @@ func (l *loader) parseFlows(f *srcFile, n *yaml.Node) {
 		}
 		def := &flowDef{name: name, file: f, keyNode: fd.key, pos: map[string]pos{}, keyPos: map[string]map[string]pos{}, exprAt: map[string]exprLoc{}}
 		def.target = l.target(name)
+		def.target.def = def
 		l.cfg.flows[name] = def
 		l.cfg.order = append(l.cfg.order, name)
 		l.parseFlow(def, fd.val)
@@ -407,7 +410,8 @@ func (l *loader) parseFlow(def *flowDef, n *yaml.Node) {
 		fx.reserve(fd.val, 0)
 		def.steps, _ = l.steps(fx, fd.val, what+": steps")
 		if len(def.defaults) > 0 {
-			def.steps = append([]flow.Service{defaultsStep(def.defaults)}, def.steps...)
+			defaults := def.defaults
+			def.steps = append([]stepDef{{name: DefaultsStep, make: func() flow.Service { return defaultsStep(defaults) }}}, def.steps...)
 		}
 	}
 	def.broken = len(l.errs) > before
@@ -571,6 +575,9 @@ func (l *loader) policy(f *srcFile, n *yaml.Node, what string) (*ferrors.Policy,
 // ---- building ----
 
 // buildFlows builds every flow that parsed cleanly, called flows first.
+// Each call step builds an instance of the called flow of its own, so a
+// flow's size is counted with those of the flows it calls, and bounded
+// like the steps of the file.
 func (l *loader) buildFlows() {
 	state := map[string]int{} // 0 new, 1 in progress, 2 done
 	var visit func(def *flowDef, stack []string) bool
@@ -583,6 +590,7 @@ func (l *loader) buildFlows() {
 		}
 		state[def.name] = 1
 		ok := !def.broken
+		def.total = def.size
 		for _, c := range def.calls {
 			callee, exists := l.cfg.flows[c.flow]
 			if !exists {
@@ -600,9 +608,16 @@ func (l *loader) buildFlows() {
 			}
 			if !visit(callee, append(stack, def.name)) {
 				ok = false // the callee's own errors are reported
+				continue
 			}
+			def.total = min(def.total+callee.total, maxSteps+1)
+		}
+		tooBig := def.total > maxSteps
+		if tooBig {
+			l.at(def.file, def.keyNode, "flow %q: too many steps with those of the flows it calls (more than %d): each call runs an instance of the called flow of its own", def.name, maxSteps)
 		}
 		switch {
+		case tooBig:
 		case ok:
 			l.build(def)
 		case def.broken:
@@ -620,9 +635,10 @@ func (l *loader) buildFlows() {
 	}
 }
 
-// builder returns the flow's builder with its settings and stubs.
+// builder returns the builder of a new instance of the flow (see
+// stepDef), with its settings and stubs.
 func (def *flowDef) builder(stubs map[string]flow.Service) *flow.Builder {
-	b := flow.New(def.name, def.steps...).Input(infos(def.input)...)
+	b := flow.New(def.name, makeAll(def.steps)...).Input(infos(def.input)...)
 	if def.policy != nil {
 		b.Retry(*def.policy)
 	}
@@ -768,7 +784,10 @@ func flatten(err error) []error {
 // Flows returns the names of the flows, in the order they are declared.
 func (c *Config) Flows() []string { return slices.Clone(c.order) }
 
-// Flow returns the built flow named name.
+// Flow returns the built flow named name: the instance the configuration
+// made of it when it was loaded, the same at each call. Its services are
+// its own, as those of an instance from [Config.Builder] are, and
+// whoever calls its Init calls its Close.
 func (c *Config) Flow(name string) (*flow.Flow, bool) {
 	def, ok := c.flows[name]
 	if !ok || def.built == nil {
@@ -777,9 +796,9 @@ func (c *Config) Flow(name string) (*flow.Flow, bool) {
 	return def.built, true
 }
 
-// Build builds the flow named name again with the named steps replaced by
-// stubs (see flow.Builder.Replace): what `flowrun test` does for a case
-// with stubs.
+// Build builds a new instance of the flow named name (see
+// [Config.Builder]) with the named steps replaced by stubs (see
+// flow.Builder.Replace): what `flowrun test` does for a case with stubs.
 func (c *Config) Build(name string, stubs map[string]flow.Service) (*flow.Flow, error) {
 	def, ok := c.flows[name]
 	if !ok {

@@ -36,6 +36,10 @@ type registered struct {
 	doc     string
 }
 
+// owner returns the service of a new instance of a `use:` step named name
+// of a ready service: the service itself (see [Config.Builder]).
+func (r registered) owner(name string) flow.Service { return renamed(name, r.svc) }
+
 // Factory makes a configured service for one `use:` step from its `with:`
 // arguments. name is the step's name, which the service should report; a
 // service whose Name differs is renamed.
@@ -113,6 +117,10 @@ func (r *Registry) httpClient() *http.Client {
 // the catalog. Its contract (a flow.Func derives one from its types) takes
 // part in the build checks of the YAML flows that use it. A name taken by
 // a built-in or another service is an error.
+//
+// The service is used as it is by every flow that uses it, in every
+// configuration loaded with r. Register a factory instead for a service
+// each flow instance should have its own of (see [Config.Builder]).
 func (r *Registry) Register(svc flow.Service, doc string) error {
 	if svc == nil || reflect.ValueOf(svc).Kind() == reflect.Pointer && reflect.ValueOf(svc).IsNil() {
 		return fmt.Errorf("register: nil service")
@@ -121,7 +129,9 @@ func (r *Registry) Register(svc flow.Service, doc string) error {
 }
 
 // RegisterFactory adds a configurable service: each `use: name` step calls
-// f with its `with:` arguments.
+// f with its `with:` arguments when the configuration is loaded, to check
+// them, and for each further instance of a flow holding the step (see
+// [Config.Builder]); each instance owns the service f made for it.
 func (r *Registry) RegisterFactory(name, doc string, f Factory) error {
 	if f == nil {
 		return fmt.Errorf("register %q: nil factory", name)
