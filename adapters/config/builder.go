@@ -18,9 +18,17 @@ import (
 // The instance's services are its own: each call makes every built-in step
 // anew, builds a new instance of every flow it calls (`call:`), and calls
 // the factory of every `use:` step of a registered factory again. The flow
-// built from it owns them: whoever calls its Init calls its Close. A
-// service registered as a ready instance ([Registry.Register]) cannot be
-// made anew: every instance uses it as it is.
+// built from it (build it once: flows built from one builder share its
+// services) owns them: whoever calls its Init calls its Close, and closing
+// it, or restarting its services after a Fatal error, touches no other
+// instance. The one exception is a service registered as a ready instance
+// ([Registry.Register]) that has a lifecycle, which cannot be made anew:
+// each `use:` step of it in each instance holds a reference to it, and the
+// service's Init runs on the Init of a reference when no other reference is
+// initialised, and its Close on the Close of the last initialised
+// reference. Closing an instance therefore leaves such a service open for
+// the others, and restarting one does not restart it while another
+// instance holds it.
 //
 // [Config.Flow] returns the instance the configuration made when it was
 // loaded; it is not shared with any instance built from Builder.
@@ -37,7 +45,8 @@ func (c *Config) Builder(name string) (*flow.Builder, bool) {
 // is called (see [Config.Builder]). A flow's instance is the services its
 // step definitions make; nothing is shared between two instances but what
 // the definitions hold that never changes (compiled expressions and
-// templates, settings), and ready services (see owner).
+// templates, settings), and ready services registered with a lifecycle,
+// reference counted (see owner).
 type stepDef struct {
 	name string // the name of the service make returns
 	make func() flow.Service
