@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/svcflow/svcflow/branch"
@@ -78,6 +79,7 @@ type setService struct {
 	name     string
 	assigns  []assign
 	contract flow.Contract
+	prep     *prepared // of the step's definition
 }
 
 func (s *setService) Name() string            { return s.name }
@@ -104,6 +106,15 @@ func (s *setService) Call(_ context.Context, c *fc.Context) error {
 // each assigned key the type its expression yields (nil when only known at
 // run time). An assignment sees the keys assigned before it in the step.
 func (s *setService) Prepare(known map[string]reflect.Type) (flow.Service, error) {
+	out, err := s.prep.do(known, func() (flow.Service, error) { return s.prepare(known) })
+	if err != nil {
+		return nil, err
+	}
+	cp := *out.(*setService)
+	return &cp, nil
+}
+
+func (s *setService) prepare(known map[string]reflect.Type) (flow.Service, error) {
 	schema := maps.Clone(known)
 	out := &setService{name: s.name, assigns: make([]assign, len(s.assigns)), contract: flow.Contract{Needs: s.contract.Needs}}
 	for i, a := range s.assigns {
@@ -197,8 +208,9 @@ func (l *loader) parseSet(f *srcFile, n *yaml.Node) (*leafSpec, bool) {
 		contract.Provides = append(contract.Provides, fc.Any(k))
 	}
 	spec.defName = "set(" + keysName(fs.order) + ")"
+	prep := &prepared{}
 	spec.make = func(name string) flow.Service {
-		return &setService{name: name, assigns: assigns, contract: contract}
+		return &setService{name: name, assigns: assigns, contract: contract, prep: prep}
 	}
 	return spec, true
 }
@@ -211,6 +223,7 @@ type stopService struct {
 	cond     *branch.Expr // nil: always
 	reason   *tmpl
 	contract flow.Contract
+	prep     *prepared // of the step's definition
 }
 
 func (s *stopService) Name() string            { return s.name }
@@ -239,13 +252,47 @@ func (s *stopService) Prepare(known map[string]reflect.Type) (flow.Service, erro
 	if s.cond == nil {
 		return s, nil
 	}
-	e, err := recompile(s.cond, known, true)
+	out, err := s.prep.do(known, func() (flow.Service, error) {
+		e, err := recompile(s.cond, known, true)
+		if err != nil {
+			return nil, fmt.Errorf("stop condition: %w", err)
+		}
+		out := *s
+		out.cond, out.prep = e, nil
+		return &out, nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("stop condition: %w", err)
+		return nil, err
 	}
-	out := *s
-	out.cond = e
-	return &out, nil
+	cp := *out.(*stopService)
+	return &cp, nil
+}
+
+// prepared remembers what the Prepare of a step's service made for the
+// keys known where the step sits, for the services of one step definition:
+// every instance of a flow puts the step in the same place, so its
+// expressions are compiled once, not once per instance (compiled
+// expressions never change; instances share them).
+type prepared struct {
+	mu    sync.Mutex
+	known map[string]reflect.Type
+	svc   flow.Service
+	err   error
+}
+
+// do returns what prepare returns for known, or returned for the same
+// known types last time.
+func (p *prepared) do(known map[string]reflect.Type, prepare func() (flow.Service, error)) (flow.Service, error) {
+	if p == nil {
+		return prepare()
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.known == nil || !maps.Equal(p.known, known) {
+		p.svc, p.err = prepare()
+		p.known = known
+	}
+	return p.svc, p.err
 }
 
 func (l *loader) parseStop(f *srcFile, n *yaml.Node) (*leafSpec, bool) {
@@ -300,8 +347,9 @@ func (l *loader) parseStop(f *srcFile, n *yaml.Node) (*leafSpec, bool) {
 	if cond != nil {
 		spec.defName = "stop(" + shortName(cond.Source()) + ")"
 	}
+	prep := &prepared{}
 	spec.make = func(name string) flow.Service {
-		return &stopService{name: name, cond: cond, reason: reason, contract: contract}
+		return &stopService{name: name, cond: cond, reason: reason, contract: contract, prep: prep}
 	}
 	return spec, true
 }
@@ -320,11 +368,12 @@ func (l *loader) template(f *srcFile, n *yaml.Node, what, src string) (*tmpl, bo
 	}
 	for _, v := range t.vars {
 		if _, ok := l.vars[v]; !ok {
-			var line, col int
-			if n != nil {
-				line, col = identPos(f, n, v)
+			if n == nil {
+				l.atPos(f, 0, 0, nil, "%s: unknown var %q: declare it under vars:%s", what, v, suggest(v, l.varNames()))
+				return nil, false
 			}
-			l.atPos(f, line, col, nil, "%s: unknown var %q: declare it under vars:%s", what, v, suggest(v, l.varNames()))
+			line, col := identPos(f, n, v)
+			l.atIn(f, n, line, col, nil, "%s: unknown var %q: declare it under vars:%s", what, v, suggest(v, l.varNames()))
 			return nil, false
 		}
 	}
@@ -541,58 +590,66 @@ func (l *loader) parseSleep(f *srcFile, n *yaml.Node) (*leafSpec, bool) {
 
 // ---- call ----
 
-// callTarget is a flow of the configuration that a call step runs; it is
-// filled when that flow is built, before the flows that call it.
+// callTarget is a flow of the configuration that call steps run: its
+// definition, and the instance the configuration owns once it is built,
+// before the flows that call it.
 type callTarget struct {
 	name  string
+	def   *flowDef // nil while no flow of the name is declared
 	input []fc.KeyInfo
 	f     *flow.Flow
 }
 
-// callService runs another flow on the caller's context.
+// callService runs its own instance of another flow on the caller's
+// context; the instance's lifecycle is the step's.
 type callService struct {
 	name   string
+	f      *flow.Flow // nil: a stand-in for a missing flow (see loader.check)
 	target *callTarget
+	caller *flowDef // the flow holding a stand-in
 }
 
 func (s *callService) Name() string { return s.name }
 
 func (s *callService) Call(ctx context.Context, c *fc.Context) error {
-	if s.target.f == nil {
+	if s.f == nil {
 		return fmt.Errorf("call %q: flow not built", s.target.name)
 	}
-	return s.target.f.RunContext(ctx, c)
+	return s.f.RunContext(ctx, c)
 }
 
+// Contract is the called flow's. A stand-in for a missing flow (unknown,
+// broken, or in a loop of calls) needs its declared input and provides,
+// untyped, every key the calling flow reads (see loader.check).
 func (s *callService) Contract() flow.Contract {
-	if s.target.f == nil {
-		return flow.Contract{Needs: s.target.input}
+	if s.f == nil {
+		return flow.Contract{Needs: s.target.input, Provides: s.caller.openKeys()}
 	}
-	return s.target.f.Contract()
+	return s.f.Contract()
 }
 
 // Init implements flow.Initializer for the called flow's services.
 func (s *callService) Init(ctx context.Context) error {
-	if s.target.f == nil {
+	if s.f == nil {
 		return nil
 	}
-	return s.target.f.Init(ctx)
+	return s.f.Init(ctx)
 }
 
 // Close implements flow.Closer for the called flow's services.
 func (s *callService) Close(ctx context.Context) error {
-	if s.target.f == nil {
+	if s.f == nil {
 		return nil
 	}
-	return s.target.f.Close(ctx)
+	return s.f.Close(ctx)
 }
 
 // Wait waits for the taps of the called flow.
 func (s *callService) Wait(ctx context.Context) error {
-	if s.target.f == nil {
+	if s.f == nil {
 		return nil
 	}
-	return s.target.f.Wait(ctx)
+	return s.f.Wait(ctx)
 }
 
 // ---- shell ----

@@ -17,7 +17,9 @@
 // services, and the flow package's build checks (a key a step needs that
 // is not provided on every path before it, a type disagreement with a Go
 // service's contract) are all reported at the position of the step or
-// expression concerned.
+// expression concerned. A problem in a value reached through a YAML alias
+// is reported where the alias is used, once for each use, with the anchor
+// and the position in its value: "at 24:12 ... (in anchor &greet, at 9:45)".
 //
 // The YAML is read with go.yaml.in/yaml/v4 into nodes that carry their
 // line and column, and walked by this package, which is how every problem
@@ -104,4 +106,26 @@
 //	        through: charge                                 # optional: flow.Through (or from: flow.From)
 //
 // [Case.Run] runs a case and reports each difference at its position.
+//
+// # Who owns what
+//
+// Loading parses each flow once into a definition, and builds instances
+// of it: one when the file is loaded, which [Config.Flow] returns, and a
+// new one at each call of [Config.Builder] (a channel of `flowrun serve`
+// builds its flow there) or [Config.Build]. An instance's services are its
+// own: its built-in steps are made for it, each of its `call:` steps runs
+// an instance of the called flow of its own, and each of its `use:` steps
+// of a factory ([Registry.RegisterFactory]) has the service the factory
+// made for that instance. The instance owns them: whoever calls the built
+// flow's Init calls its Close, and closing one instance, or restarting its
+// services after a Fatal error, never closes what another instance uses.
+//
+// A service registered ready ([Registry.Register]) is one value, used by
+// every instance that names it. If it has a lifecycle, each `use:` step of
+// it in each instance holds a reference counted on the service: the
+// service's Init runs on the first Init of a reference (none other being
+// initialised), and its Close on the Close of the last initialised one.
+// Restarting an instance re-initialises such a service only when no other
+// instance holds it. The registry never initialises or closes anything on
+// its own.
 package config

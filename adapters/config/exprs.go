@@ -115,10 +115,10 @@ func (l *loader) exprError(f *srcFile, n *yaml.Node, what string, err error) {
 	var be *branch.Error
 	if errors.As(err, &be) {
 		line, col := textPos(f, n, be.Line, be.Column)
-		l.atPos(f, line, col, err, "%s: bad expression %q: %s", what, be.Expr, be.Msg)
+		l.atIn(f, n, line, col, err, "%s: bad expression %q: %s", what, be.Expr, be.Msg)
 		return
 	}
-	l.atPos(f, n.Line, n.Column, err, "%s: bad expression: %v", what, err)
+	l.atIn(f, n, n.Line, n.Column, err, "%s: bad expression: %v", what, err)
 }
 
 // constantValue returns the value of an expression that reads no key and

@@ -200,6 +200,8 @@ func (l *loader) parseFile(s Source) (f *srcFile) {
 	if err := safeYAML(s.Data, &doc); err != nil {
 		var le *yaml.LoadError
 		switch {
+		case errors.As(err, &le) && le.Mark.Line > 0 && tabIndent(f, le.Mark.Line) > 0:
+			l.atPos(f, le.Mark.Line, tabIndent(f, le.Mark.Line), err, "bad YAML: indentation needs spaces, not tabs (a tab indents this line)")
 		case errors.As(err, &le) && le.Mark.Line > 0:
 			msg := le.Message
 			if le.ContextMsg != "" {
@@ -229,6 +231,23 @@ func (l *loader) parseFile(s Source) (f *srcFile) {
 	}
 	f.root = doc.Content[0]
 	return f
+}
+
+// tabIndent returns the 1-based column of the first tab in the
+// indentation of a 1-based line of f, or 0 when its indentation has none.
+func tabIndent(f *srcFile, line int) int {
+	if line < 1 || line > len(f.lines) {
+		return 0
+	}
+	for i, c := range []byte(f.lines[line-1]) {
+		if c == '\t' {
+			return i + 1
+		}
+		if c != ' ' {
+			return 0
+		}
+	}
+	return 0
 }
 
 // safeYAML decodes data into a node; a panic in the decoder on odd input
@@ -279,13 +298,23 @@ type exprLoc struct {
 	n *yaml.Node
 }
 
-// pos is a position in a file.
+// pos is a position in a file. For a node reached through an alias it is
+// the alias, and note says where in the anchored value the node is.
 type pos struct {
 	file      *srcFile
 	line, col int
+	note      string
 }
 
-func posOf(f *srcFile, n *yaml.Node) pos { return pos{file: f, line: n.Line, col: n.Column} }
+// posOf returns the position of node n.
+func posOf(f *srcFile, n *yaml.Node) pos { return posIn(f, n, n.Line, n.Column) }
+
+// posIn returns the position of line and col inside the text of node n.
+func posIn(f *srcFile, n *yaml.Node, line, col int) pos {
+	p := pos{file: f}
+	p.line, p.col, p.note = f.place(n, line, col)
+	return p
+}
 
 // flowDef is a flow as declared in YAML, then built.
 type flowDef struct {
@@ -298,16 +327,19 @@ type flowDef struct {
 	policy      *ferrors.Policy
 	sample      map[string]any
 	hasSample   bool
-	steps       []flow.Service
+	steps       []stepDef
+	size        int  // steps parsed, aliases expanded
+	total       int  // size, and the sizes of the flows it calls (see buildFlows)
 	broken      bool // YAML errors: not built
 	firstErr    int  // line of the first YAML error in the flow, if broken
 	calls       []callRef
 	target      *callTarget
-	built       *flow.Flow
+	built       *flow.Flow                // the instance the configuration owns (Config.Flow)
 	pos         map[string]pos            // step name -> position (first wins)
 	keyPos      map[string]map[string]pos // step -> key -> where it is read
 	exprAt      map[string]exprLoc        // combinator -> its expression's scalar
 	undos       []*undoDef
+	open        []fc.KeyInfo // see openKeys
 }
 
 type defaultValue struct {
@@ -316,8 +348,9 @@ type defaultValue struct {
 }
 
 type callRef struct {
-	flow string
-	at   pos
+	flow   string
+	at     pos
+	target *callTarget
 }
 
 var flowKeys = []string{"description", "input", "retry", "sample", "steps"}
@@ -335,6 +368,7 @@ func (l *loader) parseFlows(f *srcFile, n *yaml.Node) {
 		}
 		def := &flowDef{name: name, file: f, keyNode: fd.key, pos: map[string]pos{}, keyPos: map[string]map[string]pos{}, exprAt: map[string]exprLoc{}}
 		def.target = l.target(name)
+		def.target.def = def
 		l.cfg.flows[name] = def
 		l.cfg.order = append(l.cfg.order, name)
 		l.parseFlow(def, fd.val)
@@ -377,7 +411,8 @@ func (l *loader) parseFlow(def *flowDef, n *yaml.Node) {
 		fx.reserve(fd.val, 0)
 		def.steps, _ = l.steps(fx, fd.val, what+": steps")
 		if len(def.defaults) > 0 {
-			def.steps = append([]flow.Service{defaultsStep(def.defaults)}, def.steps...)
+			defaults := def.defaults
+			def.steps = append([]stepDef{{name: DefaultsStep, make: func() flow.Service { return defaultsStep(defaults) }}}, def.steps...)
 		}
 	}
 	def.broken = len(l.errs) > before
@@ -541,6 +576,9 @@ func (l *sink) policy(f *srcFile, n *yaml.Node, what string) (*ferrors.Policy, b
 // ---- building ----
 
 // buildFlows builds every flow that parsed cleanly, called flows first.
+// Each call step builds an instance of the called flow of its own, so a
+// flow's size is counted with those of the flows it calls, and bounded
+// like the steps of the file.
 func (l *loader) buildFlows() {
 	state := map[string]int{} // 0 new, 1 in progress, 2 done
 	var visit func(def *flowDef, stack []string) bool
@@ -553,10 +591,11 @@ func (l *loader) buildFlows() {
 		}
 		state[def.name] = 1
 		ok := !def.broken
+		def.total = def.size
 		for _, c := range def.calls {
 			callee, exists := l.cfg.flows[c.flow]
 			if !exists {
-				l.atPos(c.at.file, c.at.line, c.at.col, nil, "call: unknown flow %q: expected %s%s", c.flow,
+				l.atPosOf(c.at, nil, "call: unknown flow %q: expected %s%s", c.flow,
 					oneOf(l.cfg.order), suggest(c.flow, l.cfg.order))
 				ok = false
 				continue
@@ -564,19 +603,30 @@ func (l *loader) buildFlows() {
 			if state[c.flow] == 1 {
 				cycle := append(slices.Clone(stack), def.name, c.flow)
 				i := slices.Index(cycle, c.flow)
-				l.atPos(c.at.file, c.at.line, c.at.col, nil, "call: flows call each other in a loop: %s", strings.Join(cycle[i:], " -> "))
+				l.atPosOf(c.at, nil, "call: flows call each other in a loop: %s", strings.Join(cycle[i:], " -> "))
 				ok = false
 				continue
 			}
 			if !visit(callee, append(stack, def.name)) {
 				ok = false // the callee's own errors are reported
+				continue
 			}
+			def.total = min(def.total+callee.total, maxSteps+1)
+		}
+		tooBig := def.total > maxSteps
+		if tooBig {
+			l.at(def.file, def.keyNode, "flow %q: too many steps with those of the flows it calls (more than %d): each call runs an instance of the called flow of its own", def.name, maxSteps)
 		}
 		switch {
+		case tooBig:
 		case ok:
 			l.build(def)
-		case def.broken && len(def.steps) > 0:
-			l.checkBefore(def)
+		case def.broken:
+			if len(def.steps) > 0 {
+				l.checkBefore(def)
+			}
+		default:
+			l.check(def) // a callee is missing: report the flow's own errors
 		}
 		state[def.name] = 2
 		return def.built != nil
@@ -586,9 +636,10 @@ func (l *loader) buildFlows() {
 	}
 }
 
-// builder returns the flow's builder with its settings and stubs.
+// builder returns the builder of a new instance of the flow (see
+// stepDef), with its settings and stubs.
 func (def *flowDef) builder(stubs map[string]flow.Service) *flow.Builder {
-	b := flow.New(def.name, def.steps...).Input(infos(def.input)...)
+	b := flow.New(def.name, makeAll(def.steps)...).Input(infos(def.input)...)
 	if def.policy != nil {
 		b.Retry(*def.policy)
 	}
@@ -617,22 +668,60 @@ func (l *loader) build(def *flowDef) {
 	def.built = f
 	def.target.f = f
 	for _, u := range def.undos {
-		l.buildUndo(def, u)
+		l.buildUndo(def, f, u)
 	}
+}
+
+// check builds a flow whose YAML is right but that calls a flow that is
+// missing (unknown, broken, or in a loop of calls), and reports its build
+// errors and those of its compensations. The flow is not kept: a call of
+// a missing flow stands in for it, needing what its declared input says
+// and providing, untyped, every key the calling flow reads, so that only
+// the errors that no called flow could fix are reported.
+func (l *loader) check(def *flowDef) {
+	f, err := def.builder(nil).Build()
+	if err != nil {
+		l.buildErrors(posOf(def.file, def.keyNode), def.pos, def.keyPos, def.exprAt, err, nil)
+		return
+	}
+	for _, u := range def.undos {
+		l.buildUndo(def, f, u)
+	}
+}
+
+// openKeys returns every key the steps of def read, and those the flows
+// it calls read, untyped: what a call of a missing flow provides while
+// the flow is checked (see check).
+func (def *flowDef) openKeys() []fc.KeyInfo {
+	if def.open != nil {
+		return def.open
+	}
+	seen := map[string]bool{}
+	for _, kp := range def.keyPos {
+		for k := range kp {
+			seen[k] = true
+		}
+	}
+	for _, c := range def.calls {
+		for _, k := range c.target.input {
+			seen[k.Name] = true
+		}
+	}
+	def.open = []fc.KeyInfo{}
+	for _, k := range slices.Sorted(maps.Keys(seen)) {
+		def.open = append(def.open, fc.Any(k))
+	}
+	return def.open
 }
 
 // checkBefore builds a flow that has YAML errors from the steps that
 // parsed, and reports the build errors positioned before its first YAML
 // error: those cannot come from a step that was left out, since a step
-// only depends on the steps before it.
+// only depends on the steps before it. A call of a missing flow stands in
+// for it as in check.
 func (l *loader) checkBefore(def *flowDef) {
 	if def.firstErr == 0 {
 		return
-	}
-	for _, c := range def.calls {
-		if t := l.target(c.flow); t.f == nil {
-			return // a callee is missing: its contract is unknown
-		}
 	}
 	_, err := def.builder(nil).Build()
 	if err == nil {
@@ -668,11 +757,11 @@ func (l *loader) buildErrors(fallback pos, stepPos map[string]pos, keyPos map[st
 					at = kp
 				} else if loc, ok := exprAt[be.Step]; ok && be.Key == "" && errors.As(be.Err, &bre) {
 					line, col := textPos(loc.f, loc.n, bre.Line, bre.Column)
-					at = pos{file: loc.f, line: line, col: col}
+					at = posIn(loc.f, loc.n, line, col)
 				}
 			}
 		}
-		l.atPos(at.file, at.line, at.col, e, "%s", msg)
+		l.atPosOf(at, e, "%s", msg)
 	}
 }
 
@@ -696,7 +785,10 @@ func flatten(err error) []error {
 // Flows returns the names of the flows, in the order they are declared.
 func (c *Config) Flows() []string { return slices.Clone(c.order) }
 
-// Flow returns the built flow named name.
+// Flow returns the built flow named name: the instance the configuration
+// made of it when it was loaded, the same at each call. Its services are
+// its own, as those of an instance from [Config.Builder] are, and
+// whoever calls its Init calls its Close.
 func (c *Config) Flow(name string) (*flow.Flow, bool) {
 	def, ok := c.flows[name]
 	if !ok || def.built == nil {
@@ -705,9 +797,9 @@ func (c *Config) Flow(name string) (*flow.Flow, bool) {
 	return def.built, true
 }
 
-// Build builds the flow named name again with the named steps replaced by
-// stubs (see flow.Builder.Replace): what `flowrun test` does for a case
-// with stubs.
+// Build builds a new instance of the flow named name (see
+// [Config.Builder]) with the named steps replaced by stubs (see
+// flow.Builder.Replace): what `flowrun test` does for a case with stubs.
 func (c *Config) Build(name string, stubs map[string]flow.Service) (*flow.Flow, error) {
 	def, ok := c.flows[name]
 	if !ok {

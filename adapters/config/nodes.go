@@ -17,6 +17,9 @@ type srcFile struct {
 	src   []byte
 	root  *yaml.Node // the top-level mapping (nil when the file is empty)
 	lines []string
+	// via holds the nodes reached through an alias (copies, see resolve)
+	// and where that alias was used.
+	via map[*yaml.Node]*aliasUse
 }
 
 // sink collects the errors of a load.
@@ -26,9 +29,16 @@ type sink struct {
 
 func (s *sink) add(e *Error) { s.errs = append(s.errs, e) }
 
-// at reports a problem at node n of file f.
+// at reports a problem at node n of file f; for a node reached through
+// an alias, at the alias (see [srcFile.place]).
 func (s *sink) at(f *srcFile, n *yaml.Node, format string, args ...any) {
-	s.add(nodeError(f.name, n, format, args...))
+	e := nodeError(f.name, n, format, args...)
+	if n != nil {
+		var note string
+		e.Line, e.Column, note = f.place(n, n.Line, n.Column)
+		e.Msg += note
+	}
+	s.add(e)
 }
 
 // atPos reports a problem at an explicit position.
@@ -36,15 +46,98 @@ func (s *sink) atPos(f *srcFile, line, col int, cause error, format string, args
 	s.add(&Error{File: f.name, Line: line, Column: col, Msg: fmt.Sprintf(format, args...), Err: cause})
 }
 
+// atIn reports a problem at line and col of the file, inside the text of
+// node n: at the alias when n was reached through one.
+func (s *sink) atIn(f *srcFile, n *yaml.Node, line, col int, cause error, format string, args ...any) {
+	line, col, note := f.place(n, line, col)
+	s.atPos(f, line, col, cause, format+"%s", append(args, note)...)
+}
+
+// atPosOf reports a problem at p.
+func (s *sink) atPosOf(p pos, cause error, format string, args ...any) {
+	s.atPos(p.file, p.line, p.col, cause, format+"%s", append(args, p.note)...)
+}
+
 // maxAliasDepth bounds alias chains (an alias of an alias ...).
 const maxAliasDepth = 64
 
-// deref follows aliases to the node they name.
+// deref follows aliases to the node they name. It forgets where the alias
+// was used: walks that report problems use [srcFile.deref] instead.
 func deref(n *yaml.Node) *yaml.Node {
 	for i := 0; n != nil && n.Kind == yaml.AliasNode && i < maxAliasDepth; i++ {
 		n = n.Alias
 	}
 	return n
+}
+
+// aliasUse is where the value of an anchor was reached from: the alias
+// written in the file (the outermost one, for an alias inside an anchored
+// value) and the anchor holding the value.
+type aliasUse struct {
+	at     *yaml.Node
+	anchor string
+}
+
+// resolve follows the aliases from n, which is reached through use (nil:
+// written where it is read), and returns the node they name and how it
+// was reached.
+func resolve(n *yaml.Node, use *aliasUse) (*yaml.Node, *aliasUse) {
+	for i := 0; n != nil && n.Kind == yaml.AliasNode && i < maxAliasDepth; i++ {
+		at := n
+		if use != nil {
+			at = use.at
+		}
+		n = n.Alias
+		if n != nil {
+			use = &aliasUse{at: at, anchor: n.Anchor}
+		}
+	}
+	return n, use
+}
+
+// deref follows aliases to the node they name, like the function deref,
+// but a node reached through an alias is returned as a copy that
+// remembers the alias, and so are the nodes read under it with child: a
+// problem found in an anchored value is reported where the alias is used,
+// once for each use.
+func (f *srcFile) deref(n *yaml.Node) *yaml.Node {
+	if n == nil || n.Kind != yaml.AliasNode {
+		return n
+	}
+	return f.remember(resolve(n, nil))
+}
+
+// child returns the i-th child of n, dereferenced in n's context.
+func (f *srcFile) child(n *yaml.Node, i int) *yaml.Node {
+	return f.remember(resolve(n.Content[i], f.via[n]))
+}
+
+// remember returns n, or, when it was reached through an alias, a copy of
+// n that is recorded with the alias.
+func (f *srcFile) remember(n *yaml.Node, use *aliasUse) *yaml.Node {
+	if n == nil || use == nil || n.Kind == yaml.AliasNode {
+		return n
+	}
+	c := *n
+	if f.via == nil {
+		f.via = map[*yaml.Node]*aliasUse{}
+	}
+	f.via[&c] = use
+	return &c
+}
+
+// place returns where to report a problem at line and col inside node n:
+// that position, or for a node reached through an alias, the alias, with a
+// note saying where in the anchored value the problem is.
+func (f *srcFile) place(n *yaml.Node, line, col int) (int, int, string) {
+	return placeVia(f.via[n], line, col)
+}
+
+func placeVia(use *aliasUse, line, col int) (int, int, string) {
+	if use == nil {
+		return line, col, ""
+	}
+	return use.at.Line, use.at.Column, fmt.Sprintf(" (in anchor &%s, at %d:%d)", use.anchor, line, col)
 }
 
 // describe names the kind of a node for "expected X, got Y" messages.
@@ -107,16 +200,16 @@ func (fs *fields) get(name string) (field, bool) {
 // allowed (nil: any key) and returns its entries. Problems are reported;
 // ok is false only when n is not a mapping at all.
 func (s *sink) mapping(f *srcFile, n *yaml.Node, what string, allowed []string) (*fields, bool) {
-	n = deref(n)
+	n = f.deref(n)
 	if n == nil || n.Kind != yaml.MappingNode {
 		s.at(f, n, "%s: expected a mapping, got %s", what, describe(n))
 		return nil, false
 	}
 	fs := &fields{m: map[string]field{}}
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := deref(n.Content[i]), deref(n.Content[i+1])
+		k, v := f.child(n, i), f.child(n, i+1)
 		if k == nil || k.Kind != yaml.ScalarNode {
-			s.at(f, n.Content[i], "%s: keys must be strings, got %s", what, describe(k))
+			s.at(f, k, "%s: keys must be strings, got %s", what, describe(k))
 			continue
 		}
 		if k.Value == "<<" && k.ShortTag() == "!!merge" {
@@ -202,7 +295,7 @@ func editDistance(a, b string) int {
 
 // scalar checks that n is a non-null scalar and returns its text.
 func (s *sink) scalar(f *srcFile, n *yaml.Node, what string) (string, bool) {
-	n = deref(n)
+	n = f.deref(n)
 	if n == nil || n.Kind != yaml.ScalarNode || n.ShortTag() == "!!null" {
 		s.at(f, n, "%s: expected a value, got %s", what, describe(n))
 		return "", false
@@ -213,7 +306,7 @@ func (s *sink) scalar(f *srcFile, n *yaml.Node, what string) (string, bool) {
 // str checks that n is a string scalar (numbers and booleans are accepted
 // as their text).
 func (s *sink) str(f *srcFile, n *yaml.Node, what string) (string, bool) {
-	n = deref(n)
+	n = f.deref(n)
 	if n == nil || n.Kind != yaml.ScalarNode || n.ShortTag() == "!!null" {
 		s.at(f, n, "%s: expected a string, got %s", what, describe(n))
 		return "", false
@@ -236,7 +329,7 @@ func (s *sink) name(f *srcFile, n *yaml.Node, what string) (string, bool) {
 
 // integer checks that n is an integer scalar within [lo, hi].
 func (s *sink) integer(f *srcFile, n *yaml.Node, what string, lo, hi int) (int, bool) {
-	n = deref(n)
+	n = f.deref(n)
 	if n == nil || n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" {
 		s.at(f, n, "%s: expected an integer, got %s", what, describe(n))
 		return 0, false
@@ -251,7 +344,7 @@ func (s *sink) integer(f *srcFile, n *yaml.Node, what string, lo, hi int) (int, 
 
 // number checks that n is a number scalar within [lo, hi].
 func (s *sink) number(f *srcFile, n *yaml.Node, what string, lo, hi float64) (float64, bool) {
-	n = deref(n)
+	n = f.deref(n)
 	if n == nil || n.Kind != yaml.ScalarNode || (n.ShortTag() != "!!int" && n.ShortTag() != "!!float") {
 		s.at(f, n, "%s: expected a number, got %s", what, describe(n))
 		return 0, false
@@ -266,7 +359,7 @@ func (s *sink) number(f *srcFile, n *yaml.Node, what string, lo, hi float64) (fl
 
 // boolean checks that n is a boolean scalar.
 func (s *sink) boolean(f *srcFile, n *yaml.Node, what string) (bool, bool) {
-	n = deref(n)
+	n = f.deref(n)
 	if n == nil || n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" {
 		s.at(f, n, "%s: expected true or false, got %s", what, describe(n))
 		return false, false
@@ -276,7 +369,7 @@ func (s *sink) boolean(f *srcFile, n *yaml.Node, what string) (bool, bool) {
 
 // duration checks that n is a positive Go duration such as 250ms or 2s.
 func (s *sink) duration(f *srcFile, n *yaml.Node, what string) (time.Duration, bool) {
-	n = deref(n)
+	n = f.deref(n)
 	if n == nil || n.Kind != yaml.ScalarNode || n.ShortTag() == "!!null" {
 		s.at(f, n, "%s: expected a duration such as 250ms or 2s, got %s", what, describe(n))
 		return 0, false
@@ -299,14 +392,14 @@ func (s *sink) duration(f *srcFile, n *yaml.Node, what string) (time.Duration, b
 
 // seq checks that n is a list and returns its items (dereferenced).
 func (s *sink) seq(f *srcFile, n *yaml.Node, what string) ([]*yaml.Node, bool) {
-	n = deref(n)
+	n = f.deref(n)
 	if n == nil || n.Kind != yaml.SequenceNode {
 		s.at(f, n, "%s: expected a list, got %s", what, describe(n))
 		return nil, false
 	}
 	out := make([]*yaml.Node, len(n.Content))
-	for i, c := range n.Content {
-		out[i] = deref(c)
+	for i := range n.Content {
+		out[i] = f.child(n, i)
 	}
 	return out, true
 }
@@ -319,29 +412,34 @@ const maxValueNodes = 100_000
 // map[string]any, []any, float64, string, bool or nil.
 func (s *sink) value(f *srcFile, n *yaml.Node, what string) (any, bool) {
 	budget := maxValueNodes
-	v, err := toValue(n, &budget, 0)
+	v, err := toValue(n, f.via[n], &budget, 0)
 	if err != nil {
-		s.add(err.withFile(f.name, what))
+		e := nodeError(f.name, err.n, "%s: %s", what, err.msg)
+		if err.n != nil {
+			var note string
+			e.Line, e.Column, note = placeVia(err.use, err.n.Line, err.n.Column)
+			e.Msg += note
+		}
+		s.add(e)
 		return nil, false
 	}
 	return v, true
 }
 
-// valueError is a problem converting a node, before the file is known.
+// valueError is a problem converting a node, reached through use.
 type valueError struct {
 	n   *yaml.Node
+	use *aliasUse
 	msg string
 }
 
-func (e *valueError) withFile(file, what string) *Error {
-	return nodeError(file, e.n, "%s: %s", what, e.msg)
-}
-
-func toValue(n *yaml.Node, budget *int, depth int) (any, *valueError) {
-	n = deref(n)
+// toValue converts n, reached through use. It follows aliases without
+// copying nodes (see srcFile.deref): values may be large.
+func toValue(n *yaml.Node, use *aliasUse, budget *int, depth int) (any, *valueError) {
+	n, use = resolve(n, use)
 	*budget--
 	if *budget < 0 || depth > 200 {
-		return nil, &valueError{n, "value too large or nested too deeply (aliases expand too far?)"}
+		return nil, &valueError{n, use, "value too large or nested too deeply (aliases expand too far?)"}
 	}
 	if n == nil {
 		return nil, nil
@@ -350,14 +448,14 @@ func toValue(n *yaml.Node, budget *int, depth int) (any, *valueError) {
 	case yaml.MappingNode:
 		m := make(map[string]any, len(n.Content)/2)
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			k := deref(n.Content[i])
+			k, kuse := resolve(n.Content[i], use)
 			if k == nil || k.Kind != yaml.ScalarNode {
-				return nil, &valueError{n.Content[i], "keys must be strings, got " + describe(k)}
+				return nil, &valueError{k, kuse, "keys must be strings, got " + describe(k)}
 			}
 			if _, dup := m[k.Value]; dup {
-				return nil, &valueError{k, fmt.Sprintf("duplicate key %q", k.Value)}
+				return nil, &valueError{k, kuse, fmt.Sprintf("duplicate key %q", k.Value)}
 			}
-			v, err := toValue(n.Content[i+1], budget, depth+1)
+			v, err := toValue(n.Content[i+1], use, budget, depth+1)
 			if err != nil {
 				return nil, err
 			}
@@ -367,7 +465,7 @@ func toValue(n *yaml.Node, budget *int, depth int) (any, *valueError) {
 	case yaml.SequenceNode:
 		l := make([]any, 0, len(n.Content))
 		for _, c := range n.Content {
-			v, err := toValue(c, budget, depth+1)
+			v, err := toValue(c, use, budget, depth+1)
 			if err != nil {
 				return nil, err
 			}
@@ -383,14 +481,14 @@ func toValue(n *yaml.Node, budget *int, depth int) (any, *valueError) {
 		case "!!int", "!!float":
 			var x float64
 			if err := n.Decode(&x); err != nil {
-				return nil, &valueError{n, fmt.Sprintf("bad number %q", n.Value)}
+				return nil, &valueError{n, use, fmt.Sprintf("bad number %q", n.Value)}
 			}
 			if math.IsInf(x, 0) || math.IsNaN(x) {
-				return nil, &valueError{n, fmt.Sprintf("%s is not a JSON number", n.Value)}
+				return nil, &valueError{n, use, fmt.Sprintf("%s is not a JSON number", n.Value)}
 			}
 			return x, nil
 		}
 		return n.Value, nil
 	}
-	return nil, &valueError{n, "alias nested too deeply"}
+	return nil, &valueError{n, use, "alias nested too deeply"}
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -32,8 +33,118 @@ type Registry struct {
 
 type registered struct {
 	svc     flow.Service // a ready service (Register)
+	shared  *shared      // its references, when it has a lifecycle
 	factory Factory      // or a factory (RegisterFactory)
 	doc     string
+}
+
+// owner returns the service of a new instance of a `use:` step named name
+// of a ready service: the service itself, or, when it has a lifecycle, a
+// new reference to it (see [Config.Builder]).
+func (r registered) owner(name string) flow.Service {
+	if r.shared == nil {
+		return renamed(name, r.svc)
+	}
+	return &reference{name: name, shared: r.shared, svc: r.svc}
+}
+
+// shared is a ready service with a lifecycle and the count of its
+// initialised references: its Init runs when the count leaves zero, its
+// Close when the count returns to zero.
+type shared struct {
+	svc  flow.Service
+	mu   sync.Mutex
+	refs int
+}
+
+// reference is one owner's hold on a shared service: a step of one flow
+// instance, under the step's name. It counts as initialised from its Init
+// to its Close; a second Init or Close in a row does nothing.
+type reference struct {
+	name   string
+	shared *shared
+	svc    flow.Service // what runs: the shared service, or what its Prepare returned
+	held   bool         // initialised; guarded by shared.mu
+}
+
+func (r *reference) Name() string { return r.name }
+
+func (r *reference) Call(ctx context.Context, c *fc.Context) error { return r.svc.Call(ctx, c) }
+
+func (r *reference) Contract() flow.Contract {
+	if c, ok := r.svc.(flow.Contractor); ok {
+		return c.Contract()
+	}
+	return flow.Contract{}
+}
+
+// Init initialises the shared service if no other reference holds it.
+func (r *reference) Init(ctx context.Context) error {
+	s := r.shared
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r.held {
+		return nil
+	}
+	if s.refs == 0 {
+		if in, ok := s.svc.(flow.Initializer); ok {
+			if err := in.Init(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	s.refs++
+	r.held = true
+	return nil
+}
+
+// Close closes the shared service if no other reference holds it.
+func (r *reference) Close(ctx context.Context) error {
+	s := r.shared
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !r.held {
+		return nil
+	}
+	r.held = false
+	s.refs--
+	if s.refs > 0 {
+		return nil
+	}
+	if cl, ok := s.svc.(flow.Closer); ok {
+		return cl.Close(ctx)
+	}
+	return nil
+}
+
+// Prepare prepares the shared service for where the step sits, if it
+// prepares itself: the reference then runs what Prepare returns.
+func (r *reference) Prepare(known map[string]reflect.Type) (flow.Service, error) {
+	p, ok := r.svc.(flow.Preparer)
+	if !ok {
+		return r, nil
+	}
+	ps, err := p.Prepare(known)
+	if err != nil || ps == nil {
+		return r, err
+	}
+	return &reference{name: r.name, shared: r.shared, svc: ps}, nil
+}
+
+// Compensate undoes the step, if the shared service can.
+func (r *reference) Compensate(ctx context.Context, c *fc.Context, cause error) error {
+	if cp, ok := r.svc.(flow.Compensator); ok {
+		return cp.Compensate(ctx, c, cause)
+	}
+	return nil
+}
+
+// Wait waits for the taps of a shared flow.
+func (r *reference) Wait(ctx context.Context) error {
+	if w, ok := r.svc.(interface{ Wait(context.Context) error }); ok {
+		return w.Wait(ctx)
+	}
+	return nil
 }
 
 // Factory makes a configured service for one `use:` step from its `with:`
@@ -113,15 +224,31 @@ func (r *Registry) httpClient() *http.Client {
 // the catalog. Its contract (a flow.Func derives one from its types) takes
 // part in the build checks of the YAML flows that use it. A name taken by
 // a built-in or another service is an error.
+//
+// The service is used as it is by every flow that uses it, in every
+// configuration loaded with r. If it has a lifecycle ([flow.Initializer]
+// or [flow.Closer]), each of its `use:` steps in each flow instance holds
+// a reference to it: its Init runs on the first Init of a reference, and
+// its Close on the Close of the last initialised one (see
+// [Config.Builder]). Register a factory instead for a service each flow
+// instance should have its own of.
 func (r *Registry) Register(svc flow.Service, doc string) error {
 	if svc == nil || reflect.ValueOf(svc).Kind() == reflect.Pointer && reflect.ValueOf(svc).IsNil() {
 		return fmt.Errorf("register: nil service")
 	}
-	return r.add(svc.Name(), registered{svc: svc, doc: doc})
+	reg := registered{svc: svc, doc: doc}
+	_, initer := svc.(flow.Initializer)
+	_, closer := svc.(flow.Closer)
+	if initer || closer {
+		reg.shared = &shared{svc: svc}
+	}
+	return r.add(svc.Name(), reg)
 }
 
 // RegisterFactory adds a configurable service: each `use: name` step calls
-// f with its `with:` arguments.
+// f with its `with:` arguments when the configuration is loaded, to check
+// them, and for each further instance of a flow holding the step (see
+// [Config.Builder]); each instance owns the service f made for it.
 func (r *Registry) RegisterFactory(name, doc string, f Factory) error {
 	if f == nil {
 		return fmt.Errorf("register %q: nil factory", name)

@@ -2,11 +2,14 @@ package config
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
+	"time"
 
 	fc "github.com/svcflow/svcflow/context"
+	ferrors "github.com/svcflow/svcflow/errors"
 	"github.com/svcflow/svcflow/flow"
 	yaml "go.yaml.in/yaml/v4"
 )
@@ -96,7 +99,7 @@ func (fx *flowCtx) at(name string, n *yaml.Node) {
 }
 
 // steps parses a list of steps.
-func (l *loader) steps(fx *flowCtx, n *yaml.Node, what string) ([]flow.Service, bool) {
+func (l *loader) steps(fx *flowCtx, n *yaml.Node, what string) ([]stepDef, bool) {
 	items, ok := l.seq(fx.f, n, what)
 	if !ok {
 		return nil, false
@@ -105,10 +108,10 @@ func (l *loader) steps(fx *flowCtx, n *yaml.Node, what string) ([]flow.Service, 
 		l.at(fx.f, n, "%s: expected at least one step", what)
 		return nil, false
 	}
-	out := make([]flow.Service, 0, len(items))
+	out := make([]stepDef, 0, len(items))
 	good := true
 	for _, it := range items {
-		s, ok := l.step(fx, it, false)
+		s, ok := l.parseStep(fx, it, false)
 		if ok {
 			out = append(out, s)
 		}
@@ -117,22 +120,33 @@ func (l *loader) steps(fx *flowCtx, n *yaml.Node, what string) ([]flow.Service, 
 	return out, good
 }
 
-// step parses one step: a mapping with one kind key and optional
+// step parses one step and makes its service: a step standing alone, such
+// as a test's stub.
+func (l *loader) step(fx *flowCtx, n *yaml.Node, inSaga bool) (flow.Service, bool) {
+	d, ok := l.parseStep(fx, n, inSaga)
+	if !ok {
+		return nil, false
+	}
+	return d.make(), true
+}
+
+// parseStep parses one step: a mapping with one kind key and optional
 // modifiers (name, retry, timeout, compensate in a saga, with for use), or
 // a bare service name (a use).
-func (l *loader) step(fx *flowCtx, n *yaml.Node, inSaga bool) (flow.Service, bool) {
+func (l *loader) parseStep(fx *flowCtx, n *yaml.Node, inSaga bool) (stepDef, bool) {
 	f := fx.f
-	n = deref(n)
+	n = f.deref(n)
+	fx.def.size++
 	l.budget--
 	if l.budget == -1 {
 		l.at(f, n, "too many steps (more than %d, aliases expanded)", maxSteps)
 	}
 	if l.budget < 0 {
-		return nil, false
+		return stepDef{}, false
 	}
 	if fx.depth >= maxDepth {
 		l.at(f, n, "steps nested too deeply (more than %d levels)", maxDepth)
-		return nil, false
+		return stepDef{}, false
 	}
 	fx.depth++
 	defer func() { fx.depth-- }()
@@ -142,7 +156,7 @@ func (l *loader) step(fx *flowCtx, n *yaml.Node, inSaga bool) (flow.Service, boo
 	}
 	fs, ok := l.mapping(f, n, "step", stepKeys)
 	if !ok {
-		return nil, false
+		return stepDef{}, false
 	}
 	var kinds []string
 	for _, k := range fs.order {
@@ -153,12 +167,12 @@ func (l *loader) step(fx *flowCtx, n *yaml.Node, inSaga bool) (flow.Service, boo
 	switch len(kinds) {
 	case 0:
 		l.at(f, n, "step: expected a step kind: one of %s, or a registered service name", joinKinds())
-		return nil, false
+		return stepDef{}, false
 	case 1:
 	default:
 		second := fs.m[kinds[1]]
 		l.at(f, second.key, "step: more than one step kind (%s and %s): put each in its own list item", kinds[0], kinds[1])
-		return nil, false
+		return stepDef{}, false
 	}
 	kind := kinds[0]
 	kf := fs.m[kind]
@@ -209,7 +223,7 @@ func (l *loader) step(fx *flowCtx, n *yaml.Node, inSaga bool) (flow.Service, boo
 		retry, hasRetry = fd, true
 	}
 
-	var svc flow.Service
+	var svc stepDef
 	var spec *leafSpec
 	if leaf {
 		if kind == "use" {
@@ -219,13 +233,13 @@ func (l *loader) step(fx *flowCtx, n *yaml.Node, inSaga bool) (flow.Service, boo
 			}
 			s, ok := l.useStep(fx, kf.key, kf.val, with, &explicit)
 			if !ok {
-				return nil, false
+				return stepDef{}, false
 			}
 			svc = s
 		} else {
 			spec, ok = l.leaf(fx, kind, kf)
 			if !ok || !good {
-				return nil, false
+				return stepDef{}, false
 			}
 			name := explicit
 			if name == "" {
@@ -233,13 +247,13 @@ func (l *loader) step(fx *flowCtx, n *yaml.Node, inSaga bool) (flow.Service, boo
 			} else {
 				fx.used[name] = true
 			}
-			svc = spec.make(name)
+			svc = stepDef{name: name, make: func() flow.Service { return spec.make(name) }}
 			fx.at(name, kf.key)
 			if len(spec.keyPos) > 0 {
 				kp := map[string]pos{}
 				for k, kn := range spec.keyPos {
 					line, col := identPos(f, kn, k)
-					kp[k] = pos{file: f, line: line, col: col}
+					kp[k] = posIn(f, kn, line, col)
 				}
 				fx.keyPos[name] = kp
 			}
@@ -247,46 +261,59 @@ func (l *loader) step(fx *flowCtx, n *yaml.Node, inSaga bool) (flow.Service, boo
 	} else {
 		s, ok := l.combinator(fx, kind, kf)
 		if !ok {
-			return nil, false
+			return stepDef{}, false
 		}
 		svc = s
-		fx.at(svc.Name(), kf.key)
+		fx.at(svc.name, kf.key)
 	}
 	if !good {
-		return nil, false
+		return stepDef{}, false
 	}
 
 	// Resilience: a step-level key, or the kind's own (http).
 	if spec != nil && spec.policy != nil && hasRetry {
 		l.at(f, retry.key, "step: retry: set in %s already (line %d); keep one", kind, spec.policyNode.Line)
-		return nil, false
+		return stepDef{}, false
 	}
+	var d time.Duration
 	if hasTimeout {
-		d, ok := l.duration(f, timeout.val, "step: timeout")
-		if !ok {
-			return nil, false
+		if d, ok = l.duration(f, timeout.val, "step: timeout"); !ok {
+			return stepDef{}, false
 		}
-		svc = flow.Timeout(svc, d)
-	} else if spec != nil && spec.timeout > 0 {
-		svc = flow.Timeout(svc, spec.timeout)
+	} else if spec != nil {
+		d = spec.timeout
 	}
+	var p *ferrors.Policy
 	if hasRetry {
-		p, ok := l.policy(f, retry.val, "step: retry")
-		if !ok {
-			return nil, false
+		if p, ok = l.policy(f, retry.val, "step: retry"); !ok {
+			return stepDef{}, false
 		}
-		svc = flow.Retry(svc, *p)
-	} else if spec != nil && spec.policy != nil {
-		svc = flow.Retry(svc, *spec.policy)
+	} else if spec != nil {
+		p = spec.policy
 	}
+	var u *undoDef
 	if hasUndo {
-		undo, ok := l.undo(fx, svc.Name(), compensate)
-		if !ok {
-			return nil, false
+		if u, ok = l.undo(fx, svc, compensate); !ok {
+			return stepDef{}, false
 		}
-		svc = flow.Compensate(svc, undo)
 	}
-	return svc, true
+	if d == 0 && p == nil && u == nil {
+		return svc, true
+	}
+	inner := svc.make
+	return stepDef{name: svc.name, make: func() flow.Service { // the wrappers keep the step's name
+		s := inner()
+		if d > 0 {
+			s = flow.Timeout(s, d)
+		}
+		if p != nil {
+			s = flow.Retry(s, *p)
+		}
+		if u != nil {
+			s = flow.Compensate(s, u.instance())
+		}
+		return s
+	}}, true
 }
 
 func joinKinds() string {
@@ -323,10 +350,11 @@ func (l *loader) leaf(fx *flowCtx, kind string, kf field) (*leafSpec, bool) {
 		if !ok {
 			return nil, false
 		}
-		fx.def.calls = append(fx.def.calls, callRef{flow: name, at: posOf(f, n)})
 		target := l.target(name)
+		fx.def.calls = append(fx.def.calls, callRef{flow: name, at: posOf(f, n), target: target})
+		caller := fx.def
 		return &leafSpec{defName: "call(" + name + ")", make: func(step string) flow.Service {
-			return &callService{name: step, target: target}
+			return target.instance(step, caller)
 		}}, true
 	}
 	l.at(f, kf.key, "step: unknown kind %q", kind)
@@ -348,11 +376,11 @@ func (l *loader) target(name string) *callTarget {
 
 // useStep resolves a registered service: `use: name` (with optional
 // `with:` arguments for a factory), or a bare name.
-func (l *loader) useStep(fx *flowCtx, at, n, with *yaml.Node, explicit *string) (flow.Service, bool) {
+func (l *loader) useStep(fx *flowCtx, at, n, with *yaml.Node, explicit *string) (stepDef, bool) {
 	f := fx.f
 	svcName, ok := l.name(f, n, "use")
 	if !ok {
-		return nil, false
+		return stepDef{}, false
 	}
 	reg, found := l.reg.lookup(svcName)
 	if !found {
@@ -365,7 +393,7 @@ func (l *loader) useStep(fx *flowCtx, at, n, with *yaml.Node, explicit *string) 
 			known = "registered: " + oneOf(names)
 		}
 		l.at(f, n, "use: unknown service %q (%s)%s", svcName, known, hint)
-		return nil, false
+		return stepDef{}, false
 	}
 	name := ""
 	if explicit != nil {
@@ -376,18 +404,19 @@ func (l *loader) useStep(fx *flowCtx, at, n, with *yaml.Node, explicit *string) 
 	} else {
 		fx.used[name] = true
 	}
-	var svc flow.Service
+	var svc flow.Service // the service the step is checked with at load
+	var def stepDef
 	if reg.factory != nil {
 		var args Args
 		if with != nil {
 			v, ok := l.value(f, with, "use: with")
 			if !ok {
-				return nil, false
+				return stepDef{}, false
 			}
 			m, isMap := v.(map[string]any)
 			if !isMap {
 				l.at(f, with, "use: with: expected a mapping of arguments, got %s", describe(with))
-				return nil, false
+				return stepDef{}, false
 			}
 			args.m = m
 		}
@@ -398,18 +427,27 @@ func (l *loader) useStep(fx *flowCtx, at, n, with *yaml.Node, explicit *string) 
 				where = with
 			}
 			l.at(f, where, "use %s: %v", svcName, err)
-			return nil, false
+			return stepDef{}, false
 		}
 		svc = s
+		spare := &spareService{svc: s}
+		def = stepDef{name: name, make: func() flow.Service {
+			s := spare.take()
+			if s == nil {
+				var err error
+				if s, err = safeFactory(reg.factory, name, args); err != nil {
+					return brokenStep(name, fmt.Errorf("use %s: %w", svcName, err))
+				}
+			}
+			return renamed(name, s)
+		}}
 	} else {
 		if with != nil {
 			l.at(f, with, "use %s: takes no arguments (with:); it was registered as a ready service", svcName)
-			return nil, false
+			return stepDef{}, false
 		}
 		svc = reg.svc
-	}
-	if svc.Name() != name {
-		svc = flow.Named(name, svc)
+		def = stepDef{name: name, make: func() flow.Service { return reg.owner(name) }}
 	}
 	fx.at(name, at)
 	if ct, ok := svc.(flow.Contractor); ok {
@@ -419,7 +457,15 @@ func (l *loader) useStep(fx *flowCtx, at, n, with *yaml.Node, explicit *string) 
 		}
 		fx.keyPos[name] = kp
 	}
-	return svc, true
+	return def, true
+}
+
+// renamed returns svc under name (see flow.Named).
+func renamed(name string, svc flow.Service) flow.Service {
+	if svc.Name() == name {
+		return svc
+	}
+	return flow.Named(name, svc)
 }
 
 // safeFactory calls a user factory, turning a panic or a nil service into
@@ -439,28 +485,20 @@ func safeFactory(fn Factory, name string, args Args) (svc flow.Service, err erro
 
 // ---- combinators ----
 
-func (l *loader) combinator(fx *flowCtx, kind string, kf field) (flow.Service, bool) {
+// combinator parses a combinator step.
+func (l *loader) combinator(fx *flowCtx, kind string, kf field) (stepDef, bool) {
 	f, n := fx.f, kf.val
 	switch kind {
 	case "then":
 		steps, ok := l.steps(fx, n, "then")
-		if !ok {
-			return nil, false
-		}
-		return flow.Then(steps...), true
+		return combined(func(mk maker) flow.Service { return flow.Then(mk(steps)...) }), ok
 	case "tap":
 		if n.Kind == yaml.SequenceNode {
 			steps, ok := l.steps(fx, n, "tap")
-			if !ok {
-				return nil, false
-			}
-			return flow.Tap(flow.Then(steps...)), true
+			return combined(func(mk maker) flow.Service { return flow.Tap(flow.Then(mk(steps)...)) }), ok
 		}
-		s, ok := l.step(fx, n, false)
-		if !ok {
-			return nil, false
-		}
-		return flow.Tap(s), true
+		s, ok := l.parseStep(fx, n, false)
+		return combined(func(mk maker) flow.Service { return flow.Tap(mk([]stepDef{s})[0]) }), ok
 	case "all":
 		return l.all(fx, n)
 	case "saga":
@@ -470,39 +508,44 @@ func (l *loader) combinator(fx *flowCtx, kind string, kf field) (flow.Service, b
 	case "when", "unless":
 		fs, ok := l.mapping(f, n, kind, []string{"if", "steps"})
 		if !ok {
-			return nil, false
+			return stepDef{}, false
 		}
 		cond, okCond := l.condition(fx, fs, n, kind)
 		steps, okSteps := l.stepsField(fx, fs, n, kind)
 		if !okCond || !okSteps {
-			return nil, false
+			return stepDef{}, false
 		}
 		if kind == "when" {
-			return flow.When(cond, steps...), true
+			return combined(func(mk maker) flow.Service { return flow.When(cond, mk(steps)...) }), true
 		}
-		return flow.Unless(cond, steps...), true
+		return combined(func(mk maker) flow.Service { return flow.Unless(cond, mk(steps)...) }), true
 	case "until":
 		fs, ok := l.mapping(f, n, kind, []string{"if", "max_loops", "steps"})
 		if !ok {
-			return nil, false
+			return stepDef{}, false
 		}
 		cond, okCond := l.condition(fx, fs, n, kind)
 		steps, okSteps := l.stepsField(fx, fs, n, kind)
-		loop := flow.Until(cond, steps...)
 		good := okCond && okSteps
+		maxLoops := 0
 		if fd, ok := fs.get("max_loops"); ok {
-			m, ok := l.integer(f, fd.val, "until: max_loops", 1, 1<<30)
+			maxLoops, ok = l.integer(f, fd.val, "until: max_loops", 1, 1<<30)
 			good = good && ok
-			loop.MaxLoops(m)
 		}
-		return loop, good
+		return combined(func(mk maker) flow.Service {
+			loop := flow.Until(cond, mk(steps)...)
+			if maxLoops > 0 {
+				loop.MaxLoops(maxLoops)
+			}
+			return loop
+		}), good
 	case "each":
 		return l.each(fx, n)
 	case "first":
 		return l.first(fx, n)
 	}
 	l.at(f, kf.key, "step: unknown kind %q", kind)
-	return nil, false
+	return stepDef{}, false
 }
 
 // condition reads the if: expression of a combinator.
@@ -540,13 +583,13 @@ func (fx *flowCtx) recordExprKeys(step string, n *yaml.Node, keys []string) {
 	for _, k := range keys {
 		if _, ok := kp[k]; !ok {
 			line, col := identPos(fx.f, n, k)
-			kp[k] = pos{file: fx.f, line: line, col: col}
+			kp[k] = posIn(fx.f, n, line, col)
 		}
 	}
 }
 
 // stepsField reads the steps: list of a combinator.
-func (l *loader) stepsField(fx *flowCtx, fs *fields, n *yaml.Node, what string) ([]flow.Service, bool) {
+func (l *loader) stepsField(fx *flowCtx, fs *fields, n *yaml.Node, what string) ([]stepDef, bool) {
 	fd, ok := fs.get("steps")
 	if !ok {
 		l.at(fx.f, n, "%s: missing key \"steps\"", what)
@@ -556,79 +599,89 @@ func (l *loader) stepsField(fx *flowCtx, fs *fields, n *yaml.Node, what string) 
 }
 
 // all: [steps] or {steps: [...], limit: n}.
-func (l *loader) all(fx *flowCtx, n *yaml.Node) (flow.Service, bool) {
+func (l *loader) all(fx *flowCtx, n *yaml.Node) (stepDef, bool) {
 	if n.Kind == yaml.SequenceNode {
 		steps, ok := l.steps(fx, n, "all")
 		if !ok {
-			return nil, false
+			return stepDef{}, false
 		}
-		return flow.All(steps...), true
+		return combined(func(mk maker) flow.Service { return flow.All(mk(steps)...) }), true
 	}
 	fs, ok := l.mapping(fx.f, n, "all", []string{"steps", "limit"})
 	if !ok {
-		return nil, false
+		return stepDef{}, false
 	}
 	steps, good := l.stepsField(fx, fs, n, "all")
-	g := flow.All(steps...)
+	limit := 0
 	if fd, ok := fs.get("limit"); ok {
-		lim, ok := l.integer(fx.f, fd.val, "all: limit", 1, 1<<20)
+		limit, ok = l.integer(fx.f, fd.val, "all: limit", 1, 1<<20)
 		good = good && ok
-		g.Limit(lim)
 	}
-	return g, good
+	return combined(func(mk maker) flow.Service {
+		g := flow.All(mk(steps)...)
+		if limit > 0 {
+			g.Limit(limit)
+		}
+		return g
+	}), good
 }
 
 // saga: [steps] or {steps: [...], compensation_timeout: 10s}; each step
 // may carry compensate: a step or a list of steps.
-func (l *loader) saga(fx *flowCtx, n *yaml.Node) (flow.Service, bool) {
+func (l *loader) saga(fx *flowCtx, n *yaml.Node) (stepDef, bool) {
 	stepsNode := n
 	var fs *fields
 	if n.Kind != yaml.SequenceNode {
 		var ok bool
 		if fs, ok = l.mapping(fx.f, n, "saga", []string{"steps", "compensation_timeout"}); !ok {
-			return nil, false
+			return stepDef{}, false
 		}
 		fd, ok := fs.get("steps")
 		if !ok {
 			l.at(fx.f, n, "saga: missing key \"steps\"")
-			return nil, false
+			return stepDef{}, false
 		}
 		stepsNode = fd.val
 	}
 	items, ok := l.seq(fx.f, stepsNode, "saga: steps")
 	if !ok {
-		return nil, false
+		return stepDef{}, false
 	}
 	if len(items) == 0 {
 		l.at(fx.f, stepsNode, "saga: expected at least one step")
-		return nil, false
+		return stepDef{}, false
 	}
-	var steps []flow.Service
+	var steps []stepDef
 	good := true
 	for _, it := range items {
-		s, ok := l.step(fx, it, true)
+		s, ok := l.parseStep(fx, it, true)
 		if ok {
 			steps = append(steps, s)
 		}
 		good = good && ok
 	}
-	s := flow.Saga(steps...)
+	var timeout time.Duration
 	if fs != nil {
 		if fd, ok := fs.get("compensation_timeout"); ok {
-			d, ok := l.duration(fx.f, fd.val, "saga: compensation_timeout")
+			timeout, ok = l.duration(fx.f, fd.val, "saga: compensation_timeout")
 			good = good && ok
-			s.CompensationTimeout(d)
 		}
 	}
-	return s, good
+	return combined(func(mk maker) flow.Service {
+		s := flow.Saga(mk(steps)...)
+		if timeout > 0 {
+			s.CompensationTimeout(timeout)
+		}
+		return s
+	}), good
 }
 
 // fork: {on: expr, cases: {value: [steps]}, default: [steps]}.
-func (l *loader) fork(fx *flowCtx, n *yaml.Node) (flow.Service, bool) {
+func (l *loader) fork(fx *flowCtx, n *yaml.Node) (stepDef, bool) {
 	f := fx.f
 	fs, ok := l.mapping(f, n, "fork", []string{"on", "cases", "default"})
 	if !ok {
-		return nil, false
+		return stepDef{}, false
 	}
 	good := true
 	var on string
@@ -646,7 +699,11 @@ func (l *loader) fork(fx *flowCtx, n *yaml.Node) (flow.Service, bool) {
 		l.at(f, n, "fork: missing key \"on\" (the key or expression to branch on)")
 		good = false
 	}
-	var cases []flow.Case
+	type forkCase struct {
+		value string
+		steps []stepDef
+	}
+	var cases []forkCase
 	if fd, ok := fs.get("cases"); ok {
 		cs, ok := l.mapping(f, fd.val, "fork: cases", nil)
 		good = good && ok
@@ -654,31 +711,43 @@ func (l *loader) fork(fx *flowCtx, n *yaml.Node) (flow.Service, bool) {
 			for _, v := range cs.order {
 				steps, ok := l.steps(fx, cs.m[v].val, fmt.Sprintf("fork: case %q", v))
 				good = good && ok
-				cases = append(cases, flow.On(v, steps...))
+				cases = append(cases, forkCase{value: v, steps: steps})
 			}
 		}
 	}
+	var deflt []stepDef
+	hasDefault := false
 	if fd, ok := fs.get("default"); ok {
-		steps, ok := l.steps(fx, fd.val, "fork: default")
+		var ok bool
+		deflt, ok = l.steps(fx, fd.val, "fork: default")
 		good = good && ok
-		cases = append(cases, flow.Default(steps...))
+		hasDefault = true
 	}
 	if !fs.has("cases") && !fs.has("default") {
 		l.at(f, n, "fork: expected cases (and optionally a default)")
 		good = false
 	}
-	return flow.Fork(on, cases...), good
+	return combined(func(mk maker) flow.Service {
+		fcs := make([]flow.Case, 0, len(cases)+1)
+		for _, c := range cases {
+			fcs = append(fcs, flow.On(c.value, mk(c.steps)...))
+		}
+		if hasDefault {
+			fcs = append(fcs, flow.Default(mk(deflt)...))
+		}
+		return flow.Fork(on, fcs...)
+	}), good
 }
 
 var eachKeys = []string{"over", "as", "index", "concurrency", "collect", "steps"}
 
 // each: {over: key, as: item, index: index, concurrency: n,
 // collect: {from: key, into: key}, steps: [...]}.
-func (l *loader) each(fx *flowCtx, n *yaml.Node) (flow.Service, bool) {
+func (l *loader) each(fx *flowCtx, n *yaml.Node) (stepDef, bool) {
 	f := fx.f
 	fs, ok := l.mapping(f, n, "each", eachKeys)
 	if !ok {
-		return nil, false
+		return stepDef{}, false
 	}
 	good := true
 	var over string
@@ -692,21 +761,21 @@ func (l *loader) each(fx *flowCtx, n *yaml.Node) (flow.Service, bool) {
 	}
 	steps, ok := l.stepsField(fx, fs, n, "each")
 	good = good && ok
-	it := flow.Each(over, steps...)
+	var opts []func(*flow.Iter)
 	if fd, ok := fs.get("as"); ok {
 		v, ok := l.name(f, fd.val, "each: as")
 		good = good && ok
-		it.As(v)
+		opts = append(opts, func(it *flow.Iter) { it.As(v) })
 	}
 	if fd, ok := fs.get("index"); ok {
 		v, ok := l.name(f, fd.val, "each: index")
 		good = good && ok
-		it.Index(v)
+		opts = append(opts, func(it *flow.Iter) { it.Index(v) })
 	}
 	if fd, ok := fs.get("concurrency"); ok {
 		v, ok := l.integer(f, fd.val, "each: concurrency", 1, 1<<16)
 		good = good && ok
-		it.Concurrency(v)
+		opts = append(opts, func(it *flow.Iter) { it.Concurrency(v) })
 	}
 	if fd, ok := fs.get("collect"); ok {
 		cs, ok := l.mapping(f, fd.val, "each: collect", []string{"from", "into"})
@@ -715,10 +784,16 @@ func (l *loader) each(fx *flowCtx, n *yaml.Node) (flow.Service, bool) {
 			from, okFrom := fs2name(l, f, cs, fd.val, "each: collect", "from")
 			into, okInto := fs2name(l, f, cs, fd.val, "each: collect", "into")
 			good = good && okFrom && okInto
-			it.Collect(from, into)
+			opts = append(opts, func(it *flow.Iter) { it.Collect(from, into) })
 		}
 	}
-	return it, good
+	return combined(func(mk maker) flow.Service {
+		it := flow.Each(over, mk(steps)...)
+		for _, o := range opts {
+			o(it)
+		}
+		return it
+	}), good
 }
 
 // fs2name reads a required name field of a mapping.
@@ -732,17 +807,21 @@ func fs2name(l *loader, f *srcFile, fs *fields, n *yaml.Node, what, key string) 
 }
 
 // first: [{if: cond, steps: [...]}, ...].
-func (l *loader) first(fx *flowCtx, n *yaml.Node) (flow.Service, bool) {
+func (l *loader) first(fx *flowCtx, n *yaml.Node) (stepDef, bool) {
 	items, ok := l.seq(fx.f, n, "first")
 	if !ok {
-		return nil, false
+		return stepDef{}, false
 	}
 	if len(items) == 0 {
 		l.at(fx.f, n, "first: expected at least one {if, steps} candidate")
-		return nil, false
+		return stepDef{}, false
 	}
 	good := true
-	var cands []flow.Candidate
+	type candidate struct {
+		cond  string
+		steps []stepDef
+	}
+	var cands []candidate
 	for _, it := range items {
 		fs, ok := l.mapping(fx.f, it, "first", []string{"if", "steps"})
 		if !ok {
@@ -755,27 +834,67 @@ func (l *loader) first(fx *flowCtx, n *yaml.Node) (flow.Service, bool) {
 		if okCond {
 			fx.at("guard("+cond+")", it)
 		}
-		cands = append(cands, flow.Guard(cond, steps...))
+		cands = append(cands, candidate{cond: cond, steps: steps})
 	}
-	return flow.First(cands...), good
+	return combined(func(mk maker) flow.Service {
+		gs := make([]flow.Candidate, len(cands))
+		for i, c := range cands {
+			gs[i] = flow.Guard(c.cond, mk(c.steps)...)
+		}
+		return flow.First(gs...)
+	}), good
 }
 
 // ---- compensation ----
 
 // undoDef is the compensation of a saga step, built as a flow of its own
-// once the flow holding it is built.
+// for each instance of the flow holding it, once that flow is built.
 type undoDef struct {
 	name   string
 	at     pos
-	steps  []flow.Service
+	steps  []stepDef
 	pos    map[string]pos
 	keyPos map[string]map[string]pos
 	exprAt map[string]exprLoc
-	built  *flow.Flow
+	// input is what the compensation may read, known once the flow holding
+	// it is built (ready); the instances made before wait in pending.
+	input   []fc.Info
+	ready   bool
+	pending []*undoRun
 }
 
-func (l *loader) undo(fx *flowCtx, step string, fd field) (flow.CompensateFunc, bool) {
-	u := &undoDef{name: fx.def.name + ".compensate(" + step + ")", at: posOf(fx.f, fd.key),
+// undoRun is the compensation of one instance of a saga step.
+type undoRun struct {
+	name string
+	f    *flow.Flow
+	err  error
+}
+
+func (r *undoRun) run(ctx context.Context, c *fc.Context, cause error) error {
+	if r.f == nil {
+		return fmt.Errorf("%s: not built: %w", r.name, r.err)
+	}
+	return r.f.RunContext(ctx, c)
+}
+
+// instance returns the compensation of a new instance of the step.
+func (u *undoDef) instance() flow.CompensateFunc {
+	r := &undoRun{name: u.name, err: errors.New("the flow holding it is not built")}
+	if u.ready {
+		r.f, r.err = u.build()
+	} else {
+		u.pending = append(u.pending, r)
+	}
+	return r.run
+}
+
+// build builds an instance of the compensation.
+func (u *undoDef) build() (*flow.Flow, error) {
+	return flow.New(u.name, makeAll(u.steps)...).Input(u.input...).Build()
+}
+
+func (l *loader) undo(fx *flowCtx, step stepDef, fd field) (*undoDef, bool) {
+	u := &undoDef{name: fx.def.name + ".compensate(" + step.name + ")", at: posOf(fx.f, fd.key),
 		pos: map[string]pos{}, keyPos: map[string]map[string]pos{}, exprAt: map[string]exprLoc{}}
 	ux := &flowCtx{def: fx.def, f: fx.f, pos: u.pos, keyPos: u.keyPos, exprAt: u.exprAt,
 		reserved: map[string]bool{}, named: map[string]*yaml.Node{}, used: map[string]bool{}, depth: fx.depth}
@@ -784,26 +903,22 @@ func (l *loader) undo(fx *flowCtx, step string, fd field) (flow.CompensateFunc, 
 	if fd.val.Kind == yaml.SequenceNode {
 		u.steps, ok = l.steps(ux, fd.val, "compensate")
 	} else {
-		var s flow.Service
-		if s, ok = l.step(ux, fd.val, false); ok {
-			u.steps = []flow.Service{s}
+		var s stepDef
+		if s, ok = l.parseStep(ux, fd.val, false); ok {
+			u.steps = []stepDef{s}
 		}
 	}
 	if !ok {
 		return nil, false
 	}
 	fx.def.undos = append(fx.def.undos, u)
-	return func(ctx context.Context, c *fc.Context, cause error) error {
-		if u.built == nil {
-			return fmt.Errorf("%s: not built", u.name)
-		}
-		return u.built.RunContext(ctx, c)
-	}, true
+	return u, true
 }
 
-// buildUndo builds a compensation once its flow is built: it may read the
-// flow's input and any key a step of the flow provides.
-func (l *loader) buildUndo(def *flowDef, u *undoDef) {
+// buildUndo builds a compensation once its flow is built (as f): it may
+// read the flow's input and any key a step of the flow provides. The
+// instances of the compensation made so far are built too.
+func (l *loader) buildUndo(def *flowDef, built *flow.Flow, u *undoDef) {
 	known := map[string]bool{}
 	var input []fc.Info
 	add := func(k fc.KeyInfo) {
@@ -824,11 +939,17 @@ func (l *loader) buildUndo(def *flowDef, u *undoDef) {
 			walk(c)
 		}
 	}
-	walk(def.built.Graph())
-	f, err := flow.New(u.name, u.steps...).Input(input...).Build()
-	if err != nil {
-		l.buildErrors(u.at, u.pos, u.keyPos, u.exprAt, err, nil)
-		return
+	walk(built.Graph())
+	u.input, u.ready = input, true
+	runs := u.pending
+	u.pending = nil
+	if len(runs) == 0 {
+		runs = []*undoRun{{name: u.name}}
 	}
-	u.built = f
+	for i, r := range runs {
+		r.f, r.err = u.build()
+		if i == 0 && r.err != nil {
+			l.buildErrors(u.at, u.pos, u.keyPos, u.exprAt, r.err, nil)
+		}
+	}
 }
