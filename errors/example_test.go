@@ -75,7 +75,7 @@ func ExampleKindOf() {
 	}
 	// Output:
 	// ok
-	// failure
+	// failed
 	// retry
 	// stop
 	// fatal

@@ -233,18 +233,9 @@ func (l *leafRunner) retry(ctx context.Context, c *fc.Context, first error) (int
 	})
 }
 
-func (l *leafRunner) retryable(err error) bool {
-	if errors.Is(err, errors.ErrExhausted) {
-		return false // a nested flow already retried: never multiply retries
-	}
-	switch errors.KindOf(err) {
-	case errors.KindRetry:
-		return true
-	case errors.KindFailure:
-		return l.policy.RetryAll
-	}
-	return false
-}
+// retryable reports whether err is retried under the step's policy; a
+// nested flow's exhausted retries are not (retries never multiply).
+func (l *leafRunner) retryable(err error) bool { return l.policy.Retryable(err) }
 
 func (l *leafRunner) fail(err error, attempts int) error {
 	return &StepError{Flow: l.info.Flow, Step: l.info.Name, Path: l.info.Path, Attempts: attempts, Err: err}

@@ -27,7 +27,7 @@ func Logger(l *slog.Logger) Middleware {
 			case errors.KindOK:
 			case errors.KindStop:
 				level = slog.LevelInfo
-			case errors.KindRetry:
+			case errors.KindRetry, errors.KindRetryExhausted:
 				level = slog.LevelWarn
 			default:
 				level = slog.LevelError

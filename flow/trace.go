@@ -29,7 +29,7 @@ func Outcome(err error) string {
 		return OutcomeOK
 	case errors.KindStop:
 		return OutcomeStop
-	case errors.KindRetry:
+	case errors.KindRetry, errors.KindRetryExhausted:
 		return OutcomeRetryExhausted
 	case errors.KindFatal:
 		return OutcomeFatal

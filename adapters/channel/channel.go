@@ -466,7 +466,7 @@ func (c *Channel) run(ctx context.Context, m *message.Message, opts []flow.RunOp
 		c.lastErr.Store(err.Error())
 		c.log.Warn("message left unfinished", "id", m.ID, "error", err)
 		return res
-	case kind == errors.KindRetry:
+	case kind == errors.KindRetry || kind == errors.KindRetryExhausted:
 		res.Settle, st = Nack, store.Error
 		res.RetryAfter = c.cfg.RetryAfter
 		if d, ok := errors.RetryAfterHint(err); ok {

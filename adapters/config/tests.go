@@ -397,7 +397,7 @@ func (tc *Case) Run(ctx context.Context) *Result {
 		r.Failures = append(r.Failures, tc.at(pos{}, "unexpected error (%s): %v", kind, err))
 	case tc.Error != "" && err == nil:
 		r.Failures = append(r.Failures, tc.at(tc.errorPos, "want error %s, got none", tc.Error))
-	case tc.Error != "" && tc.Error != "any" && kind.String() != tc.Error:
+	case tc.Error != "" && tc.Error != "any" && !kindIs(kind, tc.Error):
 		r.Failures = append(r.Failures, tc.at(tc.errorPos, "want error %s, got %s: %v", tc.Error, kind, err))
 	}
 	if tc.ErrorContains != "" && err != nil && !strings.Contains(err.Error(), tc.ErrorContains) {
@@ -414,6 +414,13 @@ func (tc *Case) Run(ctx context.Context) *Result {
 		}
 	}
 	return r
+}
+
+// kindIs reports whether an error of kind k is what the name want
+// expects: "retry" includes retries exhausted.
+func kindIs(k errors.Kind, want string) bool {
+	w, err := errors.ParseKind(want)
+	return err == nil && (k == w || (w == errors.KindRetry && k == errors.KindRetryExhausted))
 }
 
 // at formats a failure at p, or at the case when p is unknown.

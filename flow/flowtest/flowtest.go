@@ -61,7 +61,7 @@ const (
 	Stop                 // errors.KindStop
 	Retry                // errors.KindRetry, including retries exhausted
 	Fatal                // errors.KindFatal
-	Failure              // errors.KindFailure: any other error
+	Failure              // errors.KindFailed: any other error
 	Panic                // errors.KindPanic: a recovered panic
 	Canceled             // errors.KindCanceled
 	Any                  // any non-nil error
@@ -86,7 +86,7 @@ func KindOf(err error) Kind {
 		return None
 	case errors.KindStop:
 		return Stop
-	case errors.KindRetry:
+	case errors.KindRetry, errors.KindRetryExhausted:
 		return Retry
 	case errors.KindFatal:
 		return Fatal
