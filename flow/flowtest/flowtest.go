@@ -365,7 +365,7 @@ func traceLine(tr *flow.Trace) string {
 	}
 	parts := make([]string, len(tr.Steps))
 	for i, s := range tr.Steps {
-		parts[i] = s.Name + " " + s.Outcome
+		parts[i] = s.Name + " " + s.Outcome.String()
 		if s.Err != "" {
 			parts[i] += fmt.Sprintf(" (%q)", s.Err)
 		}
