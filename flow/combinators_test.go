@@ -640,9 +640,18 @@ func TestTrace(t *testing.T) {
 	assert.Equal(t, "when(a > 5)", tr.Steps[1].Name)
 	assert.Equal(t, flow.Span{Name: "fail", Path: "traced/fail", Attempts: 1, Outcome: errors.KindStop, Err: "stop: no", Wrote: []string{"partial"}},
 		zeroTimes(tr.Steps[2]))
+	assert.Equal(t, "no", tr.Reason, "the Stop's reason, as data")
 	b, err := json.Marshal(tr)
 	require.NoError(t, err)
-	assert.Contains(t, string(b), `"outcome":"stop"`)
+	assert.Contains(t, string(b), `"outcome":"stop","error":"flow \"traced\": step \"fail\": stop: no","reason":"no"`)
+
+	// Only a Stop has a reason; a recycled trace loses the last one.
+	_, err = flow.New("f", flow.Step("s", func(ctx context.Context, c *fc.Context) error {
+		return errors.Join(errors.Stop("no"), errors.Fatal(nil))
+	})).MustBuild().Run(t.Context(), nil, flow.WithTrace(&tr))
+	require.Error(t, err)
+	assert.Equal(t, errors.KindFatal, tr.Outcome)
+	assert.Empty(t, tr.Reason)
 }
 
 func zeroTimes(s flow.Span) flow.Span {
@@ -708,12 +717,14 @@ func TestTraceJSONMatchesEncodingJSON(t *testing.T) {
 		Duration time.Duration `json:"duration_ns"`
 		Outcome  errors.Kind   `json:"outcome"`
 		Err      string        `json:"error,omitempty"`
+		Reason   string        `json:"reason,omitempty"`
 		Steps    []plainSpan   `json:"steps"`
 	}
 	start := time.Date(2026, 1, 2, 3, 4, 5, 6007, time.UTC)
 	for _, tr := range []flow.Trace{
 		{},
 		{Flow: "f", Start: start, Duration: 42, Outcome: errors.KindOK, Steps: []flow.Span{}},
+		{Flow: "f", Outcome: errors.KindStop, Err: `flow "f": step "s": stop: no "items"`, Reason: `no "items"`, Steps: []flow.Span{}},
 		{Flow: "we\"ird <&> \\ \n\t\x01 é \u2028 \xff", Start: start.In(time.FixedZone("x", 3600)), Outcome: errors.KindFailed, Err: "boom",
 			Steps: []flow.Span{
 				{Name: "a", Path: "f/a", Start: start, Duration: 7, Attempts: 3, Outcome: errors.KindOK, Wrote: []string{"k1", "k\"2"}},
@@ -730,7 +741,7 @@ func TestTraceJSONMatchesEncodingJSON(t *testing.T) {
 		if tr.Steps == nil {
 			steps = nil
 		}
-		want, err := json.Marshal(plainTrace{tr.Flow, tr.Start, tr.Duration, tr.Outcome, tr.Err, steps})
+		want, err := json.Marshal(plainTrace{tr.Flow, tr.Start, tr.Duration, tr.Outcome, tr.Err, tr.Reason, steps})
 		require.NoError(t, err)
 		assert.Equal(t, string(want), string(got))
 		var back flow.Trace

@@ -25,6 +25,10 @@ type Trace struct {
 	Outcome errors.Kind `json:"outcome"`
 	// Err is the text of the run's error, if any.
 	Err string `json:"error,omitempty"`
+	// Reason is the reason of the Stop that ended the run (its
+	// *errors.StopError's Reason), when the outcome is stop: what a
+	// channel answers a rejected message with.
+	Reason string `json:"reason,omitempty"`
 	// Steps are the steps that ran or were skipped.
 	Steps []Span `json:"steps"`
 }
@@ -87,6 +91,9 @@ func (tr *tracer) end(err error) {
 	if err != nil {
 		tr.t.Err = err.Error()
 	}
+	if se, ok := errors.AsType[*errors.StopError](err); ok && tr.t.Outcome == errors.KindStop {
+		tr.t.Reason = se.Reason
+	}
 }
 
 func (tr *tracer) add(s Span) {
@@ -146,6 +153,10 @@ func (t *Trace) AppendJSON(b []byte) []byte {
 	if t.Err != "" {
 		b = append(b, `,"error":`...)
 		b = fc.AppendJSONString(b, t.Err)
+	}
+	if t.Reason != "" {
+		b = append(b, `,"reason":`...)
+		b = fc.AppendJSONString(b, t.Reason)
 	}
 	b = append(b, `,"steps":`...)
 	if t.Steps == nil {

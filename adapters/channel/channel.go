@@ -4,9 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,7 +50,9 @@ type Config struct {
 	// replayed. Zero: always Nack.
 	MaxDeliveries int
 	// NoTrace skips recording each run's trace with its message (it is
-	// recorded by default; it costs a few microseconds per message).
+	// recorded by default; it costs a few microseconds per message). The
+	// trace holds a rejection's reason as data: without it, a rejected
+	// message delivered again is answered with its stored error text.
 	NoTrace bool
 }
 
@@ -311,7 +313,7 @@ func (c *Channel) Replay(ctx context.Context, id string) (Result, error) {
 
 func (c *Channel) accept(ctx context.Context, m *message.Message, opts []flow.RunOption) Result {
 	if m == nil {
-		return Result{Settle: Fail, State: string(store.Error), Err: fmt.Errorf("channel %q: nil message", c.cfg.Name)}
+		return Result{Settle: Fail, Outcome: errors.KindFailed, State: store.Error, Err: fmt.Errorf("channel %q: nil message", c.cfg.Name)}
 	}
 	c.inflight.Add(1)
 	defer c.inflight.Done()
@@ -333,9 +335,9 @@ func (c *Channel) accept(ctx context.Context, m *message.Message, opts []flow.Ru
 		}
 		if rec.State == store.Done || rec.State == store.Rejected {
 			c.counts[4].Add(1)
-			res := Result{Settle: Ack, State: string(rec.State), Message: rec.Message}
+			res := Result{Settle: Ack, Outcome: errors.KindOK, State: rec.State, Message: rec.Message}
 			if rec.State == store.Rejected {
-				res.Err = errors.Stop(stopReason(rec.Err))
+				res.Outcome, res.Err = errors.KindStop, errors.Stop(rejection(rec))
 			}
 			return res
 		}
@@ -373,7 +375,7 @@ func (c *Channel) lock(ctx context.Context, m *message.Message) (func(), error) 
 func (c *Channel) left(m *message.Message, err error) Result {
 	c.counts[3].Add(1)
 	c.lastErr.Store(err.Error())
-	return Result{Settle: Leave, State: string(store.Processing), Message: m, Err: err, RetryAfter: c.cfg.RetryAfter}
+	return Result{Settle: Leave, Outcome: errors.KindOf(err), State: store.Processing, Message: m, Err: err, RetryAfter: c.cfg.RetryAfter}
 }
 
 // run runs a stored message through the flow under the supervisor and
@@ -461,7 +463,8 @@ func (c *Channel) run(ctx context.Context, m *message.Message, opts []flow.RunOp
 	case kind == errors.KindCanceled || kind == errors.KindFatal:
 		// Not the message's fault: it stays owed (processing) and runs
 		// again on the next start or redelivery.
-		res.Settle, res.State, res.RetryAfter = Leave, string(store.Processing), c.cfg.RetryAfter
+		res.Settle, res.State, res.RetryAfter = Leave, store.Processing, c.cfg.RetryAfter
+		res.Outcome = kind
 		c.counts[3].Add(1)
 		c.lastErr.Store(err.Error())
 		c.log.Warn("message left unfinished", "id", m.ID, "error", err)
@@ -484,7 +487,7 @@ func (c *Channel) run(ctx context.Context, m *message.Message, opts []flow.RunOp
 		res.Settle, st = Fail, store.Error
 		c.counts[2].Add(1)
 	}
-	res.State = string(st)
+	res.State = st
 	u := store.Update{Context: m.Context, Trace: trace}
 	if err != nil {
 		u.Err = err.Error()
@@ -497,8 +500,9 @@ func (c *Channel) run(ctx context.Context, m *message.Message, opts []flow.RunOp
 	if terr := c.store.Transition(context.WithoutCancel(ctx), m.ID, st, u); terr != nil {
 		c.log.Error("store transition failed", "id", m.ID, "to", st, "error", terr)
 		res.Err = errors.Join(res.Err, terr)
-		res.Settle, res.State = Leave, string(store.Processing)
+		res.Settle, res.State = Leave, store.Processing
 	}
+	res.Outcome = errors.KindOf(res.Err)
 	return res
 }
 
@@ -572,14 +576,22 @@ func contextOf(m *message.Message) (*fc.Context, error) {
 	return c, nil
 }
 
-// stopReason recovers the reason of a stored rejection ("flow "f": step
-// "s": stop: no items" -> "no items"), so a duplicate delivery is answered
-// like the first one.
-func stopReason(text string) string {
-	if i := strings.LastIndex(text, "stop: "); i >= 0 {
-		return text[i+len("stop: "):]
+// rejection returns the reason a stored message was rejected with, so a
+// duplicate delivery is answered like the first one: the reason its trace
+// recorded as data (flow.Trace.Reason). A message stored without a trace
+// (NoTrace, or rejected before its flow ran) has none: its error text is
+// the reason then.
+func rejection(rec *store.Record) string {
+	if rec.Message != nil && len(rec.Message.Trace) > 0 {
+		var tr struct {
+			Outcome errors.Kind `json:"outcome"`
+			Reason  string      `json:"reason"`
+		}
+		if json.Unmarshal(rec.Message.Trace, &tr) == nil && tr.Outcome == errors.KindStop && tr.Reason != "" {
+			return tr.Reason
+		}
 	}
-	return text
+	return rec.Err
 }
 
 func newErrorID() string {
