@@ -67,7 +67,10 @@ type Config struct {
 // under the restart backoff and runs the message again; a canceled run
 // leaves the message owed. A panic is a failure.
 //
-// A Channel is safe for concurrent use.
+// A Channel is safe for concurrent use. Only [New] makes one: the methods
+// of a zero Channel (or a nil *Channel) do nothing; those that return an
+// error return one wrapping [ErrNotBuilt], Handle and Inject a Fail result
+// carrying it, the others an empty value.
 type Channel struct {
 	cfg     Config
 	log     *slog.Logger
@@ -102,6 +105,22 @@ const (
 	StateRestarting = "restarting"
 	StateStopping   = "stopping"
 )
+
+// ErrNotBuilt is wrapped by the errors of the methods of a Channel that
+// [New] did not make.
+var ErrNotBuilt = errors.New("not built")
+
+// errNotBuilt is the error of a method of c when New did not make c, else
+// nil.
+func (c *Channel) errNotBuilt() error {
+	switch {
+	case c == nil:
+		return fmt.Errorf("channel: %w: a nil *Channel; make one with channel.New", ErrNotBuilt)
+	case c.log == nil: // New always sets it
+		return fmt.Errorf("channel: %w: a zero Channel; make one with channel.New", ErrNotBuilt)
+	}
+	return nil
+}
 
 // New returns a stopped channel. It checks the configuration.
 func New(cfg Config) (*Channel, error) {
@@ -141,20 +160,39 @@ func New(cfg Config) (*Channel, error) {
 	return c, nil
 }
 
-// Name returns the channel's name.
-func (c *Channel) Name() string { return c.cfg.Name }
+// Name returns the channel's name ("" for a Channel New did not make).
+func (c *Channel) Name() string {
+	if c == nil {
+		return ""
+	}
+	return c.cfg.Name
+}
 
-// Store returns the channel's message store.
-func (c *Channel) Store() store.Store { return c.store }
+// Store returns the channel's message store (nil for a Channel New did not
+// make).
+func (c *Channel) Store() store.Store {
+	if c == nil {
+		return nil
+	}
+	return c.store
+}
 
-// Flow returns the channel's flow.
-func (c *Channel) Flow() *flow.Flow { return c.cfg.Flow }
+// Flow returns the channel's flow (nil for a Channel New did not make).
+func (c *Channel) Flow() *flow.Flow {
+	if c == nil {
+		return nil
+	}
+	return c.cfg.Flow
+}
 
 // Start initialises the flow's services, runs again every message a
 // previous process left unfinished in the store (oldest first), then starts
 // the sources. It returns once the sources are running; a source that fails
 // later is logged and reported by [Channel.Status].
 func (c *Channel) Start(ctx context.Context) error {
+	if err := c.errNotBuilt(); err != nil {
+		return err
+	}
 	c.mu.Lock()
 	if c.state != StateStopped {
 		st := c.state
@@ -212,6 +250,9 @@ func (c *Channel) Start(ctx context.Context) error {
 // owed, to run again on the next start) and Stop returns ctx's error after
 // closing the services.
 func (c *Channel) Stop(ctx context.Context) error {
+	if err := c.errNotBuilt(); err != nil {
+		return err
+	}
 	c.mu.Lock()
 	if c.state != StateRunning {
 		st := c.state
@@ -265,8 +306,13 @@ type Status struct {
 
 var outcomeNames = [5]string{"done", "rejected", "error", "left", "duplicate"}
 
-// Status returns the channel's state and counters.
+// Status returns the channel's state and counters. For a Channel New did
+// not make it is a stopped channel with no counters, whose LastError says
+// so.
 func (c *Channel) Status() Status {
+	if err := c.errNotBuilt(); err != nil {
+		return Status{Name: c.Name(), State: StateStopped, LastError: err.Error()}
+	}
 	c.mu.Lock()
 	st := c.state
 	c.mu.Unlock()
@@ -299,6 +345,9 @@ func (c *Channel) Inject(ctx context.Context, m *message.Message, step string) R
 // Replay runs the stored message with the given ID again, whatever its
 // state, and records the new outcome in its history.
 func (c *Channel) Replay(ctx context.Context, id string) (Result, error) {
+	if err := c.errNotBuilt(); err != nil {
+		return Result{}, err
+	}
 	rec, err := c.store.Get(ctx, id)
 	if err != nil {
 		return Result{}, fmt.Errorf("channel %q: replay: %w", c.cfg.Name, err)
@@ -312,6 +361,9 @@ func (c *Channel) Replay(ctx context.Context, id string) (Result, error) {
 }
 
 func (c *Channel) accept(ctx context.Context, m *message.Message, opts []flow.RunOption) Result {
+	if err := c.errNotBuilt(); err != nil {
+		return Result{Settle: Fail, Outcome: errors.KindFailed, State: store.Error, Message: m, Err: err}
+	}
 	if m == nil {
 		return Result{Settle: Fail, Outcome: errors.KindFailed, State: store.Error, Err: fmt.Errorf("channel %q: nil message", c.cfg.Name)}
 	}
