@@ -43,11 +43,11 @@ type Middleware func(next Handler) Handler
 // and the step, and wraps the step's error so errors.Is and errors.As
 // classify it (Stop, Retry, Fatal, a panic, a context key error, ...).
 type StepError struct {
-	Flow     string
-	Step     string
-	Path     string
-	Attempts int // attempts made (more than 1 when the step was retried)
-	Err      error
+	Flow     string // the flow's name
+	Step     string // the step's name
+	Path     string // where the step sits in the flow
+	Attempts int    // attempts made (more than 1 when the step was retried)
+	Err      error  // the step's error; errors.KindOf(Err) is the step's outcome
 }
 
 // Error implements error.

@@ -414,5 +414,5 @@ type Node struct {
 	Label    string       // the expression of a fork or condition, the value of a case
 	Needs    []fc.KeyInfo // a step's contract
 	Provides []fc.KeyInfo // a step's contract
-	Children []*Node
+	Children []*Node      // the steps and branches inside, in order
 }

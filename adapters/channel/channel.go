@@ -295,13 +295,17 @@ func (c *Channel) Stop(ctx context.Context) error {
 
 // Status is a snapshot of a channel's state and counters.
 type Status struct {
-	Name      string           `json:"name"`
-	State     string           `json:"state"`
-	InFlight  int64            `json:"in_flight"`
-	Restarts  int64            `json:"restarts"`
-	Outcomes  map[string]int64 `json:"outcomes"` // done, rejected, error, left, duplicate
-	Sources   []string         `json:"sources"`
-	LastError string           `json:"last_error,omitempty"`
+	Name     string `json:"name"`      // the channel's name
+	State    string `json:"state"`     // StateStopped, StateRunning, ...
+	InFlight int64  `json:"in_flight"` // messages being processed
+	Restarts int64  `json:"restarts"`  // service restarts after Fatal errors
+	// Outcomes counts messages by what became of them: done, rejected,
+	// error (the store states they ended in), left (not finished: to be
+	// redelivered or run again at the next start) and duplicate (a
+	// finished message delivered again, answered from the store).
+	Outcomes  map[string]int64 `json:"outcomes"`
+	Sources   []string         `json:"sources"`              // the sources' names
+	LastError string           `json:"last_error,omitempty"` // the text of the latest error
 }
 
 var outcomeNames = [5]string{"done", "rejected", "error", "left", "duplicate"}

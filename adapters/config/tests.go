@@ -18,19 +18,19 @@ import (
 
 // Suite is one entry of the tests section: table-driven cases of a flow.
 type Suite struct {
-	Flow  string
-	File  string
-	Line  int
-	Cases []*Case
+	Flow  string  // the flow under test
+	File  string  // the file declaring the suite
+	Line  int     // the line of the suite in File
+	Cases []*Case // in declaration order
 }
 
 // Case is one test case: an input, the expected subset of the output or
 // the expected kind of error, and stubs for named steps.
 type Case struct {
-	Name          string
-	File          string
-	Line, Column  int
-	Input         map[string]any
+	Name          string         // the case's name (case_N when none is given)
+	File          string         // the file declaring the case
+	Line, Column  int            // the case's position in File
+	Input         map[string]any // the run's input
 	Want          map[string]any // expected subset of the output
 	Error         errors.Kind    // expected outcome (error:); KindOK expects success
 	AnyError      bool           // error: any, or error_contains alone: an error of any kind
@@ -381,11 +381,11 @@ func (s *stubService) Call(_ context.Context, c *fc.Context) error {
 
 // Result is the outcome of one test case.
 type Result struct {
-	Case     *Case
+	Case     *Case          // the case run
 	Failures []string       // each "file:line:col: what differs"
 	Output   map[string]any // the output context, as JSON values
 	Err      error          // the run's error
-	Duration time.Duration
+	Duration time.Duration  // how long the run took, Init and Close included
 }
 
 // Passed reports whether the case passed.
