@@ -23,6 +23,8 @@ var (
 	ErrExhausted = New("retries exhausted")
 	// ErrPanic matches every *PanicError.
 	ErrPanic = New("panic")
+	// ErrWillRetry matches every *WillRetryError.
+	ErrWillRetry = New("will retry")
 )
 
 // StopError ends a run on purpose: the input is invalid or there is nothing
@@ -204,3 +206,32 @@ func (e *ExhaustedError) Is(target error) bool { return target == ErrExhausted }
 // Unwrap returns Last, so errors.Is(err, ErrRetry) still holds when the last
 // attempt returned a Retry error.
 func (e *ExhaustedError) Unwrap() error { return e.Last }
+
+// WillRetryError is the error of an attempt that failed and is retried
+// under a Policy: Retries.Next returns it. It never ends an execution.
+// Package flow passes it out through the middleware around the attempt,
+// so loggers and metrics see the attempt as KindWillRetry. It wraps the
+// attempt's error.
+type WillRetryError struct {
+	// Attempt is the number of the attempt that failed, counted from 1.
+	Attempt int
+	// After is the wait before the next attempt.
+	After time.Duration
+	// Err is the error the attempt returned.
+	Err error
+}
+
+// Error returns "attempt N failed, retrying in D: <err>".
+func (e *WillRetryError) Error() string {
+	msg := "attempt " + strconv.Itoa(e.Attempt) + " failed, retrying in " + e.After.String()
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
+}
+
+// Is reports whether target is ErrWillRetry.
+func (e *WillRetryError) Is(target error) bool { return target == ErrWillRetry }
+
+// Unwrap returns Err.
+func (e *WillRetryError) Unwrap() error { return e.Err }

@@ -34,6 +34,8 @@ func TestErrorText(t *testing.T) {
 		{"panic int", &errors.PanicError{Value: 42}, "panic: 42"},
 		{"exhausted", &errors.ExhaustedError{Attempts: 3, Last: errors.Retry(cause)}, "retries exhausted after 3 attempts: retry: db down"},
 		{"exhausted one", &errors.ExhaustedError{Attempts: 1, Last: cause}, "retries exhausted after 1 attempt: db down"},
+		{"will retry", &errors.WillRetryError{Attempt: 2, After: 200 * time.Millisecond, Err: errors.Retry(cause)}, "attempt 2 failed, retrying in 200ms: retry: db down"},
+		{"will retry nil", &errors.WillRetryError{Attempt: 1, After: time.Second}, "attempt 1 failed, retrying in 1s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -55,8 +57,9 @@ func TestIsAsUnwrap(t *testing.T) {
 		{"fatal", errors.Fatal(cause), errors.ErrFatal, cause},
 		{"panic", &errors.PanicError{Value: cause}, errors.ErrPanic, cause},
 		{"exhausted", &errors.ExhaustedError{Attempts: 2, Last: cause}, errors.ErrExhausted, cause},
+		{"will retry", &errors.WillRetryError{Attempt: 1, Err: cause}, errors.ErrWillRetry, cause},
 	}
-	sentinels := []error{errors.ErrStop, errors.ErrRetry, errors.ErrFatal, errors.ErrPanic, errors.ErrExhausted}
+	sentinels := []error{errors.ErrStop, errors.ErrRetry, errors.ErrFatal, errors.ErrPanic, errors.ErrExhausted, errors.ErrWillRetry}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			assert.Same(t, tt.unwrap, errors.Unwrap(tt.err))

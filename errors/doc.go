@@ -17,9 +17,9 @@
 //   - Retry (Retry, RetryAfter, ErrRetry): a transient failure. The engine
 //     runs the step again under its Policy, waiting the backoff interval or
 //     the RetryAfter hint. When the retries are exhausted the result is an
-//     *ExhaustedError (ErrExhausted) that still matches ErrRetry, and HTTP
-//     adapters answer 503 Service Unavailable with a Retry-After header
-//     (see RetryAfterHint).
+//     *ExhaustedError (ErrExhausted, KindRetryExhausted) that still matches
+//     ErrRetry, and HTTP adapters answer 503 Service Unavailable with a
+//     Retry-After header (see RetryAfterHint).
 //
 //   - Fatal (Fatal, ErrFatal): the processor itself is broken. It is never
 //     retried; the engine stops the processor and its owner restarts it. The
@@ -38,7 +38,26 @@
 //
 // When an error carries several kinds (for example a Join of a Retry and a
 // Stop), the most severe wins: Fatal > Canceled > Stop > Panic > Retry >
-// Failure. KindFailure is any other error: by default it is not retried.
+// Failed (KindOf gives the full order). KindFailed is any other error: by
+// default it is not retried.
+//
+// # Outcomes
+//
+// Kind is the one vocabulary of outcomes, used by traces, logs, metrics
+// labels, test tables and channel results. Besides the kinds of errors
+// above (KindOK for success, KindStop, KindRetry, KindFatal, KindCanceled,
+// KindPanic, KindFailed), it names what becomes of retried work:
+//
+//   - KindWillRetry ("will-retry"): an attempt that failed and is retried;
+//     its error is a *WillRetryError (ErrWillRetry).
+//   - KindRetryExhausted ("retry-exhausted"): a Retry error whose retries
+//     ran out: an *ExhaustedError whose last error is a Retry.
+//   - KindSkipped ("skipped"): a step that did not run.
+//
+// A step that succeeds on its third attempt has two attempts of kind
+// will-retry and one ok; one whose three attempts all fail with Retry has
+// two will-retry and one retry-exhausted. A Kind encodes as its name in
+// text and JSON and decodes from it (ParseKind).
 //
 // # Policy
 //
@@ -47,5 +66,6 @@
 // 10s, 3 attempts in total, no limit on elapsed time, no jitter, and only
 // Retry errors retried. NoRetry makes a single attempt. Waits use timers and
 // honor context cancellation, and Do allocates nothing when the first attempt
-// succeeds.
+// succeeds. An engine that makes the attempts itself drives the same
+// decisions with Retries (Policy.Retries, Retries.Next, Retries.Wait).
 package errors

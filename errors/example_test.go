@@ -2,6 +2,7 @@ package errors_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -75,7 +76,7 @@ func ExampleKindOf() {
 	}
 	// Output:
 	// ok
-	// failure
+	// failed
 	// retry
 	// stop
 	// fatal
@@ -98,4 +99,38 @@ func ExampleRecovered() {
 	// Output:
 	// panic: nil map write
 	// true
+}
+
+func ExampleKind() {
+	k := errors.KindOf(&errors.ExhaustedError{Attempts: 3, Last: errors.Retry(nil)})
+	b, _ := json.Marshal(map[string]errors.Kind{"outcome": k})
+	fmt.Println(k, string(b))
+	var back struct{ Outcome errors.Kind }
+	_ = json.Unmarshal(b, &back)
+	fmt.Println(back.Outcome == errors.KindRetryExhausted)
+	// Output:
+	// retry-exhausted {"outcome":"retry-exhausted"}
+	// true
+}
+
+// An engine that makes the attempts itself asks Retries what follows each
+// failed attempt, before it reports the attempt.
+func ExamplePolicy_Retries() {
+	p := errors.Policy{Initial: time.Millisecond, MaxAttempts: 3}
+	r := p.Retries(time.Now())
+	ctx := context.Background()
+	for attempt := 1; ; attempt++ {
+		err := r.Next(ctx, errors.Retry(errors.New("busy"))) // the attempt failed
+		fmt.Println(attempt, errors.KindOf(err))
+		if errors.KindOf(err) != errors.KindWillRetry {
+			break
+		}
+		if err := r.Wait(ctx); err != nil {
+			break
+		}
+	}
+	// Output:
+	// 1 will-retry
+	// 2 will-retry
+	// 3 retry-exhausted
 }

@@ -39,7 +39,7 @@ type Policy struct {
 	MaxElapsed time.Duration
 	// Jitter is the randomization factor in [0, 1]; 0 means none.
 	Jitter float64
-	// RetryAll also retries plain failures (KindFailure). Stop, Fatal,
+	// RetryAll also retries plain failures (KindFailed). Stop, Fatal,
 	// Canceled and Panic errors are never retried. By default only Retry
 	// errors are retried.
 	RetryAll bool
@@ -100,9 +100,19 @@ func (p Policy) Validate() error {
 	return Join(errs...)
 }
 
-// retryable reports whether Do may retry an error of kind k.
-func (p Policy) retryable(k Kind) bool {
-	return k == KindRetry || (p.RetryAll && k == KindFailure)
+// Retryable reports whether err is retried under p: a Retry error
+// (KindRetry) or, with RetryAll, a plain failure (KindFailed). An error
+// whose retries already ran out (one holding an *ExhaustedError, from a
+// nested execution) is not retried again: retries never multiply. Stop,
+// Fatal, Canceled and Panic errors are never retried.
+func (p Policy) Retryable(err error) bool {
+	switch KindOf(err) {
+	case KindRetry:
+		return true
+	case KindFailed:
+		return p.RetryAll && !Is(err, ErrExhausted)
+	}
+	return false
 }
 
 // Do calls fn until it succeeds, returns an error that is not retried, or
@@ -110,14 +120,16 @@ func (p Policy) retryable(k Kind) bool {
 // was called.
 //
 //   - nil: returned at once.
-//   - Retry errors (and, with RetryAll, plain failures): fn is called again
-//     after the next backoff wait, or after the error's RetryAfter hint when
-//     it has one (the hint is not capped by MaxInterval; it still counts
-//     against MaxElapsed, and the backoff schedule advances as usual).
-//   - Stop, Fatal, Panic and Canceled errors, and plain failures without
-//     RetryAll: returned at once, as-is.
+//   - Retry errors (and, with RetryAll, plain failures; see Retryable): fn
+//     is called again after the next backoff wait, or after the error's
+//     RetryAfter hint when it has one (the hint is not capped by
+//     MaxInterval; it still counts against MaxElapsed, and the backoff
+//     schedule advances as usual).
+//   - Stop, Fatal, Panic and Canceled errors, plain failures without
+//     RetryAll, and errors whose retries already ran out: returned at once,
+//     as-is.
 //   - No attempts or elapsed budget left: a *ExhaustedError wrapping the
-//     last error.
+//     last error (KindRetryExhausted when that error is a Retry).
 //   - ctx done before fn is first called: ctx.Err() with 0 attempts.
 //   - ctx done after a retryable error or during a wait: returned at once
 //     with an error wrapping both ctx.Err() and the last error, so
@@ -126,8 +138,8 @@ func (p Policy) retryable(k Kind) bool {
 // An invalid Policy (see Validate) returns the validation error without
 // calling fn.
 //
-// Do allocates nothing when fn succeeds on the first attempt: the backoff
-// state is created on the first retry.
+// Do allocates nothing when fn succeeds on the first attempt: the retry
+// state (see Retries) is created on the first retry.
 func (p Policy) Do(ctx context.Context, fn func(ctx context.Context, attempt int) error) (attempts int, err error) {
 	if err := p.Validate(); err != nil {
 		return 0, err
@@ -140,46 +152,128 @@ func (p Policy) Do(ctx context.Context, fn func(ctx context.Context, attempt int
 	if p.MaxElapsed > 0 {
 		start = time.Now()
 	}
-	var sched intervals // created lazily on the first retry
+	var r *Retries // created on the first retryable failure
 	for attempt := 1; ; attempt++ {
 		err := fn(ctx, attempt)
 		if err == nil {
 			return attempt, nil
 		}
-		if !p.retryable(KindOf(err)) {
+		if r == nil {
+			if !p.Retryable(err) {
+				return attempt, err
+			}
+			r = &Retries{p: p, start: start}
+		}
+		if retry, final := r.next(ctx, err); !retry {
+			return attempt, final
+		}
+		if err := r.Wait(ctx); err != nil {
 			return attempt, err
-		}
-		if cerr := ctx.Err(); cerr != nil {
-			return attempt, &interruptedError{ctx: cerr, last: err, attempts: attempt}
-		}
-		if attempt >= p.MaxAttempts {
-			return attempt, &ExhaustedError{Attempts: attempt, Last: err}
-		}
-		if sched.b == nil {
-			sched = newIntervals(p)
-		}
-		wait, ok := sched.next()
-		if !ok {
-			return attempt, &ExhaustedError{Attempts: attempt, Last: err}
-		}
-		if hint, ok := RetryAfterHint(err); ok {
-			wait = hint
-		}
-		if p.MaxElapsed > 0 && time.Since(start)+wait > p.MaxElapsed {
-			return attempt, &ExhaustedError{Attempts: attempt, Last: err}
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return attempt, &interruptedError{ctx: ctx.Err(), last: err, attempts: attempt}
-		case <-t.C:
 		}
 	}
 }
 
-// interruptedError is returned by Policy.Do when its context ends while a
-// retry is pending. It wraps both the context error and the last error.
+// Retries is the state of one execution under a Policy between its
+// attempts: how many were made, when the first began, the backoff
+// schedule. Policy.Do keeps one. An engine that makes the attempts itself
+// gets one from Policy.Retries when an attempt first fails, calls Next
+// after each failed attempt and Wait before the next one. Package flow
+// does, so that an attempt's fate is decided before the attempt returns
+// through the step's middleware.
+//
+// A Retries is not safe for concurrent use.
+type Retries struct {
+	p        Policy // defaults filled in
+	start    time.Time
+	sched    intervals // created on the first retry
+	attempts int
+	wait     time.Duration // decided by the last Next that retried
+	last     error
+}
+
+// Retries returns the retry state of an execution under p whose first
+// attempt began at start (read only when MaxElapsed is set). p must be
+// valid (see Validate): Do checks it; an engine checks it once, when the
+// policy is configured.
+func (p Policy) Retries(start time.Time) *Retries {
+	return &Retries{p: p.withDefaults(), start: start}
+}
+
+// Attempts returns the number of failed attempts counted by Next.
+func (r *Retries) Attempts() int { return r.attempts }
+
+// Next counts an attempt that failed with err and decides what follows.
+// When the attempt is retried it returns a *WillRetryError (KindWillRetry)
+// wrapping err: call Wait, then make the next attempt. Otherwise the
+// execution ends with the error Next returns:
+//
+//   - err itself, when err is not retried under the policy (see
+//     Policy.Retryable);
+//   - an error wrapping ctx.Err() and err, when ctx is done (KindCanceled);
+//   - an *ExhaustedError wrapping err, when the attempts or the elapsed
+//     budget ran out (KindRetryExhausted for a Retry error).
+//
+// A nil err counts nothing and returns nil.
+func (r *Retries) Next(ctx context.Context, err error) error {
+	retry, final := r.next(ctx, err)
+	if !retry {
+		return final
+	}
+	return &WillRetryError{Attempt: r.attempts, After: r.wait, Err: err}
+}
+
+// next is Next without the *WillRetryError: retry reports that the
+// attempt is retried; otherwise final ends the execution.
+func (r *Retries) next(ctx context.Context, err error) (retry bool, final error) {
+	if err == nil {
+		return false, nil
+	}
+	r.attempts++
+	r.last = err
+	if !r.p.Retryable(err) {
+		return false, err
+	}
+	if cerr := ctx.Err(); cerr != nil {
+		return false, &interruptedError{ctx: cerr, last: err, attempts: r.attempts}
+	}
+	if r.attempts >= r.p.MaxAttempts {
+		return false, &ExhaustedError{Attempts: r.attempts, Last: err}
+	}
+	if r.sched.b == nil {
+		r.sched = newIntervals(r.p)
+	}
+	wait, ok := r.sched.next()
+	if !ok {
+		return false, &ExhaustedError{Attempts: r.attempts, Last: err}
+	}
+	if hint, ok := RetryAfterHint(err); ok {
+		wait = hint
+	}
+	if r.p.MaxElapsed > 0 && time.Since(r.start)+wait > r.p.MaxElapsed {
+		return false, &ExhaustedError{Attempts: r.attempts, Last: err}
+	}
+	r.wait = wait
+	return true, nil
+}
+
+// Wait waits as long as the last Next that retried decided, then returns
+// nil. When ctx ends first it returns at once an error wrapping both
+// ctx.Err() and the last attempt's error (KindCanceled). Call it only
+// after Next returned a *WillRetryError.
+func (r *Retries) Wait(ctx context.Context) error {
+	t := time.NewTimer(r.wait)
+	select {
+	case <-ctx.Done():
+		t.Stop()
+		return &interruptedError{ctx: ctx.Err(), last: r.last, attempts: r.attempts}
+	case <-t.C:
+		return nil
+	}
+}
+
+// interruptedError is returned by Policy.Do and Retries when the context
+// ends while a retry is pending. It wraps both the context error and the
+// last error.
 type interruptedError struct {
 	ctx      error
 	last     error

@@ -2,6 +2,7 @@ package errors_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"sync"
 	"testing"
@@ -180,7 +181,11 @@ func TestDo(t *testing.T) {
 					assert.Equal(t, tt.attempts, ex.Attempts)
 					if tt.last != nil {
 						assert.Same(t, tt.last, ex.Last)
-						assert.Equal(t, errors.KindOf(tt.last), errors.KindOf(err))
+						want := errors.KindOf(tt.last) // a plain failure stays failed
+						if want == errors.KindRetry {
+							want = errors.KindRetryExhausted
+						}
+						assert.Equal(t, want, errors.KindOf(err))
 					}
 					assert.ErrorIs(t, err, errors.ErrExhausted)
 					assert.Same(t, tt.results[min(attempts, len(tt.results))-1], ex.Last)
@@ -435,5 +440,148 @@ func BenchmarkDoNoRetry(b *testing.B) {
 		for b.Loop() {
 			_, sinkErr = p.Do(ctx, fn)
 		}
+	})
+}
+
+func TestRetryable(t *testing.T) {
+	retry := errors.Retry(errors.New("busy"))
+	plain := errors.New("plain")
+	tests := []struct {
+		name          string
+		err           error
+		def, retryAll bool
+	}{
+		{"nil", nil, false, false},
+		{"retry", retry, true, true},
+		{"wrapped retry", fmt.Errorf("step: %w", retry), true, true},
+		{"plain", plain, false, true},
+		{"stop", errors.Stop("no"), false, false},
+		{"fatal", errors.Fatal(plain), false, false},
+		{"panic", &errors.PanicError{Value: 1}, false, false},
+		{"canceled", context.Canceled, false, false},
+		{"exhausted retry", &errors.ExhaustedError{Attempts: 3, Last: retry}, false, false},
+		{"exhausted plain", fmt.Errorf("nested: %w", &errors.ExhaustedError{Attempts: 3, Last: plain}), false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.def, errors.Policy{}.Retryable(tt.err), "default policy")
+			assert.Equal(t, tt.retryAll, errors.Policy{RetryAll: true}.Retryable(tt.err), "RetryAll")
+		})
+	}
+}
+
+func TestDoDoesNotRetryExhaustedErrors(t *testing.T) {
+	nested := &errors.ExhaustedError{Attempts: 3, Last: errors.Retry(nil)}
+	for _, p := range []errors.Policy{{}, {RetryAll: true}} {
+		attempts, err := p.Do(t.Context(), func(context.Context, int) error { return nested })
+		assert.Equal(t, 1, attempts, "retries never multiply")
+		assert.Same(t, nested, err)
+	}
+}
+
+// TestRetriesDecidesEachAttempt drives the attempts by hand, as an engine
+// does: each failed attempt is either a *WillRetryError (then Wait) or the
+// error that ends the execution.
+func TestRetriesDecidesEachAttempt(t *testing.T) {
+	cause := errors.New("busy")
+	retry := errors.Retry(cause)
+
+	t.Run("success on the third attempt", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			r := errors.Policy{MaxAttempts: 5}.Retries(time.Now())
+			var kinds []errors.Kind
+			start := time.Now()
+			for attempt := 1; attempt <= 2; attempt++ {
+				err := r.Next(t.Context(), retry)
+				kinds = append(kinds, errors.KindOf(err))
+				we, ok := errors.AsType[*errors.WillRetryError](err)
+				require.True(t, ok, "attempt %d: %v", attempt, err)
+				assert.Equal(t, attempt, we.Attempt)
+				assert.Same(t, retry, we.Err)
+				require.NoError(t, r.Wait(t.Context()))
+			}
+			assert.Equal(t, []errors.Kind{errors.KindWillRetry, errors.KindWillRetry}, kinds)
+			assert.Equal(t, 300*time.Millisecond, time.Since(start), "waited 100ms then 200ms")
+			assert.Equal(t, 2, r.Attempts())
+			assert.NoError(t, r.Next(t.Context(), nil), "a nil error counts nothing")
+			assert.Equal(t, 2, r.Attempts())
+		})
+	})
+
+	t.Run("retries run out", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			r := errors.Policy{MaxAttempts: 3}.Retries(time.Now())
+			var kinds []errors.Kind
+			var err error
+			for {
+				err = r.Next(t.Context(), retry)
+				kinds = append(kinds, errors.KindOf(err))
+				if errors.KindOf(err) != errors.KindWillRetry {
+					break
+				}
+				require.NoError(t, r.Wait(t.Context()))
+			}
+			assert.Equal(t, []errors.Kind{errors.KindWillRetry, errors.KindWillRetry, errors.KindRetryExhausted}, kinds)
+			ex, ok := errors.AsType[*errors.ExhaustedError](err)
+			require.True(t, ok)
+			assert.Equal(t, 3, ex.Attempts)
+			assert.Same(t, retry, ex.Last)
+		})
+	})
+
+	t.Run("not retryable", func(t *testing.T) {
+		r := errors.Policy{}.Retries(time.Time{})
+		stop := errors.Stop("no")
+		assert.Same(t, stop, r.Next(t.Context(), stop))
+		plain := errors.New("plain")
+		assert.Same(t, plain, r.Next(t.Context(), plain))
+		assert.Equal(t, 2, r.Attempts())
+	})
+
+	t.Run("RetryAll plain failure", func(t *testing.T) {
+		r := errors.Policy{RetryAll: true, MaxAttempts: 2, Initial: time.Nanosecond}.Retries(time.Time{})
+		plain := errors.New("plain")
+		assert.Equal(t, errors.KindWillRetry, errors.KindOf(r.Next(t.Context(), plain)))
+		require.NoError(t, r.Wait(t.Context()))
+		err := r.Next(t.Context(), plain)
+		assert.Equal(t, errors.KindFailed, errors.KindOf(err), "a plain failure stays failed when its retries run out")
+		assert.ErrorIs(t, err, errors.ErrExhausted)
+	})
+
+	t.Run("canceled before the decision", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		r := errors.Policy{}.Retries(time.Time{})
+		err := r.Next(ctx, retry)
+		assert.Equal(t, errors.KindCanceled, errors.KindOf(err))
+		assert.ErrorIs(t, err, cause)
+	})
+
+	t.Run("canceled during the wait", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(t.Context())
+			r := errors.Policy{Initial: time.Hour}.Retries(time.Now())
+			require.Equal(t, errors.KindWillRetry, errors.KindOf(r.Next(ctx, retry)))
+			start := time.Now()
+			done := make(chan error)
+			go func() { done <- r.Wait(ctx) }()
+			synctest.Wait()
+			cancel()
+			err := <-done
+			assert.Zero(t, time.Since(start))
+			assert.Equal(t, errors.KindCanceled, errors.KindOf(err))
+			assert.ErrorIs(t, err, cause)
+			assert.Equal(t, "retry interrupted after 1 attempt: context canceled: retry: busy", err.Error())
+		})
+	})
+
+	t.Run("elapsed budget counts from start", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			start := time.Now()
+			time.Sleep(950 * time.Millisecond) // the first attempt took this long
+			r := errors.Policy{MaxElapsed: time.Second}.Retries(start)
+			err := r.Next(t.Context(), retry)
+			assert.Equal(t, errors.KindRetryExhausted, errors.KindOf(err), "a 100ms wait would end past the budget")
+		})
 	})
 }

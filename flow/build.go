@@ -16,8 +16,8 @@ type BuildError struct {
 	Flow string // the flow being built
 	Step string // the step at fault ("" for the flow itself)
 	Key  string // the context key involved, if any
-	Msg  string
-	Err  error // the cause, if any (an expression error, a binding error)
+	Msg  string // what is wrong
+	Err  error  // the cause, if any (an expression error, a binding error)
 }
 
 // Error implements error: `flow "orders": step "price": key "items": ...`.

@@ -38,6 +38,12 @@ func (cb *combinator) Call(ctx context.Context, c *fc.Context) error {
 	return cb.built.run(ctx, &runState{}, c)
 }
 
+// notBuilt is the error of Call on a combinator of type typ that its
+// constructor did not make.
+func notBuilt(typ, constructor string) error {
+	return fmt.Errorf("flow: %w: a zero %s; make one with %s", ErrNotBuilt, typ, constructor)
+}
+
 type failRunner struct{ err error }
 
 func (f failRunner) run(context.Context, *runState, *fc.Context) error { return f.err }

@@ -419,17 +419,196 @@ func TestLoggerAndMetricsMiddleware(t *testing.T) {
 	assert.Equal(t, []string{"m/a ok", "m/b stop"}, m.get())
 }
 
+// TestRetriedAttemptsOutcomes: each attempt of a retried step passes
+// through the middleware with its own outcome: will-retry while the step
+// is retried, then ok, or retry-exhausted once when the retries run out.
+func TestRetriedAttemptsOutcomes(t *testing.T) {
+	tests := []struct {
+		name     string
+		fails    int32 // attempts that fail with Retry before success
+		policy   errors.Policy
+		mw       func(next flow.Handler) flow.Handler // between Measure and the step
+		want     []string
+		logLevel []string
+		outcome  errors.Kind // the step's, in the trace
+		attempts int
+	}{
+		{
+			name: "succeeds on the third attempt", fails: 2, policy: errors.Policy{MaxAttempts: 5},
+			want:     []string{"m/flaky will-retry", "m/flaky will-retry", "m/flaky ok"},
+			logLevel: []string{"WARN", "WARN", "DEBUG"}, outcome: errors.KindOK, attempts: 3,
+		},
+		{
+			name: "retries run out", fails: 100, policy: errors.Policy{MaxAttempts: 3},
+			want:     []string{"m/flaky will-retry", "m/flaky will-retry", "m/flaky retry-exhausted"},
+			logLevel: []string{"WARN", "WARN", "ERROR"}, outcome: errors.KindRetryExhausted, attempts: 3,
+		},
+		{
+			name: "no retry allowed", fails: 100, policy: errors.NoRetry,
+			want:     []string{"m/flaky retry-exhausted"},
+			logLevel: []string{"ERROR"}, outcome: errors.KindRetryExhausted, attempts: 1,
+		},
+		{
+			name: "a middleware that wraps the error keeps the outcome", fails: 2, policy: errors.Policy{MaxAttempts: 5},
+			mw: func(next flow.Handler) flow.Handler {
+				return func(ctx context.Context, s *flow.StepInfo, c *fc.Context) error {
+					if err := next(ctx, s, c); err != nil {
+						return fmt.Errorf("wrapped: %w", err)
+					}
+					return nil
+				}
+			},
+			want:     []string{"m/flaky will-retry", "m/flaky will-retry", "m/flaky ok"},
+			logLevel: []string{"WARN", "WARN", "DEBUG"}, outcome: errors.KindOK, attempts: 3,
+		},
+		{
+			name: "a middleware that replaces the error decides", fails: 100, policy: errors.Policy{MaxAttempts: 3},
+			mw: func(next flow.Handler) flow.Handler {
+				return func(ctx context.Context, s *flow.StepInfo, c *fc.Context) error {
+					if err := next(ctx, s, c); err != nil {
+						return errors.Stop("replaced")
+					}
+					return nil
+				}
+			},
+			want:     []string{"m/flaky stop"},
+			logLevel: []string{"INFO"}, outcome: errors.KindStop, attempts: 1,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var buf bytes.Buffer
+				lg := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+				var m metrics
+				var calls atomic.Int32
+				mw := []flow.Middleware{flow.Logger(lg), flow.Measure(&m)}
+				if tt.mw != nil {
+					mw = append(mw, tt.mw)
+				}
+				f := flow.New("m", flow.Step("flaky", func(ctx context.Context, c *fc.Context) error {
+					if calls.Add(1) <= tt.fails {
+						return errors.Retry(errors.New("busy"))
+					}
+					return nil
+				})).Retry(tt.policy).Use(mw...).MustBuild()
+				for _, traced := range []bool{false, true} {
+					buf.Reset()
+					m.reset()
+					calls.Store(0)
+					var tr flow.Trace
+					var opts []flow.RunOption
+					if traced {
+						opts = append(opts, flow.WithTrace(&tr))
+					}
+					_, err := f.Run(t.Context(), nil, opts...)
+					assert.Equal(t, tt.outcome, errors.KindOf(err), "traced=%v: %v", traced, err)
+					assert.Equal(t, tt.want, m.get(), "traced=%v", traced)
+					var levels []string
+					for line := range strings.Lines(buf.String()) {
+						_, rest, _ := strings.Cut(line, "level=")
+						level, _, _ := strings.Cut(rest, " ")
+						levels = append(levels, level)
+					}
+					assert.Equal(t, tt.logLevel, levels, "traced=%v: %s", traced, buf.String())
+					if traced {
+						require.Len(t, tr.Steps, 1)
+						assert.Equal(t, tt.outcome, tr.Steps[0].Outcome)
+						assert.Equal(t, tt.attempts, tr.Steps[0].Attempts)
+						assert.Equal(t, tt.outcome, tr.Outcome)
+					}
+					var se *flow.StepError
+					if err != nil {
+						require.ErrorAs(t, err, &se)
+						assert.Equal(t, tt.attempts, se.Attempts)
+						assert.NotErrorIs(t, err, errors.ErrWillRetry, "a run never ends with will-retry")
+					}
+				}
+			})
+		})
+	}
+}
+
+// TestWillRetryErrorReachesMiddleware: a middleware sees the
+// *errors.WillRetryError of a retried attempt: which attempt, how long
+// until the next, and the service's own error.
+func TestWillRetryErrorReachesMiddleware(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cause := errors.New("busy")
+		var seen []string
+		spy := func(next flow.Handler) flow.Handler {
+			return func(ctx context.Context, s *flow.StepInfo, c *fc.Context) error {
+				err := next(ctx, s, c)
+				if we, ok := errors.AsType[*errors.WillRetryError](err); ok {
+					seen = append(seen, fmt.Sprintf("%d %s %v", we.Attempt, we.After, errors.Is(we.Err, cause)))
+				}
+				return err
+			}
+		}
+		var n atomic.Int32
+		f := flow.New("w", flow.Step("s", func(ctx context.Context, c *fc.Context) error {
+			if n.Add(1) < 3 {
+				return errors.Retry(cause)
+			}
+			return nil
+		})).Retry(errors.Policy{Initial: 100 * time.Millisecond, MaxAttempts: 3}).Use(spy).MustBuild()
+		start := time.Now()
+		_, err := f.Run(t.Context(), nil)
+		require.NoError(t, err)
+		assert.Equal(t, []string{"1 100ms true", "2 200ms true"}, seen)
+		assert.Equal(t, 300*time.Millisecond, time.Since(start))
+	})
+}
+
+// TestTimedOutAttemptIsWillRetry: an attempt that runs out of its Timeout
+// is retried, and the middleware sees it as will-retry, not canceled.
+func TestTimedOutAttemptIsWillRetry(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var m metrics
+		var n atomic.Int32
+		f := flow.New("t", flow.Timeout(flow.Step("slow", func(ctx context.Context, c *fc.Context) error {
+			if n.Add(1) == 1 {
+				<-ctx.Done()
+				return ctx.Err()
+			}
+			return nil
+		}), time.Second)).Retry(errors.Policy{MaxAttempts: 2, Initial: time.Millisecond}).Use(flow.Measure(&m)).MustBuild()
+		_, err := f.Run(t.Context(), nil)
+		require.NoError(t, err)
+		assert.Equal(t, []string{"t/slow will-retry", "t/slow ok"}, m.get())
+	})
+}
+
+// TestNestedExhaustedRetriesAreNotMultiplied: a nested flow whose step ran
+// out of retries is one step of its parent that is not retried again.
+func TestNestedExhaustedRetriesAreNotMultiplied(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var m metrics
+		var n atomic.Int32
+		inner := flow.New("inner", flow.Step("s", func(ctx context.Context, c *fc.Context) error {
+			n.Add(1)
+			return errors.Retry(errors.New("busy"))
+		})).Retry(errors.Policy{MaxAttempts: 2}).Use(flow.Measure(&m)).MustBuild()
+		outer := flow.New("outer", inner).Retry(errors.Policy{MaxAttempts: 5, RetryAll: true}).Use(flow.Measure(&m)).MustBuild()
+		_, err := outer.Run(t.Context(), nil)
+		assert.Equal(t, errors.KindRetryExhausted, errors.KindOf(err))
+		assert.Equal(t, int32(2), n.Load())
+		assert.Equal(t, []string{"inner/s will-retry", "inner/s retry-exhausted", "outer/inner retry-exhausted"}, m.get())
+	})
+}
+
 type metrics struct {
 	mu  sync.Mutex
 	obs []string
 }
 
-func (m *metrics) ObserveStep(flow, step, outcome string, d time.Duration) {
+func (m *metrics) ObserveStep(flow, step string, outcome errors.Kind, d time.Duration) {
 	m.mu.Lock()
-	m.obs = append(m.obs, flow+"/"+step+" "+outcome)
+	m.obs = append(m.obs, flow+"/"+step+" "+outcome.String())
 	m.mu.Unlock()
 }
 func (m *metrics) get() []string { m.mu.Lock(); defer m.mu.Unlock(); return m.obs }
+func (m *metrics) reset()        { m.mu.Lock(); defer m.mu.Unlock(); m.obs = nil }
 
 func TestRecoverMiddlewareCatchesMiddlewarePanic(t *testing.T) {
 	bad := func(next flow.Handler) flow.Handler {
@@ -453,17 +632,26 @@ func TestTrace(t *testing.T) {
 	_, err := f.Run(t.Context(), nil, flow.WithTrace(&tr))
 	require.Error(t, err)
 	assert.Equal(t, "traced", tr.Flow)
-	assert.Equal(t, flow.OutcomeStop, tr.Outcome)
+	assert.Equal(t, errors.KindStop, tr.Outcome)
 	require.Len(t, tr.Steps, 3)
-	assert.Equal(t, flow.Span{Name: "a", Path: "traced/a", Attempts: 1, Outcome: "ok", Wrote: []string{"a"}},
+	assert.Equal(t, flow.Span{Name: "a", Path: "traced/a", Attempts: 1, Outcome: errors.KindOK, Wrote: []string{"a"}},
 		zeroTimes(tr.Steps[0]))
-	assert.Equal(t, "skipped", tr.Steps[1].Outcome)
+	assert.Equal(t, errors.KindSkipped, tr.Steps[1].Outcome)
 	assert.Equal(t, "when(a > 5)", tr.Steps[1].Name)
-	assert.Equal(t, flow.Span{Name: "fail", Path: "traced/fail", Attempts: 1, Outcome: "stop", Err: "stop: no", Wrote: []string{"partial"}},
+	assert.Equal(t, flow.Span{Name: "fail", Path: "traced/fail", Attempts: 1, Outcome: errors.KindStop, Err: "stop: no", Wrote: []string{"partial"}},
 		zeroTimes(tr.Steps[2]))
+	assert.Equal(t, "no", tr.Reason, "the Stop's reason, as data")
 	b, err := json.Marshal(tr)
 	require.NoError(t, err)
-	assert.Contains(t, string(b), `"outcome":"stop"`)
+	assert.Contains(t, string(b), `"outcome":"stop","error":"flow \"traced\": step \"fail\": stop: no","reason":"no"`)
+
+	// Only a Stop has a reason; a recycled trace loses the last one.
+	_, err = flow.New("f", flow.Step("s", func(ctx context.Context, c *fc.Context) error {
+		return errors.Join(errors.Stop("no"), errors.Fatal(nil))
+	})).MustBuild().Run(t.Context(), nil, flow.WithTrace(&tr))
+	require.Error(t, err)
+	assert.Equal(t, errors.KindFatal, tr.Outcome)
+	assert.Empty(t, tr.Reason)
 }
 
 func zeroTimes(s flow.Span) flow.Span {
@@ -527,18 +715,21 @@ func TestTraceJSONMatchesEncodingJSON(t *testing.T) {
 		Flow     string        `json:"flow"`
 		Start    time.Time     `json:"start"`
 		Duration time.Duration `json:"duration_ns"`
-		Outcome  string        `json:"outcome"`
+		Outcome  errors.Kind   `json:"outcome"`
 		Err      string        `json:"error,omitempty"`
+		Reason   string        `json:"reason,omitempty"`
 		Steps    []plainSpan   `json:"steps"`
 	}
 	start := time.Date(2026, 1, 2, 3, 4, 5, 6007, time.UTC)
 	for _, tr := range []flow.Trace{
 		{},
-		{Flow: "f", Start: start, Duration: 42, Outcome: "ok", Steps: []flow.Span{}},
-		{Flow: "we\"ird <&> \\ \n\t\x01 é \u2028 \xff", Start: start.In(time.FixedZone("x", 3600)), Outcome: "failed", Err: "boom",
+		{Flow: "f", Start: start, Duration: 42, Outcome: errors.KindOK, Steps: []flow.Span{}},
+		{Flow: "f", Outcome: errors.KindStop, Err: `flow "f": step "s": stop: no "items"`, Reason: `no "items"`, Steps: []flow.Span{}},
+		{Flow: "we\"ird <&> \\ \n\t\x01 é \u2028 \xff", Start: start.In(time.FixedZone("x", 3600)), Outcome: errors.KindFailed, Err: "boom",
 			Steps: []flow.Span{
-				{Name: "a", Path: "f/a", Start: start, Duration: 7, Attempts: 3, Outcome: "ok", Wrote: []string{"k1", "k\"2"}},
-				{Name: "b", Path: "f/b", Outcome: "skipped", Err: "x"},
+				{Name: "a", Path: "f/a", Start: start, Duration: 7, Attempts: 3, Outcome: errors.KindOK, Wrote: []string{"k1", "k\"2"}},
+				{Name: "b", Path: "f/b", Outcome: errors.KindSkipped, Err: "x"},
+				{Name: "c", Path: "f/c", Attempts: 3, Outcome: errors.KindRetryExhausted, Err: "retries exhausted"},
 			}},
 	} {
 		got, err := json.Marshal(&tr)
@@ -550,10 +741,36 @@ func TestTraceJSONMatchesEncodingJSON(t *testing.T) {
 		if tr.Steps == nil {
 			steps = nil
 		}
-		want, err := json.Marshal(plainTrace{tr.Flow, tr.Start, tr.Duration, tr.Outcome, tr.Err, steps})
+		want, err := json.Marshal(plainTrace{tr.Flow, tr.Start, tr.Duration, tr.Outcome, tr.Err, tr.Reason, steps})
 		require.NoError(t, err)
 		assert.Equal(t, string(want), string(got))
 		var back flow.Trace
 		require.NoError(t, json.Unmarshal(got, &back))
+		assert.Equal(t, tr.Outcome, back.Outcome, "the outcome round-trips")
+		for i := range tr.Steps {
+			assert.Equal(t, tr.Steps[i].Outcome, back.Steps[i].Outcome)
+		}
 	}
+}
+
+// TestTraceDecodesEarlierJSON: traces stored before outcomes were typed
+// decode; their outcome names are the same.
+func TestTraceDecodesEarlierJSON(t *testing.T) {
+	stored := `{"flow":"orders","start":"2026-01-02T03:04:05Z","duration_ns":9,"outcome":"retry-exhausted","error":"x","steps":[` +
+		`{"name":"a","path":"orders/a","start":"2026-01-02T03:04:05Z","duration_ns":1,"attempts":1,"outcome":"ok"},` +
+		`{"name":"w","path":"orders/w","start":"2026-01-02T03:04:05Z","duration_ns":0,"outcome":"skipped"},` +
+		`{"name":"b","path":"orders/b","start":"2026-01-02T03:04:05Z","duration_ns":1,"attempts":1,"outcome":"failed"},` +
+		`{"name":"p","path":"orders/p","start":"2026-01-02T03:04:05Z","duration_ns":1,"attempts":1,"outcome":"panic"},` +
+		`{"name":"c","path":"orders/c","start":"2026-01-02T03:04:05Z","duration_ns":5,"attempts":3,"outcome":"retry-exhausted","error":"x"}]}`
+	var tr flow.Trace
+	require.NoError(t, json.Unmarshal([]byte(stored), &tr))
+	assert.Equal(t, errors.KindRetryExhausted, tr.Outcome)
+	var got []errors.Kind
+	for _, s := range tr.Steps {
+		got = append(got, s.Outcome)
+	}
+	assert.Equal(t, []errors.Kind{errors.KindOK, errors.KindSkipped, errors.KindFailed, errors.KindPanic, errors.KindRetryExhausted}, got)
+	again, err := json.Marshal(&tr)
+	require.NoError(t, err)
+	assert.JSONEq(t, stored, string(again), "re-encoded the same")
 }

@@ -35,13 +35,28 @@
 // it for the owner to restart the processor. A panic in a service becomes
 // an error carrying the stack.
 //
+// Outcomes are errors.Kind values: errors.KindOf of a run's error is its
+// outcome (ok, stop, retry-exhausted when the retries ran out, fatal,
+// failed, panic, canceled). Every attempt of a step has one too: an
+// attempt that is retried is will-retry, so a step that succeeds on its
+// third attempt has attempts will-retry, will-retry, ok.
+//
 // # Middleware, traces, graphs
 //
 // [Builder.Use] wraps every step in middleware (func(next Handler)
-// Handler); [Logger], [Recover] and [Measure] are built in. [WithTrace]
-// records a run step by step. [Flow.Graph] returns the structure, which
-// renders as DOT or Mermaid. Package flowtest runs table-driven tests of
-// services and flows.
+// Handler); each attempt of a step passes through it, with its fate
+// already decided (see [Middleware]). [Logger], [Recover] and [Measure]
+// are built in; Logger and Measure label each attempt with its outcome.
+// [WithTrace] records a run step by step, with each step's outcome (or
+// skipped) and attempts. [Flow.Graph] returns the structure, which renders
+// as DOT or Mermaid. Package flowtest runs table-driven tests of services
+// and flows.
+//
+// # Zero values
+//
+// A [Flow] comes only from [Builder.Build], and a [Group], [Iter], [Loop]
+// or [SagaGroup] only from [All], [Each], [Until] or [Saga]: the zero
+// values run nothing and return errors wrapping [ErrNotBuilt].
 //
 // # Costs
 //

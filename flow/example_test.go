@@ -136,3 +136,32 @@ func ExampleWithTrace() {
 	}
 	// Output: hello ok 1 [greeting]
 }
+
+// stepOutcomes is a flow.Metrics that prints each observation.
+type stepOutcomes struct{}
+
+func (stepOutcomes) ObserveStep(flow, step string, outcome errors.Kind, _ time.Duration) {
+	fmt.Println(flow, step, outcome)
+}
+
+func ExampleMeasure() {
+	calls := 0
+	flaky := flow.Step("fetch", func(ctx context.Context, c *fc.Context) error {
+		calls++
+		if calls < 3 {
+			return errors.Retry(errors.New("timeout"))
+		}
+		return nil
+	})
+	f := flow.New("sync", flaky).
+		Retry(errors.Policy{MaxAttempts: 5, Initial: time.Millisecond}).
+		Use(flow.Measure(stepOutcomes{})).
+		MustBuild()
+	_, err := f.Run(context.Background(), nil)
+	fmt.Println(err)
+	// Output:
+	// sync fetch will-retry
+	// sync fetch will-retry
+	// sync fetch ok
+	// <nil>
+}

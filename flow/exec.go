@@ -29,17 +29,25 @@ type Handler func(ctx context.Context, step *StepInfo, c *fc.Context) error
 // nothing per call costs one function call per step.
 //
 // Retries happen outside the middleware: each attempt passes through it.
+// The fate of a failed attempt is decided before its error returns through
+// the middleware, so errors.KindOf of that error is the attempt's outcome:
+// an attempt that is retried returns an error of kind
+// errors.KindWillRetry (an *errors.WillRetryError wrapping the service's
+// error), the last attempt of a step whose retries ran out one of kind
+// errors.KindRetryExhausted. A middleware passes the error on, or wraps it
+// with %w; one that returns another error instead decides the attempt
+// itself: that error is retried or not as the step's policy says.
 type Middleware func(next Handler) Handler
 
 // StepError is the error of a run that failed in a step: it names the flow
 // and the step, and wraps the step's error so errors.Is and errors.As
 // classify it (Stop, Retry, Fatal, a panic, a context key error, ...).
 type StepError struct {
-	Flow     string
-	Step     string
-	Path     string
-	Attempts int // attempts made (more than 1 when the step was retried)
-	Err      error
+	Flow     string // the flow's name
+	Step     string // the step's name
+	Path     string // where the step sits in the flow
+	Attempts int    // attempts made (more than 1 when the step was retried)
+	Err      error  // the step's error; errors.KindOf(Err) is the step's outcome
 }
 
 // Error implements error.
@@ -109,7 +117,7 @@ type leafRunner struct {
 
 func newLeaf(svc Service, flowName, path string, policy errors.Policy, timeout time.Duration, mw []Middleware) *leafRunner {
 	l := &leafRunner{info: StepInfo{Flow: flowName, Name: svc.Name(), Path: path, Service: svc}, policy: policy, timeout: timeout}
-	h := callService
+	h := l.inner
 	for i := len(mw) - 1; i >= 0; i-- {
 		h = mw[i](h)
 	}
@@ -149,6 +157,10 @@ func (l *leafRunner) run(ctx context.Context, r *runState, c *fc.Context) error 
 		if err := ctx.Err(); err != nil {
 			return l.fail(err, 0)
 		}
+		var start time.Time
+		if l.policy.MaxElapsed > 0 {
+			start = time.Now()
+		}
 		var err error
 		switch {
 		case l.fn != nil:
@@ -161,7 +173,7 @@ func (l *leafRunner) run(ctx context.Context, r *runState, c *fc.Context) error 
 		if err == nil {
 			return nil
 		}
-		attempts, err := l.retry(ctx, c, err)
+		attempts, err := l.retry(ctx, c, start, err)
 		if err != nil {
 			return l.fail(err, attempts)
 		}
@@ -189,28 +201,26 @@ func (l *leafRunner) attempt(ctx context.Context, c *fc.Context) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
+	var start time.Time
+	if l.policy.MaxElapsed > 0 {
+		start = time.Now()
+	}
 	err := l.call(ctx, c)
 	if err == nil {
 		return 1, nil
 	}
-	return l.retry(ctx, c, err)
+	return l.retry(ctx, c, start, err)
 }
 
-// call makes one attempt, under the step's timeout if it has one. An
-// attempt that runs out of time while the run's context is still live is a
-// Retry error wrapping [ErrTimeout], so the policy tries again.
+// call makes one attempt through the middleware, under the step's timeout
+// if it has one.
 func (l *leafRunner) call(ctx context.Context, c *fc.Context) error {
 	if l.timeout <= 0 {
 		return l.h(ctx, &l.info, c)
 	}
-	tctx, cancel := context.WithTimeout(ctx, l.timeout)
+	tctx, cancel := context.WithTimeoutCause(ctx, l.timeout, errAttemptTimeout)
 	err := l.h(tctx, &l.info, c)
 	cancel()
-	if err != nil && ctx.Err() == nil && tctx.Err() == context.DeadlineExceeded && !errors.IsStop(err) && !errors.IsFatal(err) {
-		// The attempt's deadline is not the run's cancellation: keep
-		// context.DeadlineExceeded out of the chain so it classifies as Retry.
-		return errors.Retry(fmt.Errorf("%w after %s (%v)", ErrTimeout, l.timeout, err))
-	}
 	return err
 }
 
@@ -218,33 +228,111 @@ func (l *leafRunner) call(ctx context.Context, c *fc.Context) error {
 // time given by [Timeout].
 var ErrTimeout = errors.New("step timed out")
 
-// retry runs the step again under its policy when first (the error of the
-// first attempt) asks for it. It returns the attempts made and the final
-// error.
-func (l *leafRunner) retry(ctx context.Context, c *fc.Context, first error) (int, error) {
-	if !l.retryable(first) {
-		return 1, first
+// errAttemptTimeout is the cause of an attempt's context that ran out of
+// the step's time: it tells a timeout from the run's own cancellation.
+var errAttemptTimeout = errors.New("step attempt timed out")
+
+// inner is the innermost handler of a step, inside its middleware: it
+// calls the service and, when the attempt failed, decides the attempt's
+// fate under the step's policy before the error returns through the
+// middleware. A retried attempt returns a *retrying (of kind
+// errors.KindWillRetry), which the next attempt continues; any other
+// error ends the step: the service's own, an *errors.ExhaustedError when
+// the retries ran out, or a cancellation.
+//
+// An attempt that runs out of its [Timeout] while the run's context is
+// still live is a Retry error wrapping [ErrTimeout], so the policy tries
+// again.
+func (l *leafRunner) inner(ctx context.Context, s *StepInfo, c *fc.Context) error {
+	var start time.Time
+	if l.policy.MaxElapsed > 0 {
+		start = time.Now()
 	}
-	return l.policy.Do(ctx, func(ctx context.Context, attempt int) error {
-		if attempt == 1 {
-			return first
-		}
-		return l.call(ctx, c)
-	})
+	err := callService(ctx, s, c)
+	if err == nil {
+		return nil
+	}
+	live := ctx // its end makes a retry moot
+	if l.timeout > 0 && context.Cause(ctx) == errAttemptTimeout && !errors.IsStop(err) && !errors.IsFatal(err) {
+		// The attempt's deadline is not the run's cancellation: keep
+		// context.DeadlineExceeded out of the chain so it classifies as Retry.
+		err = errors.Retry(fmt.Errorf("%w after %s (%v)", ErrTimeout, l.timeout, err))
+		live = context.WithoutCancel(ctx)
+	}
+	if !l.retryable(err) {
+		return err
+	}
+	r, _ := ctx.Value(l).(*errors.Retries) // set from the second attempt on
+	if r == nil {
+		r = l.policy.Retries(start)
+	}
+	return retried(r, r.Next(live, err))
 }
 
-func (l *leafRunner) retryable(err error) bool {
-	if errors.Is(err, errors.ErrExhausted) {
-		return false // a nested flow already retried: never multiply retries
-	}
-	switch errors.KindOf(err) {
-	case errors.KindRetry:
-		return true
-	case errors.KindFailure:
-		return l.policy.RetryAll
-	}
-	return false
+// retrying is the error of a step attempt that is retried, on its way out
+// through the step's middleware: a *errors.WillRetryError carrying the
+// retry state of the step's execution, which the next attempt continues.
+type retrying struct {
+	*errors.WillRetryError
+	r *errors.Retries
 }
+
+// Unwrap returns the *errors.WillRetryError.
+func (e *retrying) Unwrap() error { return e.WillRetryError }
+
+// retried returns the decision next of r, with r attached when the attempt
+// is retried.
+func retried(r *errors.Retries, next error) error {
+	if we, ok := next.(*errors.WillRetryError); ok {
+		return &retrying{WillRetryError: we, r: r}
+	}
+	return next
+}
+
+// retry continues a step whose first attempt, begun at start, failed with
+// err: it waits and makes the further attempts its policy allows. It
+// returns the attempts made and the final error.
+//
+// The fate of each failed attempt is normally decided inside it (see
+// inner), so that the middleware sees it. It is decided here when the
+// step has no middleware and its first attempt called the service
+// directly, or when a middleware returned an error of its own.
+func (l *leafRunner) retry(ctx context.Context, c *fc.Context, start time.Time, err error) (int, error) {
+	var (
+		r    *errors.Retries
+		rctx context.Context // ctx carrying r, for the attempts after the first
+	)
+	for attempts := 1; ; attempts++ {
+		rt, decided := errors.AsType[*retrying](err)
+		if decided {
+			r = rt.r
+		} else {
+			if !l.retryable(err) {
+				return attempts, err
+			}
+			if r == nil {
+				r = l.policy.Retries(start)
+			}
+			next := r.Next(ctx, err)
+			if _, again := next.(*errors.WillRetryError); !again {
+				return attempts, next
+			}
+		}
+		if werr := r.Wait(ctx); werr != nil {
+			return attempts, werr
+		}
+		if rctx == nil {
+			rctx = context.WithValue(ctx, l, r)
+		}
+		if err = l.call(rctx, c); err == nil {
+			return attempts + 1, nil
+		}
+	}
+}
+
+// retryable reports whether err is retried under the step's policy; a
+// nested flow's exhausted retries are not (retries never multiply).
+func (l *leafRunner) retryable(err error) bool { return l.policy.Retryable(err) }
 
 func (l *leafRunner) fail(err error, attempts int) error {
 	return &StepError{Flow: l.info.Flow, Step: l.info.Name, Path: l.info.Path, Attempts: attempts, Err: err}

@@ -158,6 +158,11 @@ func (b *Builder) MustBuild() *Flow {
 // has its own context. A Flow is itself a [Service], so flows nest; to its
 // parent a nested flow is one step whose contract is its declared input
 // and the keys it provides on every path.
+//
+// Only [Builder.Build] makes a Flow. The methods of a zero Flow (or a nil
+// *Flow) run nothing: those that return an error return one wrapping
+// [ErrNotBuilt], the others an empty value; a flow holding one as a step
+// does not build.
 type Flow struct {
 	name     string
 	root     seqRunner
@@ -169,14 +174,52 @@ type Flow struct {
 	taps     *taps
 }
 
-// Name returns the flow's name.
-func (f *Flow) Name() string { return f.name }
+// ErrNotBuilt is wrapped by the errors of the methods of a value that its
+// constructor did not make: a zero or nil [Flow] (made by
+// [Builder.Build]), a zero [Group], [Iter], [Loop] or [SagaGroup] (made by
+// [All], [Each], [Until] and [Saga]).
+var ErrNotBuilt = errors.New("not built")
 
-// Contract returns what the flow needs (its declared input) and provides.
-func (f *Flow) Contract() Contract { return f.contract }
+// errNotBuilt is the error of a method of f when f was not built, else nil.
+func (f *Flow) errNotBuilt() error {
+	switch {
+	case f == nil:
+		return fmt.Errorf("flow: %w: a nil *Flow; make one with flow.New(...).Build()", ErrNotBuilt)
+	case f.taps == nil: // Build always sets it
+		return fmt.Errorf("flow: %w: a zero Flow; make one with flow.New(...).Build()", ErrNotBuilt)
+	}
+	return nil
+}
 
-// Graph returns the structure of the flow: its steps and branches.
-func (f *Flow) Graph() *Node { return f.graph }
+// buildErr makes a flow that was not built a build error of a flow that
+// holds it as a step.
+func (f *Flow) buildErr() error { return f.errNotBuilt() }
+
+// Name returns the flow's name ("" for a Flow that was not built).
+func (f *Flow) Name() string {
+	if f == nil {
+		return ""
+	}
+	return f.name
+}
+
+// Contract returns what the flow needs (its declared input) and provides
+// (nothing for a Flow that was not built).
+func (f *Flow) Contract() Contract {
+	if f == nil {
+		return Contract{}
+	}
+	return f.contract
+}
+
+// Graph returns the structure of the flow: its steps and branches (nil for
+// a Flow that was not built; a nil *Node draws an empty graph).
+func (f *Flow) Graph() *Node {
+	if f == nil {
+		return nil
+	}
+	return f.graph
+}
 
 // plainRun is the state of every run without options.
 var plainRun runState
@@ -197,6 +240,9 @@ func (f *Flow) Run(ctx context.Context, input map[string]any, opts ...RunOption)
 
 // RunContext runs the flow on c, which it reads and writes.
 func (f *Flow) RunContext(ctx context.Context, c *fc.Context, opts ...RunOption) error {
+	if err := f.errNotBuilt(); err != nil {
+		return err
+	}
 	if c == nil {
 		return fmt.Errorf("flow %q: nil context", f.name)
 	}
@@ -273,6 +319,9 @@ func (f *Flow) checkInput(c *fc.Context) error {
 // On the first error it closes the steps already initialised and returns
 // the error naming the step.
 func (f *Flow) Init(ctx context.Context) error {
+	if err := f.errNotBuilt(); err != nil {
+		return err
+	}
 	for i, s := range f.leaves {
 		in, ok := s.(Initializer)
 		if !ok {
@@ -290,6 +339,9 @@ func (f *Flow) Init(ctx context.Context) error {
 // step that implements [Closer], in reverse order, and returns all errors
 // joined.
 func (f *Flow) Close(ctx context.Context) error {
+	if err := f.errNotBuilt(); err != nil {
+		return err
+	}
 	err := f.Wait(ctx)
 	return errors.Join(err, closeAll(ctx, f.leaves))
 }
@@ -298,6 +350,9 @@ func (f *Flow) Close(ctx context.Context) error {
 // nested in it) has finished, or ctx is done. Call it on shutdown, after
 // the last run, so no goroutine outlives the flow.
 func (f *Flow) Wait(ctx context.Context) error {
+	if err := f.errNotBuilt(); err != nil {
+		return err
+	}
 	done := make(chan struct{})
 	go func() {
 		f.taps.wg.Wait()
@@ -359,5 +414,5 @@ type Node struct {
 	Label    string       // the expression of a fork or condition, the value of a case
 	Needs    []fc.KeyInfo // a step's contract
 	Provides []fc.KeyInfo // a step's contract
-	Children []*Node
+	Children []*Node      // the steps and branches inside, in order
 }

@@ -13,7 +13,9 @@ import (
 
 // ---- Each ----
 
-// Iter is the combinator returned by [Each].
+// Iter is the combinator returned by [Each]. Its zero value is not usable:
+// its Call returns an error wrapping [ErrNotBuilt], and a flow holding it
+// does not build.
 type Iter struct {
 	combinator
 	key         string
@@ -52,6 +54,17 @@ func (it *Iter) Concurrency(n int) *Iter { it.workers = n; return it }
 
 // Name implements Service.
 func (it *Iter) Name() string { return "each(" + it.key + ")" }
+
+// Call implements Service: it runs the loop on its own, outside a flow,
+// built on first use without a declared input (its keys are not checked;
+// a build error is the error of the call). On an Iter that [Each] did not
+// make it returns an error wrapping [ErrNotBuilt].
+func (it *Iter) Call(ctx context.Context, c *fc.Context) error {
+	if it == nil || it.self == nil {
+		return notBuilt("Iter", "Each")
+	}
+	return it.combinator.Call(ctx, c)
+}
 
 func (it *Iter) build(b *builder, path string, in keys) (runner, keys, *Node) {
 	name := it.Name()
@@ -225,7 +238,9 @@ func guard(fn func() error) (err error) {
 
 // ---- Until ----
 
-// Loop is the combinator returned by [Until].
+// Loop is the combinator returned by [Until]. Its zero value is not usable:
+// its Call returns an error wrapping [ErrNotBuilt], and a flow holding it
+// does not build.
 type Loop struct {
 	combinator
 	cond  string
@@ -250,6 +265,17 @@ func (l *Loop) MaxLoops(n int) *Loop { l.max = n; return l }
 
 // Name implements Service.
 func (l *Loop) Name() string { return "until(" + l.cond + ")" }
+
+// Call implements Service: it runs the loop on its own, outside a flow,
+// built on first use without a declared input (its keys are not checked;
+// a build error is the error of the call). On a Loop that [Until] did not
+// make it returns an error wrapping [ErrNotBuilt].
+func (l *Loop) Call(ctx context.Context, c *fc.Context) error {
+	if l == nil || l.self == nil {
+		return notBuilt("Loop", "Until")
+	}
+	return l.combinator.Call(ctx, c)
+}
 
 func (l *Loop) build(b *builder, path string, in keys) (runner, keys, *Node) {
 	name := l.Name()

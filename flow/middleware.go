@@ -10,8 +10,10 @@ import (
 )
 
 // Logger returns middleware that logs every step attempt with l: the flow,
-// the step, its duration and outcome. Successful steps log at Debug, Stop
-// at Info, Retry at Warn, everything else at Error. A nil l uses
+// the step, its duration, its outcome (an errors.Kind, see [Middleware])
+// and its error. Successful attempts log at Debug, Stop at Info, an
+// attempt that will be retried (will-retry) at Warn, everything else
+// (retry-exhausted, failed, fatal, panic, canceled) at Error. A nil l uses
 // slog.Default().
 func Logger(l *slog.Logger) Middleware {
 	return func(next Handler) Handler {
@@ -22,22 +24,22 @@ func Logger(l *slog.Logger) Middleware {
 			}
 			start := time.Now()
 			err := next(ctx, s, c)
-			level := slog.LevelDebug
-			switch errors.KindOf(err) {
+			outcome := errors.KindOf(err)
+			level := slog.LevelError
+			switch outcome {
 			case errors.KindOK:
+				level = slog.LevelDebug
 			case errors.KindStop:
 				level = slog.LevelInfo
-			case errors.KindRetry:
+			case errors.KindWillRetry, errors.KindRetry:
 				level = slog.LevelWarn
-			default:
-				level = slog.LevelError
 			}
 			if !lg.Enabled(ctx, level) {
 				return err
 			}
 			attrs := []slog.Attr{
 				slog.String("flow", s.Flow), slog.String("step", s.Name),
-				slog.Duration("duration", time.Since(start)), slog.String("outcome", Outcome(err)),
+				slog.Duration("duration", time.Since(start)), slog.String("outcome", outcome.String()),
 			}
 			if err != nil {
 				attrs = append(attrs, slog.String("error", err.Error()))
@@ -67,17 +69,22 @@ func Recover() Middleware {
 // Metrics receives one observation per step attempt. Implementations must
 // be safe for concurrent use and fast: they run on every step.
 type Metrics interface {
-	ObserveStep(flow, step, outcome string, d time.Duration)
+	// ObserveStep records one attempt of a step: its outcome (errors.KindOf
+	// the attempt's error, see [Middleware]: ok, will-retry, then ok or
+	// retry-exhausted for a retried step, or stop, failed, ...) and how
+	// long it took.
+	ObserveStep(flow, step string, outcome errors.Kind, d time.Duration)
 }
 
 // NopMetrics is a [Metrics] that does nothing.
 type NopMetrics struct{}
 
 // ObserveStep implements [Metrics].
-func (NopMetrics) ObserveStep(string, string, string, time.Duration) {}
+func (NopMetrics) ObserveStep(string, string, errors.Kind, time.Duration) {}
 
 // Measure returns middleware that reports every step attempt to m (nil:
-// [NopMetrics], and the middleware adds nothing).
+// [NopMetrics], and the middleware adds nothing). A step that succeeds on
+// its third attempt is observed three times: will-retry, will-retry, ok.
 func Measure(m Metrics) Middleware {
 	if m == nil {
 		return func(next Handler) Handler { return next }
@@ -86,7 +93,7 @@ func Measure(m Metrics) Middleware {
 		return func(ctx context.Context, s *StepInfo, c *fc.Context) error {
 			start := time.Now()
 			err := next(ctx, s, c)
-			m.ObserveStep(s.Flow, s.Name, Outcome(err), time.Since(start))
+			m.ObserveStep(s.Flow, s.Name, errors.KindOf(err), time.Since(start))
 			return err
 		}
 	}

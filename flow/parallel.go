@@ -12,7 +12,9 @@ import (
 
 // ---- All ----
 
-// Group is the combinator returned by [All].
+// Group is the combinator returned by [All]. Its zero value is not usable:
+// its Call returns an error wrapping [ErrNotBuilt], and a flow holding it
+// does not build.
 type Group struct {
 	combinator
 	steps []Service
@@ -45,6 +47,17 @@ func (g *Group) Limit(n int) *Group {
 
 // Name implements Service.
 func (g *Group) Name() string { return "all" }
+
+// Call implements Service: it runs the group on its own, outside a flow,
+// built on first use without a declared input (its keys are not checked;
+// a build error is the error of the call). On a Group that [All] did not
+// make it returns an error wrapping [ErrNotBuilt].
+func (g *Group) Call(ctx context.Context, c *fc.Context) error {
+	if g == nil || g.self == nil {
+		return notBuilt("Group", "All")
+	}
+	return g.combinator.Call(ctx, c)
+}
 
 func (g *Group) build(b *builder, path string, in keys) (runner, keys, *Node) {
 	p := path + "/all"

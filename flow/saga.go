@@ -159,7 +159,9 @@ type undoRunner struct {
 	undo CompensateFunc
 }
 
-// SagaGroup is the combinator returned by [Saga].
+// SagaGroup is the combinator returned by [Saga]. Its zero value is not
+// usable: its Call returns an error wrapping [ErrNotBuilt], and a flow
+// holding it does not build.
 type SagaGroup struct {
 	combinator
 	steps   []Service
@@ -191,6 +193,17 @@ func (s *SagaGroup) CompensationTimeout(d time.Duration) *SagaGroup { s.timeout 
 
 // Name implements Service.
 func (s *SagaGroup) Name() string { return "saga" }
+
+// Call implements Service: it runs the saga on its own, outside a flow,
+// built on first use without a declared input (its keys are not checked;
+// a build error is the error of the call). On a SagaGroup that [Saga] did not
+// make it returns an error wrapping [ErrNotBuilt].
+func (s *SagaGroup) Call(ctx context.Context, c *fc.Context) error {
+	if s == nil || s.self == nil {
+		return notBuilt("SagaGroup", "Saga")
+	}
+	return s.combinator.Call(ctx, c)
+}
 
 func (s *SagaGroup) build(b *builder, path string, in keys) (runner, keys, *Node) {
 	p := path + "/saga"

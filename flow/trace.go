@@ -11,59 +11,52 @@ import (
 	"github.com/svcflow/svcflow/internal/jsonenc"
 )
 
-// Outcomes of a step in a [Trace].
-const (
-	OutcomeOK             = "ok"
-	OutcomeStop           = "stop"
-	OutcomeRetryExhausted = "retry-exhausted"
-	OutcomeFatal          = "fatal"
-	OutcomePanic          = "panic"
-	OutcomeCanceled       = "canceled"
-	OutcomeFailed         = "failed"
-	OutcomeSkipped        = "skipped"
-)
-
-// Outcome returns the trace outcome of a step's error.
-func Outcome(err error) string {
-	switch errors.KindOf(err) {
-	case errors.KindOK:
-		return OutcomeOK
-	case errors.KindStop:
-		return OutcomeStop
-	case errors.KindRetry:
-		return OutcomeRetryExhausted
-	case errors.KindFatal:
-		return OutcomeFatal
-	case errors.KindPanic:
-		return OutcomePanic
-	case errors.KindCanceled:
-		return OutcomeCanceled
-	}
-	return OutcomeFailed
-}
-
 // Trace is the record of one run: what ran, for how long, how it ended and
-// what it wrote. Ask for one with [WithTrace]. It encodes to JSON.
+// what it wrote. Ask for one with [WithTrace]. It encodes to JSON, and
+// decodes from it with encoding/json.
 type Trace struct {
-	Flow     string        `json:"flow"`
-	Start    time.Time     `json:"start"`
+	// Flow is the flow's name.
+	Flow string `json:"flow"`
+	// Start is when the run began.
+	Start time.Time `json:"start"`
+	// Duration is how long the run took.
 	Duration time.Duration `json:"duration_ns"`
-	Outcome  string        `json:"outcome"`
-	Err      string        `json:"error,omitempty"`
-	Steps    []Span        `json:"steps"`
+	// Outcome is how the run ended: errors.KindOf its error (ok, stop,
+	// retry-exhausted, fatal, canceled, panic, failed).
+	Outcome errors.Kind `json:"outcome"`
+	// Err is the text of the run's error, if any.
+	Err string `json:"error,omitempty"`
+	// Reason is the reason of the Stop that ended the run (its
+	// *errors.StopError's Reason), when the outcome is stop: what a
+	// channel answers a rejected message with.
+	Reason string `json:"reason,omitempty"`
+	// Steps are the steps that ran or were skipped.
+	Steps []Span `json:"steps"`
 }
 
 // Span is one step of a [Trace]. Steps of concurrent branches appear in
 // the order they finished.
 type Span struct {
-	Name     string        `json:"name"`
-	Path     string        `json:"path"`
-	Start    time.Time     `json:"start"`
+	// Name is the step's name.
+	Name string `json:"name"`
+	// Path is where the step sits in the flow.
+	Path string `json:"path"`
+	// Start is when the step's first attempt began.
+	Start time.Time `json:"start"`
+	// Duration is how long the step took, retries and waits included.
 	Duration time.Duration `json:"duration_ns"`
-	Attempts int           `json:"attempts,omitempty"`
-	Outcome  string        `json:"outcome"`
-	Err      string        `json:"error,omitempty"`
-	Wrote    []string      `json:"wrote,omitempty"`
+	// Attempts is how many times the service was called (0 for a skipped
+	// step).
+	Attempts int `json:"attempts,omitempty"`
+	// Outcome is how the step ended: errors.KindOf its error, or
+	// errors.KindSkipped for a step whose condition did not hold. A step
+	// whose retries ran out is retry-exhausted; one that succeeded after
+	// retries is ok (Attempts tells how many it took).
+	Outcome errors.Kind `json:"outcome"`
+	// Err is the text of the step's error, if any.
+	Err string `json:"error,omitempty"`
+	// Wrote lists the keys the step wrote.
+	Wrote []string `json:"wrote,omitempty"`
 }
 
 // WithTrace records the run into t, which is reset first: the storage of
@@ -95,9 +88,12 @@ func (tr *tracer) end(err error) {
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
 	tr.t.Duration = time.Since(tr.t.Start)
-	tr.t.Outcome = Outcome(err)
+	tr.t.Outcome = errors.KindOf(err)
 	if err != nil {
 		tr.t.Err = err.Error()
+	}
+	if se, ok := errors.AsType[*errors.StopError](err); ok && tr.t.Outcome == errors.KindStop {
+		tr.t.Reason = se.Reason
 	}
 }
 
@@ -109,7 +105,7 @@ func (tr *tracer) add(s Span) {
 
 // skipped records a step that did not run (a condition that did not hold).
 func (tr *tracer) skipped(name, path string) {
-	tr.add(Span{Name: name, Path: path, Start: time.Now(), Outcome: OutcomeSkipped})
+	tr.add(Span{Name: name, Path: path, Start: time.Now(), Outcome: errors.KindSkipped})
 }
 
 // leaf runs a leaf step while recording its span.
@@ -119,7 +115,7 @@ func (tr *tracer) leaf(ctx context.Context, l *leafRunner, c *fc.Context) (int, 
 	attempts, err := l.attempt(ctx, c)
 	s.Duration = time.Since(s.Start)
 	s.Attempts = attempts
-	s.Outcome = Outcome(err)
+	s.Outcome = errors.KindOf(err)
 	if err != nil {
 		s.Err = err.Error()
 	}
@@ -154,10 +150,14 @@ func (t *Trace) AppendJSON(b []byte) []byte {
 	b = append(b, `,"duration_ns":`...)
 	b = strconv.AppendInt(b, int64(t.Duration), 10)
 	b = append(b, `,"outcome":`...)
-	b = jsonenc.AppendString(b, t.Outcome)
+	b = jsonenc.AppendString(b, t.Outcome.String())
 	if t.Err != "" {
 		b = append(b, `,"error":`...)
 		b = jsonenc.AppendString(b, t.Err)
+	}
+	if t.Reason != "" {
+		b = append(b, `,"reason":`...)
+		b = jsonenc.AppendString(b, t.Reason)
 	}
 	b = append(b, `,"steps":`...)
 	if t.Steps == nil {
@@ -189,7 +189,7 @@ func (s *Span) appendJSON(b []byte) []byte {
 		b = strconv.AppendInt(b, int64(s.Attempts), 10)
 	}
 	b = append(b, `,"outcome":`...)
-	b = jsonenc.AppendString(b, s.Outcome)
+	b = jsonenc.AppendString(b, s.Outcome.String())
 	if s.Err != "" {
 		b = append(b, `,"error":`...)
 		b = jsonenc.AppendString(b, s.Err)

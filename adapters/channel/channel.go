@@ -4,9 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,7 +50,9 @@ type Config struct {
 	// replayed. Zero: always Nack.
 	MaxDeliveries int
 	// NoTrace skips recording each run's trace with its message (it is
-	// recorded by default; it costs a few microseconds per message).
+	// recorded by default; it costs a few microseconds per message). The
+	// trace holds a rejection's reason as data: without it, a rejected
+	// message delivered again is answered with its stored error text.
 	NoTrace bool
 }
 
@@ -65,7 +67,10 @@ type Config struct {
 // under the restart backoff and runs the message again; a canceled run
 // leaves the message owed. A panic is a failure.
 //
-// A Channel is safe for concurrent use.
+// A Channel is safe for concurrent use. Only [New] makes one: the methods
+// of a zero Channel (or a nil *Channel) do nothing; those that return an
+// error return one wrapping [ErrNotBuilt], Handle and Inject a Fail result
+// carrying it, the others an empty value.
 type Channel struct {
 	cfg     Config
 	log     *slog.Logger
@@ -100,6 +105,22 @@ const (
 	StateRestarting = "restarting"
 	StateStopping   = "stopping"
 )
+
+// ErrNotBuilt is wrapped by the errors of the methods of a Channel that
+// [New] did not make.
+var ErrNotBuilt = errors.New("not built")
+
+// errNotBuilt is the error of a method of c when New did not make c, else
+// nil.
+func (c *Channel) errNotBuilt() error {
+	switch {
+	case c == nil:
+		return fmt.Errorf("channel: %w: a nil *Channel; make one with channel.New", ErrNotBuilt)
+	case c.log == nil: // New always sets it
+		return fmt.Errorf("channel: %w: a zero Channel; make one with channel.New", ErrNotBuilt)
+	}
+	return nil
+}
 
 // New returns a stopped channel. It checks the configuration.
 func New(cfg Config) (*Channel, error) {
@@ -139,20 +160,39 @@ func New(cfg Config) (*Channel, error) {
 	return c, nil
 }
 
-// Name returns the channel's name.
-func (c *Channel) Name() string { return c.cfg.Name }
+// Name returns the channel's name ("" for a Channel New did not make).
+func (c *Channel) Name() string {
+	if c == nil {
+		return ""
+	}
+	return c.cfg.Name
+}
 
-// Store returns the channel's message store.
-func (c *Channel) Store() store.Store { return c.store }
+// Store returns the channel's message store (nil for a Channel New did not
+// make).
+func (c *Channel) Store() store.Store {
+	if c == nil {
+		return nil
+	}
+	return c.store
+}
 
-// Flow returns the channel's flow.
-func (c *Channel) Flow() *flow.Flow { return c.cfg.Flow }
+// Flow returns the channel's flow (nil for a Channel New did not make).
+func (c *Channel) Flow() *flow.Flow {
+	if c == nil {
+		return nil
+	}
+	return c.cfg.Flow
+}
 
 // Start initialises the flow's services, runs again every message a
 // previous process left unfinished in the store (oldest first), then starts
 // the sources. It returns once the sources are running; a source that fails
 // later is logged and reported by [Channel.Status].
 func (c *Channel) Start(ctx context.Context) error {
+	if err := c.errNotBuilt(); err != nil {
+		return err
+	}
 	c.mu.Lock()
 	if c.state != StateStopped {
 		st := c.state
@@ -210,6 +250,9 @@ func (c *Channel) Start(ctx context.Context) error {
 // owed, to run again on the next start) and Stop returns ctx's error after
 // closing the services.
 func (c *Channel) Stop(ctx context.Context) error {
+	if err := c.errNotBuilt(); err != nil {
+		return err
+	}
 	c.mu.Lock()
 	if c.state != StateRunning {
 		st := c.state
@@ -252,19 +295,28 @@ func (c *Channel) Stop(ctx context.Context) error {
 
 // Status is a snapshot of a channel's state and counters.
 type Status struct {
-	Name      string           `json:"name"`
-	State     string           `json:"state"`
-	InFlight  int64            `json:"in_flight"`
-	Restarts  int64            `json:"restarts"`
-	Outcomes  map[string]int64 `json:"outcomes"` // done, rejected, error, left, duplicate
-	Sources   []string         `json:"sources"`
-	LastError string           `json:"last_error,omitempty"`
+	Name     string `json:"name"`      // the channel's name
+	State    string `json:"state"`     // StateStopped, StateRunning, ...
+	InFlight int64  `json:"in_flight"` // messages being processed
+	Restarts int64  `json:"restarts"`  // service restarts after Fatal errors
+	// Outcomes counts messages by what became of them: done, rejected,
+	// error (the store states they ended in), left (not finished: to be
+	// redelivered or run again at the next start) and duplicate (a
+	// finished message delivered again, answered from the store).
+	Outcomes  map[string]int64 `json:"outcomes"`
+	Sources   []string         `json:"sources"`              // the sources' names
+	LastError string           `json:"last_error,omitempty"` // the text of the latest error
 }
 
 var outcomeNames = [5]string{"done", "rejected", "error", "left", "duplicate"}
 
-// Status returns the channel's state and counters.
+// Status returns the channel's state and counters. For a Channel New did
+// not make it is a stopped channel with no counters, whose LastError says
+// so.
 func (c *Channel) Status() Status {
+	if err := c.errNotBuilt(); err != nil {
+		return Status{Name: c.Name(), State: StateStopped, LastError: err.Error()}
+	}
 	c.mu.Lock()
 	st := c.state
 	c.mu.Unlock()
@@ -297,6 +349,9 @@ func (c *Channel) Inject(ctx context.Context, m *message.Message, step string) R
 // Replay runs the stored message with the given ID again, whatever its
 // state, and records the new outcome in its history.
 func (c *Channel) Replay(ctx context.Context, id string) (Result, error) {
+	if err := c.errNotBuilt(); err != nil {
+		return Result{}, err
+	}
 	rec, err := c.store.Get(ctx, id)
 	if err != nil {
 		return Result{}, fmt.Errorf("channel %q: replay: %w", c.cfg.Name, err)
@@ -310,8 +365,11 @@ func (c *Channel) Replay(ctx context.Context, id string) (Result, error) {
 }
 
 func (c *Channel) accept(ctx context.Context, m *message.Message, opts []flow.RunOption) Result {
+	if err := c.errNotBuilt(); err != nil {
+		return Result{Settle: Fail, Outcome: errors.KindFailed, State: store.Error, Message: m, Err: err}
+	}
 	if m == nil {
-		return Result{Settle: Fail, State: string(store.Error), Err: fmt.Errorf("channel %q: nil message", c.cfg.Name)}
+		return Result{Settle: Fail, Outcome: errors.KindFailed, State: store.Error, Err: fmt.Errorf("channel %q: nil message", c.cfg.Name)}
 	}
 	c.inflight.Add(1)
 	defer c.inflight.Done()
@@ -333,9 +391,9 @@ func (c *Channel) accept(ctx context.Context, m *message.Message, opts []flow.Ru
 		}
 		if rec.State == store.Done || rec.State == store.Rejected {
 			c.counts[4].Add(1)
-			res := Result{Settle: Ack, State: string(rec.State), Message: rec.Message}
+			res := Result{Settle: Ack, Outcome: errors.KindOK, State: rec.State, Message: rec.Message}
 			if rec.State == store.Rejected {
-				res.Err = errors.Stop(stopReason(rec.Err))
+				res.Outcome, res.Err = errors.KindStop, errors.Stop(rejection(rec))
 			}
 			return res
 		}
@@ -373,7 +431,7 @@ func (c *Channel) lock(ctx context.Context, m *message.Message) (func(), error) 
 func (c *Channel) left(m *message.Message, err error) Result {
 	c.counts[3].Add(1)
 	c.lastErr.Store(err.Error())
-	return Result{Settle: Leave, State: string(store.Processing), Message: m, Err: err, RetryAfter: c.cfg.RetryAfter}
+	return Result{Settle: Leave, Outcome: errors.KindOf(err), State: store.Processing, Message: m, Err: err, RetryAfter: c.cfg.RetryAfter}
 }
 
 // run runs a stored message through the flow under the supervisor and
@@ -461,12 +519,13 @@ func (c *Channel) run(ctx context.Context, m *message.Message, opts []flow.RunOp
 	case kind == errors.KindCanceled || kind == errors.KindFatal:
 		// Not the message's fault: it stays owed (processing) and runs
 		// again on the next start or redelivery.
-		res.Settle, res.State, res.RetryAfter = Leave, string(store.Processing), c.cfg.RetryAfter
+		res.Settle, res.State, res.RetryAfter = Leave, store.Processing, c.cfg.RetryAfter
+		res.Outcome = kind
 		c.counts[3].Add(1)
 		c.lastErr.Store(err.Error())
 		c.log.Warn("message left unfinished", "id", m.ID, "error", err)
 		return res
-	case kind == errors.KindRetry:
+	case kind == errors.KindRetry || kind == errors.KindRetryExhausted:
 		res.Settle, st = Nack, store.Error
 		res.RetryAfter = c.cfg.RetryAfter
 		if d, ok := errors.RetryAfterHint(err); ok {
@@ -484,7 +543,7 @@ func (c *Channel) run(ctx context.Context, m *message.Message, opts []flow.RunOp
 		res.Settle, st = Fail, store.Error
 		c.counts[2].Add(1)
 	}
-	res.State = string(st)
+	res.State = st
 	u := store.Update{Context: m.Context, Trace: trace}
 	if err != nil {
 		u.Err = err.Error()
@@ -497,8 +556,9 @@ func (c *Channel) run(ctx context.Context, m *message.Message, opts []flow.RunOp
 	if terr := c.store.Transition(context.WithoutCancel(ctx), m.ID, st, u); terr != nil {
 		c.log.Error("store transition failed", "id", m.ID, "to", st, "error", terr)
 		res.Err = errors.Join(res.Err, terr)
-		res.Settle, res.State = Leave, string(store.Processing)
+		res.Settle, res.State = Leave, store.Processing
 	}
+	res.Outcome = errors.KindOf(res.Err)
 	return res
 }
 
@@ -572,14 +632,22 @@ func contextOf(m *message.Message) (*fc.Context, error) {
 	return c, nil
 }
 
-// stopReason recovers the reason of a stored rejection ("flow "f": step
-// "s": stop: no items" -> "no items"), so a duplicate delivery is answered
-// like the first one.
-func stopReason(text string) string {
-	if i := strings.LastIndex(text, "stop: "); i >= 0 {
-		return text[i+len("stop: "):]
+// rejection returns the reason a stored message was rejected with, so a
+// duplicate delivery is answered like the first one: the reason its trace
+// recorded as data (flow.Trace.Reason). A message stored without a trace
+// (NoTrace, or rejected before its flow ran) has none: its error text is
+// the reason then.
+func rejection(rec *store.Record) string {
+	if rec.Message != nil && len(rec.Message.Trace) > 0 {
+		var tr struct {
+			Outcome errors.Kind `json:"outcome"`
+			Reason  string      `json:"reason"`
+		}
+		if json.Unmarshal(rec.Message.Trace, &tr) == nil && tr.Outcome == errors.KindStop && tr.Reason != "" {
+			return tr.Reason
+		}
 	}
-	return text
+	return rec.Err
 }
 
 func newErrorID() string {

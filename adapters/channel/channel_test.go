@@ -81,23 +81,25 @@ func TestHandleOutcomes(t *testing.T) {
 	ch, err := channel.New(channel.Config{Name: "orders", Flow: orderFlow(t), Store: st})
 	require.NoError(t, err)
 	tests := []struct {
-		kind   string
-		settle channel.Settle
-		state  store.State
-		after  time.Duration
+		kind    string
+		settle  channel.Settle
+		outcome errors.Kind
+		state   store.State
+		after   time.Duration
 	}{
-		{"ok", channel.Ack, store.Done, 0},
-		{"stop", channel.Ack, store.Rejected, 0},
-		{"retry", channel.Nack, store.Error, 20 * time.Millisecond},
-		{"fail", channel.Fail, store.Error, 0},
-		{"panic", channel.Fail, store.Error, 0},
+		{"ok", channel.Ack, errors.KindOK, store.Done, 0},
+		{"stop", channel.Ack, errors.KindStop, store.Rejected, 0},
+		{"retry", channel.Nack, errors.KindRetryExhausted, store.Error, 20 * time.Millisecond},
+		{"fail", channel.Fail, errors.KindFailed, store.Error, 0},
+		{"panic", channel.Fail, errors.KindPanic, store.Error, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.kind, func(t *testing.T) {
 			m := jsonMsg(t, map[string]any{"kind": tt.kind})
 			res := ch.Handle(t.Context(), m)
 			assert.Equal(t, tt.settle, res.Settle, "%v", res.Err)
-			assert.Equal(t, string(tt.state), res.State)
+			assert.Equal(t, tt.state, res.State)
+			assert.Equal(t, tt.outcome, res.Outcome)
 			assert.Equal(t, tt.after, res.RetryAfter)
 			if tt.settle == channel.Fail {
 				assert.NotEmpty(t, res.ErrorID)
@@ -145,7 +147,48 @@ func TestDuplicateFinishedMessageIsNotRunAgain(t *testing.T) {
 	require.ErrorAs(t, again.Err, &se2)
 	assert.Equal(t, "invalid order", se1.Reason)
 	assert.Equal(t, se1.Reason, se2.Reason)
-	assert.Equal(t, "rejected", again.State)
+	assert.Equal(t, store.Rejected, again.State)
+	assert.Equal(t, errors.KindStop, again.Outcome)
+}
+
+// TestRejectedDuplicateReasonIsData: the reason a duplicate of a rejected
+// message is answered with is the Stop's Reason, recorded as data with the
+// run (its trace), never recovered from the error's text.
+func TestRejectedDuplicateReasonIsData(t *testing.T) {
+	const reason = `field "kind": stop: is not allowed` // text that looks like a nested stop
+	f := flow.New("orders", flow.Step("validate", func(ctx context.Context, c *fc.Context) error {
+		return errors.Stop(reason)
+	})).MustBuild()
+	for _, noTrace := range []bool{false, true} {
+		st := store.NewMemory()
+		ch, err := channel.New(channel.Config{Name: "r", Flow: f, Store: st, NoTrace: noTrace})
+		require.NoError(t, err)
+		m := jsonMsg(t, map[string]any{"x": 1})
+		first := ch.Handle(t.Context(), m.Clone())
+		again := ch.Handle(t.Context(), m.Clone())
+		for _, res := range []channel.Result{first, again} {
+			assert.Equal(t, channel.Ack, res.Settle)
+			assert.Equal(t, errors.KindStop, res.Outcome)
+			assert.Equal(t, store.Rejected, res.State)
+		}
+		se1, ok := errors.AsType[*errors.StopError](first.Err)
+		require.True(t, ok)
+		se2, ok := errors.AsType[*errors.StopError](again.Err)
+		require.True(t, ok)
+		assert.Equal(t, reason, se1.Reason)
+		rec, err := st.Get(t.Context(), m.ID)
+		require.NoError(t, err)
+		if noTrace {
+			// Without a trace the store holds only the error's text: it is
+			// the reason, whole.
+			assert.Equal(t, rec.Err, se2.Reason)
+			assert.Equal(t, `flow "orders": step "validate": stop: `+reason, se2.Reason)
+		} else {
+			assert.Equal(t, reason, se2.Reason, "answered like the first delivery")
+			assert.Contains(t, string(rec.Message.Trace), `"reason":`)
+		}
+		assert.Equal(t, int64(1), ch.Status().Outcomes["duplicate"])
+	}
 }
 
 // flaky is a service that is broken (Fatal) for its first calls, and
@@ -177,7 +220,7 @@ func TestFatalRestartsServicesAndKeepsMessage(t *testing.T) {
 	m := jsonMsg(t, map[string]any{"x": 1})
 	res := ch.Handle(t.Context(), m)
 	require.Equal(t, channel.Ack, res.Settle, "%v", res.Err)
-	assert.Equal(t, "done", res.State)
+	assert.Equal(t, store.Done, res.State)
 	assert.Equal(t, int64(2), ch.Status().Restarts)
 	assert.Equal(t, int32(3), svc.inits.Load(), "start + two restarts")
 	rec, err := st.Get(t.Context(), m.ID)
@@ -340,7 +383,7 @@ func TestReplayAndInject(t *testing.T) {
 
 	res, err := ch.Replay(t.Context(), m.ID)
 	require.NoError(t, err)
-	assert.Equal(t, "done", res.State)
+	assert.Equal(t, store.Done, res.State)
 	assert.Equal(t, []string{"b", "a", "b"}, log)
 	rec, err := st.Get(t.Context(), m.ID)
 	require.NoError(t, err)
@@ -364,7 +407,7 @@ func TestNonJSONPayloadAndBadJSON(t *testing.T) {
 
 	res = ch.Handle(t.Context(), message.New("application/json", []byte(`{"broken"`), nil))
 	assert.Equal(t, channel.Ack, res.Settle)
-	assert.Equal(t, "rejected", res.State)
+	assert.Equal(t, store.Rejected, res.State)
 	assert.ErrorContains(t, res.Err, "payload")
 }
 

@@ -9,19 +9,26 @@
 // message delivered again is answered from the store, not run twice.
 //
 // The supervisor applies the control errors of package errors and tells
-// the source how to settle the message ([Settle]):
+// the source how to settle the message ([Settle]). A [Result] carries the
+// outcome as an errors.Kind and the store's state as a store.State:
 //
-//	the flow returned        state      settle   HTTP
-//	nil                      done       Ack      200 with the output context
-//	Stop                     rejected   Ack      422 with the reason
-//	Retry, retries ran out   error      Nack     503 with Retry-After (Fail after MaxDeliveries)
-//	Fatal                    -          -        services closed and re-initialised under the
-//	                                             restart backoff; the message runs again
-//	canceled (shutdown)      processing Leave    503; runs again on the next start
-//	any other error, panic   error      Fail     500 with an error id, never a stack
+//	the flow returned        outcome          state       settle   HTTP
+//	nil                      ok               done        Ack      200 with the output context
+//	Stop                     stop             rejected    Ack      422 with the reason
+//	Retry, retries ran out   retry-exhausted  error       Nack     503 with Retry-After (Fail after MaxDeliveries)
+//	Fatal                    -                -           -        services closed and re-initialised under the
+//	                                                               restart backoff; the message runs again
+//	canceled (shutdown)      canceled         processing  Leave    503; runs again on the next start
+//	any other error, panic   failed, panic    error       Fail     500 with an error id, never a stack
+//
+// (A Fatal that outlasts the restart budget leaves the message: outcome
+// fatal, state processing, Leave.) A rejected message delivered again is
+// answered from the store with the same Stop reason, which the run's trace
+// records as data.
 //
 // Sources implement [Source]: they call the channel's Handle for each
-// message and settle it by the [Result]. The run's context is the message's
+// message and settle it by the [Result]'s Settle and Outcome, never by
+// the text of its error. The run's context is the message's
 // JSON payload (or its text under "body"), with the message's meta under
 // "meta" and its id as meta.id, the key to make a flow's effects
 // idempotent.

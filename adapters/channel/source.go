@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/svcflow/svcflow/adapters/message"
+	"github.com/svcflow/svcflow/adapters/store"
+	"github.com/svcflow/svcflow/errors"
 )
 
 // Source is where a channel's messages come from: an HTTP route, a cron
@@ -78,15 +80,24 @@ func (s Settle) String() string {
 
 // Result is the outcome of handling one message.
 type Result struct {
+	// Settle says what the source must do with the message.
 	Settle Settle
-	// State is the message's state in the store after the run ("done",
-	// "rejected", "error", or "processing" when left).
-	State string
+	// Outcome is how the handling ended, errors.KindOf(Err): ok, stop (a
+	// rejection: the Stop's reason is in Err), retry-exhausted, failed,
+	// panic, fatal or canceled. Sources read it, with Settle, instead of
+	// parsing State or the error's text: Ack with errors.KindStop is a
+	// rejection.
+	Outcome errors.Kind
+	// State is the message's state in the store after the run
+	// (store.Done, store.Rejected, store.Error, or store.Processing when
+	// the message is left).
+	State store.State
 	// Message is the handled message with the run's context. Its trace,
 	// when recorded, is in the store (Store.Get).
 	Message *message.Message
 	// Err is the run's error (nil when done). For a rejection it is the
-	// Stop error, whose text is the reason.
+	// Stop error: errors.As finds its *errors.StopError, whose Reason is
+	// the reason.
 	Err error
 	// RetryAfter is how long to wait before redelivery, for Nack (and a
 	// hint for Leave).

@@ -100,12 +100,17 @@
 //	        input: {items: [...], customer: {tier: gold}}
 //	        want: {total: 90}                               # a subset of the output
 //	      - name: payment down
-//	        stubs: {charge: {error: retry, message: down}}  # or any step form
-//	        error: retry                                    # stop, retry, fatal, failure, panic, canceled, any
+//	        stubs: {charge: {error: retry, message: down}}  # stop, retry, fatal, failed; or any step form
+//	        error: retry                                    # an errors.Kind: stop, retry, retry-exhausted, fatal, failed, panic, canceled; or any
 //	        error_contains: down
 //	        through: charge                                 # optional: flow.Through (or from: flow.From)
 //
-// [Case.Run] runs a case and reports each difference at its position.
+// error: names the outcome the run must end with; retry also matches a run
+// whose retries ran out (retry-exhausted), and failure is still accepted
+// for failed. Values in want: compare as in package flowtest: by their
+// JSON form, numbers that are not integers within a relative 1e-9, nested
+// maps as subsets, lists element by element. [Case.Run] runs a case and
+// reports each difference at its position.
 //
 // # Who owns what
 //

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"math"
-	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -14,26 +12,28 @@ import (
 	fc "github.com/svcflow/svcflow/context"
 	"github.com/svcflow/svcflow/errors"
 	"github.com/svcflow/svcflow/flow"
+	"github.com/svcflow/svcflow/internal/compare"
 	yaml "go.yaml.in/yaml/v4"
 )
 
 // Suite is one entry of the tests section: table-driven cases of a flow.
 type Suite struct {
-	Flow  string
-	File  string
-	Line  int
-	Cases []*Case
+	Flow  string  // the flow under test
+	File  string  // the file declaring the suite
+	Line  int     // the line of the suite in File
+	Cases []*Case // in declaration order
 }
 
 // Case is one test case: an input, the expected subset of the output or
 // the expected kind of error, and stubs for named steps.
 type Case struct {
-	Name          string
-	File          string
-	Line, Column  int
-	Input         map[string]any
+	Name          string         // the case's name (case_N when none is given)
+	File          string         // the file declaring the case
+	Line, Column  int            // the case's position in File
+	Input         map[string]any // the run's input
 	Want          map[string]any // expected subset of the output
-	Error         string         // expected error kind; "" expects success
+	Error         errors.Kind    // expected outcome (error:); KindOK expects success
+	AnyError      bool           // error: any, or error_contains alone: an error of any kind
 	ErrorContains string         // text the error must contain
 	From, Through string         // run options (flow.From, flow.Through)
 	Stubs         []string       // the names of the stubbed steps
@@ -43,8 +43,30 @@ type Case struct {
 	errorPos pos
 }
 
-// ErrorKinds are the values of a case's error: key.
-var ErrorKinds = []string{"stop", "retry", "fatal", "failure", "panic", "canceled", "any"}
+// ErrorKinds are the values of a case's error: key: the names of the
+// errors.Kind a run may end with (see errors.Kind.String), and "any".
+// "retry" also matches a run whose retries ran out (retry-exhausted).
+// "failure", the former name of "failed", is still accepted.
+var ErrorKinds = append(kindNames(compare.ErrorKinds), "any")
+
+// stubKinds are the kinds of error a stub can return (its error: key).
+var stubKinds = []errors.Kind{errors.KindStop, errors.KindRetry, errors.KindFatal, errors.KindFailed}
+
+// kindNames returns the names of kinds.
+func kindNames(kinds []errors.Kind) []string {
+	out := make([]string, len(kinds))
+	for i, k := range kinds {
+		out[i] = k.String()
+	}
+	return out
+}
+
+// parseKind returns the kind named s if it is one of kinds ("failure"
+// names errors.KindFailed).
+func parseKind(s string, kinds []errors.Kind) (errors.Kind, bool) {
+	k, err := errors.ParseKind(s)
+	return k, err == nil && slices.Contains(kinds, k)
+}
 
 // Tests returns the test suites, in the order they are declared.
 func (c *Config) Tests() []*Suite { return slices.Clone(c.suites) }
@@ -150,12 +172,16 @@ func (l *loader) parseCase(f *srcFile, def *flowDef, n *yaml.Node, i int, suiteS
 		good = good && ok
 	}
 	if fd, ok := fs.get("error"); ok {
-		kind, ok := l.str(f, fd.val, "case: error")
+		name, ok := l.str(f, fd.val, "case: error")
+		kind, known := parseKind(name, compare.ErrorKinds)
 		switch {
 		case !ok:
 			good = false
-		case !slices.Contains(ErrorKinds, kind):
-			l.at(f, fd.val, "case: error: expected an error kind: %s%s", oneOf(ErrorKinds), suggest(kind, ErrorKinds))
+		case name == "any":
+			tc.AnyError = true
+			tc.errorPos = posOf(f, fd.val)
+		case !known:
+			l.at(f, fd.val, "case: error: expected an error kind: %s%s", oneOf(ErrorKinds), suggest(name, ErrorKinds))
 			good = false
 		default:
 			tc.Error = kind
@@ -165,8 +191,8 @@ func (l *loader) parseCase(f *srcFile, def *flowDef, n *yaml.Node, i int, suiteS
 	if fd, ok := fs.get("error_contains"); ok {
 		tc.ErrorContains, ok = l.str(f, fd.val, "case: error_contains")
 		good = good && ok
-		if tc.Error == "" {
-			tc.Error = "any"
+		if tc.Error == errors.KindOK && !tc.AnyError {
+			tc.AnyError = true
 			tc.errorPos = posOf(f, fd.val)
 		}
 	}
@@ -282,11 +308,12 @@ func (l *loader) parseStub(f *srcFile, def *flowDef, name string, n *yaml.Node) 
 				s.output = m
 			}
 			if fd, ok := fs.get("error"); ok {
-				kind, ok := l.str(f, fd.val, what+": error")
-				kinds := ErrorKinds[:4]
-				if !ok || !slices.Contains(kinds, kind) {
+				name, ok := l.str(f, fd.val, what+": error")
+				kind, known := parseKind(name, stubKinds)
+				if !ok || !known {
 					if ok {
-						l.at(f, fd.val, "%s: error: expected %s%s", what, oneOf(kinds), suggest(kind, kinds))
+						kinds := kindNames(stubKinds)
+						l.at(f, fd.val, "%s: error: expected %s%s", what, oneOf(kinds), suggest(name, kinds))
 					}
 					return nil, false
 				}
@@ -296,7 +323,9 @@ func (l *loader) parseStub(f *srcFile, def *flowDef, name string, n *yaml.Node) 
 					return nil, false
 				}
 			}
-			s.message = "stubbed " + s.kind
+			if s.kind != errors.KindOK {
+				s.message = "stubbed " + s.kind.String()
+			}
 			if fd, ok := fs.get("message"); ok {
 				if s.message, ok = l.str(f, fd.val, what+": message"); !ok {
 					return nil, false
@@ -321,12 +350,13 @@ func (l *loader) parseStub(f *srcFile, def *flowDef, name string, n *yaml.Node) 
 	return s, true
 }
 
-// stubService writes fixed output or returns an error of a kind. It
-// declares no contract, so it keeps the contract of the step it replaces.
+// stubService writes fixed output or returns an error of a kind (one of
+// stubKinds; KindOK: no error). It declares no contract, so it keeps the
+// contract of the step it replaces.
 type stubService struct {
 	name    string
 	output  map[string]any
-	kind    string
+	kind    errors.Kind
 	message string
 }
 
@@ -334,13 +364,13 @@ func (s *stubService) Name() string { return s.name }
 
 func (s *stubService) Call(_ context.Context, c *fc.Context) error {
 	switch s.kind {
-	case "stop":
+	case errors.KindStop:
 		return errors.Stop(s.message)
-	case "retry":
+	case errors.KindRetry:
 		return errors.Retry(errors.New(s.message))
-	case "fatal":
+	case errors.KindFatal:
 		return errors.Fatal(errors.New(s.message))
-	case "failure":
+	case errors.KindFailed:
 		return errors.New(s.message)
 	}
 	for _, k := range slices.Sorted(maps.Keys(s.output)) {
@@ -351,11 +381,11 @@ func (s *stubService) Call(_ context.Context, c *fc.Context) error {
 
 // Result is the outcome of one test case.
 type Result struct {
-	Case     *Case
+	Case     *Case          // the case run
 	Failures []string       // each "file:line:col: what differs"
 	Output   map[string]any // the output context, as JSON values
 	Err      error          // the run's error
-	Duration time.Duration
+	Duration time.Duration  // how long the run took, Init and Close included
 }
 
 // Passed reports whether the case passed.
@@ -363,7 +393,9 @@ func (r *Result) Passed() bool { return len(r.Failures) == 0 }
 
 // Run runs the case: its flow (built with its stubs) on its input, between
 // the flow's Init and Close, then checks the error kind and the expected
-// subset of the output.
+// subset of the output. Values compare as in package flowtest: by their
+// JSON form, numbers that are not integers within a relative 1e-9, nested
+// maps as subsets, lists element by element.
 func (tc *Case) Run(ctx context.Context) *Result {
 	r := &Result{Case: tc}
 	if tc.flow == nil {
@@ -392,12 +424,15 @@ func (tc *Case) Run(ctx context.Context) *Result {
 		r.Output = jsonMap(out)
 	}
 	kind := errors.KindOf(err)
+	wantErr := tc.Error != errors.KindOK || tc.AnyError
 	switch {
-	case tc.Error == "" && err != nil:
+	case !wantErr && err != nil:
 		r.Failures = append(r.Failures, tc.at(pos{}, "unexpected error (%s): %v", kind, err))
-	case tc.Error != "" && err == nil:
+	case wantErr && err == nil && tc.Error == errors.KindOK:
+		r.Failures = append(r.Failures, tc.at(tc.errorPos, "want an error, got none"))
+	case wantErr && err == nil:
 		r.Failures = append(r.Failures, tc.at(tc.errorPos, "want error %s, got none", tc.Error))
-	case tc.Error != "" && tc.Error != "any" && kind.String() != tc.Error:
+	case tc.Error != errors.KindOK && !compare.Kind(tc.Error, kind):
 		r.Failures = append(r.Failures, tc.at(tc.errorPos, "want error %s, got %s: %v", tc.Error, kind, err))
 	}
 	if tc.ErrorContains != "" && err != nil && !strings.Contains(err.Error(), tc.ErrorContains) {
@@ -409,7 +444,7 @@ func (tc *Case) Run(ctx context.Context) *Result {
 		switch {
 		case !ok:
 			r.Failures = append(r.Failures, tc.at(tc.wantPos[k], "key %q: want %s, but the output has no such key", k, jsonText(want)))
-		case !match(want, got):
+		case !compare.Match(want, got):
 			r.Failures = append(r.Failures, tc.at(tc.wantPos[k], "key %q: want %s, got %s", k, jsonText(want), jsonText(got)))
 		}
 	}
@@ -447,48 +482,11 @@ func jsonMap(c *fc.Context) map[string]any {
 
 // jsonText renders a value for a failure message, cut when long.
 func jsonText(v any) string {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Sprint(v)
+	t := compare.Text(v)
+	if len(t) > 200 {
+		return t[:197] + "..."
 	}
-	if len(b) > 200 {
-		return string(b[:197]) + "..."
-	}
-	return string(b)
-}
-
-// match reports whether got has want: maps hold at least want's keys
-// (recursively), lists match element by element, numbers by value.
-func match(want, got any) bool {
-	switch w := want.(type) {
-	case map[string]any:
-		g, ok := got.(map[string]any)
-		if !ok {
-			return false
-		}
-		for k, wv := range w {
-			gv, ok := g[k]
-			if !ok || !match(wv, gv) {
-				return false
-			}
-		}
-		return true
-	case []any:
-		g, ok := got.([]any)
-		if !ok || len(g) != len(w) {
-			return false
-		}
-		for i := range w {
-			if !match(w[i], g[i]) {
-				return false
-			}
-		}
-		return true
-	case float64:
-		g, ok := got.(float64)
-		return ok && (g == w || math.Abs(g-w) <= 1e-9*math.Max(math.Abs(g), math.Abs(w)))
-	}
-	return reflect.DeepEqual(want, got)
+	return t
 }
 
 // stepNames returns the names of the flow's service steps (those a stub

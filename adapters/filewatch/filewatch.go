@@ -21,6 +21,7 @@ import (
 
 	"github.com/svcflow/svcflow/adapters/channel"
 	"github.com/svcflow/svcflow/adapters/message"
+	flowerrors "github.com/svcflow/svcflow/errors"
 )
 
 // Meta keys set on every file's message.
@@ -526,7 +527,7 @@ func (r *runner) process(name string, size int64, mod time.Time) outcome {
 		}
 	}
 	settle := res.Settle
-	if settle == channel.Ack && res.State == "rejected" {
+	if settle == channel.Ack && res.Outcome == flowerrors.KindStop {
 		// Rejected on purpose (a Stop: invalid content): finished, never
 		// offered again, but filed with the failures and the reason beside.
 		settle = channel.Fail
@@ -617,6 +618,7 @@ func errorReport(name string, m *message.Message, res channel.Result) []byte {
 	fmt.Fprintf(&b, "error: %s\n", text)
 	fmt.Fprintf(&b, "error_id: %s\n", res.ErrorID)
 	fmt.Fprintf(&b, "message_id: %s\n", m.ID)
+	fmt.Fprintf(&b, "outcome: %s\n", res.Outcome)
 	fmt.Fprintf(&b, "state: %s\n", res.State)
 	fmt.Fprintf(&b, "file: %s\n", name)
 	fmt.Fprintf(&b, "time: %s\n", time.Now().UTC().Format(time.RFC3339))

@@ -20,6 +20,7 @@ import (
 
 	"github.com/svcflow/svcflow/adapters/channel"
 	"github.com/svcflow/svcflow/adapters/message"
+	flowerrors "github.com/svcflow/svcflow/errors"
 )
 
 func TestMain(m *testing.M) {
@@ -152,7 +153,7 @@ func TestFailedFileIsMovedWithErrorReport(t *testing.T) {
 	dir := t.TempDir()
 	failed := filepath.Join(t.TempDir(), "failures")
 	h := newCollector(func(m *message.Message) channel.Result {
-		return channel.Result{Settle: channel.Fail, State: "error", Message: m,
+		return channel.Result{Settle: channel.Fail, Outcome: flowerrors.KindFailed, State: "error", Message: m,
 			Err: errors.New("step total: price is not a number"), ErrorID: "E-7"}
 	})
 	start(t, newSource(t, dir, WithFailedDir(failed)), h)
@@ -168,6 +169,8 @@ func TestFailedFileIsMovedWithErrorReport(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, string(text), "error: step total: price is not a number\n")
 	assert.Contains(t, string(text), "error_id: E-7\n")
+	assert.Contains(t, string(text), "outcome: failed\n")
+	assert.Contains(t, string(text), "state: error\n")
 	assert.Contains(t, string(text), "message_id: "+m.ID+"\n")
 	assert.Contains(t, string(text), "file: bad.json\n")
 	assert.NoDirExists(t, filepath.Join(dir, "failed"), "the default failed folder is not used")

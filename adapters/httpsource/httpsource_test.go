@@ -167,7 +167,7 @@ func TestResultMapping(t *testing.T) {
 		case "done-nil":
 			return channel.Result{Settle: channel.Ack, State: "done"}
 		case "rejected":
-			return channel.Result{Settle: channel.Ack, State: "rejected", Err: fmt.Errorf("step check: %w", flowerrors.Stop("no items"))}
+			return channel.Result{Settle: channel.Ack, Outcome: flowerrors.KindStop, State: "rejected", Err: fmt.Errorf("step check: %w", flowerrors.Stop("no items"))}
 		case "nack":
 			return channel.Result{Settle: channel.Nack, State: "error", Err: secret, RetryAfter: 1500 * time.Millisecond}
 		case "nack0":

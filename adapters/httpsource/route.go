@@ -22,6 +22,7 @@ import (
 
 	"github.com/svcflow/svcflow/adapters/channel"
 	"github.com/svcflow/svcflow/adapters/message"
+	"github.com/svcflow/svcflow/adapters/store"
 	flowerrors "github.com/svcflow/svcflow/errors"
 	"github.com/svcflow/svcflow/internal/jsonenc"
 	"github.com/svcflow/svcflow/internal/jsonscan"
@@ -346,7 +347,7 @@ func (rt *route) call(ctx context.Context, h channel.Handler, m *message.Message
 		errID := uuid.NewString()
 		rt.log.Error("http handler panicked", "source", rt.Name(), "id", m.ID,
 			"error_id", errID, "panic", v, "stack", string(debug.Stack()))
-		res = channel.Result{Settle: channel.Fail, State: "error", ErrorID: errID}
+		res = channel.Result{Settle: channel.Fail, Outcome: flowerrors.KindPanic, State: store.Error, ErrorID: errID}
 	}()
 	res = h.Handle(ctx, m)
 	panicked = false
@@ -361,7 +362,7 @@ func (rt *route) respond(w http.ResponseWriter, m *message.Message, res channel.
 	}
 	switch res.Settle {
 	case channel.Ack:
-		if res.State == "rejected" {
+		if res.Outcome == flowerrors.KindStop {
 			log().Debug("http request rejected", "reason", rejectReason(res.Err))
 			writeJSON(w, http.StatusUnprocessableEntity, errorBody{Error: rejectReason(res.Err), ID: m.ID})
 			return

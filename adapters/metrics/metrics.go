@@ -3,6 +3,16 @@
 // flow (a [flow.Metrics] fed by the [flow.Measure] middleware) and message
 // outcomes of every channel.
 //
+// svcflow_step_duration_seconds is a histogram of step attempts labelled
+// flow, step and outcome, the name of the attempt's errors.Kind: ok, stop,
+// will-retry (an attempt that failed and is retried), retry-exhausted (the
+// last attempt of a step whose retries ran out), failed, panic, fatal or
+// canceled. A step that succeeds on its third attempt counts two
+// will-retry attempts and one ok. svcflow_messages_total counts a
+// channel's messages by what became of them: done, rejected, error (the
+// store's states), left (not finished: redelivered or run again at the
+// next start) and duplicate (answered from the store).
+//
 // It writes the exposition format itself (a few counters and histograms do
 // not justify a client library). A [Registry] is safe for concurrent use;
 // observing a step takes a read lock, an atomic add per bucket hit, and no
@@ -22,6 +32,7 @@ import (
 	"time"
 
 	"github.com/svcflow/svcflow/adapters/channel"
+	"github.com/svcflow/svcflow/errors"
 )
 
 // DefaultBuckets are the upper bounds, in seconds, of step latency
@@ -37,7 +48,10 @@ type Registry struct {
 	channels []*channel.Channel
 }
 
-type stepKey struct{ flow, step, outcome string }
+type stepKey struct {
+	flow, step string
+	outcome    errors.Kind
+}
 
 type histogram struct {
 	counts []atomic.Uint64 // one per bucket, plus +Inf
@@ -49,8 +63,9 @@ func New() *Registry {
 	return &Registry{buckets: DefaultBuckets, steps: map[stepKey]*histogram{}}
 }
 
-// ObserveStep implements flow.Metrics.
-func (r *Registry) ObserveStep(flowName, step, outcome string, d time.Duration) {
+// ObserveStep implements flow.Metrics: it counts one attempt of a step in
+// the histogram labelled with the flow, the step and the outcome's name.
+func (r *Registry) ObserveStep(flowName, step string, outcome errors.Kind, d time.Duration) {
 	k := stepKey{flowName, step, outcome}
 	r.mu.RLock()
 	h := r.steps[k]
@@ -82,7 +97,7 @@ func (r *Registry) WritePrometheus(w io.Writer) error {
 	r.mu.RLock()
 	chans := slices.Clone(r.channels)
 	keys := slices.SortedFunc(maps.Keys(r.steps), func(a, b stepKey) int {
-		return strings.Compare(a.flow+"\x00"+a.step+"\x00"+a.outcome, b.flow+"\x00"+b.step+"\x00"+b.outcome)
+		return strings.Compare(a.flow+"\x00"+a.step+"\x00"+a.outcome.String(), b.flow+"\x00"+b.step+"\x00"+b.outcome.String())
 	})
 	hs := make([]*histogram, len(keys))
 	for i, k := range keys {
@@ -125,7 +140,7 @@ func (r *Registry) WritePrometheus(w io.Writer) error {
 	b.WriteString("# TYPE svcflow_step_duration_seconds histogram\n")
 	for i, k := range keys {
 		h := hs[i]
-		labels := fmt.Sprintf("flow=%s,step=%s,outcome=%s", quote(k.flow), quote(k.step), quote(k.outcome))
+		labels := fmt.Sprintf("flow=%s,step=%s,outcome=%s", quote(k.flow), quote(k.step), quote(k.outcome.String()))
 		var cum uint64
 		for j, ub := range r.buckets {
 			cum += h.counts[j].Load()

@@ -4,7 +4,9 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -23,9 +25,9 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestHistogramBuckets(t *testing.T) {
 	r := metrics.New()
-	r.ObserveStep("f", `we"ird`, "ok", 300*time.Microsecond)
-	r.ObserveStep("f", `we"ird`, "ok", 2*time.Second)
-	r.ObserveStep("f", `we"ird`, "ok", time.Minute)
+	r.ObserveStep("f", `we"ird`, errors.KindOK, 300*time.Microsecond)
+	r.ObserveStep("f", `we"ird`, errors.KindOK, 2*time.Second)
+	r.ObserveStep("f", `we"ird`, errors.KindOK, time.Minute)
 	var b strings.Builder
 	require.NoError(t, r.WritePrometheus(&b))
 	out := b.String()
@@ -75,10 +77,53 @@ func TestChannelAndStepMetrics(t *testing.T) {
 	assert.Contains(t, out, "# TYPE svcflow_step_duration_seconds histogram\n")
 }
 
+// TestRetriedStepAttemptLabels: every attempt of a retried step is one
+// observation labelled with its own outcome. A step that succeeds on its
+// third attempt counts two will-retry attempts and one ok; a step whose
+// three attempts all fail counts two will-retry and one retry-exhausted.
+func TestRetriedStepAttemptLabels(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := metrics.New()
+		var flakyCalls, downCalls atomic.Int32
+		f := flow.New("orders",
+			flow.Step("flaky", func(ctx context.Context, c *fc.Context) error {
+				if flakyCalls.Add(1) < 3 {
+					return errors.Retry(errors.New("busy"))
+				}
+				return nil
+			}),
+			flow.Step("down", func(ctx context.Context, c *fc.Context) error {
+				downCalls.Add(1)
+				return errors.Retry(errors.New("unavailable"))
+			}),
+		).Retry(errors.Policy{MaxAttempts: 3, Initial: 10 * time.Millisecond}).Use(flow.Measure(r)).MustBuild()
+		_, err := f.Run(t.Context(), nil)
+		require.Equal(t, errors.KindRetryExhausted, errors.KindOf(err), "%v", err)
+		require.Equal(t, int32(3), flakyCalls.Load())
+		require.Equal(t, int32(3), downCalls.Load())
+
+		var b strings.Builder
+		require.NoError(t, r.WritePrometheus(&b))
+		counts := map[string]string{}
+		for line := range strings.Lines(b.String()) {
+			if rest, ok := strings.CutPrefix(line, "svcflow_step_duration_seconds_count{"); ok {
+				labels, n, _ := strings.Cut(strings.TrimSpace(rest), "} ")
+				counts[labels] = n
+			}
+		}
+		assert.Equal(t, map[string]string{
+			`flow="orders",step="flaky",outcome="will-retry"`:     "2",
+			`flow="orders",step="flaky",outcome="ok"`:             "1",
+			`flow="orders",step="down",outcome="will-retry"`:      "2",
+			`flow="orders",step="down",outcome="retry-exhausted"`: "1",
+		}, counts, b.String())
+	})
+}
+
 func BenchmarkObserveStep(b *testing.B) {
 	r := metrics.New()
 	b.ReportAllocs()
 	for b.Loop() {
-		r.ObserveStep("f", "s", "ok", time.Millisecond)
+		r.ObserveStep("f", "s", errors.KindOK, time.Millisecond)
 	}
 }

@@ -10,6 +10,8 @@ import (
 
 	"github.com/svcflow/svcflow/adapters/channel"
 	"github.com/svcflow/svcflow/adapters/message"
+	"github.com/svcflow/svcflow/adapters/store"
+	flowerrors "github.com/svcflow/svcflow/errors"
 )
 
 // ErrInvalid is returned (wrapped) by New for a bad argument.
@@ -36,8 +38,8 @@ func WithFirstPollAfter(d time.Duration) Option {
 // stopping the source.
 //
 // Messages of a batch that were not handed over because the source stopped
-// are settled too, with Result{Settle: channel.Leave, State: "pending",
-// Message: m, Err: ErrNotHanded}.
+// are settled too, with Result{Settle: channel.Leave, Outcome:
+// errors.KindCanceled, State: store.Pending, Message: m, Err: ErrNotHanded}.
 //
 // Without WithSettle, results other than Ack are logged.
 func WithSettle(fn func(ctx context.Context, m *message.Message, r channel.Result)) Option {
@@ -133,7 +135,7 @@ func (s *source) Run(ctx context.Context, h channel.Handler) error {
 				continue
 			}
 			if ctx.Err() != nil {
-				s.done(hctx, m, channel.Result{Settle: channel.Leave, State: "pending", Message: m, Err: ErrNotHanded})
+				s.done(hctx, m, channel.Result{Settle: channel.Leave, Outcome: flowerrors.KindCanceled, State: store.Pending, Message: m, Err: ErrNotHanded})
 				continue
 			}
 			s.done(hctx, m, h.Handle(hctx, m))

@@ -20,6 +20,8 @@ import (
 	"github.com/svcflow/svcflow/adapters/channel"
 	"github.com/svcflow/svcflow/adapters/message"
 	"github.com/svcflow/svcflow/adapters/poll"
+	"github.com/svcflow/svcflow/adapters/store"
+	flowerrors "github.com/svcflow/svcflow/errors"
 )
 
 func TestMain(m *testing.M) {
@@ -239,7 +241,8 @@ func TestStopMidBatch(t *testing.T) {
 		assert.Equal(t, channel.Nack, results[0].res.Settle)
 		for _, r := range results[1:] {
 			assert.Equal(t, channel.Leave, r.res.Settle, r.id)
-			assert.Equal(t, "pending", r.res.State)
+			assert.Equal(t, store.Pending, r.res.State)
+			assert.Equal(t, flowerrors.KindCanceled, r.res.Outcome)
 			assert.ErrorIs(t, r.res.Err, poll.ErrNotHanded)
 		}
 		assert.Equal(t, "b", results[1].id)

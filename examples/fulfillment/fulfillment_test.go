@@ -69,19 +69,19 @@ func TestFulfillment(t *testing.T) {
 	}, {
 		Name:        "bad line stops before anything is reserved",
 		Input:       input("standard", []fulfillment.Line{{SKU: "apple", Qty: 0}}),
-		Err:         flowtest.Stop,
+		Err:         errors.KindStop,
 		ErrContains: "apple: quantity must be positive",
 		Absent:      []string{"reserved", "payment_id"},
 	}, {
 		Name:        "out of stock",
 		Input:       input("standard", []fulfillment.Line{{SKU: "pear", Qty: 50, Price: 1}}),
-		Err:         flowtest.Stop,
+		Err:         errors.KindStop,
 		ErrContains: "out of stock: pear",
 	}, {
 		Name:   "declined card releases the reserved stock",
 		Input:  input("standard", lines),
 		Stubs:  map[string]*flowtest.Stub{"charge": {Err: errors.Stop("card declined")}},
-		Err:    flowtest.Stop,
+		Err:    errors.KindStop,
 		Absent: []string{"label"},
 		Check: func(t *testing.T, _ *fc.Context, _ error) {
 			assert.Equal(t, map[string]int{"apple": 20, "pear": 5}, w.Stock, "the saga released the reservation")

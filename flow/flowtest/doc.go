@@ -24,14 +24,14 @@
 //		}, {
 //			Name:        "no items",
 //			Input:       map[string]any{"items": []any{}, "tier": "gold"},
-//			Err:         flowtest.Stop,
+//			Err:         errors.KindStop,
 //			ErrContains: "no items",
 //			Absent:      []string{"total"},
 //		}, {
 //			Name:  "card declined",
 //			Input: map[string]any{"items": items, "tier": "gold"},
 //			Stubs: map[string]*flowtest.Stub{"charge": {Err: errors.Stop("card declined")}},
-//			Err:   flowtest.Stop,
+//			Err:   errors.KindStop,
 //		}})
 //	}
 //
@@ -40,15 +40,22 @@
 // [Stub]s (which replace steps by name, see flow.Builder.Replace) stay in
 // their case. Options narrow the run: [Through] stops after a step, [From]
 // starts at one, [RetryPolicy] sets the retry policy (errors.NoRetry makes
-// a Retry case fail at once).
+// a case expecting errors.KindRetry end at once).
 //
 // # Matching
 //
 // Want is a subset match: other keys of the output are ignored, and
-// values compare by their JSON form, so 16, 16.0 and int64(16) agree, and
-// a struct equals the map that encodes like it. Absent lists keys that
-// must not be there. Err names the kind of error expected (None, the zero
-// value, for success); ErrContains checks its text.
+// values compare by their JSON form, by the rule the tests: tables of
+// YAML configurations use too: 16, 16.0 and int64(16) agree, numbers that
+// are not integers agree within a relative 1e-9 (float rounding), a struct
+// equals the map that encodes like it, a nested map needs only the keys it
+// names, lists match element by element. Absent lists keys that must not
+// be there. Err is the outcome expected, an errors.Kind: errors.KindOK
+// (the zero value) for success, errors.KindStop, errors.KindRetry (which
+// also matches a run whose retries ran out), errors.KindRetryExhausted,
+// errors.KindFatal, errors.KindFailed, errors.KindPanic or
+// errors.KindCanceled; ErrAny expects any error; ErrContains checks the
+// error's text.
 //
 // # Failures
 //
@@ -57,7 +64,7 @@
 //	key "total": want 16, got 20
 //	missing keys: "discount" (present: items, tier, total)
 //	unexpected error (stop): flow "order": step "validate": stop: no items
-//	error kind: want retry, got failure: flow "order": step "charge": boom
+//	error kind: want retry, got failed: flow "order": step "charge": boom
 //	stub "charge": call 1: key "total": want 16, got 20
 //
 // and a failing flow case logs the run's trace (which steps ran, and how

@@ -109,7 +109,7 @@ func TestExampleOrder(t *testing.T) {
 	}, {
 		Name:        "no items stops before charging",
 		Input:       map[string]any{"items": []Item{}, "tier": "gold"},
-		Err:         flowtest.Stop,
+		Err:         errors.KindStop,
 		ErrContains: "no items",
 		Absent:      []string{"subtotal", "payment_id"},
 		Stubs:       map[string]*flowtest.Stub{"charge": unused},
@@ -120,19 +120,19 @@ func TestExampleOrder(t *testing.T) {
 		Name:        "declined card",
 		Input:       map[string]any{"items": twoBooks, "tier": "gold"},
 		Stubs:       map[string]*flowtest.Stub{"charge": {Err: errors.Stop("card declined")}},
-		Err:         flowtest.Stop,
+		Err:         errors.KindStop,
 		ErrContains: "card declined",
 		Absent:      []string{"payment_id"},
 	}, {
 		Name:        "gateway down asks for a retry",
 		Input:       map[string]any{"items": twoBooks, "tier": "gold"},
 		Stubs:       map[string]*flowtest.Stub{"charge": {Err: errors.Retry(errors.New("gateway timeout"))}},
-		Err:         flowtest.Retry,
+		Err:         errors.KindRetry,
 		ErrContains: "gateway timeout",
 	}, {
 		Name:  "the real gateway is not reached in tests",
 		Input: map[string]any{"items": twoBooks, "tier": "gold"},
-		Err:   flowtest.Fatal,
+		Err:   errors.KindFatal,
 	}}, flowtest.RetryPolicy(errors.NoRetry))
 
 	// The flow's own steps build the context up to the total: no stub
@@ -151,9 +151,9 @@ func TestExampleOrder(t *testing.T) {
 	// One service on its own.
 	flowtest.RunService(t, validate, []flowtest.Case{
 		{Name: "ok", Input: map[string]any{"items": twoBooks}},
-		{Name: "empty", Input: map[string]any{"items": []Item{}}, Err: flowtest.Stop},
-		{Name: "missing", Input: map[string]any{}, Err: flowtest.Failure, ErrContains: `"items"`},
+		{Name: "empty", Input: map[string]any{"items": []Item{}}, Err: errors.KindStop},
+		{Name: "missing", Input: map[string]any{}, Err: errors.KindFailed, ErrContains: `"items"`},
 		{Name: "zero quantity", Input: map[string]any{"items": []Item{{SKU: "pen"}}},
-			Err: flowtest.Stop, ErrContains: "item pen: quantity 0"},
+			Err: errors.KindStop, ErrContains: "item pen: quantity 0"},
 	})
 }

@@ -14,6 +14,7 @@ import (
 	fc "github.com/svcflow/svcflow/context"
 	"github.com/svcflow/svcflow/errors"
 	"github.com/svcflow/svcflow/flow"
+	"github.com/svcflow/svcflow/internal/compare"
 )
 
 // Case is one row of a table: an input context, and what the run must
@@ -26,18 +27,23 @@ type Case struct {
 	Input map[string]any
 	// Want lists keys the output context must hold, with their values.
 	// Other keys of the output are ignored (a subset match). Values are
-	// compared in their JSON form: both sides are encoded with
-	// encoding/json and decoded again, numbers exactly, so 3, 3.0 and
-	// int64(3) are equal, and a struct equals the map[string]any that
-	// encodes alike (nested values must match as a whole, not as a subset).
-	// A value JSON cannot encode (a func, a channel) is compared with
-	// reflect.DeepEqual.
+	// compared in their JSON form by the rule YAML test tables use too:
+	// 3, 3.0 and int64(3) are equal; numbers that are not integers are
+	// equal within a relative 1e-9 (0.1+0.2 equals 0.3); a struct equals
+	// the map[string]any that encodes alike; a nested map matches when it
+	// holds the wanted keys (a subset, at every depth); lists match
+	// element by element. A value JSON cannot encode (a func, a channel) is
+	// compared with reflect.DeepEqual.
 	Want map[string]any
 	// Absent lists keys the output context must not hold.
 	Absent []string
-	// Err is the kind of error the run must return: None (the zero value)
-	// for success, or Stop, Retry, Fatal, Failure, Panic, Canceled, Any.
-	Err Kind
+	// Err is the outcome the run must end with, errors.KindOf its error:
+	// errors.KindOK (the zero value) for success, or KindStop, KindRetry
+	// (which a run whose retries ran out matches too), KindRetryExhausted,
+	// KindFatal, KindFailed, KindPanic or KindCanceled.
+	Err errors.Kind
+	// ErrAny expects an error of any kind (when Err is KindOK).
+	ErrAny bool
 	// ErrContains, if set, must be a substring of the error's text. Set
 	// alone, it expects an error of any kind.
 	ErrContains string
@@ -49,53 +55,6 @@ type Case struct {
 	// Check, if set, runs after the other checks, for anything they cannot
 	// express. out is the output context, err the run's error.
 	Check func(t *testing.T, out *fc.Context, err error)
-}
-
-// Kind is the kind of error a Case expects. It maps onto the kinds of
-// errors.KindOf, plus None (no error) and Any (any error).
-type Kind int
-
-// The kinds of error a Case can expect.
-const (
-	None     Kind = iota // no error: the run succeeds
-	Stop                 // errors.KindStop
-	Retry                // errors.KindRetry, including retries exhausted
-	Fatal                // errors.KindFatal
-	Failure              // errors.KindFailure: any other error
-	Panic                // errors.KindPanic: a recovered panic
-	Canceled             // errors.KindCanceled
-	Any                  // any non-nil error
-)
-
-var kindNames = [...]string{None: "none", Stop: "stop", Retry: "retry", Fatal: "fatal",
-	Failure: "failure", Panic: "panic", Canceled: "canceled", Any: "any"}
-
-// String returns the kind's lower-case name ("none", "stop", ...).
-func (k Kind) String() string {
-	if k >= 0 && int(k) < len(kindNames) {
-		return kindNames[k]
-	}
-	return fmt.Sprintf("Kind(%d)", int(k))
-}
-
-// KindOf classifies err as a Case sees it: None for nil, else the kind
-// errors.KindOf gives.
-func KindOf(err error) Kind {
-	switch errors.KindOf(err) {
-	case errors.KindOK:
-		return None
-	case errors.KindStop:
-		return Stop
-	case errors.KindRetry:
-		return Retry
-	case errors.KindFatal:
-		return Fatal
-	case errors.KindPanic:
-		return Panic
-	case errors.KindCanceled:
-		return Canceled
-	}
-	return Failure
 }
 
 // Stub replaces a step of a flow under test (see Case.Stubs). When called
@@ -196,8 +155,9 @@ func Through(step string) Option { return func(c *config) { c.through = step } }
 func From(step string) Option { return func(c *config) { c.from = step } }
 
 // RetryPolicy sets the default retry policy of the flow under test, as
-// (*flow.Builder).Retry does: errors.NoRetry makes a case expecting Retry
-// fail at once instead of waiting for the backoff of the default policy.
+// (*flow.Builder).Retry does: errors.NoRetry makes a case expecting
+// errors.KindRetry end at once (retry-exhausted after one attempt) instead
+// of waiting for the backoff of the default policy.
 // Steps wrapped in flow.Retry keep their own policy.
 func RetryPolicy(p errors.Policy) Option { return func(c *config) { c.policy = &p } }
 
@@ -212,7 +172,7 @@ type caseT interface {
 
 // RunService runs each case in a subtest: it calls svc.Call on a context
 // made from the case's Input, then checks the context and the error. A
-// panic in the service is recovered and checked as Panic. A service that
+// panic in the service is recovered and checked as errors.KindPanic. A service that
 // implements flow.Initializer is initialised once before the cases, and
 // one that implements flow.Closer is closed after them.
 //
@@ -365,7 +325,7 @@ func traceLine(tr *flow.Trace) string {
 	}
 	parts := make([]string, len(tr.Steps))
 	for i, s := range tr.Steps {
-		parts[i] = s.Name + " " + s.Outcome
+		parts[i] = s.Name + " " + s.Outcome.String()
 		if s.Err != "" {
 			parts[i] += fmt.Sprintf(" (%q)", s.Err)
 		}
@@ -378,8 +338,8 @@ func traceLine(tr *flow.Trace) string {
 // shows at the line that called RunFlow or RunService (a testify failure
 // would add an error trace of this package's frames, which says nothing):
 //
-//	unexpected error (failure): flow "order": step "charge": boom
-//	error kind: want stop, got failure: ...
+//	unexpected error (failed): flow "order": step "charge": boom
+//	error kind: want stop, got failed: ...
 //	want a stop error, got none
 //	error "..." does not contain "declined"
 //	missing keys: "discount", "total" (present: items, tier)
@@ -390,20 +350,18 @@ func check(t assert.TestingT, c Case, out *fc.Context, err error) bool {
 	r := newReporter(t)
 	r.h.Helper()
 
-	want, got := c.Err, KindOf(err)
-	if want == None && c.ErrContains != "" {
-		want = Any
-	}
+	want, got := c.Err, errors.KindOf(err)
+	anyErr := want == errors.KindOK && (c.ErrAny || c.ErrContains != "")
 	switch {
-	case want == None && err != nil:
+	case !compare.Expectable(want):
+		r.fail("flowtest: Err %s: no run ends with it; expect one of %s", want, kindList())
+	case want == errors.KindOK && !anyErr && err != nil:
 		r.fail("unexpected error (%s): %v", got, err)
-	case want != None && err == nil:
-		if want == Any {
-			r.fail("want an error, got none")
-		} else {
-			r.fail("want a %s error, got none", want)
-		}
-	case want != None && want != Any && want != got:
+	case err == nil && anyErr:
+		r.fail("want an error, got none")
+	case err == nil && want != errors.KindOK:
+		r.fail("want a %s error, got none", want)
+	case want != errors.KindOK && !compare.Kind(want, got):
 		r.fail("error kind: want %s, got %s: %v", want, got, err)
 	}
 	if c.ErrContains != "" && err != nil && !strings.Contains(err.Error(), c.ErrContains) {
@@ -416,7 +374,7 @@ func check(t assert.TestingT, c Case, out *fc.Context, err error) bool {
 	r.keys(c.Want, out, "")
 	for _, k := range c.Absent {
 		if v, has := out.Get(k); has {
-			r.fail("key %q: want absent, got %s", k, normalize(v).text)
+			r.fail("key %q: want absent, got %s", k, compare.Text(v))
 		}
 	}
 
@@ -473,6 +431,15 @@ func (r *reporter) keys(want map[string]any, got *fc.Context, prefix string) {
 	for _, d := range diffs {
 		r.fail("%s%s", prefix, d)
 	}
+}
+
+// kindList names the kinds of error a case may expect: "stop, retry, ...".
+func kindList() string {
+	names := make([]string, len(compare.ErrorKinds))
+	for i, k := range compare.ErrorKinds {
+		names[i] = k.String()
+	}
+	return strings.Join(names, ", ")
 }
 
 func presentKeys(c *fc.Context) string {

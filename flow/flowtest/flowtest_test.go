@@ -46,12 +46,14 @@ type item struct {
 
 func TestCheckPasses(t *testing.T) {
 	out := fc.FromMap(map[string]any{
-		"total":  16.0,
-		"count":  int64(3),
-		"tier":   "gold",
-		"items":  []item{{SKU: "a", Price: 8, Qty: 2}},
-		"extra":  true,
-		"nested": map[string]any{"n": 1},
+		"total":    16.0,
+		"count":    int64(3),
+		"tier":     "gold",
+		"items":    []item{{SKU: "a", Price: 8, Qty: 2}},
+		"extra":    true,
+		"nested":   map[string]any{"n": 1},
+		"ratio":    0.1 + 0.2,
+		"customer": map[string]any{"tier": "gold", "id": 7},
 	})
 	for _, c := range []struct {
 		c   Case
@@ -63,13 +65,17 @@ func TestCheckPasses(t *testing.T) {
 			"nested": map[string]float64{"n": 1.0},
 		}}},
 		{c: Case{Absent: []string{"coupon", "discount"}}},
-		{c: Case{Err: Stop, ErrContains: "no items"}, err: errors.Stop("no items")},
-		{c: Case{Err: Retry}, err: &errors.ExhaustedError{Attempts: 3, Last: errors.Retry(nil)}},
-		{c: Case{Err: Fatal}, err: errors.Fatal(nil)},
-		{c: Case{Err: Panic}, err: errors.Recovered("boom")},
-		{c: Case{Err: Canceled}, err: context.Canceled},
-		{c: Case{Err: Failure}, err: errors.New("boom")},
-		{c: Case{Err: Any}, err: errors.Stop("x")},
+		{c: Case{Want: map[string]any{"ratio": 0.3}}},                               // float rounding: the rule YAML tables use too
+		{c: Case{Want: map[string]any{"customer": map[string]any{"tier": "gold"}}}}, // a nested subset
+		{c: Case{Err: errors.KindStop, ErrContains: "no items"}, err: errors.Stop("no items")},
+		{c: Case{Err: errors.KindRetry}, err: &errors.ExhaustedError{Attempts: 3, Last: errors.Retry(nil)}},
+		{c: Case{Err: errors.KindRetry}, err: errors.Retry(nil)},
+		{c: Case{Err: errors.KindRetryExhausted}, err: &errors.ExhaustedError{Attempts: 3, Last: errors.Retry(nil)}},
+		{c: Case{Err: errors.KindFatal}, err: errors.Fatal(nil)},
+		{c: Case{Err: errors.KindPanic}, err: errors.Recovered("boom")},
+		{c: Case{Err: errors.KindCanceled}, err: context.Canceled},
+		{c: Case{Err: errors.KindFailed}, err: errors.New("boom")},
+		{c: Case{ErrAny: true}, err: errors.Stop("x")},
 		{c: Case{ErrContains: "boom"}, err: errors.New("boom")},
 	} {
 		r := newRecorder(t)
@@ -90,6 +96,8 @@ func TestCheckFailureMessages(t *testing.T) {
 	}{
 		{"value", Case{Want: map[string]any{"total": 16}}, nil,
 			[]string{`key "total": want 16, got 20`}},
+		{"close is not equal", Case{Want: map[string]any{"total": 20.000001}}, nil,
+			[]string{`key "total": want 20.000001, got 20`}},
 		{"string value", Case{Want: map[string]any{"tier": "gold"}}, nil,
 			[]string{`key "tier": want "gold", got "silver"`}},
 		{"number is not a string", Case{Want: map[string]any{"n": "3"}}, nil,
@@ -99,16 +107,20 @@ func TestCheckFailureMessages(t *testing.T) {
 		{"present key", Case{Absent: []string{"coupon"}}, nil,
 			[]string{`key "coupon": want absent, got "X1"`}},
 		{"unexpected error", Case{}, errors.New("boom"),
-			[]string{`unexpected error (failure): boom`}},
-		{"no error", Case{Err: Stop}, nil,
+			[]string{`unexpected error (failed): boom`}},
+		{"no error", Case{Err: errors.KindStop}, nil,
 			[]string{`want a stop error, got none`}},
-		{"no error of any kind", Case{Err: Any}, nil,
+		{"no error of any kind", Case{ErrAny: true}, nil,
 			[]string{`want an error, got none`}},
 		{"no error for text", Case{ErrContains: "declined"}, nil,
 			[]string{`want an error, got none`}},
-		{"wrong kind", Case{Err: Stop}, errors.Retry(errors.New("slow")),
+		{"wrong kind", Case{Err: errors.KindStop}, errors.Retry(errors.New("slow")),
 			[]string{`error kind: want stop, got retry: retry: slow`}},
-		{"wrong text", Case{Err: Stop, ErrContains: "declined"}, errors.Stop("no items"),
+		{"a retry is not exhausted", Case{Err: errors.KindRetryExhausted}, errors.Retry(errors.New("slow")),
+			[]string{`error kind: want retry-exhausted, got retry: retry: slow`}},
+		{"no run ends skipped", Case{Err: errors.KindSkipped}, nil,
+			[]string{`flowtest: Err skipped: no run ends with it; expect one of stop, retry, retry-exhausted, fatal, failed, panic, canceled`}},
+		{"wrong text", Case{Err: errors.KindStop, ErrContains: "declined"}, errors.Stop("no items"),
 			[]string{`error "stop: no items" does not contain "declined"`}},
 		{"stub calls", Case{Stubs: map[string]*Stub{"charge": charge}}, nil,
 			[]string{`stub "charge": call 1: key "total": want 16, got 20`,
@@ -160,13 +172,13 @@ func TestRunService(t *testing.T) {
 	}, {
 		Name:        "no items stops",
 		Input:       map[string]any{"items": []item{}},
-		Err:         Stop,
+		Err:         errors.KindStop,
 		ErrContains: "no items",
 		Absent:      []string{"total"},
 	}, {
 		Name:        "a panic is recovered",
 		Input:       map[string]any{"items": []item{{SKU: "a", Qty: -1}}},
-		Err:         Panic,
+		Err:         errors.KindPanic,
 		ErrContains: "negative quantity",
 	}})
 	assert.Equal(t, int32(1), checked.Load(), "Check runs")
@@ -236,7 +248,7 @@ func TestRunFlowStubsReplaceTheRealStep(t *testing.T) {
 		Name:        "declined",
 		Input:       map[string]any{"items": twoItems},
 		Stubs:       map[string]*Stub{"charge": declined},
-		Err:         Stop,
+		Err:         errors.KindStop,
 		ErrContains: "card declined",
 		Absent:      []string{"payment_id", "notified"},
 	}})
@@ -297,7 +309,7 @@ func TestRunFlowRetryPolicy(t *testing.T) {
 		Name:        "retry surfaces at once",
 		Input:       map[string]any{"items": twoItems},
 		Stubs:       map[string]*Stub{"charge": flaky},
-		Err:         Retry,
+		Err:         errors.KindRetry,
 		ErrContains: "gateway timeout",
 	}}, RetryPolicy(errors.NoRetry))
 	assert.Len(t, flaky.Calls(), 1)
@@ -324,7 +336,7 @@ func TestRunFlowLogsTraceOnFailure(t *testing.T) {
 		Stubs: map[string]*Stub{"charge": {Err: errors.New("boom")}},
 		Want:  map[string]any{"total": 20},
 	})
-	assert.Equal(t, []string{`unexpected error (failure): flow "order": step "charge": boom`}, r.failures())
+	assert.Equal(t, []string{`unexpected error (failed): flow "order": step "charge": boom`}, r.failures())
 	require.Len(t, r.logs, 2)
 	assert.Equal(t, `trace of flow "order": validate ok, price ok, charge failed ("boom")`, r.logs[0])
 	assert.True(t, strings.HasPrefix(r.logs[1], "output context: {"), r.logs[1])
@@ -354,13 +366,4 @@ func TestStubRecordsCopies(t *testing.T) {
 	assert.EqualError(t, s.Service("step").Call(t.Context(), fc.New()), "stop: from func", "Func's error wins over Err")
 	assert.Len(t, s.Calls(), 2)
 	assert.Equal(t, "step", s.Service("step").Name())
-}
-
-func TestKindNames(t *testing.T) {
-	for k, name := range map[Kind]string{None: "none", Stop: "stop", Retry: "retry", Fatal: "fatal",
-		Failure: "failure", Panic: "panic", Canceled: "canceled", Any: "any", Kind(42): "Kind(42)"} {
-		assert.Equal(t, name, k.String())
-	}
-	assert.Equal(t, None, KindOf(nil))
-	assert.Equal(t, Stop, KindOf(&flow.StepError{Err: errors.Stop("x")}))
 }

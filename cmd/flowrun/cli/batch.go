@@ -31,7 +31,7 @@ type batchStats struct {
 // errRecord is the output line of a record that did not complete.
 type errRecord struct {
 	Record int             `json:"record"` // its line number in the input
-	Kind   string          `json:"kind"`   // stop, retry, fatal, failure, panic, canceled, or input (not a JSON object)
+	Kind   string          `json:"kind"`   // an errors.Kind (stop, retry-exhausted, fatal, failed, panic, canceled, ...), or input (not a JSON object)
 	Error  string          `json:"error"`
 	Input  json.RawMessage `json:"input,omitempty"`
 	Line   string          `json:"line,omitempty"` // the raw line, when it is not JSON
@@ -50,7 +50,7 @@ func marshal(v any) []byte {
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
-		return []byte(`{"kind":"failure","error":"cannot encode the record's result"}`)
+		return []byte(`{"kind":"failed","error":"cannot encode the record's result"}`)
 	}
 	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
 }
@@ -60,7 +60,7 @@ func marshal(v any) []byte {
 func processRecord(ctx context.Context, f *flow.Flow, line []byte, n int) ([]byte, errors.Kind) {
 	c, err := fc.FromJSON(line)
 	if err != nil {
-		return marshal(errRecord{Record: n, Kind: "input", Error: "not a JSON object: " + err.Error(), Line: string(line)}), errors.KindFailure
+		return marshal(errRecord{Record: n, Kind: "input", Error: "not a JSON object: " + err.Error(), Line: string(line)}), errors.KindFailed
 	}
 	if err := f.RunContext(ctx, c); err != nil {
 		kind := errors.KindOf(err)
@@ -72,7 +72,7 @@ func processRecord(ctx context.Context, f *flow.Flow, line []byte, n int) ([]byt
 	}
 	b, err := c.MarshalJSON()
 	if err != nil {
-		return marshal(errRecord{Record: n, Kind: "failure", Error: "encoding the output: " + err.Error(), Input: json.RawMessage(bytes.Clone(line))}), errors.KindFailure
+		return marshal(errRecord{Record: n, Kind: errors.KindFailed.String(), Error: "encoding the output: " + err.Error(), Input: json.RawMessage(bytes.Clone(line))}), errors.KindFailed
 	}
 	return b, errors.KindOK
 }
@@ -275,7 +275,7 @@ func batchParallel(ctx context.Context, f *flow.Flow, lr *lineReader, bw *bufio.
 				for i := range ch.records {
 					r := &ch.records[i]
 					if r.tooLong {
-						r.out, r.kind = tooLongRecord(r.n), errors.KindFailure
+						r.out, r.kind = tooLongRecord(r.n), errors.KindFailed
 					} else {
 						r.out, r.kind = processRecord(ctx, f, r.line, r.n)
 					}

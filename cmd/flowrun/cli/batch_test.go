@@ -57,7 +57,7 @@ func TestBatchKeepsOrderAndNeverAborts(t *testing.T) {
 			var m map[string]any
 			require.NoError(t, json.Unmarshal([]byte(lines[i]), &m))
 			if i == 13 {
-				assert.Equal(t, "failure", m["kind"], lines[i])
+				assert.Equal(t, "failed", m["kind"], lines[i])
 				assert.Equal(t, 14.0, m["record"])
 				assert.Equal(t, map[string]any{"x": 13.0}, m["input"])
 				continue

@@ -133,7 +133,7 @@ func TestRun(t *testing.T) {
 
 	r = flowrun(t, "", "run", file, "--flow", "broken", "--input", `{"x": 1}`)
 	assert.Equal(t, ExitFailure, r.code)
-	assert.Contains(t, r.errOut, `error (failure): flow "broken": step "explode": boom`)
+	assert.Contains(t, r.errOut, `error (failed): flow "broken": step "explode": boom`)
 
 	r = flowrun(t, "", "run", file, "--trace")
 	require.Equal(t, 0, r.code)

@@ -69,10 +69,12 @@ YAML as you type (yaml-language-server: # yaml-language-server: $schema=...).`,
 		Summary: "run the test cases declared in YAML files",
 		Usage:   "flowrun test FILE... [--run REGEXP] [-v] [--set path=value]",
 		Help: `Runs the cases of the tests: sections. Each case runs its flow on its
-input, with stubs replacing named steps, and checks the expected error
-kind (error: stop|retry|fatal|failure|panic|canceled|any) or the expected
-subset of the output (want:). Prints a line per case, like go test -v,
-the failures with their file:line:col, and a final "N passed, N failed".`,
+input, with stubs replacing named steps, and checks the expected outcome
+(error: stop|retry|retry-exhausted|fatal|failed|panic|canceled|any; retry
+also matches a run whose retries ran out) or the expected subset of the
+output (want:; numbers that are not integers match within a relative
+1e-9). Prints a line per case, like go test -v, the failures with their
+file:line:col, and a final "N passed, N failed".`,
 		Example: `flowrun test examples/orders/orders.yaml
 flowrun test flows/*.yaml --run 'orders/gold'`,
 		Run: testCmd,

@@ -206,7 +206,7 @@ func printTrace(w io.Writer, tr *flow.Trace) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, s := range tr.Steps {
 		d := ""
-		if s.Outcome != flow.OutcomeSkipped {
+		if s.Outcome != errors.KindSkipped {
 			d = round(s.Duration).String()
 		}
 		note := ""
