@@ -115,7 +115,6 @@ func newLookupServices(t *testing.T) *lookupServices {
 		ls.db.made.Add(1)
 		return &client{name: name, lc: &ls.db}, nil
 	}))
-	ls.cache.made.Add(1)
 	require.NoError(t, ls.reg.Register(&client{name: "cache", lc: &ls.cache}, "a cache client"))
 	require.NoError(t, ls.reg.Register(ls.trip, "fails with Fatal once when armed"))
 	return ls
