@@ -81,7 +81,13 @@ func (d *Decoded) Errorf(path, format string, args ...any) *Error {
 	if !ok {
 		n = d.root
 	}
-	return nodeError(d.file.name, n, format, args...)
+	e := nodeError(d.file.name, n, format, args...)
+	if n != nil {
+		var note string
+		e.Line, e.Column, note = d.file.place(n, n.Line, n.Column)
+		e.Msg += note
+	}
+	return e
 }
 
 // decodeSpec decodes n into the struct spec points to.
@@ -124,7 +130,7 @@ func join(path, key string) string {
 // value decodes n into v (settable); what names the value in messages,
 // path is its dotted path, fd the struct field it fills (zero at the top).
 func (d *decoder) value(n *yaml.Node, v reflect.Value, what, path string, fd component.Field) bool {
-	n = deref(n)
+	n = d.f.deref(n)
 	if path != "" {
 		d.out.at[path] = n
 	}
@@ -356,7 +362,7 @@ func (d *decoder) ref(n *yaml.Node, what, path string, kind component.Kind) (com
 	var nameNode, specNode *yaml.Node
 	switch {
 	case n != nil && n.Kind == yaml.MappingNode && len(n.Content) == 2:
-		nameNode, specNode = deref(n.Content[0]), deref(n.Content[1])
+		nameNode, specNode = d.f.child(n, 0), d.f.child(n, 1)
 	case n != nil && n.Kind == yaml.ScalarNode && n.ShortTag() == "!!str" && n.Value != "":
 		// "name:value", or "name" alone for a spec that needs nothing.
 		name, rest, _ := strings.Cut(n.Value, ":")

@@ -187,3 +187,13 @@ func TestDecodeNeedsAPointer(t *testing.T) {
 	_, err = zero.Decode(&spec{})
 	assert.ErrorContains(t, err, "was not loaded")
 }
+
+// TestDecodeAliasPositions: a problem in a value reached through an
+// alias is reported at the alias, with the anchor.
+func TestDecodeAliasPositions(t *testing.T) {
+	var s spec
+	_, err := decode(t, head+"    name: n\n    from: &src {tick: {every: soon}}\n    store: *src\n", &s)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `c.yaml:8:31: channel "c": from: tick: every: expected a duration such as 250ms or 2s, got "soon"`)
+	assert.Contains(t, err.Error(), `c.yaml:9:12: channel "c": store: unknown store "tick": expected box (in anchor &src, at 8:17)`)
+}

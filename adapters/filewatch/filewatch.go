@@ -548,7 +548,7 @@ func (r *runner) process(name string, size int64, mod time.Time) outcome {
 				"err", err, "error_id", res.ErrorID, "cause", res.Err)
 			return outcome{name: name, kind: leave}
 		}
-		if err := os.WriteFile(dst+ErrorFileSuffix, errorReport(name, m, res), 0o644); err != nil {
+		if err := writeAtomic(dst+ErrorFileSuffix, errorReport(name, m, res)); err != nil {
 			log.Error("write error file", "err", err)
 		}
 		log.Warn("file failed", "to", dst, "state", res.State, "error_id", res.ErrorID, "err", res.Err)
@@ -567,6 +567,26 @@ func (r *runner) process(name string, size int64, mod time.Time) outcome {
 		log.Error("file left in place: unknown settle", "settle", res.Settle.String(), "err", res.Err)
 		return outcome{name: name, kind: leave}
 	}
+}
+
+// writeAtomic writes a file that appears whole or not at all: a reader
+// never sees it half written.
+func writeAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".writing-*")
+	if err != nil {
+		return err
+	}
+	_, werr := tmp.Write(data)
+	cerr := tmp.Close()
+	if err := errors.Join(werr, cerr, os.Chmod(tmp.Name(), 0o644)); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	return nil
 }
 
 // message builds a file's message.
