@@ -210,6 +210,9 @@ func (l *loader) parseFile(s Source) (f *srcFile) {
 					msg += fmt.Sprintf(" (started at line %d)", le.ContextMark.Line)
 				}
 			}
+			if le.Message == "mapping values are not allowed in this context" {
+				msg += ` (a value with ": " in it or ending in ":" needs quotes: store: "memory:")`
+			}
 			l.atPos(f, le.Mark.Line, le.Mark.Column, err, "bad YAML: %s", msg)
 		case strings.Contains(err.Error(), "multiple"):
 			line := 1
