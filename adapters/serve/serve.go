@@ -183,7 +183,11 @@ func (s *Server) plan(cfg *config.Config, sec config.Section) (plan, config.Erro
 	if sp.Flow == "" {
 		// missing or not a string: reported by Decode
 	} else if b, ok := cfg.Builder(sp.Flow); !ok {
-		errs = append(errs, at.Errorf("flow", "channel %q: unknown flow %q: expected %s", sp.Name, sp.Flow, oneOf(cfg.Flows())))
+		known := "the configuration declares none"
+		if names := cfg.Flows(); len(names) > 0 {
+			known = "expected one of " + strings.Join(names, ", ")
+		}
+		errs = append(errs, at.Errorf("flow", "channel %q: unknown flow %q: %s", sp.Name, sp.Flow, known))
 	} else if f, err := b.Use(flow.Measure(s.metrics)).Build(); err != nil {
 		errs = append(errs, at.Errorf("flow", "channel %q: flow %q: %v", sp.Name, sp.Flow, err))
 	} else {
@@ -223,17 +227,6 @@ func (s *Server) plan(cfg *config.Config, sec config.Section) (plan, config.Erro
 		p.order = key
 	}
 	return p, errs
-}
-
-// oneOf lists names for an error message.
-func oneOf(names []string) string {
-	switch len(names) {
-	case 0:
-		return "a flow declared under flows: (there is none)"
-	case 1:
-		return names[0]
-	}
-	return "one of " + strings.Join(names, ", ")
 }
 
 // OpenStore opens a store from a URL ("sqlite:data/intake.db", "memory:",
