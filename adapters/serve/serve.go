@@ -184,7 +184,11 @@ func (s *Server) plan(cfg *config.Config, sec config.Section) (plan, config.Erro
 		// missing or not a string: reported by Decode
 	} else if b, ok := cfg.Builder(sp.Flow); !ok {
 		known := "the configuration declares none"
-		if names := cfg.Flows(); len(names) > 0 {
+		switch names := cfg.Flows(); len(names) {
+		case 0:
+		case 1:
+			known = "expected " + names[0]
+		default:
 			known = "expected one of " + strings.Join(names, ", ")
 		}
 		errs = append(errs, at.Errorf("flow", "channel %q: unknown flow %q: %s", sp.Name, sp.Flow, known))

@@ -146,7 +146,7 @@ channels:
 	msg := strings.ReplaceAll(err.Error(), filepath.Dir(cfg.Files()[0])+string(filepath.Separator), "")
 	assert.Equal(t, strings.Join([]string{
 		`serve.yaml:7:12: channel "c1": from: unknown source "ftp": expected one of cron, files, http, poll (did you mean "http"?)`,
-		`serve.yaml:8:11: channel "c1": unknown flow "nope": expected one of f`,
+		`serve.yaml:8:11: channel "c1": unknown flow "nope": expected f`,
 		`serve.yaml:9:12: channel "c1": store: unknown store "redis": expected one of file, memory, sqlite`,
 		`serve.yaml:10:18: channel "c1": retry_after: expected a duration such as 250ms or 2s, got "soon"`,
 		`serve.yaml:11:5: channel "c1": unknown key "extra": expected one of from, flow, store, order_by, retry_after, restart, trace, max_deliveries`,

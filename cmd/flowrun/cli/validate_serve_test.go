@@ -28,7 +28,7 @@ func TestValidateEqualsServe(t *testing.T) {
 	cases := []struct {
 		name, body, want string
 	}{
-		{"unknown flow", "    from: {http: /a}\n    flow: g\n", `:9:11: channel "c": unknown flow "g": expected one of f`},
+		{"unknown flow", "    from: {http: /a}\n    flow: g\n", `:9:11: channel "c": unknown flow "g": expected f`},
 		{"missing flow", "    from: {http: /a}\n", `:8:5: channel "c": missing flow (the flow every message runs)`},
 		{"missing from", "    flow: f\n", `:8:5: channel "c": missing from`},
 		{"unknown source", "    from: {htp: /a}\n    flow: f\n", `:8:12: channel "c": from: unknown source "htp": expected one of cron, files, http, poll, words (did you mean "http"?)`},
