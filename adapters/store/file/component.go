@@ -26,7 +26,11 @@ var Component = component.Store("file", "messages as JSON files in a folder, one
 			if err := os.MkdirAll(s.Dir, 0o755); err != nil {
 				return nil, err
 			}
-			return Open(s.Dir)
+			st, err := Open(s.Dir)
+			if err != nil {
+				return nil, err // not a nil *Store in the interface
+			}
+			return st, nil
 		}, nil
 	})
 

@@ -29,7 +29,11 @@ var Component = component.Store("sqlite", "messages in an SQLite database file: 
 					return nil, err
 				}
 			}
-			return Open(s.Path)
+			st, err := Open(s.Path)
+			if err != nil {
+				return nil, err // not a nil *Store in the interface
+			}
+			return st, nil
 		}, nil
 	})
 
