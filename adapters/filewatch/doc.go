@@ -33,8 +33,11 @@
 // .txt and .log text/plain), else text/plain for UTF-8 content and
 // application/octet-stream for the rest (WithContentType overrides all of
 // this). Meta holds MetaName, MetaPath, MetaSize and MetaModTime. The ID is
-// derived from the name, size and modification time (FileID), so the same
-// file offered again after a restart has the same ID.
+// derived from the name and a hash of the content (FileID): the same file
+// offered again, after a restart or dropped twice, has the same ID (a
+// channel answers it from its store and does not run it again), and a file
+// with other content has another, even with the same size and
+// modification time.
 //
 // # Settling
 //

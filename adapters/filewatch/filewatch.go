@@ -2,6 +2,8 @@ package filewatch
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -62,12 +64,18 @@ var ErrInvalid = errors.New("invalid file watcher")
 var idSpace = uuid.NewSHA1(uuid.NameSpaceURL, []byte("https://github.com/svcflow/svcflow/adapters/filewatch"))
 
 // FileID returns the message ID of a file: a UUID (version 5) derived from
-// its base name, size and modification time, so the same file offered
-// again (after a restart, say) has the same ID, and a file that was
-// changed or replaced has another.
-func FileID(name string, size int64, modTime time.Time) string {
-	key := name + "\n" + strconv.FormatInt(size, 10) + "\n" + modTime.UTC().Format(time.RFC3339Nano)
-	return uuid.NewSHA1(idSpace, []byte(key)).String()
+// its base name and a SHA-256 of its content. The same file offered again
+// (after a restart, or dropped twice) has the same ID, so a channel
+// answers it from its store instead of running it again; a file with other
+// content has another ID, whatever its size and modification time (a copy
+// made with cp -p, rsync or tar keeps those).
+func FileID(name string, content []byte) string {
+	sum := sha256.Sum256(content)
+	key := make([]byte, 0, len(name)+1+hex.EncodedLen(len(sum)))
+	key = append(key, name...)
+	key = append(key, '\n')
+	key = hex.AppendEncode(key, sum[:])
+	return uuid.NewSHA1(idSpace, key).String()
 }
 
 // Option configures a file watcher.
@@ -596,7 +604,7 @@ func (s *source) message(name, path string, data []byte, size int64, mod time.Ti
 		ct = contentType(name, data)
 	}
 	return &message.Message{
-		ID:          FileID(name, size, mod),
+		ID:          FileID(name, data),
 		Time:        time.Now().UTC(),
 		ContentType: ct,
 		Payload:     data,

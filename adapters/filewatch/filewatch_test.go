@@ -136,7 +136,7 @@ func TestDroppedFileIsHandledAndMovedToDone(t *testing.T) {
 	m := h.next(t)
 	assert.Equal(t, `{"order":42}`, string(m.Payload))
 	assert.Equal(t, "application/json", m.ContentType)
-	assert.Equal(t, FileID("order.json", 12, fi.ModTime()), m.ID)
+	assert.Equal(t, FileID("order.json", []byte(`{"order":42}`)), m.ID)
 	assert.Equal(t, map[string]string{
 		MetaName:    "order.json",
 		MetaPath:    path,
@@ -516,11 +516,36 @@ func TestContentType(t *testing.T) {
 }
 
 func TestFileID(t *testing.T) {
-	at := time.Date(2024, 5, 1, 12, 0, 0, 5, time.UTC)
-	id := FileID("a.json", 10, at)
+	id := FileID("a.json", []byte(`{"a":1}`))
 	assert.Len(t, id, 36)
-	assert.Equal(t, id, FileID("a.json", 10, at.In(time.FixedZone("X", 3600))))
-	assert.NotEqual(t, id, FileID("a.json", 11, at))
-	assert.NotEqual(t, id, FileID("b.json", 10, at))
-	assert.NotEqual(t, id, FileID("a.json", 10, at.Add(time.Nanosecond)))
+	assert.Equal(t, id, FileID("a.json", []byte(`{"a":1}`)))
+	assert.NotEqual(t, id, FileID("a.json", []byte(`{"a":2}`)), "same size, other content")
+	assert.NotEqual(t, id, FileID("b.json", []byte(`{"a":1}`)))
+	assert.NotEqual(t, FileID("a", []byte("b\nc")), FileID("a\nb", []byte("c")))
+}
+
+// TestSameNameSizeAndTimeOtherContent: a second a.json with the size and
+// modification time of the first (cp -p, rsync, tar) but other content is
+// a new message; the same content dropped again has the first one's ID.
+func TestSameNameSizeAndTimeOtherContent(t *testing.T) {
+	dir := t.TempDir()
+	h := newCollector(nil)
+	start(t, newSource(t, dir), h)
+	at := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+	drop := func(content string) *message.Message {
+		path := filepath.Join(dir, "a.json")
+		tmp := filepath.Join(t.TempDir(), "a.json")
+		require.NoError(t, os.WriteFile(tmp, []byte(content), 0o644))
+		require.NoError(t, os.Chtimes(tmp, at, at))
+		require.NoError(t, os.Rename(tmp, path))
+		m := h.next(t)
+		require.Eventually(t, func() bool { return !exists(path) }, wait, 5*time.Millisecond, "a.json was never moved")
+		return m
+	}
+	first := drop(`{"n":1}`)
+	second := drop(`{"n":2}`)
+	assert.NotEqual(t, first.ID, second.ID)
+	assert.Equal(t, `{"n":2}`, string(second.Payload))
+	third := drop(`{"n":1}`)
+	assert.Equal(t, first.ID, third.ID, "the same file dropped again is the same message")
 }
