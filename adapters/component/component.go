@@ -194,6 +194,8 @@ type Server interface {
 	Serve(ctx context.Context) error
 	// Ready reports whether the server answers its routes.
 	Ready() bool
+	// WaitReady returns when Ready holds, or with ctx's error.
+	WaitReady(ctx context.Context) error
 }
 
 // Servers is the set of servers the components of one configuration

@@ -154,6 +154,7 @@ func (f *fakeServer) Listen() error                   { return nil }
 func (f *fakeServer) Addr() string                    { return f.addr }
 func (f *fakeServer) Serve(ctx context.Context) error { return nil }
 func (f *fakeServer) Ready() bool                     { return true }
+func (f *fakeServer) WaitReady(context.Context) error { return nil }
 
 func TestServersAreShared(t *testing.T) {
 	made := 0

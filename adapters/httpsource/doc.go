@@ -46,8 +46,9 @@
 // error_id, which the logs carry. A handler that panics is answered like
 // Fail, with the panic logged under a new error id.
 //
-// Other answers: 503 {"error": "not ready"} while the route's source is not
-// running, 404 for an unknown path, 405 with an Allow header for a known
+// Other answers: 503 {"error": "not ready"} with Retry-After: 1 while the
+// route's source is not running (before its channel starts, and during a
+// graceful stop), 404 for an unknown path, 405 with an Allow header for a known
 // path and another method, 408 when the body is not received in time.
 // HealthPath (/healthz) always answers 200 {"status": "ok"}; ReadyPath
 // (/readyz) answers 200 when every route's source is running and 503

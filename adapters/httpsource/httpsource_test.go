@@ -327,6 +327,7 @@ func TestReadiness(t *testing.T) {
 	notReady := ts.do(t, "POST", "/a", "application/json", `{}`)
 	assert.Equal(t, 503, notReady.status)
 	assert.Equal(t, "not ready", notReady.body["error"])
+	assert.Equal(t, "1", notReady.header.Get("Retry-After"), "a client may retry in a second")
 
 	stopA := run(t, a, channel.HandlerFunc(echo))
 	ready = ts.do(t, "GET", "/readyz", "", "")

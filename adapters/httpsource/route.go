@@ -28,6 +28,10 @@ import (
 	"github.com/svcflow/svcflow/internal/jsonscan"
 )
 
+// NotReadyRetryAfter is the Retry-After of a 503 "not ready": a route
+// whose channel has not started yet or is stopping (a graceful drain).
+const NotReadyRetryAfter = time.Second
+
 // IdempotencyHeader names the request header whose value, when present,
 // becomes the message ID (1 to MaxIdempotencyKey printable ASCII
 // characters), so that a client retrying a request sends the same message
@@ -167,6 +171,7 @@ type requestError struct {
 // serve answers one request for the route.
 func (rt *route) serve(w http.ResponseWriter, r *http.Request) {
 	if !rt.ready() {
+		w.Header().Set("Retry-After", retryAfter(NotReadyRetryAfter))
 		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "not ready"})
 		return
 	}
@@ -181,6 +186,7 @@ func (rt *route) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	h, done := rt.acquire()
 	if h == nil {
+		w.Header().Set("Retry-After", retryAfter(NotReadyRetryAfter))
 		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "not ready", ID: m.ID})
 		return
 	}

@@ -331,6 +331,11 @@ func (s *Server) Addrs() map[string]string {
 	return out
 }
 
+// readyWait bounds how long a server's first requests wait for its routes
+// at start; after it the server serves, and routes not ready answer 503
+// with Retry-After.
+const readyWait = 10 * time.Second
+
 // Run starts everything and blocks until ctx is canceled (SIGTERM in
 // flowrun), then stops gracefully: intake stops, messages in flight finish
 // within the drain time, services close, stores close.
@@ -353,18 +358,25 @@ func (s *Server) Run(ctx context.Context) error {
 	serveCtx, stopServing := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	if runErr == nil {
-		for key, srv := range s.servers.All() {
-			wg.Go(func() {
-				if err := srv.Serve(serveCtx); err != nil {
-					s.log.Error("server failed", "server", key, "error", err)
-				}
-			})
-		}
 		if s.adminLn != nil {
 			s.admin = &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
 			wg.Go(func() {
 				if err := s.admin.Serve(s.adminLn); err != nil && err != http.ErrServerClosed {
 					s.log.Error("admin server failed", "error", err)
+				}
+			})
+		}
+		for key, srv := range s.servers.All() {
+			// Requests wait in the listener's backlog until every route of
+			// the server has its channel: none is answered "not ready".
+			waitCtx, cancel := context.WithTimeout(ctx, readyWait)
+			if err := srv.WaitReady(waitCtx); err != nil && ctx.Err() == nil {
+				s.log.Warn("serving before every route is ready", "server", key, "error", err)
+			}
+			cancel()
+			wg.Go(func() {
+				if err := srv.Serve(serveCtx); err != nil {
+					s.log.Error("server failed", "server", key, "error", err)
 				}
 			})
 		}

@@ -160,3 +160,35 @@ func TestNoChannels(t *testing.T) {
 	_, err := serve.New(load(t, "version: 1\nflows:\n  f:\n    steps: [{set: {a: \"1\"}}]\n"), serve.Options{})
 	assert.ErrorContains(t, err, "declares no channels")
 }
+
+// TestFirstRequestsAreServed: requests sent the moment the server starts
+// wait for the routes and are served; none is answered "not ready".
+func TestFirstRequestsAreServed(t *testing.T) {
+	for range 5 {
+		cfg := load(t, strings.ReplaceAll(intake, "DATA", t.TempDir()))
+		srv, err := serve.New(cfg, serve.Options{DataDir: t.TempDir(), Admin: "off", Drain: 5 * time.Second})
+		require.NoError(t, err)
+		require.NoError(t, srv.Listen())
+		base := "http://" + srv.Addrs()["http 127.0.0.1:0"]
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error)
+		codes := make(chan int, 4)
+		for range 4 {
+			go func() {
+				r, err := http.Post(base+"/orders", "application/json", strings.NewReader(`{"items": [{"price": 1, "qty": 1}]}`))
+				if err != nil {
+					codes <- 0
+					return
+				}
+				r.Body.Close()
+				codes <- r.StatusCode
+			}()
+		}
+		go func() { done <- srv.Run(ctx) }()
+		for range 4 {
+			assert.Equal(t, 200, <-codes)
+		}
+		cancel()
+		require.NoError(t, <-done)
+	}
+}
