@@ -117,7 +117,7 @@ type leafRunner struct {
 
 func newLeaf(svc Service, flowName, path string, policy errors.Policy, timeout time.Duration, mw []Middleware) *leafRunner {
 	l := &leafRunner{info: StepInfo{Flow: flowName, Name: svc.Name(), Path: path, Service: svc}, policy: policy, timeout: timeout}
-	h := l.inner
+	h := l.innermost()
 	for i := len(mw) - 1; i >= 0; i-- {
 		h = mw[i](h)
 	}
@@ -157,10 +157,6 @@ func (l *leafRunner) run(ctx context.Context, r *runState, c *fc.Context) error 
 		if err := ctx.Err(); err != nil {
 			return l.fail(err, 0)
 		}
-		var start time.Time
-		if l.policy.MaxElapsed > 0 {
-			start = time.Now()
-		}
 		var err error
 		switch {
 		case l.fn != nil:
@@ -173,7 +169,7 @@ func (l *leafRunner) run(ctx context.Context, r *runState, c *fc.Context) error 
 		if err == nil {
 			return nil
 		}
-		attempts, err := l.retry(ctx, c, start, err)
+		attempts, err := l.retry(ctx, c, err)
 		if err != nil {
 			return l.fail(err, attempts)
 		}
@@ -201,15 +197,11 @@ func (l *leafRunner) attempt(ctx context.Context, c *fc.Context) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	var start time.Time
-	if l.policy.MaxElapsed > 0 {
-		start = time.Now()
-	}
 	err := l.call(ctx, c)
 	if err == nil {
 		return 1, nil
 	}
-	return l.retry(ctx, c, start, err)
+	return l.retry(ctx, c, err)
 }
 
 // call makes one attempt through the middleware, under the step's timeout
@@ -232,26 +224,37 @@ var ErrTimeout = errors.New("step timed out")
 // the step's time: it tells a timeout from the run's own cancellation.
 var errAttemptTimeout = errors.New("step attempt timed out")
 
-// inner is the innermost handler of a step, inside its middleware: it
-// calls the service and, when the attempt failed, decides the attempt's
+// innermost returns the innermost handler of the step, inside its
+// middleware: it calls the service, turning a panic into an error that
+// carries the stack, and, when the attempt failed, decides the attempt's
 // fate under the step's policy before the error returns through the
-// middleware. A retried attempt returns a *retrying (of kind
-// errors.KindWillRetry), which the next attempt continues; any other
-// error ends the step: the service's own, an *errors.ExhaustedError when
-// the retries ran out, or a cancellation.
+// middleware (see decide). It is a closure rather than a method value,
+// which would add a call per attempt.
+func (l *leafRunner) innermost() Handler {
+	return func(ctx context.Context, s *StepInfo, c *fc.Context) (err error) {
+		defer func() {
+			if v := recover(); v != nil {
+				err = errors.Recovered(v) // never retried: no decision to make
+			}
+		}()
+		if err = s.Service.Call(ctx, c); err != nil {
+			err = l.decide(ctx, err)
+		}
+		return err
+	}
+}
+
+// decide returns the error of an attempt that failed with err, its fate
+// decided: a *retrying (of kind errors.KindWillRetry) when the attempt is
+// retried, which the next attempt continues; else the error that ends the
+// step: err itself, an *errors.ExhaustedError when the retries ran out, or
+// a cancellation.
 //
 // An attempt that runs out of its [Timeout] while the run's context is
 // still live is a Retry error wrapping [ErrTimeout], so the policy tries
-// again.
-func (l *leafRunner) inner(ctx context.Context, s *StepInfo, c *fc.Context) error {
-	var start time.Time
-	if l.policy.MaxElapsed > 0 {
-		start = time.Now()
-	}
-	err := callService(ctx, s, c)
-	if err == nil {
-		return nil
-	}
+// again. The elapsed budget of the step's policy (MaxElapsed) counts from
+// the end of its first attempt.
+func (l *leafRunner) decide(ctx context.Context, err error) error {
 	live := ctx // its end makes a retry moot
 	if l.timeout > 0 && context.Cause(ctx) == errAttemptTimeout && !errors.IsStop(err) && !errors.IsFatal(err) {
 		// The attempt's deadline is not the run's cancellation: keep
@@ -264,7 +267,7 @@ func (l *leafRunner) inner(ctx context.Context, s *StepInfo, c *fc.Context) erro
 	}
 	r, _ := ctx.Value(l).(*errors.Retries) // set from the second attempt on
 	if r == nil {
-		r = l.policy.Retries(start)
+		r = l.policy.Retries(time.Now())
 	}
 	return retried(r, r.Next(live, err))
 }
@@ -289,15 +292,15 @@ func retried(r *errors.Retries, next error) error {
 	return next
 }
 
-// retry continues a step whose first attempt, begun at start, failed with
-// err: it waits and makes the further attempts its policy allows. It
-// returns the attempts made and the final error.
+// retry continues a step whose first attempt failed with err: it waits and
+// makes the further attempts its policy allows. It returns the attempts
+// made and the final error.
 //
 // The fate of each failed attempt is normally decided inside it (see
-// inner), so that the middleware sees it. It is decided here when the
+// innermost), so that the middleware sees it. It is decided here when the
 // step has no middleware and its first attempt called the service
 // directly, or when a middleware returned an error of its own.
-func (l *leafRunner) retry(ctx context.Context, c *fc.Context, start time.Time, err error) (int, error) {
+func (l *leafRunner) retry(ctx context.Context, c *fc.Context, err error) (int, error) {
 	var (
 		r    *errors.Retries
 		rctx context.Context // ctx carrying r, for the attempts after the first
@@ -311,7 +314,7 @@ func (l *leafRunner) retry(ctx context.Context, c *fc.Context, start time.Time, 
 				return attempts, err
 			}
 			if r == nil {
-				r = l.policy.Retries(start)
+				r = l.policy.Retries(time.Now())
 			}
 			next := r.Next(ctx, err)
 			if _, again := next.(*errors.WillRetryError); !again {

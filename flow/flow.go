@@ -240,8 +240,8 @@ func (f *Flow) Run(ctx context.Context, input map[string]any, opts ...RunOption)
 
 // RunContext runs the flow on c, which it reads and writes.
 func (f *Flow) RunContext(ctx context.Context, c *fc.Context, opts ...RunOption) error {
-	if err := f.errNotBuilt(); err != nil {
-		return err
+	if f == nil || f.taps == nil { // checked here: errNotBuilt is not inlined
+		return f.errNotBuilt()
 	}
 	if c == nil {
 		return fmt.Errorf("flow %q: nil context", f.name)
