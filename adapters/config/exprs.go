@@ -111,14 +111,14 @@ func safeParse(src string) (e *branch.Expr, err error) {
 }
 
 // exprError reports an expression error at its position in the file.
-func (l *loader) exprError(f *srcFile, n *yaml.Node, what string, err error) {
+func (s *sink) exprError(f *srcFile, n *yaml.Node, what string, err error) {
 	var be *branch.Error
 	if errors.As(err, &be) {
 		line, col := textPos(f, n, be.Line, be.Column)
-		l.atIn(f, n, line, col, err, "%s: bad expression %q: %s", what, be.Expr, be.Msg)
+		s.atIn(f, n, line, col, err, "%s: bad expression %q: %s", what, be.Expr, be.Msg)
 		return
 	}
-	l.atIn(f, n, n.Line, n.Column, err, "%s: bad expression: %v", what, err)
+	s.atIn(f, n, n.Line, n.Column, err, "%s: bad expression: %v", what, err)
 }
 
 // constantValue returns the value of an expression that reads no key and

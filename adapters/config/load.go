@@ -101,6 +101,7 @@ func LoadSources(srcs []Source, opts ...Option) (*Config, error) {
 	}
 	l := &loader{reg: o.reg, vars: map[string]any{}, cfg: &Config{reg: o.reg, comps: o.comps, flows: map[string]*flowDef{}}}
 	l.funcs = templateFuncs(l.vars)
+	l.tpl = &tplEnv{funcs: l.funcs, vars: l.vars}
 	l.load(srcs, o.sets)
 	if len(l.errs) > 0 {
 		order := map[string]int{}
@@ -121,7 +122,8 @@ type loader struct {
 	cfg     *Config
 	vars    map[string]any
 	funcs   template.FuncMap
-	budget  int // steps left to parse: aliases cannot blow up a load
+	tpl     *tplEnv // what spec templates are parsed with
+	budget  int     // steps left to parse: aliases cannot blow up a load
 	targets map[string]*callTarget
 }
 
@@ -169,7 +171,7 @@ func (l *loader) load(srcs []Source, sets []string) {
 			if cs, ok := l.mapping(f, fd.val, "channels", nil); ok {
 				for _, name := range cs.order {
 					c := cs.m[name]
-					l.cfg.channels = append(l.cfg.channels, Section{File: f.name, Name: name, section: "channels", file: f, key: c.key, node: c.val, comps: l.cfg.comps})
+					l.cfg.channels = append(l.cfg.channels, Section{File: f.name, Name: name, section: "channels", file: f, key: c.key, node: c.val, comps: l.cfg.comps, tpl: l.tpl})
 				}
 			}
 		}
