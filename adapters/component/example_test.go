@@ -10,6 +10,7 @@ import (
 	"github.com/svcflow/svcflow/adapters/config"
 	"github.com/svcflow/svcflow/adapters/message"
 	"github.com/svcflow/svcflow/adapters/serve"
+	"github.com/svcflow/svcflow/adapters/steps"
 )
 
 // CountSpec is the spec of the count source: what YAML writes under
@@ -44,7 +45,7 @@ func (s *countSource) Run(ctx context.Context, h channel.Handler) error {
 // services` know it.
 func ExampleSource() {
 	ctx, stop := context.WithCancel(context.Background())
-	reg, _ := component.NewRegistry(component.MemoryStore,
+	reg, _ := component.NewRegistry(component.MemoryStore, steps.Set,
 		component.Source("count", "the numbers 1 to N", func(env component.Env, s CountSpec) (channel.Source, error) {
 			return &countSource{spec: s, done: stop}, nil
 		}))

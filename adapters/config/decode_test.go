@@ -12,6 +12,7 @@ import (
 	"github.com/svcflow/svcflow/adapters/channel"
 	"github.com/svcflow/svcflow/adapters/component"
 	"github.com/svcflow/svcflow/adapters/config"
+	"github.com/svcflow/svcflow/adapters/steps"
 	"github.com/svcflow/svcflow/adapters/store"
 	"github.com/svcflow/svcflow/errors"
 )
@@ -37,14 +38,14 @@ type boxSpec struct {
 
 func testComponents(t *testing.T) *component.Registry {
 	t.Helper()
-	reg, err := component.NewRegistry(
+	reg, err := component.NewRegistry(append(steps.All(),
 		component.Source("tick", "ticks", func(env component.Env, s tickSpec) (channel.Source, error) {
 			return testSource{name: s.Label}, nil
 		}),
 		component.Store("box", "a box", func(env component.Env, s boxSpec) (component.StoreOpener, error) {
 			return func() (store.Store, error) { return nil, errors.New("not for opening") }, nil
 		}),
-	)
+	)...)
 	require.NoError(t, err)
 	return reg
 }

@@ -12,23 +12,27 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/svcflow/svcflow/adapters/component"
 	fc "github.com/svcflow/svcflow/context"
 	"github.com/svcflow/svcflow/flow"
 )
 
-// Registry holds the services YAML flows can use: the built-in step kinds
-// (set, stop, log, http, template, sleep, call, and shell when enabled) and
-// Go services registered by name, reached with `use: name`.
+// Registry holds the Go services YAML flows can use, registered by name
+// and reached with `use: name`, the input types flows may declare, and
+// what the step kinds of the component registry are built with: the
+// logger of log steps, the client of http steps, and the restricted
+// kinds that are enabled (shell). The step kinds themselves are step
+// components (see [WithComponents]).
 //
 // Register services before loading; a Registry is safe for concurrent
 // reads once loading starts.
 type Registry struct {
-	mu         sync.RWMutex
-	services   map[string]registered
-	types      map[string]reflect.Type
-	allowShell bool
-	logger     *slog.Logger
-	client     *http.Client
+	mu       sync.RWMutex
+	services map[string]registered
+	types    map[string]reflect.Type
+	allowed  map[string]bool
+	logger   *slog.Logger
+	client   *http.Client
 }
 
 type registered struct {
@@ -179,21 +183,34 @@ func (a Args) Decode(v any) error {
 // RegistryOption configures a Registry.
 type RegistryOption func(*Registry)
 
-// AllowShell enables the shell built-in, which runs commands on the host.
-// It is off by default: a flow using it is a load error saying how to
-// enable it (flowrun's --allow-shell flag).
-func AllowShell() RegistryOption { return func(r *Registry) { r.allowShell = true } }
+// Allow enables the restricted step kinds named (see
+// component.Component.Restrict), such as shell, which runs commands on
+// the host. They are off by default: a flow using one is a load error
+// saying how to enable it.
+func Allow(kinds ...string) RegistryOption {
+	return func(r *Registry) {
+		for _, k := range kinds {
+			r.allowed[k] = true
+		}
+	}
+}
 
-// WithLogger sets the logger of the log built-in (default slog.Default()).
+// AllowShell enables the shell step kind, which runs commands on the host:
+// Allow("shell"), which flowrun's --allow-shell flag gives.
+func AllowShell() RegistryOption { return Allow("shell") }
+
+// WithLogger sets the logger step components are built with (the log
+// step's; default slog.Default()): their component.Env's Logger.
 func WithLogger(l *slog.Logger) RegistryOption { return func(r *Registry) { r.logger = l } }
 
-// WithHTTPClient sets the client of the http built-in (default: a client
-// with no overall timeout; each step has its own).
+// WithHTTPClient sets the client of the http step (default: a client with
+// no overall timeout; each step has its own): step components are built
+// with an Env that provides it (component.Value[*http.Client]).
 func WithHTTPClient(c *http.Client) RegistryOption { return func(r *Registry) { r.client = c } }
 
-// NewRegistry returns a registry holding the built-in services.
+// NewRegistry returns a registry holding no services.
 func NewRegistry(opts ...RegistryOption) *Registry {
-	r := &Registry{services: map[string]registered{}, types: map[string]reflect.Type{}}
+	r := &Registry{services: map[string]registered{}, types: map[string]reflect.Type{}, allowed: map[string]bool{}}
 	for name, t := range builtinTypes {
 		r.types[name] = t
 	}
@@ -203,21 +220,20 @@ func NewRegistry(opts ...RegistryOption) *Registry {
 	return r
 }
 
-// ShellAllowed reports whether the shell built-in is enabled.
-func (r *Registry) ShellAllowed() bool { return r.allowShell }
+// ShellAllowed reports whether the shell step kind is enabled.
+func (r *Registry) ShellAllowed() bool { return r.Allowed("shell") }
 
-func (r *Registry) log() *slog.Logger {
-	if r.logger != nil {
-		return r.logger
-	}
-	return slog.Default()
-}
+// Allowed reports whether the restricted step kind named kind is enabled
+// (see [Allow]).
+func (r *Registry) Allowed(kind string) bool { return r.allowed[kind] }
 
-func (r *Registry) httpClient() *http.Client {
+// stepEnv is what step components are built with, but their names.
+func (r *Registry) stepEnv() component.Env {
+	env := component.Env{Logger: r.logger}
 	if r.client != nil {
-		return r.client
+		env = env.WithValue(r.client)
 	}
-	return http.DefaultClient
+	return env
 }
 
 // Register adds a Go service under its own name, with a one-line doc for
@@ -269,7 +285,7 @@ func (r *Registry) add(name string, reg registered) error {
 	if name == "" {
 		return fmt.Errorf("register: empty service name")
 	}
-	if _, ok := builtinDocs[name]; ok {
+	if _, ok := component.Default().Lookup(component.KindStep, name); ok || slices.Contains(structuralKinds, name) {
 		return fmt.Errorf("register %q: the name of a built-in step", name)
 	}
 	r.mu.Lock()
@@ -358,7 +374,7 @@ func (r *Registry) Services() []ServiceInfo {
 	for _, name := range slices.Sorted(maps.Keys(builtinDocs)) {
 		d := builtinDocs[name]
 		si := ServiceInfo{Name: name, Builtin: true, Doc: d.doc, Inputs: d.inputs, Outputs: d.outputs, Example: d.example}
-		if name == "shell" && !r.allowShell {
+		if name == "shell" && !r.Allowed("shell") {
 			si.Disabled = "off unless enabled (flowrun --allow-shell)"
 		}
 		out = append(out, si)

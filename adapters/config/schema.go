@@ -78,7 +78,8 @@ func Schema(opts SchemaOptions) map[string]any {
 		"compensate": anyOf(ref("step"), ref("steps")), "with": map[string]any{"type": "object"},
 	}
 	var oneKind []any
-	for _, k := range append(append([]string{}, leafKinds...), comboKinds...) {
+	leafKinds := []string{"set", "stop", "log", "http", "template", "sleep", "call", "shell", "use"}
+	for _, k := range append(leafKinds, comboKinds...) {
 		stepProps[k] = kinds[k]
 		oneKind = append(oneKind, map[string]any{"required": []any{k}})
 	}
