@@ -22,7 +22,7 @@ import (
 //	shell: {command: [wc, -c], stdin: text, into: size}
 //	shell: {command: 'printf "{\"n\": %s}" {{.n}}', into: parsed, json: true}
 //
-// A failing command is an error with the end of its standard error; a
+// A failing command is an error with the start of its standard error; a
 // canceled run kills it. The step needs the keys its arguments and stdin
 // read, and provides into.
 type ShellSpec struct {
