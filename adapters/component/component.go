@@ -54,6 +54,9 @@ type Component struct {
 	Name string
 	// Doc says in one line what it does, for catalogs.
 	Doc string
+	// Restricted is non-empty for a component that is off unless enabled
+	// (see [Component.Restrict]): what makes it dangerous, in a few words.
+	Restricted string
 
 	spec  reflect.Type                         // the spec struct type
 	build func(env Env, spec any) (any, error) // spec is a value of type spec
@@ -104,6 +107,19 @@ func (c Component) Build(env Env, spec any) (v any, err error) {
 	return v, err
 }
 
+// BuildStep is [Component.Build] for a step component: the service of one
+// step, named env.Name.
+func (c Component) BuildStep(env Env, spec any) (flow.Service, error) {
+	if c.Kind != KindStep {
+		return nil, fmt.Errorf("component %s %q is not a step: %w", c.Kind, c.Name, ErrInvalid)
+	}
+	v, err := c.Build(env, spec)
+	if err != nil {
+		return nil, err
+	}
+	return v.(flow.Service), nil
+}
+
 func newComponent[S, T any](kind Kind, name, doc string, build func(Env, S) (T, error)) Component {
 	c := Component{Kind: kind, Name: name, Doc: doc, spec: reflect.TypeFor[S]()}
 	if build != nil {
@@ -152,7 +168,8 @@ func Provider[S any](name, doc string, build func(env Env, spec S) (any, error))
 // Env is what a constructor is given besides its spec.
 type Env struct {
 	// Name is the name of what is being built: the channel of a source or
-	// store, the step of a step.
+	// store, the step of a step (the service a step component makes
+	// reports it as its Name).
 	Name string
 	// Logger is for the component's logs (never nil when built by serve;
 	// use [Env.Log] to get a default).
@@ -163,6 +180,8 @@ type Env struct {
 	// Servers shares servers between components (one HTTP server behind
 	// many routes). Nil: each [Env.Server] call makes its own.
 	Servers *Servers
+
+	values map[reflect.Type]any // see WithValue
 }
 
 // Log returns Logger, or slog.Default() when it is nil.

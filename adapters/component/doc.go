@@ -19,7 +19,22 @@
 // [Field]): one decoder, in adapters/config, reads every spec with the
 // same errors flows get: file:line:col, unknown keys with a "did you
 // mean", wrong types, bad durations, missing required keys, all at once
-// and in file order. The same tags give `flowrun services` its catalog.
+// and in file order. The same tags give `flowrun services` its catalog
+// and `flowrun schema` the JSON Schema of each component.
+//
+// # Steps
+//
+// A step component's constructor makes the service of one step of a YAML
+// flow, named env.Name ([Step]). Its spec reads the run's context through
+// [Expr] and [Cond] (expr-lang expressions), [Template] (text/templates
+// with the configuration's functions) and [Key] (a key's name), parsed
+// when the file is read and reported at their line and column; [Pairs]
+// keeps a mapping in the order written, and an inline field makes the
+// whole mapping the spec (`set: {total: "..."}`). A spec may name its steps
+// ([StepNamer]); a constructor points an error at a field with
+// [FieldError]; a restricted component ([Component.Restrict]) is off unless
+// enabled; [Env.WithValue] and [Value] carry what the reader provides
+// (the http step's client). The built-in step kinds are in adapters/steps.
 //
 // # Build, then start
 //
@@ -35,8 +50,9 @@
 //
 // Component packages register themselves in [Default] from init
 // functions, as database/sql drivers do: a program links the components
-// it imports. Package adapters/component/all imports every shipped one
-// (cmd/flowrun uses it); a program that needs only some imports those.
+// it imports. Package adapters/component/all imports every shipped one,
+// the built-in step kinds included (cmd/flowrun uses it); a program that
+// needs only some imports those.
 // A [Registry] of one's own, given to config.WithComponents, holds
 // exactly what it is given. The memory store ([MemoryStore]) is in
 // Default always.

@@ -10,6 +10,9 @@ import (
 	"github.com/svcflow/svcflow/adapters/config"
 	"github.com/svcflow/svcflow/adapters/message"
 	"github.com/svcflow/svcflow/adapters/serve"
+	"github.com/svcflow/svcflow/adapters/steps"
+	fc "github.com/svcflow/svcflow/context"
+	"github.com/svcflow/svcflow/flow"
 )
 
 // CountSpec is the spec of the count source: what YAML writes under
@@ -44,7 +47,7 @@ func (s *countSource) Run(ctx context.Context, h channel.Handler) error {
 // services` know it.
 func ExampleSource() {
 	ctx, stop := context.WithCancel(context.Background())
-	reg, _ := component.NewRegistry(component.MemoryStore,
+	reg, _ := component.NewRegistry(component.MemoryStore, steps.Set,
 		component.Source("count", "the numbers 1 to N", func(env component.Env, s CountSpec) (channel.Source, error) {
 			return &countSource{spec: s, done: stop}, nil
 		}))
@@ -76,4 +79,69 @@ channels:
 	// done 1
 	// done 4
 	// done 9
+}
+
+// DiscountSpec is the spec of the discount step: what YAML writes under
+// `- discount: ...`. rate is an expression over the run's context,
+// parsed when the file is read; into names the key it writes.
+type DiscountSpec struct {
+	Rate component.Expr `yaml:"rate" spec:"required,scalar" doc:"the discount rate, an expression"`
+	Into component.Key  `yaml:"into" default:"total" doc:"the key of the discounted total"`
+}
+
+// StepName names the step when the YAML gives it no name: discount(total).
+func (s DiscountSpec) StepName() string { return "discount(" + string(s.Into) + ")" }
+
+// Registering a custom step component: a spec struct, a constructor
+// returning the step's service (named env.Name), and a registry holding
+// it beside the built-in steps. YAML flows then name it like set or http;
+// the flow's checks see its contract, and a problem in its spec is
+// reported at its position in the file.
+func ExampleStep() {
+	discount := component.Step("discount", "apply a discount rate to subtotal",
+		func(env component.Env, s DiscountSpec) (flow.Service, error) {
+			needs := []fc.Info{fc.Any("subtotal")}
+			for _, k := range s.Rate.Keys() {
+				needs = append(needs, fc.Any(k))
+			}
+			rate := s.Rate.Parsed()
+			return flow.Step(env.Name, func(_ context.Context, c *fc.Context) error {
+				r, err := rate.Eval(c.View())
+				if err != nil {
+					return err
+				}
+				sub, _ := c.Get("subtotal")
+				c.Set(string(s.Into), sub.(float64)*(1-r.(float64)))
+				return nil
+			}, flow.Needs(needs...), flow.Provides(fc.Any(string(s.Into)))), nil
+		})
+	reg, _ := component.NewRegistry(append(steps.All(), discount)...)
+
+	cfg, err := config.LoadSources([]config.Source{{Name: "discount.yaml", Data: []byte(`
+flows:
+  price:
+    input: [subtotal, tier]
+    steps:
+      - discount: "tier == 'gold' ? 0.2 : 0.0"
+      - log: {message: "priced", level: debug}
+`)}}, config.WithComponents(reg))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	f, _ := cfg.Flow("price")
+	out, err := f.Run(context.Background(), map[string]any{"subtotal": 100.0, "tier": "gold"})
+	fmt.Println(out.Map()["total"], err, f.Graph().Children[0].Name)
+
+	_, err = config.LoadSources([]config.Source{{Name: "bad.yaml", Data: []byte(`
+flows:
+  price:
+    input: [subtotal]
+    steps:
+      - discount: {rate: "0.1 +", into: total}
+`)}}, config.WithComponents(reg))
+	fmt.Println(err)
+	// Output:
+	// 80 <nil> discount(total)
+	// bad.yaml:6:32: discount: rate: bad expression "0.1 +": unexpected token EOF
 }

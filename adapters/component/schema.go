@@ -64,14 +64,28 @@ func schemaOf(t reflect.Type, f Field, reg *Registry, seen map[reflect.Type]bool
 		return refSchema(f.Kind, reg, seen)
 	case anyType:
 		return map[string]any{}
+	case exprType, condType, templateType:
+		// the text of an expression or a template: YAML reads 7 or true
+		// as text too
+		return map[string]any{"type": []any{"string", "number", "boolean"}}
 	}
 	if t.PkgPath() == "github.com/svcflow/svcflow/errors" && t.Name() == "Policy" {
 		return PolicySchema()
+	}
+	if IsPairs(t) {
+		return map[string]any{"type": "object", "additionalProperties": schemaOf(t.Elem().Field(1).Type, Field{Kind: f.Kind}, reg, seen)}
 	}
 	switch t.Kind() {
 	case reflect.Pointer:
 		return schemaOf(t.Elem(), f, reg, seen)
 	case reflect.String:
+		if len(f.Enum) > 0 {
+			enum := make([]any, len(f.Enum))
+			for i, e := range f.Enum {
+				enum[i] = e
+			}
+			return map[string]any{"type": "string", "enum": enum}
+		}
 		return map[string]any{"type": "string"}
 	case reflect.Bool:
 		return map[string]any{"type": "boolean"}
@@ -81,7 +95,7 @@ func schemaOf(t reflect.Type, f Field, reg *Registry, seen map[reflect.Type]bool
 	case reflect.Float32, reflect.Float64:
 		return map[string]any{"type": "number"}
 	case reflect.Slice:
-		items := schemaOf(t.Elem(), Field{Kind: f.Kind}, reg, seen)
+		items := schemaOf(t.Elem(), Field{Kind: f.Kind, Enum: f.Enum}, reg, seen)
 		list := map[string]any{"type": "array", "items": items}
 		if f.OneOrMany {
 			return map[string]any{"anyOf": []any{list, items}}
@@ -101,9 +115,17 @@ func structSchema(t reflect.Type, reg *Registry, seen map[reflect.Type]bool) map
 	}
 	seen[t] = true
 	defer delete(seen, t)
+	if f, ok := InlineField(t); ok {
+		s := withDoc(schemaOf(f.Type, f, reg, seen), f.Doc)
+		if f.Required {
+			s["minProperties"] = 1
+			return s
+		}
+		return map[string]any{"anyOf": []any{s, map[string]any{"type": "null"}}}
+	}
 	props := map[string]any{}
 	var required []any
-	var shorthand map[string]any
+	var shorthands []any
 	for _, f := range Fields(t) {
 		s := withDoc(schemaOf(f.Type, f, reg, seen), f.Doc)
 		if f.Default != "" {
@@ -113,21 +135,21 @@ func structSchema(t reflect.Type, reg *Registry, seen map[reflect.Type]bool) map
 		if f.Required {
 			required = append(required, f.Name)
 		}
-		if f.Scalar {
-			shorthand = schemaOf(f.Type, f, reg, seen)
+		if f.Scalar || f.List {
+			shorthands = append(shorthands, schemaOf(f.Type, f, reg, seen))
 		}
 	}
 	obj := map[string]any{"type": "object", "properties": props, "additionalProperties": false}
 	if len(required) > 0 {
 		obj["required"] = required
 	}
-	if shorthand == nil {
+	if len(shorthands) == 0 {
 		if len(required) == 0 {
 			return map[string]any{"anyOf": []any{obj, map[string]any{"type": "null"}}}
 		}
 		return obj
 	}
-	alts := []any{obj, shorthand}
+	alts := append([]any{obj}, shorthands...)
 	if len(required) == 0 {
 		alts = append(alts, map[string]any{"type": "null"})
 	}

@@ -21,18 +21,31 @@ import (
 //
 // The yaml tag names the key (default: the field name in snake_case; "-"
 // skips the field). The spec tag holds flags: required (the key must be
-// present), scalar (a plain value instead of a mapping fills this field:
-// `cron: "@every 1m"` is `cron: {spec: "@every 1m"}`; at most one field),
-// oneormany (a slice field that also takes a single item). default is the
-// value used when the key is absent: the text itself for a string field,
-// else written as in YAML (default:"5s", default:"[a, b]"). doc is one line
+// present; for an inline field, at least one entry), scalar (a plain value
+// instead of a mapping fills this field: `cron: "@every 1m"` is `cron:
+// {spec: "@every 1m"}`; at most one field), list (likewise a YAML list
+// fills this field, a slice; at most one field), oneormany (a slice field
+// that also takes a single item), inline (the field, a [Pairs] or a map,
+// is the spec's whole mapping: `set: {total: "..."}`; the spec has no
+// other field). default is the value used when the key is absent: the text
+// itself for a string field, else written as in YAML (default:"5s",
+// default:"[a, b]"). enum lists the values a string field takes
+// (enum:"debug,info,warn,error"). doc is one line
 // for catalogs and schemas. A field of type [Ref] or []Ref names a
 // component; its kind tag says which kind (`kind:"source"`).
 //
 // Field types a decoder reads: string, bool, integers, floats,
 // time.Duration ("250ms"), errors.Policy (the keys of a flow's retry:),
-// map[string]any, any, []T, map[string]T, structs (mappings of their
-// fields), pointers to those (nil when absent), and [Ref].
+// map[string]any, any, []T, map[string]T, [Pairs] (a mapping in the order
+// written), structs (mappings of their fields), pointers to those (nil
+// when absent), [Ref], and what steps read of the run's context: [Expr],
+// [Cond], [Template] and [Key].
+//
+// In a step component's spec, a field named timeout (a time.Duration) or
+// retry (an errors.Policy or a pointer to one) is the step's own timeout or
+// retry policy: a configuration reader applies it as it applies the step's
+// timeout: and retry: keys (its default included), and refuses a step
+// that sets both; the constructor does not apply it itself.
 type Field struct {
 	Name      string       // the YAML key
 	Index     int          // the struct field index
@@ -41,8 +54,11 @@ type Field struct {
 	Default   string // the default as YAML text; "" for none
 	Required  bool
 	Scalar    bool
+	List      bool
 	OneOrMany bool
-	Kind      Kind // the component kind of a Ref field
+	Inline    bool
+	Enum      []string // the values a string field takes; nil: any
+	Kind      Kind     // the component kind of a Ref field
 }
 
 // Fields describes the exported fields of the struct type t (nil for
@@ -76,11 +92,41 @@ func Fields(t reflect.Type) []Field {
 				f.Scalar = true
 			case "oneormany":
 				f.OneOrMany = true
+			case "list":
+				f.List = true
+			case "inline":
+				f.Inline = true
+			}
+		}
+		if e := sf.Tag.Get("enum"); e != "" {
+			for v := range strings.SplitSeq(e, ",") {
+				f.Enum = append(f.Enum, strings.TrimSpace(v))
 			}
 		}
 		out = append(out, f)
 	}
 	return out
+}
+
+// ListField returns the field a YAML list fills, if the spec has one.
+func ListField(t reflect.Type) (Field, bool) {
+	for _, f := range Fields(t) {
+		if f.List {
+			return f, true
+		}
+	}
+	return Field{}, false
+}
+
+// InlineField returns the field that is the spec's whole mapping, if the
+// spec has one.
+func InlineField(t reflect.Type) (Field, bool) {
+	for _, f := range Fields(t) {
+		if f.Inline {
+			return f, true
+		}
+	}
+	return Field{}, false
 }
 
 // ScalarField returns the field a plain value fills, if the spec has one.
@@ -104,9 +150,10 @@ func checkStruct(t reflect.Type, seen map[reflect.Type]bool) error {
 		return nil
 	}
 	seen[t] = true
-	scalars := 0
+	scalars, lists := 0, 0
 	names := map[string]bool{}
-	for _, f := range Fields(t) {
+	fields := Fields(t)
+	for _, f := range fields {
 		if names[f.Name] {
 			return fmt.Errorf("spec %v: two fields use the key %q: %w", t, f.Name, ErrInvalid)
 		}
@@ -114,9 +161,26 @@ func checkStruct(t reflect.Type, seen map[reflect.Type]bool) error {
 		if f.Scalar {
 			scalars++
 		}
+		if f.List {
+			lists++
+			if f.Type.Kind() != reflect.Slice {
+				return fmt.Errorf("spec %v: field %s: list on a %v, not a slice: %w", t, f.Name, f.Type, ErrInvalid)
+			}
+		}
+		if f.Inline {
+			if len(fields) > 1 {
+				return fmt.Errorf("spec %v: field %s is inline: the spec can have no other field: %w", t, f.Name, ErrInvalid)
+			}
+			if !IsPairs(f.Type) && !(f.Type.Kind() == reflect.Map && f.Type.Key().Kind() == reflect.String) {
+				return fmt.Errorf("spec %v: field %s: inline on a %v, not Pairs or a map with string keys: %w", t, f.Name, f.Type, ErrInvalid)
+			}
+		}
 		base := f.Type
 		for base.Kind() == reflect.Pointer || base.Kind() == reflect.Slice || base.Kind() == reflect.Map {
 			base = base.Elem()
+		}
+		if len(f.Enum) > 0 && base.Kind() != reflect.String {
+			return fmt.Errorf("spec %v: field %s: enum on a %v, not a string: %w", t, f.Name, f.Type, ErrInvalid)
 		}
 		if base == refType && !slices.Contains(Kinds, f.Kind) {
 			return fmt.Errorf("spec %v: field %s names a component but has no kind tag (kind:\"source\", ...): %w", t, f.Name, ErrInvalid)
@@ -124,7 +188,7 @@ func checkStruct(t reflect.Type, seen map[reflect.Type]bool) error {
 		if f.OneOrMany && f.Type.Kind() != reflect.Slice {
 			return fmt.Errorf("spec %v: field %s: oneormany on a %v, not a slice: %w", t, f.Name, f.Type, ErrInvalid)
 		}
-		if base.Kind() == reflect.Struct && base != refType && base.PkgPath() != "github.com/svcflow/svcflow/errors" && base != reflect.TypeFor[time.Time]() {
+		if base.Kind() == reflect.Struct && !opaque(base) {
 			if err := checkStruct(base, seen); err != nil {
 				return err
 			}
@@ -133,8 +197,28 @@ func checkStruct(t reflect.Type, seen map[reflect.Type]bool) error {
 	if scalars > 1 {
 		return fmt.Errorf("spec %v: more than one scalar field: %w", t, ErrInvalid)
 	}
+	if lists > 1 {
+		return fmt.Errorf("spec %v: more than one list field: %w", t, ErrInvalid)
+	}
 	return nil
 }
+
+// opaque reports whether t is a struct type a decoder reads as a whole,
+// not as a mapping of its fields.
+func opaque(t reflect.Type) bool {
+	switch t {
+	case refType, exprType, condType, templateType, reflect.TypeFor[time.Time]():
+		return true
+	}
+	return t.PkgPath() == "github.com/svcflow/svcflow/errors"
+}
+
+var (
+	exprType     = reflect.TypeFor[Expr]()
+	condType     = reflect.TypeFor[Cond]()
+	templateType = reflect.TypeFor[Template]()
+	keyType      = reflect.TypeFor[Key]()
+)
 
 // SnakeCase turns a Go field name into a YAML key: MaxBody -> max_body,
 // HTTPPort -> http_port.
@@ -245,8 +329,9 @@ func (r *Registry) examples(kind Kind) string {
 }
 
 // TypeName names a spec field's Go type for catalogs: string, integer,
-// number, boolean, duration, retry policy, list of T, map of T, source
-// (a [Ref] of that kind), object, any.
+// number, boolean, duration, retry policy, expression, condition,
+// template, key, list of T, map of T (in order for [Pairs]), source (a
+// [Ref] of that kind), object, any.
 func TypeName(f Field) string {
 	return typeName(f.Type, f.Kind)
 }
@@ -259,6 +344,17 @@ func typeName(t reflect.Type, kind Kind) string {
 		return string(kind)
 	case reflect.TypeFor[any]():
 		return "any"
+	case exprType:
+		return "expression"
+	case condType:
+		return "condition"
+	case templateType:
+		return "template"
+	case keyType:
+		return "key"
+	}
+	if IsPairs(t) {
+		return "map of " + typeName(t.Elem().Field(1).Type, kind) + " (in order)"
 	}
 	if t.PkgPath() == "github.com/svcflow/svcflow/errors" && t.Name() == "Policy" {
 		return "retry policy"

@@ -2,11 +2,13 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
+	"text/template"
 	"time"
 
 	yaml "go.yaml.in/yaml/v4"
@@ -29,6 +31,7 @@ type Section struct {
 	key     *yaml.Node
 	node    *yaml.Node
 	comps   *component.Registry
+	tpl     *tplEnv
 }
 
 // what names the entry in messages: `channel "intake"`.
@@ -54,7 +57,7 @@ func (s Section) Decode(spec any) (*Decoded, error) {
 	if s.file == nil {
 		return nil, fmt.Errorf("config: section %q was not loaded", s.Name)
 	}
-	return decodeSpec(s.file, s.node, s.what(), spec, s.comps)
+	return decodeSpec(s.file, s.node, s.what(), spec, s.comps, s.tpl)
 }
 
 // Sorted returns the errors ordered by file, line and column, without
@@ -63,9 +66,77 @@ func (es Errors) Sorted() Errors { return slices.Clone(es).sort(nil) }
 
 // Decoded records where the values of a decoded spec came from.
 type Decoded struct {
-	file *srcFile
-	root *yaml.Node
-	at   map[string]*yaml.Node // dotted path ("from.0", "store") -> value node
+	file  *srcFile
+	root  *yaml.Node
+	at    map[string]*yaml.Node // dotted path ("from.0", "store") -> value node
+	keys  map[string]*yaml.Node // dotted path -> the key node of a mapping entry
+	reads []keyRead             // the context keys Expr, Cond, Template and Key values read, in file order
+}
+
+// keyRead is a context key read by a decoded value: an expression or a
+// template (the key is searched in its text), or a Key (the whole value).
+type keyRead struct {
+	key   string
+	n     *yaml.Node
+	whole bool
+}
+
+// fieldError words a FieldError: its path without list indexes (the
+// error is reported at the item), then its error.
+func fieldError(fe *component.FieldError) string {
+	var segs []string
+	for seg := range strings.SplitSeq(fe.Field, ".") {
+		if seg != "" && strings.Trim(seg, "0123456789") != "" {
+			segs = append(segs, seg)
+		}
+	}
+	if len(segs) == 0 {
+		return fe.Err.Error()
+	}
+	return strings.Join(segs, ".") + ": " + fe.Err.Error()
+}
+
+// keyNode returns the key node of the entry at path, or its value node.
+func (d *Decoded) keyNode(path string) *yaml.Node {
+	if k, ok := d.keys[path]; ok {
+		return k
+	}
+	return d.at[path]
+}
+
+// readPos returns where the decoded values first read the context key k.
+func (d *Decoded) readPos(k string) (pos, bool) {
+	for _, r := range d.reads {
+		if r.key != k {
+			continue
+		}
+		if r.whole {
+			return posOf(d.file, r.n), true
+		}
+		line, col := identPos(d.file, r.n, k)
+		return posIn(d.file, r.n, line, col), true
+	}
+	return pos{}, false
+}
+
+// Error returns an *Error for err, an error about the decoded spec: each
+// [component.FieldError] joined in it at its field's value (see
+// [Decoded.Errorf]), the others at the spec's own position. what prefixes
+// each message ("channel \"intake\": from: http").
+func (d *Decoded) Error(what string, err error) Errors {
+	fields, others := component.FieldErrors(err)
+	var out Errors
+	for _, fe := range fields {
+		e := d.Errorf(fe.Field, "%s: %s", what, fieldError(fe))
+		e.Err = fe
+		out = append(out, e)
+	}
+	for _, o := range others {
+		e := d.Errorf("", "%s: %v", what, o)
+		e.Err = o
+		out = append(out, e)
+	}
+	return out
 }
 
 // Has reports whether the key at path was present ("flow", "from.1").
@@ -91,12 +162,12 @@ func (d *Decoded) Errorf(path, format string, args ...any) *Error {
 }
 
 // decodeSpec decodes n into the struct spec points to.
-func decodeSpec(f *srcFile, n *yaml.Node, what string, spec any, comps *component.Registry) (*Decoded, error) {
+func decodeSpec(f *srcFile, n *yaml.Node, what string, spec any, comps *component.Registry, tpl *tplEnv) (*Decoded, error) {
 	v := reflect.ValueOf(spec)
 	if v.Kind() != reflect.Pointer || v.IsNil() {
 		return nil, fmt.Errorf("config: decode %s: want a non-nil pointer, got %T", what, spec)
 	}
-	d := &decoder{f: f, comps: comps, out: &Decoded{file: f, root: n, at: map[string]*yaml.Node{}}}
+	d := &decoder{f: f, comps: comps, tpl: tpl, out: newDecoded(f, n)}
 	d.value(n, v.Elem(), what, "", component.Field{})
 	if len(d.errs) > 0 {
 		return d.out, d.errs.sort(nil)
@@ -104,12 +175,24 @@ func decodeSpec(f *srcFile, n *yaml.Node, what string, spec any, comps *componen
 	return d.out, nil
 }
 
+func newDecoded(f *srcFile, n *yaml.Node) *Decoded {
+	return &Decoded{file: f, root: n, at: map[string]*yaml.Node{}, keys: map[string]*yaml.Node{}}
+}
+
 // decoder reads nodes into Go values by their types and spec tags.
 type decoder struct {
 	sink
 	f     *srcFile
 	comps *component.Registry
+	tpl   *tplEnv
 	out   *Decoded
+}
+
+// tplEnv is what templates are parsed with: the configuration's
+// functions, and its vars, which the var function reads.
+type tplEnv struct {
+	funcs template.FuncMap
+	vars  map[string]any
 }
 
 var (
@@ -117,6 +200,10 @@ var (
 	policyType   = reflect.TypeFor[ferrors.Policy]()
 	refType      = reflect.TypeFor[component.Ref]()
 	anyType      = reflect.TypeFor[any]()
+	exprType     = reflect.TypeFor[component.Expr]()
+	condType     = reflect.TypeFor[component.Cond]()
+	templateType = reflect.TypeFor[component.Template]()
+	keyType      = reflect.TypeFor[component.Key]()
 )
 
 // join appends a key to a dotted path.
@@ -160,6 +247,46 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, what, path string, fd com
 			v.Set(reflect.ValueOf(x))
 		}
 		return ok
+	case t == exprType || t == condType:
+		src, ok := d.scalar(d.f, n, what)
+		if !ok {
+			return false
+		}
+		var e component.Expr
+		var err error
+		if t == condType {
+			var c component.Cond
+			c, err = component.ParseCond(src)
+			e = c.Expr
+		} else {
+			e, err = component.ParseExpr(src)
+		}
+		if err != nil {
+			d.exprError(d.f, n, what, err)
+			return false
+		}
+		d.read(e.Keys(), n, false)
+		if t == condType {
+			v.Set(reflect.ValueOf(component.Cond{Expr: e}))
+		} else {
+			v.Set(reflect.ValueOf(e))
+		}
+		return true
+	case t == templateType:
+		tp, ok := d.template(n, what)
+		if ok {
+			v.Set(reflect.ValueOf(tp))
+		}
+		return ok
+	case t == keyType:
+		k, ok := d.name(d.f, n, what)
+		if ok {
+			d.read([]string{k}, n, true)
+			v.SetString(k)
+		}
+		return ok
+	case component.IsPairs(t):
+		return d.pairs(n, v, what, path)
 	}
 	switch t.Kind() {
 	case reflect.Pointer:
@@ -175,6 +302,10 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, what, path string, fd com
 		return true
 	case reflect.String:
 		s, ok := d.str(d.f, n, what)
+		if ok && len(fd.Enum) > 0 && !slices.Contains(fd.Enum, s) {
+			d.at(d.f, n, "%s: expected %s, got %q%s", what, orList(fd.Enum), s, suggest(s, fd.Enum))
+			ok = false
+		}
 		if ok {
 			v.SetString(s)
 		}
@@ -216,6 +347,72 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, what, path string, fd com
 	return false
 }
 
+// orList lists choices: "a", "a or b", "a, b or c".
+func orList(choices []string) string {
+	if len(choices) < 2 {
+		return strings.Join(choices, "")
+	}
+	return strings.Join(choices[:len(choices)-1], ", ") + " or " + choices[len(choices)-1]
+}
+
+// read records context keys read by the value at node n.
+func (d *decoder) read(keys []string, n *yaml.Node, whole bool) {
+	for _, k := range keys {
+		d.out.reads = append(d.out.reads, keyRead{key: k, n: n, whole: whole})
+	}
+}
+
+// template parses a template over the run's context, with the
+// configuration's functions, and checks the vars it reads.
+func (d *decoder) template(n *yaml.Node, what string) (component.Template, bool) {
+	src, ok := d.str(d.f, n, what)
+	if !ok {
+		return component.Template{}, false
+	}
+	var funcs template.FuncMap
+	var vars map[string]any
+	if d.tpl != nil {
+		funcs, vars = d.tpl.funcs, d.tpl.vars
+	}
+	t, err := component.ParseTemplate(src, funcs)
+	if err != nil {
+		d.at(d.f, n, "%s: %v", what, err)
+		return component.Template{}, false
+	}
+	for _, v := range t.Vars() {
+		if _, ok := vars[v]; !ok {
+			names := slices.Sorted(maps.Keys(vars))
+			line, col := identPos(d.f, n, v)
+			d.atIn(d.f, n, line, col, nil, "%s: unknown var %q: declare it under vars:%s", what, v, suggest(v, names))
+			return component.Template{}, false
+		}
+	}
+	d.read(t.Keys(), n, false)
+	return t, true
+}
+
+// pairs decodes a mapping into a component.Pairs, in the order written;
+// each entry is named `what "key"` in messages.
+func (d *decoder) pairs(n *yaml.Node, v reflect.Value, what, path string) bool {
+	fs, ok := d.mapping(d.f, n, what, nil)
+	if !ok {
+		return false
+	}
+	out := reflect.MakeSlice(v.Type(), len(fs.order), len(fs.order))
+	good := true
+	for i, k := range fs.order {
+		e := out.Index(i)
+		e.Field(0).SetString(k)
+		p := join(path, k)
+		d.out.keys[p] = fs.m[k].key
+		if !d.value(fs.m[k].val, e.Field(1), what+" "+strconv.Quote(k), p, component.Field{}) {
+			good = false
+		}
+	}
+	v.Set(out)
+	return good
+}
+
 func (d *decoder) slice(n *yaml.Node, v reflect.Value, what, path string, fd component.Field) bool {
 	var items []*yaml.Node
 	if fd.OneOrMany && (n == nil || n.Kind != yaml.SequenceNode) {
@@ -232,7 +429,7 @@ func (d *decoder) slice(n *yaml.Node, v reflect.Value, what, path string, fd com
 	good := true
 	for i, it := range items {
 		p := join(path, strconv.Itoa(i))
-		if !d.value(it, out.Index(i), what, p, component.Field{Kind: fd.Kind}) {
+		if !d.value(it, out.Index(i), what, p, component.Field{Kind: fd.Kind, Enum: fd.Enum}) {
 			good = false
 		}
 	}
@@ -269,6 +466,24 @@ func (d *decoder) mapValue(n *yaml.Node, v reflect.Value, what, path string) boo
 // value into its scalar field.
 func (d *decoder) structValue(n *yaml.Node, v reflect.Value, what, path string) bool {
 	specFields := component.Fields(v.Type())
+	if inl, ok := component.InlineField(v.Type()); ok {
+		// the whole mapping is the field; null is no entry
+		good := true
+		if !(n != nil && n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null") {
+			good = d.value(n, v.Field(inl.Index), what, path, inl)
+		}
+		if good && inl.Required && v.Field(inl.Index).Len() == 0 {
+			d.at(d.f, n, "%s: expected at least one entry%s", what, docHint(inl))
+			good = false
+		}
+		return good
+	}
+	if n != nil && n.Kind == yaml.SequenceNode {
+		if lf, ok := component.ListField(v.Type()); ok {
+			good := d.defaults(n, v, specFields, map[string]bool{lf.Name: true}, what)
+			return d.value(n, v.Field(lf.Index), what, join(path, lf.Name), lf) && good
+		}
+	}
 	if n != nil && n.Kind != yaml.MappingNode && !(n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null") {
 		if sf, ok := component.ScalarField(v.Type()); ok {
 			good := d.defaults(n, v, specFields, map[string]bool{sf.Name: true}, what)
@@ -296,6 +511,7 @@ func (d *decoder) structValue(n *yaml.Node, v reflect.Value, what, path string) 
 			continue
 		}
 		present[f.Name] = true
+		d.out.keys[join(path, f.Name)] = fd.key
 		if !d.value(fd.val, v.Field(f.Index), what+": "+f.Name, join(path, f.Name), f) {
 			good = false
 		}
@@ -330,7 +546,7 @@ func (d *decoder) defaults(n *yaml.Node, v reflect.Value, fields []component.Fie
 			good = false
 			continue
 		}
-		sub := &decoder{f: d.f, comps: d.comps, out: &Decoded{file: d.f, at: map[string]*yaml.Node{}}}
+		sub := &decoder{f: d.f, comps: d.comps, tpl: d.tpl, out: newDecoded(d.f, nil)}
 		if !sub.value(dn.Content[0], fv, what+": "+f.Name, "", f) {
 			for _, e := range sub.errs {
 				d.at(d.f, n, "%s (the spec's default %q)", e.Msg, f.Default)

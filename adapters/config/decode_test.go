@@ -12,6 +12,7 @@ import (
 	"github.com/svcflow/svcflow/adapters/channel"
 	"github.com/svcflow/svcflow/adapters/component"
 	"github.com/svcflow/svcflow/adapters/config"
+	"github.com/svcflow/svcflow/adapters/steps"
 	"github.com/svcflow/svcflow/adapters/store"
 	"github.com/svcflow/svcflow/errors"
 )
@@ -37,14 +38,14 @@ type boxSpec struct {
 
 func testComponents(t *testing.T) *component.Registry {
 	t.Helper()
-	reg, err := component.NewRegistry(
+	reg, err := component.NewRegistry(append(steps.All(),
 		component.Source("tick", "ticks", func(env component.Env, s tickSpec) (channel.Source, error) {
 			return testSource{name: s.Label}, nil
 		}),
 		component.Store("box", "a box", func(env component.Env, s boxSpec) (component.StoreOpener, error) {
 			return func() (store.Store, error) { return nil, errors.New("not for opening") }, nil
 		}),
-	)
+	)...)
 	require.NoError(t, err)
 	return reg
 }
@@ -196,4 +197,72 @@ func TestDecodeAliasPositions(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `c.yaml:8:31: channel "c": from: tick: every: expected a duration such as 250ms or 2s, got "soon"`)
 	assert.Contains(t, err.Error(), `c.yaml:9:12: channel "c": store: unknown store "tick": expected box (in anchor &src, at 8:17)`)
+}
+
+// vocab is a spec with what step specs read of the run's context.
+type vocab struct {
+	Assign component.Pairs[component.Expr] `yaml:"assign"`
+	If     component.Cond                  `yaml:"if"`
+	Msg    component.Template              `yaml:"msg"`
+	Keys   []component.Key                 `yaml:"keys"`
+	Level  string                          `yaml:"level" enum:"debug,info,warn"`
+	Cmd    cmdSpec                         `yaml:"cmd"`
+}
+
+type cmdSpec struct {
+	Argv   []string `yaml:"argv" spec:"list"`
+	Script string   `yaml:"script" spec:"scalar"`
+}
+
+const vocabHead = "vars: {api: http://x}\nflows:\n  f:\n    steps: [{set: {a: \"1\"}}]\nchannels:\n  c:\n"
+
+// TestDecodeStepVocabulary: expressions, conditions, templates, keys,
+// ordered mappings, enums and list shorthands.
+func TestDecodeStepVocabulary(t *testing.T) {
+	var s vocab
+	d, err := decode(t, vocabHead+`    assign: {b: "a + 1", a: "2"}
+    if: "b > 1"
+    msg: '{{var "api"}}/{{.id}}'
+    keys: [total, note]
+    level: warn
+    cmd: [ls, -l]
+`, &s)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"b", "a"}, s.Assign.Keys(), "in the order written")
+	assert.Equal(t, []string{"a"}, s.Assign[0].Value.Keys())
+	assert.Equal(t, "b > 1", s.If.Source())
+	out, err := s.Msg.Execute(map[string]any{"id": 7})
+	require.NoError(t, err)
+	assert.Equal(t, "http://x/7", out, "templates get the configuration's functions")
+	assert.Equal(t, []component.Key{"total", "note"}, s.Keys)
+	assert.Equal(t, "warn", s.Level)
+	assert.Equal(t, cmdSpec{Argv: []string{"ls", "-l"}}, s.Cmd, "a list fills the list field")
+	assert.Equal(t, `c.yaml:7:29: here`, d.Errorf("assign.a", "here").Error(), "an entry's value")
+
+	fe := d.Error(`channel "c"`, errors.Join(component.FieldErrorf("keys.1", "not this one"), errors.New("as a whole")))
+	assert.Equal(t, `c.yaml:10:19: channel "c": keys: not this one`, fe[0].Error(), "a FieldError at its field; the index is the position")
+	assert.Equal(t, `c.yaml:7:5: channel "c": as a whole`, fe[1].Error())
+
+	var s2 vocab
+	_, err = decode(t, vocabHead+"    cmd: date\n", &s2)
+	require.NoError(t, err)
+	assert.Equal(t, cmdSpec{Script: "date"}, s2.Cmd, "a plain value fills the scalar field")
+
+	_, err = decode(t, vocabHead+`    assign: {x: "len(items", y: 3}
+    if: "1 + 1"
+    msg: '{{var "apj"}} {{.id'
+    keys: [" padded"]
+    level: loud
+`, &s)
+	require.Error(t, err)
+	assert.Equal(t, strings.Join([]string{
+		`c.yaml:7:27: channel "c": assign "x": bad expression "len(items": unexpected token EOF`,
+		`c.yaml:8:9: channel "c": if: bad expression "1 + 1": expected bool, but got int`,
+		`c.yaml:9:10: channel "c": msg: bad template: line 1: unclosed action`,
+		`c.yaml:10:12: channel "c": keys: expected a name, got " padded"`,
+		`c.yaml:11:12: channel "c": level: expected debug, info or warn, got "loud"`,
+	}, "\n"), err.Error())
+
+	_, err = decode(t, vocabHead+`    msg: '{{var "apj"}}'`+"\n", &s)
+	assert.EqualError(t, err, `c.yaml:7:18: channel "c": msg: unknown var "apj": declare it under vars: (did you mean "api"?)`)
 }

@@ -60,7 +60,7 @@
 //	compensate: <step or [steps]>      # directly inside a saga: the undo (flow.Compensate)
 //	with: {...}                        # use steps of a factory service: its arguments
 //
-// Service kinds (see [Registry.Services] for what each reads and writes):
+// Service kinds (see [Registry.Services] for the keys of each spec):
 //
 //	set: {key: expr, ...}              # expr-lang expressions, compiled once at load, evaluated in order
 //	stop: {if: cond, reason: text}     # a Stop error when cond holds (stop: "reason" always stops)
@@ -72,6 +72,20 @@
 //	call: other_flow                   # run another flow of the configuration on this context
 //	shell: {command: [argv...] | "sh -c text", stdin: key, into: stdout, json: false}   # AllowShell only
 //	use: service_name
+//
+// call and use are the loader's own; every other service kind is a step
+// component (package component) of the configuration's component
+// registry ([WithComponents], default component.Default()): the kinds
+// above are those of adapters/steps, which adapters/component/all links,
+// and a program adds its own with component.Register. The loader decodes a
+// kind's value into the component's spec struct (positions, unknown keys
+// with a "did you mean", defaults, required keys, shorthands; expressions
+// and templates parsed at their position), names the step from the spec
+// when it has no name, builds it with the constructor (a FieldError at
+// its field's position), and checks the keys it needs where the spec reads
+// them. A spec's timeout and retry fields (http's) are the step's own
+// timeout and retry, which a step's timeout: and retry: keys may not
+// repeat. A restricted kind (shell) loads only when enabled ([Allow]).
 //
 // Combinators, one for each of package flow:
 //

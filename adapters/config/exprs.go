@@ -2,12 +2,11 @@ package config
 
 import (
 	"errors"
-	"fmt"
-	"reflect"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/svcflow/svcflow/adapters/component"
 	"github.com/svcflow/svcflow/branch"
 	yaml "go.yaml.in/yaml/v4"
 )
@@ -71,70 +70,37 @@ func isIdentRune(r rune) bool {
 	return r == '_' || r == '$' || unicode.IsLetter(r) || unicode.IsDigit(r)
 }
 
-// compileExpr parses and compiles the expression held by scalar n. Its
-// keys are compiled as of unknown type: the flow's build checks that every
-// key it reads is provided (the step's contract lists them).
-func (l *loader) compileExpr(f *srcFile, n *yaml.Node, what string, cond bool) (*branch.Expr, bool) {
+// compileExpr parses and compiles the expression held by scalar n (a
+// condition when cond), with the keys it reads of unknown type: the
+// flow's build checks that every key it reads is provided.
+func (l *loader) compileExpr(f *srcFile, n *yaml.Node, what string, cond bool) (component.Expr, bool) {
 	src, ok := l.scalar(f, n, what)
 	if !ok {
-		return nil, false
+		return component.Expr{}, false
 	}
-	e, err := safeParse(src)
+	var e component.Expr
+	var err error
+	if cond {
+		var c component.Cond
+		c, err = component.ParseCond(src)
+		e = c.Expr
+	} else {
+		e, err = component.ParseExpr(src)
+	}
 	if err != nil {
 		l.exprError(f, n, what, err)
-		return nil, false
-	}
-	schema := make(map[string]reflect.Type, len(e.Idents()))
-	for _, id := range e.Idents() {
-		schema[id] = nil
-	}
-	var opts []branch.Option
-	if cond {
-		opts = append(opts, branch.AsBool())
-	}
-	if err := e.Compile(schema, opts...); err != nil {
-		l.exprError(f, n, what, err)
-		return nil, false
+		return component.Expr{}, false
 	}
 	return e, true
 }
 
-// safeParse parses an expression; a panic in the expression parser on odd
-// input becomes an error.
-func safeParse(src string) (e *branch.Expr, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			e, err = nil, fmt.Errorf("expression %q: parser failed: %v", src, r)
-		}
-	}()
-	return branch.Parse(src)
-}
-
 // exprError reports an expression error at its position in the file.
-func (l *loader) exprError(f *srcFile, n *yaml.Node, what string, err error) {
+func (s *sink) exprError(f *srcFile, n *yaml.Node, what string, err error) {
 	var be *branch.Error
 	if errors.As(err, &be) {
 		line, col := textPos(f, n, be.Line, be.Column)
-		l.atIn(f, n, line, col, err, "%s: bad expression %q: %s", what, be.Expr, be.Msg)
+		s.atIn(f, n, line, col, err, "%s: bad expression %q: %s", what, be.Expr, be.Msg)
 		return
 	}
-	l.atIn(f, n, n.Line, n.Column, err, "%s: bad expression: %v", what, err)
-}
-
-// constantValue returns the value of an expression that reads no key and
-// calls nothing, when it is a scalar: such expressions are evaluated once,
-// at load.
-func constantValue(e *branch.Expr) (any, bool) {
-	if len(e.Idents()) > 0 || strings.ContainsAny(e.Source(), "(") {
-		return nil, false
-	}
-	v, err := e.Eval(map[string]any{})
-	if err != nil {
-		return nil, false
-	}
-	switch v.(type) {
-	case nil, bool, int, int64, float64, string:
-		return v, true
-	}
-	return nil, false
+	s.atIn(f, n, n.Line, n.Column, err, "%s: bad expression: %v", what, err)
 }

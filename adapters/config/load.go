@@ -9,7 +9,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"text/template"
 
 	"github.com/svcflow/svcflow/adapters/component"
 	"github.com/svcflow/svcflow/branch"
@@ -42,9 +41,10 @@ type options struct {
 // the built-ins only).
 func WithRegistry(r *Registry) Option { return func(o *options) { o.reg = r } }
 
-// WithComponents reads the components that channels name (sources,
-// stores) from r (default: [component.Default], where component packages
-// register themselves).
+// WithComponents reads the components that configurations name from r:
+// the step kinds of flows (set, stop, http, ...: adapters/steps registers
+// the shipped ones) and the sources and stores of channels (default:
+// [component.Default], where component packages register themselves).
 func WithComponents(r *component.Registry) Option { return func(o *options) { o.comps = r } }
 
 // WithSet overrides values of the loaded YAML before it is read, each
@@ -100,7 +100,9 @@ func LoadSources(srcs []Source, opts ...Option) (*Config, error) {
 		o.comps = component.Default()
 	}
 	l := &loader{reg: o.reg, vars: map[string]any{}, cfg: &Config{reg: o.reg, comps: o.comps, flows: map[string]*flowDef{}}}
-	l.funcs = templateFuncs(l.vars)
+	l.tpl = &tplEnv{funcs: templateFuncs(l.vars), vars: l.vars}
+	l.env = o.reg.stepEnv()
+	l.setKinds()
 	l.load(srcs, o.sets)
 	if len(l.errs) > 0 {
 		order := map[string]int{}
@@ -117,18 +119,19 @@ func LoadSources(srcs []Source, opts ...Option) (*Config, error) {
 // loader is the state of one load.
 type loader struct {
 	sink
-	reg     *Registry
-	cfg     *Config
-	vars    map[string]any
-	funcs   template.FuncMap
-	budget  int // steps left to parse: aliases cannot blow up a load
-	targets map[string]*callTarget
+	reg       *Registry
+	cfg       *Config
+	vars      map[string]any
+	tpl       *tplEnv       // what templates are parsed with
+	env       component.Env // what step components are built with (but their names)
+	stepKinds []string      // the step kinds: step components, call and use, combinators
+	stepKeys  []string      // the keys of a step: its kinds and modifiers
+	budget    int           // steps left to parse: aliases cannot blow up a load
+	targets   map[string]*callTarget
 }
 
 // maxSteps bounds the steps a configuration may hold, aliases expanded.
 const maxSteps = 20_000
-
-func (l *loader) varNames() []string { return slices.Sorted(maps.Keys(l.vars)) }
 
 var topKeys = []string{"version", "vars", "flows", "channels", "tests"}
 
@@ -169,7 +172,7 @@ func (l *loader) load(srcs []Source, sets []string) {
 			if cs, ok := l.mapping(f, fd.val, "channels", nil); ok {
 				for _, name := range cs.order {
 					c := cs.m[name]
-					l.cfg.channels = append(l.cfg.channels, Section{File: f.name, Name: name, section: "channels", file: f, key: c.key, node: c.val, comps: l.cfg.comps})
+					l.cfg.channels = append(l.cfg.channels, Section{File: f.name, Name: name, section: "channels", file: f, key: c.key, node: c.val, comps: l.cfg.comps, tpl: l.tpl})
 				}
 			}
 		}

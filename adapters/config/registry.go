@@ -12,23 +12,27 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/svcflow/svcflow/adapters/component"
 	fc "github.com/svcflow/svcflow/context"
 	"github.com/svcflow/svcflow/flow"
 )
 
-// Registry holds the services YAML flows can use: the built-in step kinds
-// (set, stop, log, http, template, sleep, call, and shell when enabled) and
-// Go services registered by name, reached with `use: name`.
+// Registry holds the Go services YAML flows can use, registered by name
+// and reached with `use: name`, the input types flows may declare, and
+// what the step kinds of the component registry are built with: the
+// logger of log steps, the client of http steps, and the restricted
+// kinds that are enabled (shell). The step kinds themselves are step
+// components (see [WithComponents]).
 //
 // Register services before loading; a Registry is safe for concurrent
 // reads once loading starts.
 type Registry struct {
-	mu         sync.RWMutex
-	services   map[string]registered
-	types      map[string]reflect.Type
-	allowShell bool
-	logger     *slog.Logger
-	client     *http.Client
+	mu       sync.RWMutex
+	services map[string]registered
+	types    map[string]reflect.Type
+	allowed  map[string]bool
+	logger   *slog.Logger
+	client   *http.Client
 }
 
 type registered struct {
@@ -179,21 +183,34 @@ func (a Args) Decode(v any) error {
 // RegistryOption configures a Registry.
 type RegistryOption func(*Registry)
 
-// AllowShell enables the shell built-in, which runs commands on the host.
-// It is off by default: a flow using it is a load error saying how to
-// enable it (flowrun's --allow-shell flag).
-func AllowShell() RegistryOption { return func(r *Registry) { r.allowShell = true } }
+// Allow enables the restricted step kinds named (see
+// component.Component.Restrict), such as shell, which runs commands on
+// the host. They are off by default: a flow using one is a load error
+// saying how to enable it.
+func Allow(kinds ...string) RegistryOption {
+	return func(r *Registry) {
+		for _, k := range kinds {
+			r.allowed[k] = true
+		}
+	}
+}
 
-// WithLogger sets the logger of the log built-in (default slog.Default()).
+// AllowShell enables the shell step kind, which runs commands on the host:
+// Allow("shell"), which flowrun's --allow-shell flag gives.
+func AllowShell() RegistryOption { return Allow("shell") }
+
+// WithLogger sets the logger step components are built with (the log
+// step's; default slog.Default()): their component.Env's Logger.
 func WithLogger(l *slog.Logger) RegistryOption { return func(r *Registry) { r.logger = l } }
 
-// WithHTTPClient sets the client of the http built-in (default: a client
-// with no overall timeout; each step has its own).
+// WithHTTPClient sets the client of the http step (default: a client with
+// no overall timeout; each step has its own): step components are built
+// with an Env that provides it (component.Value[*http.Client]).
 func WithHTTPClient(c *http.Client) RegistryOption { return func(r *Registry) { r.client = c } }
 
-// NewRegistry returns a registry holding the built-in services.
+// NewRegistry returns a registry holding no services.
 func NewRegistry(opts ...RegistryOption) *Registry {
-	r := &Registry{services: map[string]registered{}, types: map[string]reflect.Type{}}
+	r := &Registry{services: map[string]registered{}, types: map[string]reflect.Type{}, allowed: map[string]bool{}}
 	for name, t := range builtinTypes {
 		r.types[name] = t
 	}
@@ -203,21 +220,20 @@ func NewRegistry(opts ...RegistryOption) *Registry {
 	return r
 }
 
-// ShellAllowed reports whether the shell built-in is enabled.
-func (r *Registry) ShellAllowed() bool { return r.allowShell }
+// ShellAllowed reports whether the shell step kind is enabled.
+func (r *Registry) ShellAllowed() bool { return r.Allowed("shell") }
 
-func (r *Registry) log() *slog.Logger {
-	if r.logger != nil {
-		return r.logger
-	}
-	return slog.Default()
-}
+// Allowed reports whether the restricted step kind named kind is enabled
+// (see [Allow]).
+func (r *Registry) Allowed(kind string) bool { return r.allowed[kind] }
 
-func (r *Registry) httpClient() *http.Client {
+// stepEnv is what step components are built with, but their names.
+func (r *Registry) stepEnv() component.Env {
+	env := component.Env{Logger: r.logger}
 	if r.client != nil {
-		return r.client
+		env = env.WithValue(r.client)
 	}
-	return http.DefaultClient
+	return env
 }
 
 // Register adds a Go service under its own name, with a one-line doc for
@@ -269,7 +285,7 @@ func (r *Registry) add(name string, reg registered) error {
 	if name == "" {
 		return fmt.Errorf("register: empty service name")
 	}
-	if _, ok := builtinDocs[name]; ok {
+	if _, ok := component.Default().Lookup(component.KindStep, name); ok || slices.Contains(structuralKinds, name) {
 		return fmt.Errorf("register %q: the name of a built-in step", name)
 	}
 	r.mu.Lock()
@@ -340,26 +356,39 @@ type ServiceInfo struct {
 	Name    string
 	Builtin bool   // a step kind of the YAML format rather than a `use:` service
 	Doc     string // what it does
+	// Fields describe the spec of a step kind that is a step component:
+	// the keys its YAML value takes (see component.Field).
+	Fields []component.Field
 	// Needs and Provides are a registered service's contract (nil for
 	// factories, whose contract depends on their arguments).
 	Needs    []fc.KeyInfo
 	Provides []fc.KeyInfo
-	// Inputs and Outputs describe in words what a built-in reads and
-	// writes (its contract depends on how a step configures it).
+	// Inputs and Outputs describe in words what a step reads and writes
+	// when its contract depends on how a step configures it (call, a
+	// factory).
 	Inputs, Outputs string
 	Example         string // a YAML step using it
-	Disabled        string // why a built-in is off, if it is
+	Disabled        string // why a step kind is off, if it is
 }
 
-// Services returns the catalog: built-ins first, then registered services,
-// each sorted by name.
-func (r *Registry) Services() []ServiceInfo {
+// Services returns the catalog of the step kinds of [component.Default]
+// and of the services of r: see [Registry.ServicesIn].
+func (r *Registry) Services() []ServiceInfo { return r.ServicesIn(component.Default()) }
+
+// ServicesIn returns the catalog: the step kinds, those of the step
+// components of comps with the fields of their spec and call, sorted by
+// name; then the services registered in r, sorted by name.
+func (r *Registry) ServicesIn(comps *component.Registry) []ServiceInfo {
 	var out []ServiceInfo
-	for _, name := range slices.Sorted(maps.Keys(builtinDocs)) {
-		d := builtinDocs[name]
-		si := ServiceInfo{Name: name, Builtin: true, Doc: d.doc, Inputs: d.inputs, Outputs: d.outputs, Example: d.example}
-		if name == "shell" && !r.allowShell {
-			si.Disabled = "off unless enabled (flowrun --allow-shell)"
+	for _, name := range slices.Sorted(slices.Values(append(comps.Names(component.KindStep), "call"))) {
+		if name == "call" {
+			out = append(out, callInfo)
+			continue
+		}
+		c, _ := comps.Lookup(component.KindStep, name)
+		si := ServiceInfo{Name: name, Builtin: true, Doc: c.Doc, Fields: c.Fields()}
+		if c.Restricted != "" && !r.Allowed(name) {
+			si.Disabled = "off unless enabled (flowrun --allow-" + name + ")"
 		}
 		out = append(out, si)
 	}
@@ -380,58 +409,12 @@ func (r *Registry) Services() []ServiceInfo {
 	return out
 }
 
-type builtinDoc struct {
-	doc, inputs, outputs, example string
-}
-
-// builtinDocs documents the built-in step kinds for the catalog.
-var builtinDocs = map[string]builtinDoc{
-	"set": {
-		doc:     "assign keys from expr expressions, in order (each sees the ones before)",
-		inputs:  "the keys its expressions read",
-		outputs: "the assigned keys",
-		example: `set: {subtotal: "sum(map(items, #.price * #.qty))", status: "'priced'"}`,
-	},
-	"stop": {
-		doc:     "end the run on purpose (a Stop error) when a condition holds; without if:, always",
-		inputs:  "the keys its condition and reason read",
-		outputs: "nothing",
-		example: `stop: {if: "len(items) == 0", reason: "no items"}`,
-	},
-	"log": {
-		doc:     "log a message (a text/template over the context) with optional keys as attributes",
-		inputs:  "the keys its message and attributes read",
-		outputs: "nothing",
-		example: `log: {message: "order {{.id}} priced", level: info, keys: [total]}`,
-	},
-	"http": {
-		doc:     "call an HTTP endpoint; 5xx, 408, 429 and timeouts are retried (Retry-After honoured), other 4xx stop the run",
-		inputs:  "the keys its url, headers and body read",
-		outputs: "the decoded response under into (default response), the status under status_into",
-		example: `http: {method: GET, url: "{{var \"api\"}}/customers/{{.customer_id}}", into: customer, timeout: 2s}`,
-	},
-	"template": {
-		doc:     "render text/templates over the context into keys",
-		inputs:  "the keys its templates read",
-		outputs: "the rendered keys (strings)",
-		example: `template: {greeting: "Hello {{.name}}"}`,
-	},
-	"sleep": {
-		doc:     "wait for a duration (ends early when the run is canceled)",
-		inputs:  "nothing",
-		outputs: "nothing",
-		example: `sleep: 100ms`,
-	},
-	"call": {
-		doc:     "run another flow of the configuration on this context",
-		inputs:  "the called flow's declared input",
-		outputs: "what the called flow provides on every path",
-		example: `call: price_order`,
-	},
-	"shell": {
-		doc:     "run a command (argv templates); stdout into a key",
-		inputs:  "the keys its arguments and stdin read",
-		outputs: "stdout under into (default stdout); parsed as JSON with json: true",
-		example: `shell: {command: [wc, -c], stdin: text, into: size}`,
-	},
+// callInfo is the catalog entry of call, which the loader knows itself.
+var callInfo = ServiceInfo{
+	Name:    "call",
+	Builtin: true,
+	Doc:     "run another flow of the configuration on this context",
+	Inputs:  "the called flow's declared input",
+	Outputs: "what the called flow provides on every path",
+	Example: `call: price_order`,
 }

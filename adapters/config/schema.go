@@ -11,14 +11,15 @@ type SchemaOptions struct {
 	// Channel is the spec type of an entry under channels: (serve.Spec);
 	// nil: channels are described as objects only.
 	Channel reflect.Type
-	// Components are the components channel specs name (default
-	// component.Default()).
+	// Components are the step kinds flows name and the components
+	// channel specs name (default component.Default()).
 	Components *component.Registry
 }
 
 // Schema returns a JSON Schema (draft 2020-12) of a whole configuration
-// file: version, vars, flows with every step kind and combinator, channels
-// (with the sources and stores of the component registry) and tests. It
+// file: version, vars, flows with every step kind (those of the step
+// components from their specs) and combinator, channels (with the sources
+// and stores of the component registry) and tests. It
 // is a value for encoding/json; `flowrun schema` prints it for editors.
 // It checks the shape of a file; the loader checks the rest (expressions,
 // keys provided on every path, flow names).
@@ -41,25 +42,11 @@ func Schema(opts SchemaOptions) map[string]any {
 		return o
 	}
 	anyOf := func(alts ...any) map[string]any { return map[string]any{"anyOf": alts} }
-	strings := map[string]any{"type": "array", "items": str}
-	stringMap := map[string]any{"type": "object", "additionalProperties": str}
 
 	kinds := map[string]any{
-		// services
-		"set":      map[string]any{"type": "object", "minProperties": 1, "description": "key: expression, evaluated in order"},
-		"stop":     anyOf(str, obj(map[string]any{"if": str, "reason": str})),
-		"log":      anyOf(str, obj(map[string]any{"message": str, "level": map[string]any{"enum": []any{"debug", "info", "warn", "error"}}, "keys": strings})),
-		"template": map[string]any{"type": "object", "minProperties": 1, "additionalProperties": str},
-		"sleep":    dur,
-		"call":     str,
-		"use":      str,
-		"shell": obj(map[string]any{"command": anyOf(str, strings), "stdin": str, "into": str, "json": map[string]any{"type": "boolean"}},
-			"command"),
-		"http": obj(map[string]any{
-			"method": str, "url": str, "headers": stringMap, "body": str, "body_template": str, "content_type": str,
-			"timeout": dur, "retry": ref("policy"), "into": str, "status_into": str,
-			"allow_status": map[string]any{"type": "array", "items": map[string]any{"type": "integer"}},
-		}, "url"),
+		// the kinds the loader knows itself
+		"call": withDescription(str, "run another flow of the configuration on this context"),
+		"use":  withDescription(str, "a registered service"),
 		// combinators
 		"then":   ref("steps"),
 		"tap":    anyOf(ref("step"), ref("steps")),
@@ -77,8 +64,14 @@ func Schema(opts SchemaOptions) map[string]any {
 		"name": str, "retry": ref("policy"), "timeout": dur,
 		"compensate": anyOf(ref("step"), ref("steps")), "with": map[string]any{"type": "object"},
 	}
+	// the step kinds of the step components, from their specs
+	steps := opts.Components.Names(component.KindStep)
+	for _, name := range steps {
+		c, _ := opts.Components.Lookup(component.KindStep, name)
+		kinds[name] = withDescription(component.Schema(c.SpecType(), opts.Components), c.Doc)
+	}
 	var oneKind []any
-	for _, k := range append(append([]string{}, leafKinds...), comboKinds...) {
+	for _, k := range append(append(steps, structuralKinds...), comboKinds...) {
 		stepProps[k] = kinds[k]
 		oneKind = append(oneKind, map[string]any{"required": []any{k}})
 	}
@@ -132,4 +125,16 @@ func Schema(opts SchemaOptions) map[string]any {
 			"steps":  map[string]any{"type": "array", "minItems": 1, "items": ref("step")},
 		},
 	}
+}
+
+// withDescription returns a copy of schema s with a description.
+func withDescription(s map[string]any, doc string) map[string]any {
+	out := make(map[string]any, len(s)+1)
+	for k, v := range s {
+		out[k] = v
+	}
+	if doc != "" {
+		out["description"] = doc
+	}
+	return out
 }

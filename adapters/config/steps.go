@@ -4,24 +4,35 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/svcflow/svcflow/adapters/component"
 	fc "github.com/svcflow/svcflow/context"
 	ferrors "github.com/svcflow/svcflow/errors"
 	"github.com/svcflow/svcflow/flow"
 	yaml "go.yaml.in/yaml/v4"
 )
 
-// The step kinds of the format: services, then combinators.
+// The step kinds the compiler knows itself: call and use, which name
+// flows and registered Go services, and the combinators. Every other
+// service kind (set, stop, log, http, ...) is a step component of the
+// configuration's component registry.
 var (
-	leafKinds  = []string{"set", "stop", "log", "http", "template", "sleep", "call", "shell", "use"}
-	comboKinds = []string{"fork", "when", "unless", "all", "each", "until", "first", "saga", "tap", "then"}
-	modifiers  = []string{"name", "retry", "timeout", "compensate", "with"}
-	stepKinds  = append(slices.Clone(leafKinds), comboKinds...)
-	stepKeys   = append(slices.Clone(stepKinds), modifiers...)
+	structuralKinds = []string{"call", "use"}
+	comboKinds      = []string{"fork", "when", "unless", "all", "each", "until", "first", "saga", "tap", "then"}
+	modifiers       = []string{"name", "retry", "timeout", "compensate", "with"}
 )
+
+// setKinds computes the step kinds of the load: the step components, then
+// call and use, then the combinators; and the keys a step may have.
+func (l *loader) setKinds() {
+	l.stepKinds = append(append(l.cfg.comps.Names(component.KindStep), structuralKinds...), comboKinds...)
+	l.stepKeys = append(slices.Clone(l.stepKinds), modifiers...)
+}
 
 // maxDepth bounds how deeply steps nest.
 const maxDepth = 64
@@ -154,19 +165,23 @@ func (l *loader) parseStep(fx *flowCtx, n *yaml.Node, inSaga bool) (stepDef, boo
 	if n != nil && n.Kind == yaml.ScalarNode && n.ShortTag() == "!!str" {
 		return l.useStep(fx, n, n, nil, nil)
 	}
-	fs, ok := l.mapping(f, n, "step", stepKeys)
+	fs, ok := l.mapping(f, n, "step", l.stepKeys)
 	if !ok {
 		return stepDef{}, false
 	}
 	var kinds []string
 	for _, k := range fs.order {
-		if slices.Contains(stepKinds, k) {
+		if slices.Contains(l.stepKinds, k) {
 			kinds = append(kinds, k)
 		}
 	}
 	switch len(kinds) {
 	case 0:
-		l.at(f, n, "step: expected a step kind: one of %s, or a registered service name", joinKinds())
+		hint := ""
+		if len(l.stepKinds) == len(structuralKinds)+len(comboKinds) {
+			hint = " (no step component is registered: link the built-in ones with adapters/steps or adapters/component/all)"
+		}
+		l.at(f, n, "step: expected a step kind: one of %s, or a registered service name%s", strings.Join(l.stepKinds, ", "), hint)
 		return stepDef{}, false
 	case 1:
 	default:
@@ -176,7 +191,7 @@ func (l *loader) parseStep(fx *flowCtx, n *yaml.Node, inSaga bool) (stepDef, boo
 	}
 	kind := kinds[0]
 	kf := fs.m[kind]
-	leaf := slices.Contains(leafKinds, kind)
+	leaf := !slices.Contains(comboKinds, kind)
 
 	good := true
 	var explicit string
@@ -224,41 +239,31 @@ func (l *loader) parseStep(fx *flowCtx, n *yaml.Node, inSaga bool) (stepDef, boo
 	}
 
 	var svc stepDef
-	var spec *leafSpec
-	if leaf {
-		if kind == "use" {
-			var with *yaml.Node
-			if fd, ok := fs.get("with"); ok {
-				with = fd.val
-			}
-			s, ok := l.useStep(fx, kf.key, kf.val, with, &explicit)
-			if !ok {
-				return stepDef{}, false
-			}
-			svc = s
-		} else {
-			spec, ok = l.leaf(fx, kind, kf)
-			if !ok || !good {
-				return stepDef{}, false
-			}
-			name := explicit
-			if name == "" {
-				name = fx.unique(spec.defName)
-			} else {
-				fx.used[name] = true
-			}
-			svc = stepDef{name: name, make: func() flow.Service { return spec.make(name) }}
-			fx.at(name, kf.key)
-			if len(spec.keyPos) > 0 {
-				kp := map[string]pos{}
-				for k, kn := range spec.keyPos {
-					line, col := identPos(f, kn, k)
-					kp[k] = posIn(f, kn, line, col)
-				}
-				fx.keyPos[name] = kp
-			}
+	var own ownModifiers // the timeout and retry of the kind's own spec
+	switch {
+	case kind == "use":
+		var with *yaml.Node
+		if fd, ok := fs.get("with"); ok {
+			with = fd.val
 		}
-	} else {
+		s, ok := l.useStep(fx, kf.key, kf.val, with, &explicit)
+		if !ok {
+			return stepDef{}, false
+		}
+		svc = s
+	case kind == "call":
+		s, ok := l.callStep(fx, kf, explicit)
+		if !ok {
+			return stepDef{}, false
+		}
+		svc = s
+	case leaf:
+		s, mods, ok := l.componentStep(fx, kind, kf, explicit)
+		if !ok {
+			return stepDef{}, false
+		}
+		svc, own = s, mods
+	default:
 		s, ok := l.combinator(fx, kind, kf)
 		if !ok {
 			return stepDef{}, false
@@ -270,26 +275,34 @@ func (l *loader) parseStep(fx *flowCtx, n *yaml.Node, inSaga bool) (stepDef, boo
 		return stepDef{}, false
 	}
 
-	// Resilience: a step-level key, or the kind's own (http).
-	if spec != nil && spec.policy != nil && hasRetry {
-		l.at(f, retry.key, "step: retry: set in %s already (line %d); keep one", kind, spec.policyNode.Line)
-		return stepDef{}, false
-	}
+	// Resilience: the step's keys, or the kind's own (http's timeout and
+	// retry), never both.
 	var d time.Duration
+	var p *ferrors.Policy
+	for _, m := range []struct {
+		name string
+		set  bool
+		at   field
+		own  *yaml.Node
+	}{{"timeout", hasTimeout, timeout, own.timeoutKey}, {"retry", hasRetry, retry, own.retryKey}} {
+		if m.set && m.own != nil {
+			l.at(f, m.at.key, "step: %s: set in %s already (line %d); keep one", m.name, kind, m.own.Line)
+			return stepDef{}, false
+		}
+	}
 	if hasTimeout {
 		if d, ok = l.duration(f, timeout.val, "step: timeout"); !ok {
 			return stepDef{}, false
 		}
-	} else if spec != nil {
-		d = spec.timeout
+	} else {
+		d = own.timeout
 	}
-	var p *ferrors.Policy
 	if hasRetry {
 		if p, ok = l.policy(f, retry.val, "step: retry"); !ok {
 			return stepDef{}, false
 		}
-	} else if spec != nil {
-		p = spec.policy
+	} else {
+		p = own.retry
 	}
 	var u *undoDef
 	if hasUndo {
@@ -316,49 +329,126 @@ func (l *loader) parseStep(fx *flowCtx, n *yaml.Node, inSaga bool) (stepDef, boo
 	}}, true
 }
 
-func joinKinds() string {
-	s := ""
-	for i, k := range stepKinds {
-		if i > 0 {
-			s += ", "
-		}
-		s += k
-	}
-	return s
+// ownModifiers are the timeout and retry policy a step kind's spec sets
+// for the step (see component.Field): applied like the step's own keys.
+type ownModifiers struct {
+	timeout    time.Duration
+	retry      *ferrors.Policy
+	timeoutKey *yaml.Node // where the spec sets them; nil: not set (a default)
+	retryKey   *yaml.Node
 }
 
-// leaf parses a built-in service step.
-func (l *loader) leaf(fx *flowCtx, kind string, kf field) (*leafSpec, bool) {
-	f, n := fx.f, kf.val
-	switch kind {
-	case "set":
-		return l.parseSet(f, n)
-	case "stop":
-		return l.parseStop(f, n)
-	case "log":
-		return l.parseLog(f, n)
-	case "http":
-		return l.parseHTTP(f, n)
-	case "template":
-		return l.parseTemplateStep(f, n)
-	case "sleep":
-		return l.parseSleep(f, n)
-	case "shell":
-		return l.parseShell(f, kf.key, n)
-	case "call":
-		name, ok := l.name(f, n, "call")
-		if !ok {
-			return nil, false
-		}
-		target := l.target(name)
-		fx.def.calls = append(fx.def.calls, callRef{flow: name, at: posOf(f, n), target: target})
-		caller := fx.def
-		return &leafSpec{defName: "call(" + name + ")", make: func(step string) flow.Service {
-			return target.instance(step, caller)
-		}}, true
+// componentStep makes a step of a step component: its spec decoded from
+// the kind's value, its name (explicit, or what the spec says made
+// unique), its service built with the constructor, and the positions of
+// the keys it needs. Each further instance of the step calls the
+// constructor again (see Config.Builder).
+func (l *loader) componentStep(fx *flowCtx, kind string, kf field, explicit string) (stepDef, ownModifiers, bool) {
+	f := fx.f
+	c, _ := l.cfg.comps.Lookup(component.KindStep, kind)
+	if c.Restricted != "" && !l.reg.Allowed(kind) {
+		l.at(f, kf.key, "%s: %s is disabled: enable it with flowrun --allow-%s (config.Allow(%q) in Go)", kind, c.Restricted, kind, kind)
+		return stepDef{}, ownModifiers{}, false
 	}
-	l.at(f, kf.key, "step: unknown kind %q", kind)
-	return nil, false
+	spec := c.NewSpec()
+	dec, err := decodeSpec(f, kf.val, kind, spec, l.cfg.comps, l.tpl)
+	if err != nil {
+		if es, ok := err.(Errors); ok {
+			l.errs = append(l.errs, es...)
+		} else {
+			l.at(f, kf.key, "%s: %v", kind, err)
+		}
+		return stepDef{}, ownModifiers{}, false
+	}
+	name := explicit
+	if name == "" {
+		name = fx.unique(c.StepName(spec))
+	} else {
+		fx.used[name] = true
+	}
+	env := l.env
+	env.Name = name
+	svc, err := c.BuildStep(env, spec)
+	if err != nil {
+		l.errs = append(l.errs, dec.Error(kind, err)...)
+		return stepDef{}, ownModifiers{}, false
+	}
+	fx.at(name, kf.key)
+	if ct, ok := svc.(flow.Contractor); ok {
+		if needs := ct.Contract().Needs; len(needs) > 0 {
+			kp := map[string]pos{}
+			for _, k := range needs {
+				if p, ok := dec.readPos(k.Name); ok {
+					kp[k.Name] = p
+				} else {
+					kp[k.Name] = posOf(f, kf.key)
+				}
+			}
+			fx.keyPos[name] = kp
+		}
+	}
+	spare := &spareService{svc: svc}
+	def := stepDef{name: name, make: func() flow.Service {
+		s := spare.take()
+		if s == nil {
+			var err error
+			if s, err = c.BuildStep(env, spec); err != nil {
+				return brokenStep(name, fmt.Errorf("%s: %w", kind, err))
+			}
+		}
+		return renamed(name, s)
+	}}
+	return def, ownModifiersOf(spec, dec), true
+}
+
+// ownModifiersOf reads the timeout and retry fields of a step spec.
+func ownModifiersOf(spec any, dec *Decoded) ownModifiers {
+	var m ownModifiers
+	v := reflect.ValueOf(spec).Elem()
+	for _, fd := range component.Fields(v.Type()) {
+		fv := v.Field(fd.Index)
+		switch {
+		case fd.Name == "timeout" && fd.Type == durationType:
+			m.timeout = time.Duration(fv.Int())
+			if dec.Has("timeout") {
+				m.timeoutKey = dec.keyNode("timeout")
+			}
+		case fd.Name == "retry" && fd.Type == policyType:
+			if dec.Has("retry") {
+				p := fv.Interface().(ferrors.Policy)
+				m.retry, m.retryKey = &p, dec.keyNode("retry")
+			}
+		case fd.Name == "retry" && fd.Type == reflect.PointerTo(policyType):
+			if !fv.IsNil() {
+				m.retry = fv.Interface().(*ferrors.Policy)
+			}
+			if dec.Has("retry") {
+				m.retryKey = dec.keyNode("retry")
+			}
+		}
+	}
+	return m
+}
+
+// callStep makes a call step: an instance of the called flow of its own
+// for each instance of the step.
+func (l *loader) callStep(fx *flowCtx, kf field, explicit string) (stepDef, bool) {
+	f, n := fx.f, kf.val
+	flowName, ok := l.name(f, n, "call")
+	if !ok {
+		return stepDef{}, false
+	}
+	target := l.target(flowName)
+	fx.def.calls = append(fx.def.calls, callRef{flow: flowName, at: posOf(f, n), target: target})
+	caller := fx.def
+	name := explicit
+	if name == "" {
+		name = fx.unique("call(" + flowName + ")")
+	} else {
+		fx.used[name] = true
+	}
+	fx.at(name, kf.key)
+	return stepDef{name: name, make: func() flow.Service { return target.instance(name, caller) }}, true
 }
 
 // target returns the call target of the flow named name.
@@ -385,7 +475,7 @@ func (l *loader) useStep(fx *flowCtx, at, n, with *yaml.Node, explicit *string) 
 	reg, found := l.reg.lookup(svcName)
 	if !found {
 		hint := suggest(svcName, l.reg.names())
-		if slices.Contains(stepKinds, svcName) {
+		if slices.Contains(l.stepKinds, svcName) {
 			hint = fmt.Sprintf(" (%s is a step kind: write `%s: ...`)", svcName, svcName)
 		}
 		known := "none are registered"
@@ -563,7 +653,7 @@ func (l *loader) condition(fx *flowCtx, fs *fields, n *yaml.Node, what string) (
 	if what == "first" {
 		name = "guard(" + e.Source() + ")"
 	}
-	fx.recordExprKeys(name, fd.val, e.Idents())
+	fx.recordExprKeys(name, fd.val, e.Keys())
 	if _, ok := fx.exprAt[name]; !ok {
 		fx.exprAt[name] = exprLoc{f: fx.f, n: fd.val}
 	}
@@ -689,7 +779,7 @@ func (l *loader) fork(fx *flowCtx, n *yaml.Node) (stepDef, bool) {
 		e, ok := l.compileExpr(f, fd.val, "fork: on", false)
 		if ok {
 			on = e.Source()
-			fx.recordExprKeys("fork("+on+")", fd.val, e.Idents())
+			fx.recordExprKeys("fork("+on+")", fd.val, e.Keys())
 			if _, ok := fx.exprAt["fork("+on+")"]; !ok {
 				fx.exprAt["fork("+on+")"] = exprLoc{f: f, n: fd.val}
 			}

@@ -24,8 +24,9 @@ func TestEmbeddedExamplesMatch(t *testing.T) {
 	}
 }
 
-// TestLayering: serve and config name no concrete source or store, and
-// nothing under cmd/ or adapters/ imports examples/ (go list -deps).
+// TestLayering: serve and config name no concrete source, store or step
+// kind, and nothing under cmd/ or adapters/ imports examples/ (go list
+// -deps).
 func TestLayering(t *testing.T) {
 	gobin, err := exec.LookPath("go")
 	if err != nil {
@@ -37,7 +38,7 @@ func TestLayering(t *testing.T) {
 		return strings.Fields(string(out))
 	}
 	const mod = "github.com/svcflow/svcflow/"
-	concrete := []string{"adapters/httpsource", "adapters/cron", "adapters/filewatch", "adapters/poll", "adapters/store/sqlite", "adapters/store/file", "modernc.org/sqlite"}
+	concrete := []string{"adapters/httpsource", "adapters/cron", "adapters/filewatch", "adapters/poll", "adapters/steps", "adapters/store/sqlite", "adapters/store/file", "modernc.org/sqlite"}
 	for _, pkg := range []string{mod + "adapters/serve", mod + "adapters/config"} {
 		for _, d := range deps(pkg) {
 			for _, c := range concrete {

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	_ "github.com/svcflow/svcflow/adapters/steps" // the built-in step kinds its YAML uses, as flowrun links them
 	"github.com/svcflow/svcflow/cmd/flowrun/cli"
 )
 

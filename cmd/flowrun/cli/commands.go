@@ -174,7 +174,7 @@ func servicesCmd(ctx context.Context, e *Env, args []string) int {
 		fmt.Fprintf(e.Stderr, "flowrun services: %v\n", err)
 		return ExitFailure
 	}
-	printServices(e.Stdout, reg.Services())
+	printServices(e.Stdout, reg.ServicesIn(e.Components()))
 	printComponents(e.Stdout, e.Components())
 	return ExitOK
 }
@@ -205,18 +205,17 @@ var componentSections = []struct {
 }{
 	{component.KindSource, "Sources (channels: from: {NAME: spec})"},
 	{component.KindStore, "Stores (channels: store: NAME:value or {NAME: spec})"},
-	{component.KindStep, "Step components (steps: - NAME: spec)"},
 	{component.KindSink, "Sinks"},
 	{component.KindProvider, "Providers"},
 }
 
-// printComponents lists the components of reg by kind, each with the
-// fields of its spec: name, type, required or default, doc.
+// printComponents lists the components of reg by kind but steps (which
+// printServices lists), each with the fields of its spec.
 func printComponents(w io.Writer, reg *component.Registry) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, sec := range componentSections {
 		names := reg.Names(sec.kind)
-		if len(names) == 0 && (sec.kind == component.KindSink || sec.kind == component.KindProvider || sec.kind == component.KindStep) {
+		if len(names) == 0 && (sec.kind == component.KindSink || sec.kind == component.KindProvider) {
 			continue
 		}
 		fmt.Fprintf(tw, "\n%s:\n", sec.title)
@@ -226,30 +225,46 @@ func printComponents(w io.Writer, reg *component.Registry) {
 		for _, name := range names {
 			c, _ := reg.Lookup(sec.kind, name)
 			fmt.Fprintf(tw, "  %s\t%s\n", c.Name, c.Doc)
-			for _, f := range c.Fields() {
-				var notes []string
-				if f.Required {
-					notes = append(notes, "required")
-				}
-				if f.Default != "" {
-					notes = append(notes, "default "+f.Default)
-				}
-				if f.Scalar {
-					notes = append(notes, "shorthand: "+name+": VALUE")
-				}
-				line := f.Name + " (" + component.TypeName(f)
-				if len(notes) > 0 {
-					line += "; " + strings.Join(notes, "; ")
-				}
-				line += ")"
-				if f.Doc != "" {
-					line += ": " + f.Doc
-				}
-				fmt.Fprintf(tw, "  \t%s\n", line)
-			}
+			printFields(tw, name, c.Fields())
 		}
 	}
 	tw.Flush()
+}
+
+// printFields lists the fields of a component's spec, one a line: name,
+// type, required or default, shorthand, doc.
+func printFields(w io.Writer, name string, fields []component.Field) {
+	for _, f := range fields {
+		var notes []string
+		if f.Required {
+			notes = append(notes, "required")
+		}
+		if f.Default != "" {
+			notes = append(notes, "default "+f.Default)
+		}
+		if len(f.Enum) > 0 {
+			notes = append(notes, "one of "+strings.Join(f.Enum, ", "))
+		}
+		if f.Scalar {
+			notes = append(notes, "shorthand: "+name+": VALUE")
+		}
+		if f.List {
+			notes = append(notes, "shorthand: "+name+": [...]")
+		}
+		label := f.Name
+		if f.Inline {
+			label = "{KEY: VALUE, ...}" // the spec is the mapping
+		}
+		line := label + " (" + component.TypeName(f)
+		if len(notes) > 0 {
+			line += "; " + strings.Join(notes, "; ")
+		}
+		line += ")"
+		if f.Doc != "" {
+			line += ": " + f.Doc
+		}
+		fmt.Fprintf(w, "  \t%s\n", line)
+	}
 }
 
 func printServices(w io.Writer, svcs []config.ServiceInfo) {
@@ -266,9 +281,14 @@ func printServices(w io.Writer, svcs []config.ServiceInfo) {
 			doc += " [" + s.Disabled + "]"
 		}
 		fmt.Fprintf(tw, "  %s\t%s\n", s.Name, doc)
-		fmt.Fprintf(tw, "  \treads: %s\n", s.Inputs)
-		fmt.Fprintf(tw, "  \twrites: %s\n", s.Outputs)
-		fmt.Fprintf(tw, "  \te.g. %s\n", s.Example)
+		if s.Inputs != "" {
+			fmt.Fprintf(tw, "  \treads: %s\n", s.Inputs)
+			fmt.Fprintf(tw, "  \twrites: %s\n", s.Outputs)
+		}
+		printFields(tw, s.Name, s.Fields)
+		if s.Example != "" {
+			fmt.Fprintf(tw, "  \te.g. %s\n", s.Example)
+		}
 	}
 	fmt.Fprintln(tw, "\nRegistered services (use: NAME):")
 	if !registered {

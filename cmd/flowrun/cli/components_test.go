@@ -141,3 +141,16 @@ func TestOutOfTreeComponent(t *testing.T) {
 	assert.Equal(t, "rejected", string(src.results[1].State))
 	assert.Equal(t, "WORLD", src.results[2].Message.Context["loud"])
 }
+
+// TestServicesListsStepKinds: the catalog lists the built-in step kinds
+// from their components, with the fields of their specs, once.
+func TestServicesListsStepKinds(t *testing.T) {
+	code, out, errOut := runCLI(t.Context(), "services")
+	require.Equal(t, cli.ExitOK, code, errOut)
+	assert.Contains(t, out, "\n  http ")
+	assert.Contains(t, out, "url (template; required): the http or https URL, a template over the context")
+	assert.Contains(t, out, "level (string; default info; one of debug, info, warn, error): the level")
+	assert.Contains(t, out, "{KEY: VALUE, ...} (map of expression (in order); required): key: expression, evaluated in order")
+	assert.Contains(t, out, "duration (duration; required; shorthand: sleep: VALUE): how long to wait")
+	assert.NotContains(t, out, "Step components", "step kinds are listed once, as step kinds")
+}

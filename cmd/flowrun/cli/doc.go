@@ -6,6 +6,7 @@
 //	import (
 //		"os"
 //
+//		_ "github.com/svcflow/svcflow/adapters/component/all" // the shipped step kinds, sources and stores
 //		"github.com/svcflow/svcflow/cmd/flowrun/cli"
 //	)
 //

@@ -80,3 +80,38 @@ func TestSchemaRejects(t *testing.T) {
 	ok := "flows:\n  f:\n    steps: [{sleep: 1s}]\nchannels:\n  c:\n    from: [{http: /a}, {cron: '@every 1m'}, {files: {dir: in}}, {poll: 'http://x/y'}]\n    flow: f\n    store: {sqlite: {path: x.db}}\n    restart: {max_attempts: 3, jitter: 0.2}\n"
 	assert.NoError(t, s.Validate(asJSON(t, []byte(ok))))
 }
+
+// TestSchemaStepKindsFromSpecs: the step kinds are described by their
+// components' specs: each spec mistake the loader reports on a built-in
+// step is a schema error too.
+func TestSchemaStepKindsFromSpecs(t *testing.T) {
+	s := compileSchema(t)
+	for name, src := range map[string]string{
+		"set without keys":      "flows:\n  f:\n    steps: [{set: {}}]\n",
+		"log level":             "flows:\n  f:\n    steps: [{log: {message: x, level: loud}}]\n",
+		"log without message":   "flows:\n  f:\n    steps: [{log: {level: info}}]\n",
+		"http without url":      "flows:\n  f:\n    steps: [{http: {method: GET}}]\n",
+		"http unknown key":      "flows:\n  f:\n    steps: [{http: {url: 'http://x', intoo: y}}]\n",
+		"stop unknown key":      "flows:\n  f:\n    steps: [{stop: {iff: x}}]\n",
+		"shell without command": "flows:\n  f:\n    steps: [{shell: {into: x}}]\n",
+		"template not a map":    "flows:\n  f:\n    steps: [{template: [a]}]\n",
+	} {
+		assert.Error(t, s.Validate(asJSON(t, []byte(src))), name)
+	}
+	ok := `flows:
+  f:
+    steps:
+      - set: {a: "1", b: 2, c: true}
+      - stop: "always"
+      - stop: {if: "a > 1"}
+      - log: hello
+      - log: {message: "{{.a}}", level: debug, keys: [a]}
+      - template: {t: "{{.a}}"}
+      - http: {url: "http://x/{{.a}}", headers: {Accept: json}, retry: {max_attempts: 2}, allow_status: [404]}
+      - sleep: 1ms
+      - shell: {command: [wc, -c], stdin: t}
+      - shell: {command: "date"}
+      - call: f
+`
+	assert.NoError(t, s.Validate(asJSON(t, []byte(ok))))
+}

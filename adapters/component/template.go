@@ -1,51 +1,35 @@
-package config
+package component
 
 import (
-	"encoding/json"
 	"fmt"
-	"net/url"
 	"slices"
 	"strings"
 	"text/template"
 	"text/template/parse"
 )
 
-// tmpl is a text/template over the run's context, parsed once at load.
-// A template without actions is kept as its constant text.
+// Template is a spec field holding a text/template over the run's
+// context: `log: "order {{.id}} priced"`. A decoder parses it with the
+// functions of the configuration (adapters/config gives var, json,
+// upper, lower, trim and pathescape) and reports a bad template at its
+// position in the YAML. A template without actions is kept as its text
+// and costs nothing to execute. The zero Template holds no template.
+//
+// A Template is immutable and safe for concurrent use.
+type Template struct{ t *tmpl }
+
 type tmpl struct {
-	src    string
-	t      *template.Template // nil: constant
-	idents []string           // top-level context keys it reads
-	vars   []string           // names passed to var
+	src  string
+	t    *template.Template // nil: constant
+	keys []string           // top-level context keys it reads
+	vars []string           // names passed to var
 }
 
-// templateFuncs returns the functions templates may call. var reads the
-// configuration's vars section.
-func templateFuncs(vars map[string]any) template.FuncMap {
-	return template.FuncMap{
-		"var": func(name string) (any, error) {
-			v, ok := vars[name]
-			if !ok {
-				return nil, fmt.Errorf("no var %q", name)
-			}
-			return v, nil
-		},
-		"json": func(v any) (string, error) {
-			b, err := json.Marshal(v)
-			if err != nil {
-				return "", fmt.Errorf("json: %w", err)
-			}
-			return string(b), nil
-		},
-		"upper":      strings.ToUpper,
-		"lower":      strings.ToLower,
-		"trim":       strings.TrimSpace,
-		"pathescape": url.PathEscape,
-	}
-}
-
-// parseTemplate parses src with the configuration's functions.
-func parseTemplate(name, src string, funcs template.FuncMap) (*tmpl, error) {
+// ParseTemplate parses src as a text/template with funcs (missing keys
+// are errors when it is executed). The error of a bad template says "bad
+// template: line N: ...".
+func ParseTemplate(src string, funcs template.FuncMap) (Template, error) {
+	const name = "template"
 	t, err := template.New(name).Option("missingkey=error").Funcs(funcs).Parse(src)
 	if err != nil {
 		// "template: NAME:1: unclosed action" -> "line 1: unclosed action"
@@ -53,18 +37,74 @@ func parseTemplate(name, src string, funcs template.FuncMap) (*tmpl, error) {
 		if line, rest, ok := strings.Cut(msg, ": "); ok && line != "" && strings.Trim(line, "0123456789") == "" {
 			msg = "line " + line + ": " + rest
 		}
-		return nil, &templateError{msg: msg, err: err}
+		return Template{}, &templateError{msg: msg, err: err}
 	}
 	out := &tmpl{src: src, t: t}
 	if t.Tree == nil || t.Tree.Root == nil || constant(t.Tree.Root) {
 		out.t = nil
-		return out, nil
+		return Template{out}, nil
 	}
 	w := &tmplWalker{}
 	w.walk(t.Tree.Root, true)
-	out.idents = w.idents
+	out.keys = w.keys
 	out.vars = w.vars
-	return out, nil
+	return Template{out}, nil
+}
+
+// Text returns a template that renders s as it is.
+func Text(s string) Template { return Template{&tmpl{src: s}} }
+
+// IsZero reports whether t holds no template.
+func (t Template) IsZero() bool { return t.t == nil }
+
+// Source returns the template's text.
+func (t Template) Source() string {
+	if t.t == nil {
+		return ""
+	}
+	return t.t.src
+}
+
+// String returns the template's text.
+func (t Template) String() string { return t.Source() }
+
+// Constant reports whether the template is plain text, with no actions.
+func (t Template) Constant() bool { return t.t == nil || t.t.t == nil }
+
+// Keys returns the top-level context keys the template reads (.key,
+// $.key, index . "key"), in order of first use.
+func (t Template) Keys() []string {
+	if t.t == nil {
+		return nil
+	}
+	return slices.Clone(t.t.keys)
+}
+
+// Vars returns the names the template passes to a var function (the
+// configuration's vars: {{var "api"}}), in order of first use.
+func (t Template) Vars() []string {
+	if t.t == nil {
+		return nil
+	}
+	return slices.Clone(t.t.vars)
+}
+
+// Execute renders the template over the context map m (nil: empty).
+func (t Template) Execute(m map[string]any) (string, error) {
+	if t.t == nil {
+		return "", nil
+	}
+	if t.t.t == nil {
+		return t.t.src, nil
+	}
+	if m == nil {
+		m = map[string]any{}
+	}
+	var b strings.Builder
+	if err := t.t.t.Execute(&b, m); err != nil {
+		return "", fmt.Errorf("template %q: %w", t.t.src, err)
+	}
+	return b.String(), nil
 }
 
 // constant reports whether a parsed template is plain text.
@@ -77,31 +117,16 @@ func constant(l *parse.ListNode) bool {
 	return true
 }
 
-// exec renders the template over the context map.
-func (t *tmpl) exec(m map[string]any) (string, error) {
-	if t.t == nil {
-		return t.src, nil
-	}
-	if m == nil {
-		m = map[string]any{}
-	}
-	var b strings.Builder
-	if err := t.t.Execute(&b, m); err != nil {
-		return "", fmt.Errorf("template %q: %w", t.src, err)
-	}
-	return b.String(), nil
-}
-
 // tmplWalker collects the context keys a template reads: .key and $.key
 // where dot is the context, and index . "key".
 type tmplWalker struct {
-	idents []string
-	vars   []string
+	keys []string
+	vars []string
 }
 
 func (w *tmplWalker) add(k string) {
-	if !slices.Contains(w.idents, k) {
-		w.idents = append(w.idents, k)
+	if !slices.Contains(w.keys, k) {
+		w.keys = append(w.keys, k)
 	}
 }
 

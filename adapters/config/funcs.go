@@ -1,0 +1,34 @@
+package config
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strings"
+	"text/template"
+)
+
+// templateFuncs returns the functions templates may call. var reads the
+// configuration's vars section.
+func templateFuncs(vars map[string]any) template.FuncMap {
+	return template.FuncMap{
+		"var": func(name string) (any, error) {
+			v, ok := vars[name]
+			if !ok {
+				return nil, fmt.Errorf("no var %q", name)
+			}
+			return v, nil
+		},
+		"json": func(v any) (string, error) {
+			b, err := json.Marshal(v)
+			if err != nil {
+				return "", fmt.Errorf("json: %w", err)
+			}
+			return string(b), nil
+		},
+		"upper":      strings.ToUpper,
+		"lower":      strings.ToLower,
+		"trim":       strings.TrimSpace,
+		"pathescape": url.PathEscape,
+	}
+}

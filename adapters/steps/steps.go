@@ -1,0 +1,66 @@
+package steps
+
+import (
+	"strings"
+
+	"github.com/svcflow/svcflow/adapters/component"
+	fc "github.com/svcflow/svcflow/context"
+)
+
+// The built-in step components.
+var (
+	// Set assigns keys from expressions.
+	Set = component.Step("set", "assign keys from expr expressions, in order (each sees the ones before); writes the assigned keys", newSet)
+	// Stop ends the run on purpose.
+	Stop = component.Step("stop", "end the run on purpose (a Stop error) when a condition holds; without if:, always", newStop)
+	// Log logs a message.
+	Log = component.Step("log", "log a message (a text/template over the context) with optional keys as attributes", newLog)
+	// Template renders templates into keys.
+	Template = component.Step("template", "render text/templates over the context into keys (strings)", newTemplate)
+	// HTTP calls an HTTP endpoint.
+	HTTP = component.Step("http", "call an HTTP endpoint; 5xx, 408, 425, 429 and timeouts are retried (Retry-After honoured), other 4xx stop the run; the decoded response goes under into", newHTTP)
+	// Sleep waits.
+	Sleep = component.Step("sleep", "wait for a duration (ends early when the run is canceled)", newSleep)
+	// Shell runs a command; it is restricted: off unless enabled.
+	Shell = component.Step("shell", "run a command (argv templates, or a script for sh -c); stdout into a key", newShell).Restrict("running commands")
+)
+
+// All returns the built-in step components, for a registry of one's own
+// (component.NewRegistry(steps.All()...)).
+func All() []component.Component {
+	return []component.Component{Set, Stop, Log, Template, HTTP, Sleep, Shell}
+}
+
+func init() { component.Register(All()...) }
+
+// needsOf lists keys as untyped required needs, in order, once each,
+// skipping those in skip (keys the step itself wrote before reading them).
+func needsOf(keys []string, skip map[string]bool) []fc.KeyInfo {
+	var out []fc.KeyInfo
+	seen := map[string]bool{}
+	for _, k := range keys {
+		if skip[k] || seen[k] {
+			continue
+		}
+		seen[k] = true
+		out = append(out, fc.Any(k))
+	}
+	return out
+}
+
+// shortName is a readable step name part: the text, cut to a length.
+func shortName(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > 32 {
+		return string(r[:31]) + "…"
+	}
+	return s
+}
+
+// keysName is "a,b" for a few keys, "a,b,c,…" for more.
+func keysName(keys []string) string {
+	if len(keys) > 3 {
+		return strings.Join(keys[:3], ",") + ",…"
+	}
+	return strings.Join(keys, ",")
+}
