@@ -83,8 +83,7 @@ type Record struct {
 	// The zero Kind is errors.KindOK, and it also stands for "no outcome":
 	// the record is Pending or Processing, or it was finished by a
 	// transition that gave none (a record stored before stores kept
-	// outcomes reads back so). Read it with State: KindOK is a success
-	// only in a Done record.
+	// outcomes reads back so). KnownOutcome tells the two apart.
 	Outcome errors.Kind `json:"outcome,omitempty"`
 	// Reason is the reason a Rejected record was rejected with, given with
 	// the latest transition as data: the Reason of the run's
@@ -98,6 +97,25 @@ type Record struct {
 	// History lists every state change, oldest first. The first entry is
 	// the Pending state entered by Put.
 	History []Transition `json:"history"`
+}
+
+// KnownOutcome returns r's Outcome and whether it is known. The zero Kind,
+// errors.KindOK, is the outcome of a Done record; in any other state it
+// means that no outcome was given (a message pending or processing, or
+// one finished before stores kept outcomes), and KnownOutcome reports
+// false.
+func (r *Record) KnownOutcome() (errors.Kind, bool) {
+	return knownOutcome(r.State, r.Outcome)
+}
+
+// KnownOutcome returns t's Outcome and whether it is known, as
+// [Record.KnownOutcome] does.
+func (t Transition) KnownOutcome() (errors.Kind, bool) {
+	return knownOutcome(t.State, t.Outcome)
+}
+
+func knownOutcome(s State, k errors.Kind) (errors.Kind, bool) {
+	return k, k != errors.KindOK || s == Done
 }
 
 // Clone returns a deep copy of r.

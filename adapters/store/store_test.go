@@ -65,6 +65,31 @@ func TestRecordClone(t *testing.T) {
 	assert.Nil(t, (&Record{}).Clone().Message)
 }
 
+func TestKnownOutcome(t *testing.T) {
+	for _, tt := range []struct {
+		state   State
+		outcome flowerrors.Kind
+		known   bool
+	}{
+		{Done, flowerrors.KindOK, true},
+		{Rejected, flowerrors.KindStop, true},
+		{Error, flowerrors.KindRetryExhausted, true},
+		{Error, flowerrors.KindPanic, true},
+		{Pending, flowerrors.KindOK, false},
+		{Processing, flowerrors.KindOK, false},
+		{Rejected, flowerrors.KindOK, false}, // finished before outcomes were kept
+		{Error, flowerrors.KindOK, false},
+	} {
+		r := &Record{State: tt.state, Outcome: tt.outcome}
+		k, ok := r.KnownOutcome()
+		assert.Equal(t, tt.known, ok, "%s %s", tt.state, tt.outcome)
+		assert.Equal(t, tt.outcome, k)
+		k, ok = Transition{State: tt.state, Outcome: tt.outcome}.KnownOutcome()
+		assert.Equal(t, tt.known, ok, "%s %s", tt.state, tt.outcome)
+		assert.Equal(t, tt.outcome, k)
+	}
+}
+
 func TestNormalize(t *testing.T) {
 	local := time.FixedZone("x", 2*3600)
 	m := &message.Message{
