@@ -58,7 +58,8 @@ type Transition struct {
 	// Err is the error text given with the change, if any.
 	Err string `json:"err,omitempty"`
 	// Outcome is the run's outcome given with the change (see
-	// [Update.Outcome]); zero when none was given.
+	// [Update.Outcome]); zero when none was given, which KnownOutcome
+	// tells from errors.KindOK.
 	Outcome errors.Kind `json:"outcome,omitempty"`
 	// Reason is the Stop reason given with the change (see
 	// [Update.Reason]); empty when none was given.

@@ -44,9 +44,10 @@ lists messages (newest first): id, time, state, outcome (ok, stop,
 retry-exhausted, failed, panic, ...; "-" when none is recorded: pending,
 processing, or stored before outcomes were), attempts, the reason of a
 rejection and the last error. "show ID" prints the whole record as JSON
-(payload, context, trace, outcome, reason, history). "replay ID" runs the stored message through the channel's flow
-again and records the new outcome in its history. Stop flowrun serve
-first when the store is a SQLite file shared with it only for replay.`,
+(payload, context, trace, outcome, reason, history). "replay ID" runs the
+stored message through the channel's flow again and records the new
+outcome in its history. Stop flowrun serve first when the store is a
+SQLite file shared with it only for replay.`,
 		Example: `flowrun messages examples/intake/intake.yaml --channel intake --state error
 flowrun messages examples/intake/intake.yaml --channel intake show 1f0c...
 flowrun messages examples/intake/intake.yaml --channel intake replay 1f0c...`,
