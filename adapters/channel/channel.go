@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -51,8 +50,9 @@ type Config struct {
 	MaxDeliveries int
 	// NoTrace skips recording each run's trace with its message (it is
 	// recorded by default; it costs a few microseconds per message). The
-	// trace holds a rejection's reason as data: without it, a rejected
-	// message delivered again is answered with its stored error text.
+	// store keeps the run's outcome and a rejection's reason either way,
+	// so a rejected message delivered again is answered with its reason
+	// with or without traces.
 	NoTrace bool
 }
 
@@ -509,7 +509,8 @@ func (c *Channel) run(ctx context.Context, m *message.Message, opts []flow.RunOp
 	}
 	res.Message = m
 	var st store.State
-	switch kind := errors.KindOf(err); {
+	kind := errors.KindOf(err)
+	switch {
 	case kind == errors.KindOK:
 		res.Settle, st = Ack, store.Done
 		c.counts[0].Add(1)
@@ -544,7 +545,12 @@ func (c *Channel) run(ctx context.Context, m *message.Message, opts []flow.RunOp
 		c.counts[2].Add(1)
 	}
 	res.State = st
-	u := store.Update{Context: m.Context, Trace: trace}
+	u := store.Update{Outcome: kind, Context: m.Context, Trace: trace}
+	if kind == errors.KindStop {
+		if se, ok := errors.AsType[*errors.StopError](err); ok {
+			u.Reason = se.Reason
+		}
+	}
 	if err != nil {
 		u.Err = err.Error()
 		c.lastErr.Store(u.Err)
@@ -633,22 +639,10 @@ func contextOf(m *message.Message) (*fc.Context, error) {
 }
 
 // rejection returns the reason a stored message was rejected with, so a
-// duplicate delivery is answered like the first one: the reason its trace
-// recorded as data (flow.Trace.Reason). A message stored without a trace
-// (NoTrace, or rejected before its flow ran) has none: its error text is
-// the reason then.
-func rejection(rec *store.Record) string {
-	if rec.Message != nil && len(rec.Message.Trace) > 0 {
-		var tr struct {
-			Outcome errors.Kind `json:"outcome"`
-			Reason  string      `json:"reason"`
-		}
-		if json.Unmarshal(rec.Message.Trace, &tr) == nil && tr.Outcome == errors.KindStop && tr.Reason != "" {
-			return tr.Reason
-		}
-	}
-	return rec.Err
-}
+// duplicate delivery is answered like the first one: the Reason the store
+// recorded as data with the run's outcome, traced or not. A record
+// rejected before stores kept reasons has none.
+func rejection(rec *store.Record) string { return rec.Reason }
 
 func newErrorID() string {
 	var b [6]byte

@@ -3,6 +3,7 @@ package channel_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -107,6 +108,13 @@ func TestHandleOutcomes(t *testing.T) {
 			rec, err := st.Get(t.Context(), m.ID)
 			require.NoError(t, err)
 			assert.Equal(t, tt.state, rec.State)
+			assert.Equal(t, tt.outcome, rec.Outcome, "the store keeps the outcome")
+			if tt.kind == "stop" {
+				assert.Equal(t, "invalid order", rec.Reason)
+			} else {
+				assert.Empty(t, rec.Reason)
+			}
+			assert.Equal(t, rec.Outcome, rec.History[len(rec.History)-1].Outcome)
 			assert.Equal(t, 1, rec.Attempts)
 			assert.Equal(t, "test", rec.Message.Context["meta"].(map[string]any)["source"])
 			assert.NotEmpty(t, rec.Message.Trace)
@@ -152,43 +160,59 @@ func TestDuplicateFinishedMessageIsNotRunAgain(t *testing.T) {
 }
 
 // TestRejectedDuplicateReasonIsData: the reason a duplicate of a rejected
-// message is answered with is the Stop's Reason, recorded as data with the
-// run (its trace), never recovered from the error's text.
+// message is answered with is the Stop's Reason, which the store records
+// as data with the run's outcome, with or without traces: never recovered
+// from the error's text or the trace.
 func TestRejectedDuplicateReasonIsData(t *testing.T) {
 	const reason = `field "kind": stop: is not allowed` // text that looks like a nested stop
 	f := flow.New("orders", flow.Step("validate", func(ctx context.Context, c *fc.Context) error {
 		return errors.Stop(reason)
 	})).MustBuild()
 	for _, noTrace := range []bool{false, true} {
-		st := store.NewMemory()
-		ch, err := channel.New(channel.Config{Name: "r", Flow: f, Store: st, NoTrace: noTrace})
-		require.NoError(t, err)
-		m := jsonMsg(t, map[string]any{"x": 1})
-		first := ch.Handle(t.Context(), m.Clone())
-		again := ch.Handle(t.Context(), m.Clone())
-		for _, res := range []channel.Result{first, again} {
-			assert.Equal(t, channel.Ack, res.Settle)
-			assert.Equal(t, errors.KindStop, res.Outcome)
-			assert.Equal(t, store.Rejected, res.State)
-		}
-		se1, ok := errors.AsType[*errors.StopError](first.Err)
-		require.True(t, ok)
-		se2, ok := errors.AsType[*errors.StopError](again.Err)
-		require.True(t, ok)
-		assert.Equal(t, reason, se1.Reason)
-		rec, err := st.Get(t.Context(), m.ID)
-		require.NoError(t, err)
-		if noTrace {
-			// Without a trace the store holds only the error's text: it is
-			// the reason, whole.
-			assert.Equal(t, rec.Err, se2.Reason)
-			assert.Equal(t, `flow "orders": step "validate": stop: `+reason, se2.Reason)
-		} else {
+		t.Run(fmt.Sprintf("NoTrace=%v", noTrace), func(t *testing.T) {
+			st := store.NewMemory()
+			ch, err := channel.New(channel.Config{Name: "r", Flow: f, Store: st, NoTrace: noTrace})
+			require.NoError(t, err)
+			m := jsonMsg(t, map[string]any{"x": 1})
+			first := ch.Handle(t.Context(), m.Clone())
+			again := ch.Handle(t.Context(), m.Clone())
+			for _, res := range []channel.Result{first, again} {
+				assert.Equal(t, channel.Ack, res.Settle)
+				assert.Equal(t, errors.KindStop, res.Outcome)
+				assert.Equal(t, store.Rejected, res.State)
+			}
+			se1, ok := errors.AsType[*errors.StopError](first.Err)
+			require.True(t, ok)
+			se2, ok := errors.AsType[*errors.StopError](again.Err)
+			require.True(t, ok)
+			assert.Equal(t, reason, se1.Reason)
 			assert.Equal(t, reason, se2.Reason, "answered like the first delivery")
-			assert.Contains(t, string(rec.Message.Trace), `"reason":`)
-		}
-		assert.Equal(t, int64(1), ch.Status().Outcomes["duplicate"])
+			assert.Equal(t, int64(1), ch.Status().Outcomes["duplicate"])
+
+			rec, err := st.Get(t.Context(), m.ID)
+			require.NoError(t, err)
+			assert.Equal(t, errors.KindStop, rec.Outcome)
+			assert.Equal(t, reason, rec.Reason)
+			assert.Equal(t, `flow "orders": step "validate": stop: `+reason, rec.Err)
+			assert.Equal(t, noTrace, len(rec.Message.Trace) == 0)
+		})
 	}
+
+	// The answer is the record's Reason, whatever its error text and trace
+	// say.
+	st := store.NewMemory()
+	ch, err := channel.New(channel.Config{Name: "r", Flow: f, Store: st, NoTrace: true})
+	require.NoError(t, err)
+	m := jsonMsg(t, map[string]any{"x": 1})
+	require.NoError(t, st.Begin(t.Context(), m))
+	require.NoError(t, st.Transition(t.Context(), m.ID, store.Rejected, store.Update{
+		Err: "stop: from the text", Outcome: errors.KindStop, Reason: "from the store",
+		Trace: []byte(`{"outcome":"stop","reason":"from the trace"}`),
+	}))
+	res := ch.Handle(t.Context(), m.Clone())
+	se, ok := errors.AsType[*errors.StopError](res.Err)
+	require.True(t, ok)
+	assert.Equal(t, "from the store", se.Reason)
 }
 
 // flaky is a service that is broken (Fatal) for its first calls, and
@@ -405,10 +429,21 @@ func TestNonJSONPayloadAndBadJSON(t *testing.T) {
 	assert.Equal(t, channel.Ack, res.Settle)
 	assert.Equal(t, "hello", got)
 
-	res = ch.Handle(t.Context(), message.New("application/json", []byte(`{"broken"`), nil))
+	bad := message.New("application/json", []byte(`{"broken"`), nil)
+	res = ch.Handle(t.Context(), bad)
 	assert.Equal(t, channel.Ack, res.Settle)
 	assert.Equal(t, store.Rejected, res.State)
 	assert.ErrorContains(t, res.Err, "payload")
+
+	// Rejected before the flow ran: the reason is stored all the same.
+	rec, err := ch.Store().Get(t.Context(), bad.ID)
+	require.NoError(t, err)
+	assert.Equal(t, errors.KindStop, rec.Outcome)
+	assert.True(t, strings.HasPrefix(rec.Reason, "payload: "), rec.Reason)
+	again := ch.Handle(t.Context(), bad.Clone())
+	se, ok := errors.AsType[*errors.StopError](again.Err)
+	require.True(t, ok)
+	assert.Equal(t, rec.Reason, se.Reason)
 }
 
 func TestConfigErrors(t *testing.T) {
@@ -441,6 +476,7 @@ func TestMaxDeliveriesDeadLetters(t *testing.T) {
 	rec, err := st.Get(t.Context(), m.ID)
 	require.NoError(t, err)
 	assert.Equal(t, store.Error, rec.State, "kept in error, to replay")
+	assert.Equal(t, errors.KindRetryExhausted, rec.Outcome)
 	assert.Equal(t, 2, rec.Attempts)
 
 	_, err = channel.New(channel.Config{Name: "c", Flow: orderFlow(t), MaxDeliveries: -1})

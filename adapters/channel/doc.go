@@ -23,8 +23,9 @@
 //
 // (A Fatal that outlasts the restart budget leaves the message: outcome
 // fatal, state processing, Leave.) A rejected message delivered again is
-// answered from the store with the same Stop reason, which the run's trace
-// records as data.
+// answered from the store with the same Stop reason, which the store
+// records as data beside the run's outcome (store.Record's Outcome and
+// Reason), with or without traces.
 //
 // Sources implement [Source]: they call the channel's Handle for each
 // message and settle it by the [Result]'s Settle and Outcome, never by

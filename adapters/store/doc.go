@@ -19,6 +19,12 @@
 // history keeps every earlier run. A transition may also replace the
 // stored message's Context and Trace with those of the run.
 //
+// A transition that finishes a run records how it ended as data, beside
+// the error text: the run's Outcome (an errors.Kind: ok, stop,
+// retry-exhausted, failed, panic, ...) and, for a rejection, the Reason of
+// its Stop. Whoever reads a record (a channel answering a duplicate
+// delivery, flowrun messages) takes them from there; nothing parses Err.
+//
 // # Recover on start
 //
 // A channel must call Put before it runs the flow and Transition after, so

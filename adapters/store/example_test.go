@@ -6,6 +6,7 @@ import (
 
 	"github.com/svcflow/svcflow/adapters/message"
 	"github.com/svcflow/svcflow/adapters/store"
+	"github.com/svcflow/svcflow/errors"
 )
 
 func ExampleNewMemory() {
@@ -92,4 +93,41 @@ func ExampleRecover() {
 	// first processing attempts=1
 	// second pending attempts=0
 	// left: 0
+}
+
+func ExampleRecord_KnownOutcome() {
+	ctx := context.Background()
+	s := store.NewMemory()
+	defer s.Close()
+
+	// A run that ended with errors.Stop("no items"): the channel records
+	// its outcome and reason as data, beside the error's text.
+	m := message.New("application/json", []byte(`{"items":[]}`), nil)
+	if err := s.Begin(ctx, m); err != nil {
+		panic(err)
+	}
+	err := errors.Stop("no items")
+	se, _ := errors.AsType[*errors.StopError](err)
+	u := store.Update{Err: err.Error(), Outcome: errors.KindOf(err), Reason: se.Reason}
+	if err := s.Transition(ctx, m.ID, store.Rejected, u); err != nil {
+		panic(err)
+	}
+
+	rec, err := s.Get(ctx, m.ID)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Printf("%s: reason %q\n", rec.State, rec.Reason)
+	for _, h := range rec.History {
+		if k, ok := h.KnownOutcome(); ok {
+			fmt.Println(" ", h.State, k)
+		} else {
+			fmt.Println(" ", h.State, "(no outcome)")
+		}
+	}
+	// Output:
+	// rejected: reason "no items"
+	//   pending (no outcome)
+	//   processing (no outcome)
+	//   rejected stop
 }

@@ -182,12 +182,12 @@ func (s *Memory) Transition(ctx context.Context, id string, to State, u Update) 
 		rec.Message.Trace = nu.Trace
 	}
 	rec.State = to
-	rec.Err = nu.Err
+	rec.Err, rec.Outcome, rec.Reason = nu.Err, nu.Outcome, nu.Reason
 	if to == Processing {
 		rec.Attempts++
 	}
 	rec.Updated = at
-	rec.History = append(rec.History, Transition{State: to, At: at, Err: nu.Err})
+	rec.History = append(rec.History, Transition{State: to, At: at, Err: nu.Err, Outcome: nu.Outcome, Reason: nu.Reason})
 	r.State = to
 	s.track(r, to)
 	return nil

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"iter"
 	"maps"
@@ -15,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/svcflow/svcflow/adapters/message"
+	"github.com/svcflow/svcflow/errors"
 	"github.com/svcflow/svcflow/internal/jsonenc"
 	"github.com/svcflow/svcflow/internal/jsonscan"
 )
@@ -57,6 +57,13 @@ type Transition struct {
 	At time.Time `json:"at"`
 	// Err is the error text given with the change, if any.
 	Err string `json:"err,omitempty"`
+	// Outcome is the run's outcome given with the change (see
+	// [Update.Outcome]); zero when none was given, which KnownOutcome
+	// tells from errors.KindOK.
+	Outcome errors.Kind `json:"outcome,omitempty"`
+	// Reason is the Stop reason given with the change (see
+	// [Update.Reason]); empty when none was given.
+	Reason string `json:"reason,omitempty"`
 }
 
 // Record is a stored message with its processing state.
@@ -69,6 +76,21 @@ type Record struct {
 	// Err is the error text given with the latest transition (empty when
 	// none); History keeps earlier ones.
 	Err string `json:"err,omitempty"`
+	// Outcome is the run's outcome given with the latest transition, as
+	// data: errors.KindOK for a Done record, errors.KindStop for a
+	// Rejected one, errors.KindFailed, KindPanic, KindRetryExhausted, ...
+	// for an Error one (see [Update.Outcome]). History keeps earlier ones.
+	//
+	// The zero Kind is errors.KindOK, and it also stands for "no outcome":
+	// the record is Pending or Processing, or it was finished by a
+	// transition that gave none (a record stored before stores kept
+	// outcomes reads back so). KnownOutcome tells the two apart.
+	Outcome errors.Kind `json:"outcome,omitempty"`
+	// Reason is the reason a Rejected record was rejected with, given with
+	// the latest transition as data: the Reason of the run's
+	// *errors.StopError (see [Update.Reason]). It is empty otherwise, and
+	// for a record stored before stores kept reasons.
+	Reason string `json:"reason,omitempty"`
 	// Attempts counts how many times the message entered Processing.
 	Attempts int `json:"attempts"`
 	// Updated is when the record last changed, in UTC.
@@ -76,6 +98,25 @@ type Record struct {
 	// History lists every state change, oldest first. The first entry is
 	// the Pending state entered by Put.
 	History []Transition `json:"history"`
+}
+
+// KnownOutcome returns r's Outcome and whether it is known. The zero Kind,
+// errors.KindOK, is the outcome of a Done record; in any other state it
+// means that no outcome was given (a message pending or processing, or
+// one finished before stores kept outcomes), and KnownOutcome reports
+// false.
+func (r *Record) KnownOutcome() (errors.Kind, bool) {
+	return knownOutcome(r.State, r.Outcome)
+}
+
+// KnownOutcome returns t's Outcome and whether it is known, as
+// [Record.KnownOutcome] does.
+func (t Transition) KnownOutcome() (errors.Kind, bool) {
+	return knownOutcome(t.State, t.Outcome)
+}
+
+func knownOutcome(s State, k errors.Kind) (errors.Kind, bool) {
+	return k, k != errors.KindOK || s == Done
 }
 
 // Clone returns a deep copy of r.
@@ -97,6 +138,17 @@ type Update struct {
 	// Err is the error text of the run (empty when none). It becomes the
 	// record's Err and is kept in the history.
 	Err string
+	// Outcome is how the run ended, errors.KindOf its error: ok, stop,
+	// retry-exhausted, fatal, failed, panic, canceled, ... Leave it zero
+	// when there is no run to report (entering Processing). It becomes the
+	// record's Outcome and is kept in the history. It must be a valid
+	// errors.Kind.
+	Outcome errors.Kind
+	// Reason is the Reason of the run's *errors.StopError when the run was
+	// stopped (a rejection), empty otherwise: the reason kept as data, so
+	// that nobody parses Err to find it again. It becomes the record's
+	// Reason and is kept in the history.
+	Reason string
 	// Context, when non-nil, replaces the stored message's Context.
 	Context map[string]any
 	// Trace, when not empty, replaces the stored message's Trace. It must
@@ -143,11 +195,12 @@ type Store interface {
 	// states.
 	Begin(ctx context.Context, m *message.Message) error
 	// Transition moves the record with the given ID to state to, appends
-	// the change to its history and applies u. Entering Processing
-	// increments Attempts. Any state may follow any other, so a finished
-	// message can be replayed. It fails with ErrNotFound if the ID is not
-	// stored and with ErrInvalid if to is not a valid state or u cannot be
-	// stored.
+	// the change to its history and applies u: the record's Err, Outcome
+	// and Reason become u's. Entering Processing increments Attempts. Any
+	// state may follow any other, so a finished message can be replayed.
+	// It fails with ErrNotFound if the ID is not stored and with ErrInvalid
+	// if to is not a valid state or u cannot be stored (an Outcome that is
+	// not an errors.Kind, a bad Context or Trace).
 	Transition(ctx context.Context, id string, to State, u Update) error
 	// Get returns the record with the given ID, or ErrNotFound.
 	Get(ctx context.Context, id string) (*Record, error)
@@ -288,6 +341,10 @@ func checkID(id string) error {
 type NormalizedUpdate struct {
 	// Err is the Update's Err.
 	Err string
+	// Outcome is the Update's Outcome.
+	Outcome errors.Kind
+	// Reason is the Update's Reason.
+	Reason string
 	// Context is the Update's Context encoded as JSON (see
 	// [Normalized]), nil when the Update has none.
 	Context []byte
@@ -303,7 +360,10 @@ func NormalizeUpdate(to State, u Update) (NormalizedUpdate, error) {
 	if !to.Valid() {
 		return NormalizedUpdate{}, fmt.Errorf("%w: unknown state %q", ErrInvalid, to)
 	}
-	n := NormalizedUpdate{Err: u.Err}
+	if !u.Outcome.Valid() {
+		return NormalizedUpdate{}, fmt.Errorf("%w: unknown outcome %s", ErrInvalid, u.Outcome)
+	}
+	n := NormalizedUpdate{Err: u.Err, Outcome: u.Outcome, Reason: u.Reason}
 	var err error
 	if n.Context, err = encodeContext(u.Context); err != nil {
 		return NormalizedUpdate{}, err

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/svcflow/svcflow/adapters/message"
+	flowerrors "github.com/svcflow/svcflow/errors"
 )
 
 func TestStateValid(t *testing.T) {
@@ -50,8 +51,10 @@ func TestRecordClone(t *testing.T) {
 	assert.Nil(t, (*Record)(nil).Clone())
 	r := &Record{
 		Message: &message.Message{ID: "a", Context: map[string]any{"m": map[string]any{"l": []any{1.0}}}},
-		State:   Done,
-		History: []Transition{{State: Pending}, {State: Done}},
+		State:   Rejected,
+		Outcome: flowerrors.KindStop,
+		Reason:  "no items",
+		History: []Transition{{State: Pending}, {State: Rejected, Outcome: flowerrors.KindStop, Reason: "no items"}},
 	}
 	c := r.Clone()
 	assert.Equal(t, r, c)
@@ -60,6 +63,31 @@ func TestRecordClone(t *testing.T) {
 	assert.Equal(t, Pending, r.History[0].State)
 	assert.Equal(t, 1.0, r.Message.Context["m"].(map[string]any)["l"].([]any)[0])
 	assert.Nil(t, (&Record{}).Clone().Message)
+}
+
+func TestKnownOutcome(t *testing.T) {
+	for _, tt := range []struct {
+		state   State
+		outcome flowerrors.Kind
+		known   bool
+	}{
+		{Done, flowerrors.KindOK, true},
+		{Rejected, flowerrors.KindStop, true},
+		{Error, flowerrors.KindRetryExhausted, true},
+		{Error, flowerrors.KindPanic, true},
+		{Pending, flowerrors.KindOK, false},
+		{Processing, flowerrors.KindOK, false},
+		{Rejected, flowerrors.KindOK, false}, // finished before outcomes were kept
+		{Error, flowerrors.KindOK, false},
+	} {
+		r := &Record{State: tt.state, Outcome: tt.outcome}
+		k, ok := r.KnownOutcome()
+		assert.Equal(t, tt.known, ok, "%s %s", tt.state, tt.outcome)
+		assert.Equal(t, tt.outcome, k)
+		k, ok = Transition{State: tt.state, Outcome: tt.outcome}.KnownOutcome()
+		assert.Equal(t, tt.known, ok, "%s %s", tt.state, tt.outcome)
+		assert.Equal(t, tt.outcome, k)
+	}
 }
 
 func TestNormalize(t *testing.T) {
@@ -122,6 +150,10 @@ func TestNormalizeUpdate(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, NormalizedUpdate{}, n)
 
+	n, err = NormalizeUpdate(Rejected, Update{Err: "stop: no items", Outcome: flowerrors.KindStop, Reason: "no items"})
+	require.NoError(t, err)
+	assert.Equal(t, NormalizedUpdate{Err: "stop: no items", Outcome: flowerrors.KindStop, Reason: "no items"}, n)
+
 	for name, tc := range map[string]struct {
 		to State
 		u  Update
@@ -129,6 +161,8 @@ func TestNormalizeUpdate(t *testing.T) {
 		"state":   {"finished", Update{}},
 		"trace":   {Done, Update{Trace: json.RawMessage(`nope`)}},
 		"context": {Done, Update{Context: map[string]any{"f": func() {}}}},
+		"outcome": {Done, Update{Outcome: flowerrors.Kind(-1)}},
+		"kind":    {Error, Update{Outcome: flowerrors.Kind(len(flowerrors.Kinds()))}},
 	} {
 		_, err := NormalizeUpdate(tc.to, tc.u)
 		assert.ErrorIs(t, err, ErrInvalid, name)

@@ -287,12 +287,12 @@ func (s *Store) Transition(ctx context.Context, id string, to store.State, u sto
 		rec.Message.Trace = nu.Trace
 	}
 	rec.State = to
-	rec.Err = nu.Err
+	rec.Err, rec.Outcome, rec.Reason = nu.Err, nu.Outcome, nu.Reason
 	if to == store.Processing {
 		rec.Attempts++
 	}
 	rec.Updated = at
-	rec.History = append(rec.History, store.Transition{State: to, At: at, Err: nu.Err})
+	rec.History = append(rec.History, store.Transition{State: to, At: at, Err: nu.Err, Outcome: nu.Outcome, Reason: nu.Reason})
 	if err := s.write(e.name, rec); err != nil {
 		return s.fail("transition", id, to, err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/svcflow/svcflow/adapters/message"
 	"github.com/svcflow/svcflow/adapters/store"
 	"github.com/svcflow/svcflow/adapters/store/storetest"
+	flowerrors "github.com/svcflow/svcflow/errors"
 )
 
 func TestMain(m *testing.M) {
@@ -186,4 +187,57 @@ func TestReadOnlyDir(t *testing.T) {
 	t.Cleanup(func() { os.Chmod(dir, 0o700) })
 	err = s.Put(ctx, message.New("text/plain", []byte("x"), nil))
 	assert.ErrorIs(t, err, os.ErrPermission)
+}
+
+// TestRecordWrittenBeforeOutcomes: a record file written before records
+// kept an outcome and a reason (this one was, byte for byte) reads back
+// with a zero Outcome and an empty Reason, and takes them on its next
+// transition.
+func TestRecordWrittenBeforeOutcomes(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	const old = `{"message":{"id":"old","time":"2025-01-02T03:04:05Z","content_type":"application/json","payload":{"items":[]},"context":{"items":[]}},"state":"rejected","err":"flow \"orders\": step \"check\": stop: no items","attempts":1,"updated":"2025-01-02T03:04:06.232863428Z","history":[{"state":"pending","at":"2025-01-02T03:04:06.229675294Z"},{"state":"processing","at":"2025-01-02T03:04:06.231650557Z"},{"state":"rejected","at":"2025-01-02T03:04:06.232863428Z","err":"flow \"orders\": step \"check\": stop: no items"}]}`
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "old.json"), []byte(old), 0o600))
+	s, err := Open(dir)
+	require.NoError(t, err)
+	defer s.Close()
+
+	rec, err := s.Get(ctx, "old")
+	require.NoError(t, err)
+	assert.Equal(t, store.Rejected, rec.State)
+	assert.Equal(t, `flow "orders": step "check": stop: no items`, rec.Err)
+	assert.Zero(t, rec.Outcome)
+	assert.Empty(t, rec.Reason)
+	require.Len(t, rec.History, 3)
+	for _, h := range rec.History {
+		assert.Zero(t, h.Outcome)
+		assert.Empty(t, h.Reason)
+	}
+	recs, err := s.Search(ctx, store.Query{States: []store.State{store.Rejected}})
+	require.NoError(t, err)
+	assert.Equal(t, []*store.Record{rec}, recs)
+
+	require.NoError(t, s.Transition(ctx, "old", store.Processing, store.Update{}))
+	require.NoError(t, s.Transition(ctx, "old", store.Rejected, store.Update{Err: "stop: no items", Outcome: flowerrors.KindStop, Reason: "no items"}))
+	rec, err = s.Get(ctx, "old")
+	require.NoError(t, err)
+	assert.Equal(t, flowerrors.KindStop, rec.Outcome)
+	assert.Equal(t, "no items", rec.Reason)
+	assert.Zero(t, rec.History[2].Outcome, "the history keeps what the old run recorded")
+}
+
+// TestOutcomeInFile: a record's file names its outcome as errors.Kind
+// spells it, beside the reason, in the record and in its history.
+func TestOutcomeInFile(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := Open(dir)
+	require.NoError(t, err)
+	defer s.Close()
+	require.NoError(t, s.Begin(ctx, newMessage("r")))
+	require.NoError(t, s.Transition(ctx, "r", store.Rejected, store.Update{Err: "stop: no items", Outcome: flowerrors.KindStop, Reason: "no items"}))
+	data, err := os.ReadFile(filepath.Join(dir, "r.json"))
+	require.NoError(t, err)
+	assert.Equal(t, 2, strings.Count(string(data), `"outcome":"stop","reason":"no items"`), string(data))
+	assert.NotContains(t, string(data), `"outcome":"ok"`, "no outcome, none written")
 }

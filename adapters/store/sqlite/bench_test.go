@@ -89,9 +89,11 @@ func BenchmarkB8Baseline(b *testing.B) {
 	defer db.Close()
 	db.SetMaxOpenConns(1)
 	ctx := context.Background()
-	for _, stmt := range migrations[0] {
-		if _, err := db.Exec(stmt); err != nil {
-			b.Fatal(err)
+	for _, m := range migrations {
+		for _, stmt := range m {
+			if _, err := db.Exec(stmt); err != nil {
+				b.Fatal(err)
+			}
 		}
 	}
 	prep := func(q string) *sql.Stmt {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/svcflow/svcflow/adapters/message"
 	"github.com/svcflow/svcflow/adapters/store"
+	flowerrors "github.com/svcflow/svcflow/errors"
 	"github.com/svcflow/svcflow/internal/storeutil"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
@@ -44,6 +45,7 @@ type Store struct {
 	r *sql.DB // read-only connections; the same as w for ":memory:"
 
 	insertMsg, insertFirst, update, insertHist *sql.Stmt // on w
+	updateOutcome, insertHistOutcome           *sql.Stmt // on w
 	getMsg, getHist                            *sql.Stmt // on r
 
 	mu    sync.Mutex
@@ -54,8 +56,12 @@ var _ store.Store = (*Store)(nil)
 
 // SchemaVersion is the version of the database schema this package
 // writes, kept in the database's user_version pragma. Open upgrades
-// older databases and refuses newer ones.
-const SchemaVersion = 1
+// older databases in place and refuses newer ones.
+//
+// Version 2 added the outcome and reason columns to messages and history:
+// the records of a version-1 database read back with a zero Outcome and
+// an empty Reason.
+const SchemaVersion = 2
 
 // ErrSchema is returned (wrapped) by Open for a database whose schema
 // is newer than SchemaVersion.
@@ -88,6 +94,14 @@ var migrations = [][]string{
 			PRIMARY KEY (message_id, seq)
 		) WITHOUT ROWID`,
 	},
+	{
+		// The run's outcome (an errors.Kind by name; '' when none) and
+		// the Stop reason of a rejection ('' otherwise).
+		`ALTER TABLE messages ADD COLUMN outcome TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE messages ADD COLUMN reason TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE history ADD COLUMN outcome TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE history ADD COLUMN reason TEXT NOT NULL DEFAULT ''`,
+	},
 }
 
 // pragmas are applied to every connection.
@@ -110,14 +124,39 @@ const (
 	sqlInsertMsg = `INSERT INTO messages (id, time, content_type, payload, meta, context, trace, state, err, attempts, updated)
 		VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', '', 0, ?) ON CONFLICT (id) DO NOTHING`
 	sqlInsertFirst = `INSERT INTO history (message_id, seq, state, at, err) VALUES (?, 1, 'pending', ?, '')`
-	sqlUpdate      = `UPDATE messages SET state = ?, err = ?, attempts = attempts + ?, updated = ?,
-		context = coalesce(?, context), trace = coalesce(?, trace) WHERE id = ?`
-	sqlInsertHist = `INSERT INTO history (message_id, seq, state, at, err)
-		VALUES (?1, (SELECT coalesce(max(seq), 0) + 1 FROM history WHERE message_id = ?1), ?2, ?3, ?4)`
-	sqlColumns = `id, time, content_type, payload, payload IS NOT NULL, meta, context, trace, state, err, attempts, updated`
-	sqlGetMsg  = `SELECT ` + sqlColumns + ` FROM messages WHERE id = ?`
-	sqlGetHist = `SELECT state, at, err FROM history WHERE message_id = ? ORDER BY seq`
+	sqlUpdateSet   = `UPDATE messages SET state = ?, err = ?, attempts = attempts + ?, updated = ?,
+		context = coalesce(?, context), trace = coalesce(?, trace)`
+	sqlInsertHistSeq = `(?1, (SELECT coalesce(max(seq), 0) + 1 FROM history WHERE message_id = ?1), ?2, ?3, ?4`
+	// A transition without an outcome or a reason (entering Processing,
+	// or Done: KindOK is the zero Kind) binds neither; the statements that
+	// do are used only for rejections and failures.
+	sqlUpdate            = sqlUpdateSet + `, outcome = '', reason = '' WHERE id = ?`
+	sqlUpdateOutcome     = sqlUpdateSet + `, outcome = ?, reason = ? WHERE id = ?`
+	sqlInsertHist        = `INSERT INTO history (message_id, seq, state, at, err) VALUES ` + sqlInsertHistSeq + `)`
+	sqlInsertHistOutcome = `INSERT INTO history (message_id, seq, state, at, err, outcome, reason) VALUES ` + sqlInsertHistSeq + `, ?5, ?6)`
+	sqlColumns           = `id, time, content_type, payload, payload IS NOT NULL, meta, context, trace, state, err, outcome, reason, attempts, updated`
+	sqlGetMsg            = `SELECT ` + sqlColumns + ` FROM messages WHERE id = ?`
+	sqlHistColumns       = `state, at, err, outcome, reason`
+	sqlGetHist           = `SELECT ` + sqlHistColumns + ` FROM history WHERE message_id = ? ORDER BY seq`
 )
+
+// outcomeText is how the outcome column holds k: its name, or the empty
+// text for the zero Kind (no outcome given). k is valid: NormalizeUpdate
+// checked it.
+func outcomeText(k flowerrors.Kind) string {
+	if k == 0 {
+		return ""
+	}
+	return k.String()
+}
+
+// parseOutcome reads the outcome column (see outcomeText).
+func parseOutcome(s string) (flowerrors.Kind, error) {
+	if s == "" {
+		return 0, nil
+	}
+	return flowerrors.ParseKind(s)
+}
 
 // Open opens (creating it if needed) the SQLite database at path and
 // creates or upgrades its schema. The path ":memory:" opens a private
@@ -188,6 +227,8 @@ func (s *Store) init() error {
 		{s.w, &s.insertFirst, sqlInsertFirst},
 		{s.w, &s.update, sqlUpdate},
 		{s.w, &s.insertHist, sqlInsertHist},
+		{s.w, &s.updateOutcome, sqlUpdateOutcome},
+		{s.w, &s.insertHistOutcome, sqlInsertHistOutcome},
 		{s.r, &s.getMsg, sqlGetMsg},
 		{s.r, &s.getHist, sqlGetHist},
 	} {
@@ -342,9 +383,17 @@ func (s *Store) Transition(ctx context.Context, id string, to store.State, u sto
 	if to == store.Processing {
 		attempt = 1
 	}
+	update, insertHist := s.update, s.insertHist
+	args := []any{string(to), nu.Err, attempt, at, nullableText(nu.Context), nullableText(nu.Trace), id}
+	histArgs := []any{id, string(to), at, nu.Err}
+	if nu.Outcome != 0 || nu.Reason != "" {
+		update, insertHist = s.updateOutcome, s.insertHistOutcome
+		outcome := outcomeText(nu.Outcome)
+		args = append(args[:6], outcome, nu.Reason, id)
+		histArgs = append(histArgs, outcome, nu.Reason)
+	}
 	err = s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.StmtContext(ctx, s.update).ExecContext(ctx,
-			string(to), nu.Err, attempt, at, nullableText(nu.Context), nullableText(nu.Trace), id)
+		res, err := tx.StmtContext(ctx, update).ExecContext(ctx, args...)
 		if err != nil {
 			return err
 		}
@@ -353,7 +402,7 @@ func (s *Store) Transition(ctx context.Context, id string, to store.State, u sto
 		} else if n == 0 {
 			return store.ErrNotFound
 		}
-		_, err = tx.StmtContext(ctx, s.insertHist).ExecContext(ctx, id, string(to), at, nu.Err)
+		_, err = tx.StmtContext(ctx, insertHist).ExecContext(ctx, histArgs...)
 		return err
 	})
 	if err != nil {
@@ -419,15 +468,18 @@ func scanRecords(rows *sql.Rows, err error) ([]*store.Record, error) {
 	var out []*store.Record
 	for rows.Next() {
 		var (
-			m                    message.Message
-			tm, state, updated   string
-			hasPayload           bool
-			meta, ctxJSON, trace sql.RawBytes
-			rec                  store.Record
+			m                           message.Message
+			tm, state, outcome, updated string
+			hasPayload                  bool
+			meta, ctxJSON, trace        sql.RawBytes
+			rec                         store.Record
 		)
 		if err := rows.Scan(&m.ID, &tm, &m.ContentType, &m.Payload, &hasPayload,
-			&meta, &ctxJSON, &trace, &state, &rec.Err, &rec.Attempts, &updated); err != nil {
+			&meta, &ctxJSON, &trace, &state, &rec.Err, &outcome, &rec.Reason, &rec.Attempts, &updated); err != nil {
 			return nil, err
+		}
+		if rec.Outcome, err = parseOutcome(outcome); err != nil {
+			return nil, fmt.Errorf("message %q: outcome: %w", m.ID, err)
 		}
 		if m.Time, err = parseTime(tm); err != nil {
 			return nil, fmt.Errorf("message %q: time: %w", m.ID, err)
@@ -458,17 +510,21 @@ func scanRecords(rows *sql.Rows, err error) ([]*store.Record, error) {
 	return out, rows.Err()
 }
 
-// scanTransition reads one history row: state, at, err.
-func scanTransition(rows *sql.Rows) (store.Transition, error) {
+// scanTransition reads one history row, as selected by sqlHistColumns
+// after the columns given in dest.
+func scanTransition(rows *sql.Rows, dest ...any) (store.Transition, error) {
 	var t store.Transition
-	var state, at string
-	if err := rows.Scan(&state, &at, &t.Err); err != nil {
+	var state, at, outcome string
+	if err := rows.Scan(append(dest, &state, &at, &t.Err, &outcome, &t.Reason)...); err != nil {
 		return t, err
 	}
 	t.State = store.State(state)
 	var err error
 	if t.At, err = parseTime(at); err != nil {
 		return t, fmt.Errorf("history time: %w", err)
+	}
+	if t.Outcome, err = parseOutcome(outcome); err != nil {
+		return t, fmt.Errorf("history outcome: %w", err)
 	}
 	return t, nil
 }
@@ -580,7 +636,7 @@ func (s *Store) Search(ctx context.Context, q store.Query) ([]*store.Record, err
 	}
 	args = append(args, limit, q.Offset)
 	sel := "SELECT " + sqlColumns + " FROM messages" + cond + order + " LIMIT ? OFFSET ?"
-	hist := "SELECT message_id, state, at, err FROM history WHERE message_id IN (SELECT id FROM messages" +
+	hist := "SELECT message_id, " + sqlHistColumns + " FROM history WHERE message_id IN (SELECT id FROM messages" +
 		cond + order + " LIMIT ? OFFSET ?) ORDER BY message_id, seq"
 	selStmt, err := s.stmt(ctx, sel)
 	if err != nil {
@@ -606,14 +662,10 @@ func (s *Store) Search(ctx context.Context, q store.Query) ([]*store.Record, err
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var id, state, at string
-			var t store.Transition
-			if err := rows.Scan(&id, &state, &at, &t.Err); err != nil {
-				return err
-			}
-			t.State = store.State(state)
-			if t.At, err = parseTime(at); err != nil {
-				return fmt.Errorf("message %q: history time: %w", id, err)
+			var id string
+			t, err := scanTransition(rows, &id)
+			if err != nil {
+				return fmt.Errorf("message %q: %w", id, err)
 			}
 			if r := byID[id]; r != nil {
 				r.History = append(r.History, t)
@@ -689,7 +741,7 @@ func (s *Store) closeAll() error {
 	}
 	s.cache = nil
 	s.mu.Unlock()
-	for _, st := range []*sql.Stmt{s.insertMsg, s.insertFirst, s.update, s.insertHist, s.getMsg, s.getHist} {
+	for _, st := range []*sql.Stmt{s.insertMsg, s.insertFirst, s.update, s.insertHist, s.updateOutcome, s.insertHistOutcome, s.getMsg, s.getHist} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}

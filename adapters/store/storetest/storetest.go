@@ -1,6 +1,7 @@
 // Package storetest checks that a [store.Store] keeps the contract that
-// package store documents: states and history, the errors, search order,
-// normalization, copies, concurrent use, Recover and Close. Every store of
+// package store documents: states and history, outcomes and reasons, the
+// errors, search order, normalization, copies, concurrent use, Recover and
+// Close. Every store of
 // this module runs it, and so can a store written elsewhere:
 //
 //	func TestConformance(t *testing.T) {
@@ -31,6 +32,7 @@ import (
 
 	"github.com/svcflow/svcflow/adapters/message"
 	"github.com/svcflow/svcflow/adapters/store"
+	flowerrors "github.com/svcflow/svcflow/errors"
 )
 
 // base is the time of the messages the suite stores.
@@ -98,6 +100,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		assert.Equal(t, m, rec.Message)
 		assert.Equal(t, store.Pending, rec.State)
 		assert.Empty(t, rec.Err)
+		assert.Zero(t, rec.Outcome)
+		assert.Empty(t, rec.Reason)
 		assert.Zero(t, rec.Attempts)
 		require.Len(t, rec.History, 1)
 		assert.Equal(t, store.Pending, rec.History[0].State)
@@ -258,9 +262,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 			attempts int
 		}{
 			{store.Processing, store.Update{}, 1},
-			{store.Error, store.Update{Err: "boom", Context: map[string]any{"step": "one"}, Trace: json.RawMessage(`["one"]`)}, 1},
+			{store.Error, store.Update{Err: "boom", Outcome: flowerrors.KindFailed, Context: map[string]any{"step": "one"}, Trace: json.RawMessage(`["one"]`)}, 1},
 			{store.Processing, store.Update{}, 2},
-			{store.Done, store.Update{Context: map[string]any{"step": "two", "total": 3.5}, Trace: json.RawMessage(`["one","two"]`)}, 2},
+			{store.Done, store.Update{Outcome: flowerrors.KindOK, Context: map[string]any{"step": "two", "total": 3.5}, Trace: json.RawMessage(`["one","two"]`)}, 2},
 		}
 		var last time.Time
 		for i, st := range steps {
@@ -270,8 +274,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 			assert.Equal(t, st.to, rec.State, i)
 			assert.Equal(t, st.attempts, rec.Attempts, i)
 			assert.Equal(t, st.u.Err, rec.Err, i)
+			assert.Equal(t, st.u.Outcome, rec.Outcome, i)
 			require.Len(t, rec.History, i+2)
-			assert.Equal(t, store.Transition{State: st.to, At: rec.Updated, Err: st.u.Err}, rec.History[i+1])
+			assert.Equal(t, store.Transition{State: st.to, At: rec.Updated, Err: st.u.Err, Outcome: st.u.Outcome}, rec.History[i+1])
 			assert.False(t, rec.Updated.Before(last))
 			last = rec.Updated
 		}
@@ -279,6 +284,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		require.NoError(t, err)
 		assert.Equal(t, []store.State{store.Pending, store.Processing, store.Error, store.Processing, store.Done}, states(rec.History))
 		assert.Equal(t, "boom", rec.History[2].Err)
+		assert.Equal(t, flowerrors.KindFailed, rec.History[2].Outcome)
 		assert.Equal(t, map[string]any{"step": "two", "total": 3.5}, rec.Message.Context)
 		assert.JSONEq(t, `["one","two"]`, string(rec.Message.Trace))
 		assert.Equal(t, []byte(`{"id":"a"}`), rec.Message.Payload, "payload untouched")
@@ -298,6 +304,82 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		rec, err = s.Get(ctx, "a")
 		require.NoError(t, err)
 		assert.Equal(t, map[string]any{}, rec.Message.Context)
+	})
+
+	t.Run("outcomes and reasons are kept as data", func(t *testing.T) {
+		s := newStore(t)
+		// A reason is text, kept whole: it may look like an error's text.
+		const reason = `field "kind": stop: is not allowed (ünïcode, 'quotes', \ and ;)`
+		stopErr := `flow "orders": step "validate": stop: ` + reason
+		require.NoError(t, s.Begin(ctx, msg("rej", 0, map[string]string{"src": "http"})))
+		require.NoError(t, s.Transition(ctx, "rej", store.Rejected, store.Update{Err: stopErr, Outcome: flowerrors.KindStop, Reason: reason}))
+		check := func(rec *store.Record, how string) {
+			t.Helper()
+			assert.Equal(t, store.Rejected, rec.State, how)
+			assert.Equal(t, stopErr, rec.Err, how)
+			assert.Equal(t, flowerrors.KindStop, rec.Outcome, how)
+			assert.Equal(t, reason, rec.Reason, how)
+			require.Len(t, rec.History, 3, how)
+			for _, h := range rec.History[:2] {
+				assert.Zero(t, h.Outcome, how)
+				assert.Empty(t, h.Reason, how)
+			}
+			assert.Equal(t, store.Transition{State: store.Rejected, At: rec.Updated, Err: stopErr, Outcome: flowerrors.KindStop, Reason: reason}, rec.History[2], how)
+		}
+		rec, err := s.Get(ctx, "rej")
+		require.NoError(t, err)
+		check(rec, "get")
+		recs, err := s.Search(ctx, store.Query{States: []store.State{store.Rejected}, Meta: map[string]string{"src": "http"}})
+		require.NoError(t, err)
+		require.Len(t, recs, 1)
+		check(recs[0], "search")
+		assert.Equal(t, rec, recs[0])
+
+		// Replaying: the record's outcome and reason are the latest
+		// transition's, none while it runs; the history keeps the first
+		// run's.
+		require.NoError(t, s.Transition(ctx, "rej", store.Processing, store.Update{}))
+		rec, err = s.Get(ctx, "rej")
+		require.NoError(t, err)
+		assert.Zero(t, rec.Outcome)
+		assert.Empty(t, rec.Reason)
+		assert.Equal(t, reason, rec.History[2].Reason)
+		require.NoError(t, s.Transition(ctx, "rej", store.Error, store.Update{Err: "retries exhausted after 3 attempts: busy", Outcome: flowerrors.KindRetryExhausted}))
+		rec, err = s.Get(ctx, "rej")
+		require.NoError(t, err)
+		assert.Equal(t, flowerrors.KindRetryExhausted, rec.Outcome)
+		assert.Empty(t, rec.Reason)
+		want := []store.Transition{
+			{State: store.Pending}, {State: store.Processing},
+			{State: store.Rejected, Err: stopErr, Outcome: flowerrors.KindStop, Reason: reason},
+			{State: store.Processing},
+			{State: store.Error, Err: "retries exhausted after 3 attempts: busy", Outcome: flowerrors.KindRetryExhausted},
+		}
+		for i := range rec.History {
+			rec.History[i].At = time.Time{}
+		}
+		assert.Equal(t, want, rec.History)
+
+		// Every kind round-trips, in Get and in Search.
+		kinds := flowerrors.Kinds()
+		for i, k := range kinds {
+			id := fmt.Sprintf("kind-%02d", i)
+			require.NoError(t, s.Put(ctx, msg(id, time.Duration(i)*time.Second, map[string]string{"kinds": "all"})))
+			require.NoError(t, s.Transition(ctx, id, store.Error, store.Update{Err: k.String(), Outcome: k, Reason: "r-" + k.String()}), k)
+			rec, err := s.Get(ctx, id)
+			require.NoError(t, err)
+			assert.Equal(t, k, rec.Outcome, k)
+			assert.Equal(t, "r-"+k.String(), rec.Reason, k)
+		}
+		recs, err = s.Search(ctx, store.Query{Meta: map[string]string{"kinds": "all"}})
+		require.NoError(t, err)
+		require.Len(t, recs, len(kinds))
+		for i, r := range recs {
+			assert.Equal(t, kinds[i], r.Outcome, r.Message.ID)
+			assert.Equal(t, "r-"+kinds[i].String(), r.Reason, r.Message.ID)
+			assert.Equal(t, kinds[i], r.History[len(r.History)-1].Outcome, r.Message.ID)
+			assert.Equal(t, "r-"+kinds[i].String(), r.History[len(r.History)-1].Reason, r.Message.ID)
+		}
 	})
 
 	t.Run("any state may follow any other", func(t *testing.T) {
@@ -335,6 +417,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 			"empty state":   {"", store.Update{}},
 			"bad trace":     {store.Done, store.Update{Trace: json.RawMessage(`nope`)}},
 			"bad context":   {store.Done, store.Update{Context: map[string]any{"c": make(chan int)}}},
+			"bad outcome":   {store.Error, store.Update{Err: "e", Outcome: flowerrors.Kind(-1)}},
+			"no such kind":  {store.Error, store.Update{Outcome: flowerrors.Kind(len(flowerrors.Kinds()))}},
 		} {
 			err := s.Transition(ctx, "a", tc.to, tc.u)
 			assert.ErrorIs(t, err, store.ErrInvalid, name)
@@ -501,9 +585,13 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		mutate := func(r *store.Record) {
 			r.State = store.Error
 			r.Err = "mutated"
+			r.Outcome = flowerrors.KindFatal
+			r.Reason = "mutated"
 			r.Attempts = 99
 			r.Updated = time.Time{}
 			r.History[0].State = store.Done
+			r.History[0].Outcome = flowerrors.KindPanic
+			r.History[0].Reason = "mutated"
 			r.History = append(r.History, store.Transition{State: store.Error})
 			r.Message.Payload[0] = 'Y'
 			r.Message.Meta["k"] = "mutated"
@@ -683,13 +771,15 @@ func RunDurable(t *testing.T, open func(t *testing.T) store.Store) {
 	require.NoError(t, s.Put(ctx, message.New("text/plain", []byte("now"), nil)))
 	require.NoError(t, s.Begin(ctx, msg("begun", 3*time.Second, nil)))
 	require.NoError(t, s.Transition(ctx, "json", store.Processing, store.Update{}))
-	require.NoError(t, s.Transition(ctx, "json", store.Error, store.Update{Err: "boom", Context: map[string]any{"a": 1.0}, Trace: json.RawMessage(`[{"svc":"x"}]`)}))
+	require.NoError(t, s.Transition(ctx, "json", store.Error, store.Update{Err: "boom", Outcome: flowerrors.KindFailed, Context: map[string]any{"a": 1.0}, Trace: json.RawMessage(`[{"svc":"x"}]`)}))
 	require.NoError(t, s.Transition(ctx, "bin", store.Processing, store.Update{}))
 	require.NoError(t, s.Transition(ctx, "bin", store.Done, store.Update{}))
 	require.NoError(t, s.Transition(ctx, "Upper/../Case", store.Processing, store.Update{}))
+	require.NoError(t, s.Begin(ctx, msg("rejected", 4*time.Second, nil)))
+	require.NoError(t, s.Transition(ctx, "rejected", store.Rejected, store.Update{Err: "stop: no items", Outcome: flowerrors.KindStop, Reason: "no items"}))
 	before, err := s.Search(ctx, store.Query{})
 	require.NoError(t, err)
-	require.Len(t, before, 5)
+	require.Len(t, before, 6)
 	require.NoError(t, s.Close())
 
 	s = open(t)
@@ -723,4 +813,11 @@ func RunDurable(t *testing.T, open func(t *testing.T) store.Store) {
 	assert.Equal(t, map[string]any{"a": 1.0}, rec.Message.Context)
 	assert.JSONEq(t, `[{"svc":"x"}]`, string(rec.Message.Trace))
 	assert.Equal(t, "boom", rec.History[2].Err)
+	assert.Equal(t, flowerrors.KindFailed, rec.History[2].Outcome)
+	assert.Zero(t, rec.Outcome, "the latest transition, processing, gave none")
+	rec, err = s.Get(ctx, "rejected")
+	require.NoError(t, err)
+	assert.Equal(t, flowerrors.KindStop, rec.Outcome)
+	assert.Equal(t, "no items", rec.Reason)
+	assert.Equal(t, "no items", rec.History[2].Reason)
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,9 +11,11 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/svcflow/svcflow/adapters/serve"
 	"github.com/svcflow/svcflow/adapters/store"
+	"github.com/svcflow/svcflow/errors"
 )
 
 func init() {
@@ -37,11 +40,14 @@ flowrun serve flows.yaml --data /var/lib/flowrun --admin 127.0.0.1:9191`,
 		Summary: "search a channel's stored messages, show one, or replay it",
 		Usage:   "flowrun messages FILE... --channel NAME [--state STATE] [--since T] [--limit N] [show ID | replay ID]",
 		Help: `Reads the store of a channel declared in the files. Without an action it
-lists messages (newest first): id, time, state, attempts and last error.
-"show ID" prints the whole record as JSON (payload, context, trace,
-history). "replay ID" runs the stored message through the channel's flow
-again and records the new outcome in its history. Stop flowrun serve
-first when the store is a SQLite file shared with it only for replay.`,
+lists messages (newest first): id, time, state, outcome (ok, stop,
+retry-exhausted, failed, panic, ...; "-" when none is recorded: pending,
+processing, or stored before outcomes were), attempts, the reason of a
+rejection and the last error. "show ID" prints the whole record as JSON
+(payload, context, trace, outcome, reason, history). "replay ID" runs the
+stored message through the channel's flow again and records the new
+outcome in its history. Stop flowrun serve first when the store is a
+SQLite file shared with it only for replay.`,
 		Example: `flowrun messages examples/intake/intake.yaml --channel intake --state error
 flowrun messages examples/intake/intake.yaml --channel intake show 1f0c...
 flowrun messages examples/intake/intake.yaml --channel intake replay 1f0c...`,
@@ -171,7 +177,7 @@ func messagesCmd(ctx context.Context, e *Env, args []string) int {
 			fmt.Fprintf(e.Stderr, "flowrun messages: %v\n", err)
 			return ExitFailure
 		}
-		out, _ := json.MarshalIndent(rec, "", "  ")
+		out, _ := json.MarshalIndent(showRecord(rec), "", "  ")
 		fmt.Fprintln(e.Stdout, string(out))
 		return ExitOK
 	case "replay":
@@ -199,16 +205,60 @@ func messagesCmd(ctx context.Context, e *Env, args []string) int {
 		fmt.Fprintf(e.Stderr, "flowrun messages: %v\n", err)
 		return ExitFailure
 	}
-	tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tTIME\tSTATE\tATTEMPTS\tERROR")
+	var table bytes.Buffer
+	tw := tabwriter.NewWriter(&table, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tTIME\tSTATE\tOUTCOME\tATTEMPTS\tREASON\tERROR")
 	for _, r := range recs {
-		errText := r.Err
-		if len(errText) > 60 {
-			errText = errText[:57] + "..."
+		outcome := "-"
+		if k, ok := r.KnownOutcome(); ok {
+			outcome = k.String()
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", r.Message.ID, r.Message.Time.Format(time.RFC3339), r.State, r.Attempts, errText)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", r.Message.ID, r.Message.Time.Format(time.RFC3339),
+			r.State, outcome, r.Attempts, cell(r.Reason, 40), cell(r.Err, 60))
 	}
 	tw.Flush()
+	for line := range strings.Lines(table.String()) {
+		fmt.Fprintln(e.Stdout, strings.TrimRight(line, " \n")) // no padding after the last non-empty cell
+	}
 	fmt.Fprintf(e.Stdout, "%d of %d messages\n", len(recs), total)
 	return ExitOK
+}
+
+// cell returns s for a table cell: on one line, cut to at most n runes.
+func cell(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n-3]) + "..."
+}
+
+// shownRecord is a record as "messages show" prints it: as the store
+// encodes it, with the outcome of the record and of each transition
+// written out whenever it is known (a Done record's "ok" included) and
+// left out when none was recorded.
+type shownRecord struct {
+	*store.Record
+	Outcome *errors.Kind      `json:"outcome,omitempty"`
+	History []shownTransition `json:"history"`
+}
+
+type shownTransition struct {
+	store.Transition
+	Outcome *errors.Kind `json:"outcome,omitempty"`
+}
+
+func showRecord(r *store.Record) shownRecord {
+	known := func(k errors.Kind, ok bool) *errors.Kind {
+		if !ok {
+			return nil
+		}
+		return &k
+	}
+	out := shownRecord{Record: r, Outcome: known(r.KnownOutcome()), History: make([]shownTransition, len(r.History))}
+	for i, t := range r.History {
+		out.History[i] = shownTransition{Transition: t, Outcome: known(t.KnownOutcome())}
+	}
+	return out
 }
