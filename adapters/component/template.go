@@ -1,6 +1,7 @@
 package component
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -23,6 +24,7 @@ type tmpl struct {
 	t    *template.Template // nil: constant
 	keys []string           // top-level context keys it reads
 	vars []string           // names passed to var
+	json bool               // JSON mode: see Template.JSON
 }
 
 // ParseTemplate parses src as a text/template with funcs (missing keys
@@ -103,6 +105,9 @@ func (t Template) Execute(m map[string]any) (string, error) {
 	var b strings.Builder
 	if err := t.t.t.Execute(&b, m); err != nil {
 		return "", fmt.Errorf("template %q: %w", t.t.src, err)
+	}
+	if t.t.json && !json.Valid([]byte(b.String())) {
+		return "", fmt.Errorf("template %q: the output is not valid JSON", t.t.src)
 	}
 	return b.String(), nil
 }

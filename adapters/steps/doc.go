@@ -19,6 +19,7 @@
 //	template: {key: "text/template over the context", ...}
 //	http: {method, url, headers, body: key | body_template: text, content_type,
 //	       timeout: 10s, retry: {...}, into: response, status_into: key, allow_status: [404]}
+//	                                   # body_template with a JSON content_type: each {{...}} inserted JSON-encoded
 //	sleep: 100ms
 //	shell: {command: [argv...] | "sh -c text", stdin: key, into: stdout, json: false}   # restricted
 //

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"net/url"
 	"slices"
@@ -43,13 +44,24 @@ const maxResponseBody = 10 << 20
 // attempt, 10s by default. The client is the one the step is built with
 // (config.WithHTTPClient), http.DefaultClient when none.
 //
+// With a JSON content_type (the default) body_template is in JSON mode
+// (component.Template.JSON): each action's output is JSON-encoded for
+// where it stands, a value outside strings and escaped text inside them,
+// so input cannot change the document's shape; write values bare:
+//
+//	body_template: '{"id": {{.meta.id}}, "total": {{.total}}, "ref": "web-{{.meta.id}}"}'
+//
+// A template whose positions cannot be told is a spec error, and a body
+// that is not valid JSON fails the run. Other content types render the
+// template as text, unescaped.
+//
 // The step needs the keys its url, headers and body read.
 type HTTPSpec struct {
 	Method       string                              `yaml:"method" default:"GET" doc:"the method: GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS (any case)"`
 	URL          component.Template                  `yaml:"url" spec:"required" doc:"the http or https URL, a template over the context"`
 	Headers      component.Pairs[component.Template] `yaml:"headers" doc:"request headers: name: template"`
 	Body         component.Key                       `yaml:"body" doc:"a key whose value is sent as JSON"`
-	BodyTemplate component.Template                  `yaml:"body_template" doc:"the body as a template (instead of body)"`
+	BodyTemplate component.Template                  `yaml:"body_template" doc:"the body as a template (instead of body); with a JSON content_type each {{...}} is inserted JSON-encoded (a value, or escaped inside a string)"`
 	ContentType  string                              `yaml:"content_type" default:"application/json" doc:"the Content-Type of a body"`
 	Timeout      time.Duration                       `yaml:"timeout" default:"10s" doc:"bound on each attempt"`
 	Retry        *ferrors.Policy                     `yaml:"retry" doc:"the retry policy (the keys of a flow's retry:)"`
@@ -100,7 +112,15 @@ func newHTTP(env component.Env, s HTTPSpec) (flow.Service, error) {
 		svc.contentType = "application/json"
 	}
 	if !s.BodyTemplate.IsZero() {
-		svc.bodyTmpl = &s.BodyTemplate
+		bt := s.BodyTemplate
+		if isJSONType(svc.contentType) {
+			t, err := bt.JSON()
+			if err != nil {
+				return nil, component.FieldErrorf("body_template", "%v", err)
+			}
+			bt = t
+		}
+		svc.bodyTmpl = &bt
 	}
 	reads := s.URL.Keys()
 	for _, h := range s.Headers {
@@ -225,6 +245,16 @@ func (s *httpService) Call(ctx context.Context, c *fc.Context) error {
 		c.Set(s.statusInto, code)
 	}
 	return nil
+}
+
+// isJSONType reports whether a content type is JSON (application/json,
+// text/json or a +json type).
+func isJSONType(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return false
+	}
+	return mt == "application/json" || mt == "text/json" || strings.HasSuffix(mt, "+json")
 }
 
 // decodeBody decodes a JSON response; other bodies are kept as a string.

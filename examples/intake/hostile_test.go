@@ -1,0 +1,70 @@
+package intake_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// post sends body to the intake route with an Idempotency-Key (none when
+// key is "") and returns the status and the decoded answer.
+func post(t *testing.T, addr, key, body string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, "http://"+addr+"/orders", strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	var out map[string]any
+	require.NoError(t, json.Unmarshal(data, &out), "%s", data)
+	return resp.StatusCode, out
+}
+
+// TestHostileInput runs the shipped intake example under flowrun serve and
+// sends what an attacker would: each case is a defect of issue 9, kept as
+// a regression test.
+func TestHostileInput(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs flowrun")
+	}
+	bin := buildFlowrun(t)
+	led := &ledger{calls: map[string]int{}}
+	ls := httptest.NewServer(led)
+	defer ls.Close()
+	addr := freeAddr(t)
+	args := []string{"serve", "intake.yaml", "--data", t.TempDir(), "--admin", "off",
+		"--set", "vars.ledger=" + ls.URL,
+		"--set", "channels.intake.from.http.listen=" + addr}
+	srv := start(t, bin, args, addr)
+	order := `{"items": [{"sku": "a", "price": 2, "qty": 3}]}`
+
+	t.Run("an idempotency key cannot inject a field into the booking", func(t *testing.T) {
+		// The booking body is built by body_template from meta.id, the
+		// client's Idempotency-Key: a key that closes the string and adds
+		// "id" would book another order's id.
+		const hostile = `x", "id": "victim`
+		status, out := post(t, addr, hostile, order)
+		require.Equal(t, http.StatusOK, status, "%v", out)
+		assert.Equal(t, map[string]any{"booked": hostile}, out["booking"])
+		led.mu.Lock()
+		defer led.mu.Unlock()
+		assert.Equal(t, 1, led.calls[hostile], "booked under the key as sent")
+		assert.NotContains(t, led.calls, "victim")
+	})
+
+	require.NoError(t, srv.cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, <-srv.done, "flowrun serve exits 0 on SIGTERM")
+}
