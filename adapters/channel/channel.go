@@ -106,6 +106,13 @@ const (
 	StateStopping   = "stopping"
 )
 
+// ErrIDReused is wrapped by the Stop error of a message whose ID is stored
+// already for a different request: both carry a [message.MetaRequestHash]
+// and the hashes differ (a client reused an Idempotency-Key with another
+// body). The message is not run and nothing is stored; the stored one is
+// not shown.
+var ErrIDReused = errors.New("message id reused with a different request")
+
 // ErrNotBuilt is wrapped by the errors of the methods of a Channel that
 // [New] did not make.
 var ErrNotBuilt = errors.New("not built")
@@ -388,6 +395,13 @@ func (c *Channel) accept(ctx context.Context, m *message.Message, opts []flow.Ru
 		rec, gerr := c.store.Get(ctx, m.ID)
 		if gerr != nil {
 			return c.left(m, fmt.Errorf("channel %q: %w", c.cfg.Name, gerr))
+		}
+		if h := m.Meta[message.MetaRequestHash]; h != "" && rec.Message != nil {
+			if was := rec.Message.Meta[message.MetaRequestHash]; was != "" && was != h {
+				c.counts[4].Add(1)
+				return Result{Settle: Ack, Outcome: errors.KindStop, State: store.Rejected, Message: m,
+					Err: errors.Stopf("%w", ErrIDReused)}
+			}
 		}
 		if rec.State == store.Done || rec.State == store.Rejected {
 			c.counts[4].Add(1)

@@ -28,6 +28,19 @@
 // retries sends the same message again; otherwise it is a new UUID. Every
 // answer to a routed request carries it in the X-Message-Id header.
 //
+// Keys follow the IETF draft "The Idempotency-Key HTTP Header Field": a
+// key names one request. A keyed message also carries, as meta
+// request_hash ([message.MetaRequestHash]), "sha256:" and the hex SHA-256
+// of the request's method, path, query, content type and body; the store
+// keeps it with the message, so it holds across restarts. The same key
+// with the same request is answered from the channel's store; with a
+// different request it is refused with 422 {"error": "Idempotency-Key:
+// reused with a different request ...", "id": ...}, runs nothing and does
+// not show the first answer ([channel.ErrIDReused]). While a request with
+// a key is being answered, another with the same key on the same route
+// gets 409 {"error": "Idempotency-Key: a request with this key is still
+// being processed"} with Retry-After: 1.
+//
 // The handler gets the request's context: a client that goes away cancels
 // the run.
 //

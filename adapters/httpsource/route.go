@@ -3,6 +3,9 @@ package httpsource
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -91,6 +94,9 @@ type route struct {
 	headers  []string
 	metaKeys []string // "http.header.<lower-case name>" for each of headers
 	log      *slog.Logger
+
+	keysMu sync.Mutex
+	keys   map[string]struct{} // the Idempotency-Keys of requests being answered
 
 	mu     sync.Mutex
 	h      channel.Handler // nil when no Run is taking messages
@@ -184,6 +190,14 @@ func (rt *route) serve(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, rerr.status, errorBody{Error: rerr.msg, ID: id})
 		return
 	}
+	if m.Meta[message.MetaRequestHash] != "" {
+		if !rt.claim(m.ID) {
+			w.Header().Set("Retry-After", retryAfter(NotReadyRetryAfter))
+			writeJSON(w, http.StatusConflict, errorBody{Error: IdempotencyHeader + ": a request with this key is still being processed", ID: m.ID})
+			return
+		}
+		defer rt.release(m.ID)
+	}
 	h, done := rt.acquire()
 	if h == nil {
 		w.Header().Set("Retry-After", retryAfter(NotReadyRetryAfter))
@@ -194,11 +208,48 @@ func (rt *route) serve(w http.ResponseWriter, r *http.Request) {
 	rt.respond(w, m, rt.call(r.Context(), h, m))
 }
 
+// claim marks an Idempotency-Key as being answered; false when it is
+// already.
+func (rt *route) claim(key string) bool {
+	rt.keysMu.Lock()
+	defer rt.keysMu.Unlock()
+	if _, busy := rt.keys[key]; busy {
+		return false
+	}
+	if rt.keys == nil {
+		rt.keys = map[string]struct{}{}
+	}
+	rt.keys[key] = struct{}{}
+	return true
+}
+
+// release ends a claim.
+func (rt *route) release(key string) {
+	rt.keysMu.Lock()
+	delete(rt.keys, key)
+	rt.keysMu.Unlock()
+}
+
+// requestHash is the fingerprint of a request that an Idempotency-Key
+// names: "sha256:" and the hex SHA-256 of its method, path, query, content
+// type and body, each preceded by its length.
+func requestHash(r *http.Request, ct string, body []byte) string {
+	h := sha256.New()
+	var n [8]byte
+	for _, part := range [][]byte{[]byte(r.Method), []byte(r.URL.Path), []byte(r.URL.RawQuery), []byte(ct), body} {
+		binary.BigEndian.PutUint64(n[:], uint64(len(part)))
+		h.Write(n[:])
+		h.Write(part)
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}
+
 // message turns the request into a message. On a refusal it returns the
 // error to answer and, once the ID is known, the message so far.
 func (rt *route) message(w http.ResponseWriter, r *http.Request) (*message.Message, *requestError) {
 	m := &message.Message{Time: time.Now().UTC()}
-	if vals, ok := r.Header[IdempotencyHeader]; ok {
+	vals, keyed := r.Header[IdempotencyHeader]
+	if keyed {
 		if len(vals) != 1 || !validKey(vals[0]) {
 			return nil, &requestError{http.StatusBadRequest, fmt.Sprintf(
 				"%s: want one value of 1 to %d printable ASCII characters", IdempotencyHeader, MaxIdempotencyKey)}
@@ -237,7 +288,12 @@ func (rt *route) message(w http.ResponseWriter, r *http.Request) (*message.Messa
 		m.Payload = body
 	}
 
-	meta := make(map[string]string, 3+len(query)+len(rt.headers))
+	meta := make(map[string]string, 4+len(query)+len(rt.headers))
+	if keyed {
+		// The key is the client's: the hash tells a retry of the same
+		// request from a reuse of the key for another one.
+		meta[message.MetaRequestHash] = requestHash(r, ct, body)
+	}
 	meta["http.method"] = r.Method
 	meta["http.path"] = r.URL.Path
 	meta["http.remote"] = r.RemoteAddr
@@ -368,6 +424,12 @@ func (rt *route) respond(w http.ResponseWriter, m *message.Message, res channel.
 	}
 	switch res.Settle {
 	case channel.Ack:
+		if errors.Is(res.Err, channel.ErrIDReused) {
+			log().Debug("http request refused: idempotency key reused")
+			writeJSON(w, http.StatusUnprocessableEntity, errorBody{Error: IdempotencyHeader +
+				": reused with a different request (method, path, query, content type or body); send a new key", ID: m.ID})
+			return
+		}
 		if res.Outcome == flowerrors.KindStop {
 			log().Debug("http request rejected", "reason", rejectReason(res.Err))
 			writeJSON(w, http.StatusUnprocessableEntity, errorBody{Error: rejectReason(res.Err), ID: m.ID})

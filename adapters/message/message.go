@@ -20,6 +20,13 @@ import (
 // ContentTypeJSON is the content type of messages created by NewJSON.
 const ContentTypeJSON = "application/json"
 
+// MetaRequestHash is the meta entry in which a source records a hash of
+// the request a message was made from, when the message's ID comes from
+// the client (an HTTP Idempotency-Key): a channel refuses a message whose
+// ID is stored with another hash (see channel.ErrIDReused). It is kept
+// with the message, so the check holds across restarts.
+const MetaRequestHash = "request_hash"
+
 // Message is one unit of work taken from a source.
 type Message struct {
 	// ID identifies the message; New and NewJSON set a random UUID (v4).

@@ -65,6 +65,29 @@ func TestHostileInput(t *testing.T) {
 		assert.NotContains(t, led.calls, "victim")
 	})
 
+	t.Run("an idempotency key reused with another body is refused", func(t *testing.T) {
+		status, first := post(t, addr, "o-reuse", order)
+		require.Equal(t, http.StatusOK, status, "%v", first)
+		status, again := post(t, addr, "o-reuse", order)
+		assert.Equal(t, http.StatusOK, status)
+		assert.Equal(t, first, again, "a retry is answered from the store")
+		status, out := post(t, addr, "o-reuse", `{"items": [{"sku": "b", "price": 100, "qty": 1}]}`)
+		assert.Equal(t, http.StatusUnprocessableEntity, status)
+		assert.Contains(t, out["error"], "Idempotency-Key: reused with a different request")
+		assert.NotContains(t, out, "total", "the first client's answer is not shown")
+	})
+
+	require.NoError(t, srv.cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, <-srv.done, "flowrun serve exits 0 on SIGTERM")
+
+	// After a restart the stored request hash still tells a retry from a
+	// reuse.
+	srv = start(t, bin, args, addr)
+	status, _ := post(t, addr, "o-reuse", `{"items": [{"sku": "b", "price": 100, "qty": 1}]}`)
+	assert.Equal(t, http.StatusUnprocessableEntity, status, "reuse after a restart")
+	status, out := post(t, addr, "o-reuse", order)
+	assert.Equal(t, http.StatusOK, status, "retry after a restart")
+	assert.EqualValues(t, 6, out["total"])
 	require.NoError(t, srv.cmd.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, <-srv.done, "flowrun serve exits 0 on SIGTERM")
 }
