@@ -226,8 +226,9 @@ func (f *forkRunner) run(ctx context.Context, r *runState, c *fc.Context) error 
 	var v any
 	if f.expr != nil {
 		var err error
-		if v, err = f.expr.Eval(c.View()); err != nil {
-			return &StepError{Flow: f.flow, Step: f.name, Err: err}
+		env := c.View()
+		if v, err = f.expr.Eval(env); err != nil {
+			return &StepError{Flow: f.flow, Step: f.name, Err: f.expr.DataError("fork key", env, err)}
 		}
 	} else {
 		v = c.View()[f.ident]
@@ -322,9 +323,10 @@ func (w *whenRunner) run(ctx context.Context, r *runState, c *fc.Context) error 
 	if w.expr == nil {
 		return &StepError{Flow: w.flow, Step: w.name, Err: errors.New("condition not compiled")}
 	}
-	ok, err := w.expr.EvalBool(c.View())
+	env := c.View()
+	ok, err := w.expr.EvalBool(env)
 	if err != nil {
-		return &StepError{Flow: w.flow, Step: w.name, Err: err}
+		return &StepError{Flow: w.flow, Step: w.name, Err: w.expr.DataError("condition", env, err)}
 	}
 	if ok != w.want {
 		if r.trace != nil {

@@ -307,9 +307,10 @@ func (u *untilRunner) run(ctx context.Context, r *runState, c *fc.Context) error
 		if u.expr == nil {
 			return &StepError{Flow: u.flow, Step: u.name, Err: errors.New("condition not compiled")}
 		}
-		done, err := u.expr.EvalBool(c.View())
+		env := c.View()
+		done, err := u.expr.EvalBool(env)
 		if err != nil {
-			return &StepError{Flow: u.flow, Step: u.name, Err: err}
+			return &StepError{Flow: u.flow, Step: u.name, Err: u.expr.DataError("condition", env, err)}
 		}
 		if done {
 			return nil

@@ -101,8 +101,9 @@ func (f *firstRunner) run(ctx context.Context, r *runState, c *fc.Context) error
 			ok = cs.fn(c)
 		case cs.expr != nil:
 			var err error
-			if ok, err = cs.expr.EvalBool(c.View()); err != nil {
-				return &StepError{Flow: f.flow, Step: "first", Err: err}
+			env := c.View()
+			if ok, err = cs.expr.EvalBool(env); err != nil {
+				return &StepError{Flow: f.flow, Step: "first", Err: cs.expr.DataError("condition", env, err)}
 			}
 		}
 		if ok {

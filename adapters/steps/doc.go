@@ -11,7 +11,11 @@
 // (component.Expr, component.Cond) and templates (component.Template) are
 // parsed when the file is read; set and stop compile their expressions
 // again against the Go types of the keys known where they sit, when the
-// flow is built, so a type mistake is a build error.
+// flow is built, so a type mistake is a build error. An expression that
+// fails at run time fails on its data (a string where a number is needed):
+// set and stop return a Stop (branch.Expr.DataError) naming the key, the
+// expression and the types of the keys it read, so a channel rejects the
+// message (HTTP 422) rather than failing it.
 //
 //	set: {key: expr, ...}              # expr-lang expressions, evaluated in order
 //	stop: {if: cond, reason: text}     # a Stop error when cond holds (stop: "reason" always stops)

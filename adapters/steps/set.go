@@ -79,9 +79,11 @@ func (s *setService) Call(_ context.Context, c *fc.Context) error {
 			c.Set(a.key, a.konst)
 			continue
 		}
-		v, err := a.expr.Eval(c.View())
+		env := c.View()
+		v, err := a.expr.Eval(env)
 		if err != nil {
-			return fmt.Errorf("set %q: %w", a.key, err)
+			// The data does not fit the expression: a Stop naming the key.
+			return a.expr.DataError(fmt.Sprintf("set %q", a.key), env, err)
 		}
 		c.Set(a.key, v)
 	}

@@ -58,9 +58,10 @@ func (s *stopService) Contract() flow.Contract { return s.contract }
 
 func (s *stopService) Call(_ context.Context, c *fc.Context) error {
 	if s.cond != nil {
-		ok, err := s.cond.EvalBool(c.View())
+		env := c.View()
+		ok, err := s.cond.EvalBool(env)
 		if err != nil {
-			return fmt.Errorf("stop condition: %w", err)
+			return s.cond.DataError("stop condition", env, err)
 		}
 		if !ok {
 			return nil

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -77,8 +78,25 @@ func TestHostileInput(t *testing.T) {
 		assert.NotContains(t, out, "total", "the first client's answer is not shown")
 	})
 
+	t.Run("input of the wrong type is a 422 naming the key, not a 500", func(t *testing.T) {
+		for body, want := range map[string]string{
+			`{"items": [{"sku": "a", "price": "x", "qty": 3}]}`: `set "total"`,
+			`{"items": [{"sku": "a", "price": 2, "qty": "3"}]}`: `stop condition`,
+			`{"items": "many"}`: `stop condition`,
+		} {
+			status, out := post(t, addr, "", body)
+			assert.Equal(t, http.StatusUnprocessableEntity, status, "%s: %v", body, out)
+			assert.Contains(t, out["error"], want, body)
+			assert.Contains(t, out["error"], "(items: ", body)
+		}
+	})
+
 	require.NoError(t, srv.cmd.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, <-srv.done, "flowrun serve exits 0 on SIGTERM")
+	log, err := os.ReadFile(srv.log)
+	require.NoError(t, err)
+	require.Contains(t, string(log), "level=INFO")
+	assert.NotContains(t, string(log), "level=ERROR", "hostile input is not an error of the server")
 
 	// After a restart the stored request hash still tells a retry from a
 	// reuse.

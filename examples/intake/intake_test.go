@@ -68,6 +68,7 @@ func freeAddr(t *testing.T) string {
 type server struct {
 	cmd  *exec.Cmd
 	done chan error
+	log  string // its log file
 }
 
 func start(t *testing.T, bin string, args []string, addr string) *server {
@@ -79,7 +80,7 @@ func start(t *testing.T, bin string, args []string, addr string) *server {
 	t.Cleanup(func() { log.Close() })
 	cmd.Stdout, cmd.Stderr = log, log
 	require.NoError(t, cmd.Start())
-	s := &server{cmd: cmd, done: make(chan error, 1)}
+	s := &server{cmd: cmd, done: make(chan error, 1), log: logPath}
 	go func() { s.done <- cmd.Wait() }()
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
 	require.Eventually(t, func() bool {

@@ -20,7 +20,8 @@ import (
 	"github.com/svcflow/svcflow/flow"
 )
 
-// doubleFlow doubles x; negative x stops, x == 13 fails.
+// doubleFlow doubles x; negative x stops, and so does x == 13: its
+// expression fails on the input's type (a Stop naming the keys).
 func doubleFlow(t *testing.T) *flow.Flow {
 	cfg, err := config.LoadSources([]config.Source{{Name: "d.yaml", Data: []byte(`
 flows:
@@ -50,14 +51,16 @@ func TestBatchKeepsOrderAndNeverAborts(t *testing.T) {
 		var out bytes.Buffer
 		st, err := runBatch(context.Background(), f, strings.NewReader(in), &out, batchOptions{workers: workers})
 		require.NoError(t, err)
-		assert.Equal(t, batchStats{records: 504, ok: 500, stopped: 1, failed: 3, lastLine: 506}, st.withoutTime(), "workers=%d", workers)
+		assert.Equal(t, batchStats{records: 504, ok: 500, stopped: 2, failed: 2, lastLine: 506}, st.withoutTime(), "workers=%d", workers)
 		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 		require.Len(t, lines, 504)
 		for i := range 500 {
 			var m map[string]any
 			require.NoError(t, json.Unmarshal([]byte(lines[i]), &m))
 			if i == 13 {
-				assert.Equal(t, "failed", m["kind"], lines[i])
+				assert.Equal(t, "stop", m["kind"], lines[i])
+				assert.Contains(t, m["error"], `set "y": expr`, lines[i])
+				assert.Contains(t, m["error"], `(x: number)`, lines[i])
 				assert.Equal(t, 14.0, m["record"])
 				assert.Equal(t, map[string]any{"x": 13.0}, m["input"])
 				continue
