@@ -7,8 +7,10 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -102,4 +104,61 @@ func TestClientMistakesAre422(t *testing.T) {
 	cancel()
 	require.NoError(t, <-done)
 	assert.NotContains(t, logs.String(), "level=ERROR", "client mistakes are not logged as errors")
+}
+
+// TestAllowHostsOverHTTP: a channel whose http step builds its url from
+// the request refuses, with 422 naming the host, a url to a host outside
+// allow_hosts, and calls nothing there.
+func TestAllowHostsOverHTTP(t *testing.T) {
+	var reached atomic.Int32
+	internal := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached.Add(1)
+		_, _ = w.Write([]byte(`{"secret": 1}`))
+	}))
+	defer internal.Close()
+	partner := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"ok": true}`))
+	}))
+	defer partner.Close()
+	partnerHost := strings.TrimPrefix(partner.URL, "http://")
+	cfg := load(t, `version: 1
+flows:
+  notify:
+    input: [callback]
+    steps:
+      - http: {url: "{{.callback}}", allow_hosts: ["`+partnerHost+`"], into: answer}
+channels:
+  notify:
+    from: {http: {listen: "127.0.0.1:0", path: /notify}}
+    flow: notify
+    store: memory
+`)
+	srv, err := serve.New(cfg, serve.Options{DataDir: t.TempDir(), Admin: "off", Drain: 5 * time.Second})
+	require.NoError(t, err)
+	require.NoError(t, srv.Listen())
+	base := "http://" + srv.Addrs()["http 127.0.0.1:0"]
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- srv.Run(ctx) }()
+	post := func(callback string) (int, map[string]any) {
+		body, _ := json.Marshal(map[string]string{"callback": callback})
+		r, err := http.Post(base+"/notify", "application/json", bytes.NewReader(body))
+		require.NoError(t, err)
+		defer r.Body.Close()
+		var out map[string]any
+		require.NoError(t, json.NewDecoder(r.Body).Decode(&out))
+		return r.StatusCode, out
+	}
+	code, out := post(partner.URL + "/hook")
+	require.Equal(t, 200, code, "%v", out)
+	assert.Equal(t, map[string]any{"ok": true}, out["answer"])
+
+	internalHost := strings.Replace(strings.TrimPrefix(internal.URL, "http://"), "127.0.0.1", "localhost", 1)
+	code, out = post("http://" + internalHost + "/admin")
+	assert.Equal(t, http.StatusUnprocessableEntity, code)
+	assert.Contains(t, out["error"], `host "`+internalHost+`" is not in allow_hosts`)
+	assert.Zero(t, reached.Load())
+	cancel()
+	require.NoError(t, <-done)
 }

@@ -22,7 +22,8 @@
 //	log: message | {message: text, level: info, keys: [a, b]}
 //	template: {key: "text/template over the context", ...}
 //	http: {method, url, headers, body: key | body_template: text, content_type,
-//	       timeout: 10s, retry: {...}, into: response, status_into: key, allow_status: [404]}
+//	       timeout: 10s, retry: {...}, into: response, status_into: key, allow_status: [404],
+//	       allow_hosts: [api.example.com, "10.0.0.5:8080", "*.svc.example"]}   # other hosts: a Stop naming the host (SSRF)
 //	                                   # body_template with a JSON content_type: each {{...}} inserted JSON-encoded
 //	sleep: 100ms
 //	shell: {command: [argv...] | "sh -c text", stdin: key, into: stdout, json: false}   # restricted

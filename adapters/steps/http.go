@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -55,6 +56,18 @@ const maxResponseBody = 10 << 20
 // that is not valid JSON fails the run. Other content types render the
 // template as text, unescaped.
 //
+// A url built from input lets a client choose what the server calls
+// (server-side request forgery: internal services, cloud metadata
+// endpoints). allow_hosts bounds it: when set, a request (or a redirect)
+// to a host not in the list is not sent, and the run ends with a Stop
+// naming the host. Entries are a host name or IP ("api.example.com", any
+// port), host:port ("127.0.0.1:8082"), or "*.example.com" (any subdomain,
+// any port); names are compared without case and without a final dot. The
+// list checks names, not the addresses they resolve to. A constant url
+// outside the list is a spec error.
+//
+//	http: {url: "https://{{.region}}.api.example.com/v1/{{pathescape .id}}", allow_hosts: ["*.api.example.com"]}
+//
 // The step needs the keys its url, headers and body read.
 type HTTPSpec struct {
 	Method       string                              `yaml:"method" default:"GET" doc:"the method: GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS (any case)"`
@@ -68,6 +81,7 @@ type HTTPSpec struct {
 	Into         component.Key                       `yaml:"into" default:"response" doc:"the key the decoded response goes into"`
 	StatusInto   component.Key                       `yaml:"status_into" doc:"a key for the status code"`
 	AllowStatus  []int                               `yaml:"allow_status" doc:"statuses other than 2xx that are answers, not errors"`
+	AllowHosts   []string                            `yaml:"allow_hosts" doc:"when set, the only hosts the step may call (host, host:port or *.domain), redirects included; another host is a Stop naming it. Set it when the url is built from input (SSRF)"`
 }
 
 // StepName is "http(INTO)".
@@ -99,6 +113,13 @@ func newHTTP(env component.Env, s HTTPSpec) (flow.Service, error) {
 			errs = append(errs, component.FieldErrorf("allow_status."+strconv.Itoa(i), "expected an integer from 100 to 599, got %d", code))
 		}
 	}
+	allow, aerrs := parseAllowHosts(s.AllowHosts)
+	errs = append(errs, aerrs...)
+	if allow != nil && !s.URL.IsZero() && s.URL.Constant() {
+		if u, err := url.Parse(s.URL.Source()); err == nil && u.Host != "" && !allow.allows(u) {
+			errs = append(errs, component.FieldErrorf("url", "host %q is not in allow_hosts", u.Host))
+		}
+	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -106,8 +127,12 @@ func newHTTP(env component.Env, s HTTPSpec) (flow.Service, error) {
 	if !ok || client == nil {
 		client = http.DefaultClient
 	}
+	if allow != nil {
+		client = allow.client(client)
+	}
 	svc := &httpService{name: env.Name, client: client, method: method, url: s.URL, bodyKey: string(s.Body),
-		contentType: s.ContentType, into: string(cmp.Or(s.Into, "response")), statusInto: string(s.StatusInto), allow: s.AllowStatus}
+		contentType: s.ContentType, into: string(cmp.Or(s.Into, "response")), statusInto: string(s.StatusInto), allow: s.AllowStatus,
+		hosts: allow}
 	if svc.contentType == "" {
 		svc.contentType = "application/json"
 	}
@@ -163,6 +188,7 @@ type httpService struct {
 	into        string
 	statusInto  string
 	allow       []int
+	hosts       *allowHosts // nil: any host
 	contract    flow.Contract
 }
 
@@ -194,6 +220,9 @@ func (s *httpService) Call(ctx context.Context, c *fc.Context) error {
 	if err != nil {
 		return ferrors.Stopf("http %s %s: bad request: %w", s.method, u, err)
 	}
+	if s.hosts != nil && !s.hosts.allows(req.URL) {
+		return ferrors.Stopf("http %s: host %q is not in allow_hosts", s.method, req.URL.Host)
+	}
 	if body != nil {
 		req.Header.Set("Content-Type", s.contentType)
 	}
@@ -207,6 +236,9 @@ func (s *httpService) Call(ctx context.Context, c *fc.Context) error {
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {
+		if refused, ok := ferrors.AsType[*hostRefused](err); ok {
+			return ferrors.Stopf("http %s %s: redirected to host %q, which is not in allow_hosts", s.method, u, refused.host)
+		}
 		if ctx.Err() != nil {
 			// The attempt's deadline or the run's cancellation: the engine
 			// tells them apart (a timeout is retried, cancellation is not).
@@ -289,4 +321,109 @@ func retryAfter(h string, now time.Time) time.Duration {
 		return t.Sub(now)
 	}
 	return 0
+}
+
+// allowHosts is an http step's allow_hosts.
+type allowHosts struct {
+	hosts    map[string]bool // host names or IPs, any port
+	hostPort map[string]bool // host:port
+	suffixes []string        // ".example.com" of "*.example.com"
+}
+
+// parseAllowHosts checks and compiles allow_hosts (nil: not set).
+func parseAllowHosts(list []string) (*allowHosts, []error) {
+	if list == nil {
+		return nil, nil
+	}
+	a := &allowHosts{hosts: map[string]bool{}, hostPort: map[string]bool{}}
+	var errs []error
+	for i, raw := range list {
+		e := normHost(strings.TrimSpace(raw))
+		field := "allow_hosts." + strconv.Itoa(i)
+		switch {
+		case e == "" || strings.ContainsAny(e, "/?#@ ") || strings.Contains(e, "://"):
+			errs = append(errs, component.FieldErrorf(field, "expected a host, host:port or *.domain, got %q", raw))
+		case strings.HasPrefix(e, "*."):
+			if len(e) < 3 || strings.ContainsAny(e[2:], "*:") {
+				errs = append(errs, component.FieldErrorf(field, "expected *.domain, got %q", raw))
+				continue
+			}
+			a.suffixes = append(a.suffixes, e[1:])
+		case strings.Contains(e, "*"):
+			errs = append(errs, component.FieldErrorf(field, "a wildcard is only allowed as *.domain, got %q", raw))
+		default:
+			if h, p, err := net.SplitHostPort(e); err == nil {
+				if _, perr := strconv.ParseUint(p, 10, 16); perr != nil || h == "" {
+					errs = append(errs, component.FieldErrorf(field, "expected host:port, got %q", raw))
+					continue
+				}
+				a.hostPort[net.JoinHostPort(normHost(h), p)] = true
+				continue
+			}
+			a.hosts[strings.Trim(e, "[]")] = true
+		}
+	}
+	if len(list) == 0 {
+		errs = append(errs, component.FieldErrorf("allow_hosts", "expected at least one host (leave allow_hosts out to allow any)"))
+	}
+	return a, errs
+}
+
+// normHost lower-cases a host and drops a final dot.
+func normHost(h string) string { return strings.TrimSuffix(strings.ToLower(h), ".") }
+
+// allows reports whether u's host is in the list.
+func (a *allowHosts) allows(u *url.URL) bool {
+	host := normHost(u.Hostname())
+	if host == "" {
+		return false
+	}
+	if a.hosts[host] {
+		return true
+	}
+	port := u.Port()
+	if port == "" {
+		switch strings.ToLower(u.Scheme) {
+		case "http":
+			port = "80"
+		case "https":
+			port = "443"
+		}
+	}
+	if a.hostPort[net.JoinHostPort(host, port)] {
+		return true
+	}
+	for _, s := range a.suffixes {
+		if strings.HasSuffix(host, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// hostRefused is a redirect to a host not in allow_hosts.
+type hostRefused struct{ host string }
+
+func (e *hostRefused) Error() string {
+	return "host " + strconv.Quote(e.host) + " is not in allow_hosts"
+}
+
+// client returns a copy of c whose redirects are checked against the list
+// before c's own redirect policy.
+func (a *allowHosts) client(c *http.Client) *http.Client {
+	cc := *c
+	next := c.CheckRedirect
+	cc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if !a.allows(req.URL) {
+			return &hostRefused{host: req.URL.Host}
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+	return &cc
 }
