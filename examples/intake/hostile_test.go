@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -99,9 +100,19 @@ func TestHostileInput(t *testing.T) {
 	assert.NotContains(t, string(log), "level=ERROR", "hostile input is not an error of the server")
 
 	// After a restart the stored request hash still tells a retry from a
-	// reuse.
-	srv = start(t, bin, args, addr)
-	status, _ := post(t, addr, "o-reuse", `{"items": [{"sku": "b", "price": 100, "qty": 1}]}`)
+	// reuse. This time the ledger's url names it "localhost", a host the
+	// booking step's allow_hosts does not list: new orders are refused
+	// with 422 naming the host, and nothing is sent.
+	localURL := strings.Replace(ls.URL, "127.0.0.1", "localhost", 1)
+	args2 := append(slices.Clone(args), "--set", "vars.ledger="+localURL)
+	srv = start(t, bin, args2, addr)
+	status, refused := post(t, addr, "o-elsewhere", order)
+	assert.Equal(t, http.StatusUnprocessableEntity, status)
+	assert.Contains(t, refused["error"], `host "`+strings.TrimPrefix(localURL, "http://")+`" is not in allow_hosts`)
+	led.mu.Lock()
+	assert.NotContains(t, led.calls, "o-elsewhere")
+	led.mu.Unlock()
+	status, _ = post(t, addr, "o-reuse", `{"items": [{"sku": "b", "price": 100, "qty": 1}]}`)
 	assert.Equal(t, http.StatusUnprocessableEntity, status, "reuse after a restart")
 	status, out := post(t, addr, "o-reuse", order)
 	assert.Equal(t, http.StatusOK, status, "retry after a restart")
