@@ -48,12 +48,37 @@ type Config struct {
 	// dead-letter subject). Its state stays error, so it can be found and
 	// replayed. Zero: always Nack.
 	MaxDeliveries int
+	// MaxCrashes sets aside a message whose runs keep killing the process:
+	// when this many runs of a message in a row ended with no outcome
+	// recorded (the process crashed, was killed or exited during each, see
+	// store.CrashedRuns), the message is not run again automatically, not
+	// at the next start and not when its source delivers it again. It is
+	// moved to state error with outcome fatal and the error "gave up after
+	// N crashed runs" (see [SetAside]), where `flowrun messages --state
+	// error` finds it and Replay runs it again by hand. Zero means
+	// DefaultMaxCrashes; negative: never set a message aside.
+	MaxCrashes int
 	// NoTrace skips recording each run's trace with its message (it is
 	// recorded by default; it costs a few microseconds per message). The
 	// store keeps the run's outcome and a rejection's reason either way,
 	// so a rejected message delivered again is answered with its reason
 	// with or without traces.
 	NoTrace bool
+}
+
+// DefaultMaxCrashes is the default of Config.MaxCrashes.
+const DefaultMaxCrashes = 3
+
+// ErrSetAside is wrapped by the error of a delivery of a message that was
+// set aside after crashed runs (see Config.MaxCrashes): it is not run
+// again until it is replayed by hand.
+var ErrSetAside = errors.New("message set aside after crashed runs; replay it by hand")
+
+// SetAside reports whether rec is a message set aside after crashed runs
+// (Config.MaxCrashes): state error with outcome fatal, a pair no run
+// records (a Fatal error leaves its message owed).
+func SetAside(rec *store.Record) bool {
+	return rec != nil && rec.State == store.Error && rec.Outcome == errors.KindFatal
 }
 
 // Channel runs a flow for every message its sources deliver, recording
@@ -153,6 +178,9 @@ func New(cfg Config) (*Channel, error) {
 	if c.cfg.RetryAfter <= 0 {
 		c.cfg.RetryAfter = 5 * time.Second
 	}
+	if c.cfg.MaxCrashes == 0 {
+		c.cfg.MaxCrashes = DefaultMaxCrashes
+	}
 	if c.cfg.MaxDeliveries < 0 {
 		return nil, fmt.Errorf("channel %q: max deliveries must not be negative, got %d", cfg.Name, cfg.MaxDeliveries)
 	}
@@ -218,8 +246,7 @@ func (c *Channel) Start(ctx context.Context) error {
 		return fail(errors.Join(err, c.cfg.Flow.Close(ctx)))
 	}
 	for _, rec := range owed {
-		res := c.run(ctx, rec.Message, nil, false)
-		c.log.Info("recovered message", "id", rec.Message.ID, "state", res.State)
+		c.recoverOne(ctx, rec)
 	}
 
 	intake, stop := context.WithCancel(context.WithoutCancel(ctx))
@@ -397,9 +424,71 @@ func (c *Channel) accept(ctx context.Context, m *message.Message, opts []flow.Ru
 			}
 			return res
 		}
+		if SetAside(rec) {
+			return c.setAsideResult(rec)
+		}
+		if n := store.CrashedRuns(rec); c.crashedTooOften(n) {
+			return c.setAside(ctx, rec, n)
+		}
 		m = rec.Message // owed: run the stored message again
 	}
 	return c.run(ctx, m, opts, begun)
+}
+
+// recoverOne runs again a message a previous process left owed, unless a
+// source finished it meanwhile, or its runs keep crashing the process.
+func (c *Channel) recoverOne(ctx context.Context, owed *store.Record) {
+	id := owed.Message.ID
+	unlock, err := c.lock(ctx, owed.Message)
+	if err != nil {
+		return // stopping: still owed
+	}
+	defer unlock()
+	rec, err := c.store.Get(ctx, id)
+	if err != nil {
+		c.log.Error("recover message", "id", id, "error", err)
+		return
+	}
+	if rec.State != store.Pending && rec.State != store.Processing {
+		return // a source delivered and finished it meanwhile
+	}
+	if n := store.CrashedRuns(rec); c.crashedTooOften(n) {
+		c.setAside(ctx, rec, n)
+		return
+	}
+	res := c.run(ctx, rec.Message, nil, false)
+	c.log.Info("recovered message", "id", id, "state", res.State)
+}
+
+// crashedTooOften reports whether n crashed runs in a row set a message
+// aside.
+func (c *Channel) crashedTooOften(n int) bool {
+	return c.cfg.MaxCrashes > 0 && n >= c.cfg.MaxCrashes
+}
+
+// setAside moves an owed message whose last n runs crashed to state error,
+// outcome fatal, and answers its delivery with a failure.
+func (c *Channel) setAside(ctx context.Context, rec *store.Record, n int) Result {
+	msg := fmt.Sprintf("gave up after %d crashed runs", n)
+	if err := c.store.Transition(context.WithoutCancel(ctx), rec.Message.ID, store.Error,
+		store.Update{Outcome: errors.KindFatal, Err: msg}); err != nil {
+		c.log.Error("store transition failed", "id", rec.Message.ID, "to", store.Error, "error", err)
+		return c.left(rec.Message, fmt.Errorf("channel %q: %w", c.cfg.Name, err))
+	}
+	rec.State, rec.Outcome, rec.Err = store.Error, errors.KindFatal, msg
+	c.log.Error("message set aside: its runs keep crashing the process; replay it by hand once fixed",
+		"id", rec.Message.ID, "crashed_runs", n)
+	return c.setAsideResult(rec)
+}
+
+// setAsideResult is the answer to a delivery of a message set aside.
+func (c *Channel) setAsideResult(rec *store.Record) Result {
+	c.counts[2].Add(1)
+	err := fmt.Errorf("channel %q: %s: %w", c.cfg.Name, rec.Err, ErrSetAside)
+	c.lastErr.Store(err.Error())
+	res := Result{Settle: Fail, Outcome: errors.KindOf(err), State: store.Error, Message: rec.Message, Err: err, ErrorID: newErrorID()}
+	c.log.Warn("delivery of a message set aside", "id", rec.Message.ID, "error_id", res.ErrorID)
+	return res
 }
 
 // lock takes the per-ID lock (a message never runs twice at once) and the
@@ -513,18 +602,23 @@ func (c *Channel) run(ctx context.Context, m *message.Message, opts []flow.RunOp
 	switch {
 	case kind == errors.KindOK:
 		res.Settle, st = Ack, store.Done
-		c.counts[0].Add(1)
 	case kind == errors.KindStop:
 		res.Settle, st = Ack, store.Rejected
-		c.counts[1].Add(1)
 	case kind == errors.KindCanceled || kind == errors.KindFatal:
 		// Not the message's fault: it stays owed (processing) and runs
 		// again on the next start or redelivery.
-		res.Settle, res.State, res.RetryAfter = Leave, store.Processing, c.cfg.RetryAfter
+		// It goes back to pending with the outcome, so that this run is
+		// not counted as a crash (store.CrashedRuns).
+		res.Settle, res.State, res.RetryAfter = Leave, store.Pending, c.cfg.RetryAfter
 		res.Outcome = kind
 		c.counts[3].Add(1)
 		c.lastErr.Store(err.Error())
 		c.log.Warn("message left unfinished", "id", m.ID, "error", err)
+		if terr := c.store.Transition(context.WithoutCancel(ctx), m.ID, store.Pending,
+			store.Update{Outcome: kind, Err: err.Error()}); terr != nil {
+			c.log.Error("store transition failed", "id", m.ID, "to", store.Pending, "error", terr)
+			res.State = store.Processing
+		}
 		return res
 	case kind == errors.KindRetry || kind == errors.KindRetryExhausted:
 		res.Settle, st = Nack, store.Error
@@ -539,10 +633,8 @@ func (c *Channel) run(ctx context.Context, m *message.Message, opts []flow.RunOp
 				res.Err = err
 			}
 		}
-		c.counts[2].Add(1)
 	default:
 		res.Settle, st = Fail, store.Error
-		c.counts[2].Add(1)
 	}
 	res.State = st
 	u := store.Update{Outcome: kind, Context: m.Context, Trace: trace}
@@ -559,12 +651,67 @@ func (c *Channel) run(ctx context.Context, m *message.Message, opts []flow.RunOp
 			c.log.Error("message failed", "id", m.ID, "error_id", res.ErrorID, "error", err)
 		}
 	}
-	if terr := c.store.Transition(context.WithoutCancel(ctx), m.ID, st, u); terr != nil {
+	terr := c.store.Transition(context.WithoutCancel(ctx), m.ID, st, u)
+	if terr != nil && errors.Is(terr, store.ErrInvalid) {
+		return c.unstorable(ctx, res, u, terr)
+	}
+	if terr != nil {
 		c.log.Error("store transition failed", "id", m.ID, "to", st, "error", terr)
 		res.Err = errors.Join(res.Err, terr)
 		res.Settle, res.State = Leave, store.Processing
+		c.counts[3].Add(1)
+	} else {
+		c.counts[stateCount(st)].Add(1)
 	}
 	res.Outcome = errors.KindOf(res.Err)
+	return res
+}
+
+// stateCount is the index in counts of a finished state.
+func stateCount(st store.State) int {
+	switch st {
+	case store.Done:
+		return 0
+	case store.Rejected:
+		return 1
+	}
+	return 2
+}
+
+// unstorable ends a run whose result the store refused (a context holding
+// a value JSON cannot encode, such as +Inf or NaN): the message goes to
+// state error with the reason, without the context (and without the
+// trace if that is refused too), and fails, so that nothing stays
+// processing after its delivery was answered. A flow that computes such
+// a value is at fault rather than its input, which was valid JSON: the
+// failure is an error to fix and replay, not a rejection.
+func (c *Channel) unstorable(ctx context.Context, res Result, u store.Update, cause error) Result {
+	id := res.Message.ID
+	err := fmt.Errorf("channel %q: the result cannot be stored: %w", c.cfg.Name, cause)
+	if res.Err != nil && errors.KindOf(res.Err) != errors.KindStop {
+		err = fmt.Errorf("%w (the run ended: %v)", err, res.Err)
+	}
+	fu := store.Update{Outcome: errors.KindFailed, Err: err.Error(), Trace: u.Trace}
+	terr := c.store.Transition(context.WithoutCancel(ctx), id, store.Error, fu)
+	if terr != nil && errors.Is(terr, store.ErrInvalid) {
+		fu.Trace = nil
+		terr = c.store.Transition(context.WithoutCancel(ctx), id, store.Error, fu)
+	}
+	res.Err, res.RetryAfter = err, 0
+	if res.ErrorID == "" {
+		res.ErrorID = newErrorID()
+	}
+	c.lastErr.Store(err.Error())
+	if terr != nil {
+		c.log.Error("store transition failed", "id", id, "to", store.Error, "error", terr)
+		res.Err = errors.Join(err, terr)
+		res.Settle, res.State, res.Outcome = Leave, store.Processing, errors.KindOf(res.Err)
+		c.counts[3].Add(1)
+		return res
+	}
+	c.log.Error("message failed", "id", id, "error_id", res.ErrorID, "error", err)
+	res.Settle, res.State, res.Outcome = Fail, store.Error, errors.KindFailed
+	c.counts[2].Add(1)
 	return res
 }
 

@@ -148,7 +148,7 @@ func build(cfg *config.Config, opts Options, open bool) (*Server, error) {
 		s.stores = append(s.stores, st)
 		ch, err := channel.New(channel.Config{Name: p.spec.Name, Flow: p.flow, Sources: p.sources, Store: st,
 			RetryAfter: p.spec.RetryAfter, Restart: p.spec.Restart, Logger: s.log, NoTrace: !p.spec.Trace,
-			MaxDeliveries: p.spec.MaxDeliveries, OrderKey: p.order})
+			MaxDeliveries: p.spec.MaxDeliveries, MaxCrashes: p.spec.MaxCrashes, OrderKey: p.order})
 		if err != nil {
 			errs = append(errs, p.at.Errorf("", "channel %q: %v", p.spec.Name, err))
 			continue

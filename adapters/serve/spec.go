@@ -25,6 +25,7 @@ import (
 //	    restart: {initial: 100ms, max: 30s, max_attempts: 10}   # after Fatal errors; the keys of a flow's retry:
 //	    trace: false                   # do not store each run's trace (default true)
 //	    max_deliveries: 5              # dead-letter after 5 failed deliveries (file -> failed/)
+//	    max_crashes: 3                 # set aside a message whose last 3 runs crashed the process (default 3)
 //
 // `flowrun services` lists the components and their fields.
 type Spec struct {
@@ -47,4 +48,8 @@ type Spec struct {
 	// MaxDeliveries dead-letters a message after this many failed
 	// deliveries (0: redeliver for ever).
 	MaxDeliveries int `yaml:"max_deliveries" doc:"dead-letter a message after this many failed deliveries (0: redeliver for ever)"`
+	// MaxCrashes sets aside a message after this many runs in a row that
+	// ended with the process (0: channel.DefaultMaxCrashes; negative:
+	// never).
+	MaxCrashes int `yaml:"max_crashes" default:"3" doc:"set a message aside (state error, outcome fatal, \"gave up after N crashed runs\"; replay it by hand) after this many runs in a row crashed the process with no outcome recorded; -1: never"`
 }
