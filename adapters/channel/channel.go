@@ -58,6 +58,13 @@ type Config struct {
 	// error` finds it and Replay runs it again by hand. Zero means
 	// DefaultMaxCrashes; negative: never set a message aside.
 	MaxCrashes int
+	// MaxInFlight bounds the messages the channel runs at once, new and
+	// recovered. A delivery beyond it is not recorded nor run: it is left
+	// with ErrBusy (HTTP 503 with Retry-After), unless its context was
+	// made by [WaitWhenBusy] (sources that cannot redeliver soon: folders,
+	// schedules), which waits for a free slot. Zero means
+	// DefaultMaxInFlight; negative: no bound.
+	MaxInFlight int
 	// NoTrace skips recording each run's trace with its message (it is
 	// recorded by default; it costs a few microseconds per message). The
 	// store keeps the run's outcome and a rejection's reason either way,
@@ -66,8 +73,38 @@ type Config struct {
 	NoTrace bool
 }
 
-// DefaultMaxCrashes is the default of Config.MaxCrashes.
-const DefaultMaxCrashes = 3
+// Defaults of Config fields.
+const (
+	// DefaultMaxCrashes is the default of Config.MaxCrashes.
+	DefaultMaxCrashes = 3
+	// DefaultMaxInFlight is the default of Config.MaxInFlight.
+	DefaultMaxInFlight = 1024
+	// RecoverConcurrency bounds how many owed messages a starting channel
+	// runs again at once; it is also at most half of MaxInFlight, so that
+	// new messages are served while owed ones run.
+	RecoverConcurrency = 16
+	// BusyRetryAfter is the Result.RetryAfter of a delivery left because
+	// the channel was busy (ErrBusy).
+	BusyRetryAfter = time.Second
+)
+
+// ErrBusy is wrapped by the error of a delivery that found the channel
+// running Config.MaxInFlight messages already: it was not recorded, and
+// is left for the source to deliver again after BusyRetryAfter. The
+// error is a Retry (errors.KindRetry).
+var ErrBusy = errors.New("busy: too many messages in flight")
+
+type waitKey struct{}
+
+// WaitWhenBusy returns a context for Handle and Inject that waits for a
+// free slot when the channel is busy (Config.MaxInFlight), instead of
+// leaving the message with ErrBusy at once. Sources that cannot deliver a
+// message again soon (a watched folder, a schedule, a poll) use it; an
+// HTTP source answers 503 with Retry-After instead, so that waiting
+// requests do not pile up.
+func WaitWhenBusy(ctx context.Context) context.Context {
+	return context.WithValue(ctx, waitKey{}, true)
+}
 
 // ErrSetAside is wrapped by the error of a delivery of a message that was
 // set aside after crashed runs (see Config.MaxCrashes): it is not run
@@ -103,6 +140,7 @@ type Channel struct {
 	restart errors.Policy
 	order   keyedLock
 	ids     keyedLock
+	slots   chan struct{} // one per message running; nil: no bound
 
 	gate sync.RWMutex // runs hold it shared; a restart holds it exclusively
 	gen  uint64       // restart generation, guarded by gate
@@ -117,6 +155,7 @@ type Channel struct {
 
 	inflight sync.WaitGroup
 	running  atomic.Int64
+	owed     atomic.Int64 // owed messages whose recovery has not ended
 	restarts atomic.Int64
 	counts   [5]atomic.Int64 // by outcome: done, rejected, error, left, duplicate
 	lastErr  atomic.Value    // string
@@ -181,6 +220,12 @@ func New(cfg Config) (*Channel, error) {
 	if c.cfg.MaxCrashes == 0 {
 		c.cfg.MaxCrashes = DefaultMaxCrashes
 	}
+	if c.cfg.MaxInFlight == 0 {
+		c.cfg.MaxInFlight = DefaultMaxInFlight
+	}
+	if c.cfg.MaxInFlight > 0 {
+		c.slots = make(chan struct{}, c.cfg.MaxInFlight)
+	}
 	if c.cfg.MaxDeliveries < 0 {
 		return nil, fmt.Errorf("channel %q: max deliveries must not be negative, got %d", cfg.Name, cfg.MaxDeliveries)
 	}
@@ -213,10 +258,13 @@ func (c *Channel) Flow() *flow.Flow {
 	return c.cfg.Flow
 }
 
-// Start initialises the flow's services, runs again every message a
-// previous process left unfinished in the store (oldest first), then starts
-// the sources. It returns once the sources are running; a source that fails
-// later is logged and reported by [Channel.Status].
+// Start initialises the flow's services, starts the sources, and returns:
+// new messages are served at once. The messages a previous process left
+// unfinished in the store (oldest first) are run again meanwhile, in the
+// background, at most RecoverConcurrency (and half of MaxInFlight) at a
+// time; [Status] counts those still owed in Recovering. A message whose
+// runs keep crashing the process is set aside instead (see MaxCrashes).
+// A source that fails later is logged and reported by [Channel.Status].
 func (c *Channel) Start(ctx context.Context) error {
 	if err := c.errNotBuilt(); err != nil {
 		return err
@@ -245,13 +293,14 @@ func (c *Channel) Start(ctx context.Context) error {
 	if err != nil {
 		return fail(errors.Join(err, c.cfg.Flow.Close(ctx)))
 	}
-	for _, rec := range owed {
-		c.recoverOne(ctx, rec)
-	}
 
 	intake, stop := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
 	var wg sync.WaitGroup
+	c.owed.Store(int64(len(owed)))
+	if len(owed) > 0 {
+		wg.Go(func() { c.recoverAll(intake, context.WithoutCancel(ctx), owed) })
+	}
 	for _, src := range c.cfg.Sources {
 		wg.Go(func() {
 			if err := src.Run(intake, c); err != nil && intake.Err() == nil {
@@ -267,8 +316,59 @@ func (c *Channel) Start(ctx context.Context) error {
 	c.mu.Lock()
 	c.state, c.stopIn, c.srcDone, c.srcErrs = StateRunning, stop, done, nil
 	c.mu.Unlock()
-	c.log.Info("channel started", "sources", len(c.cfg.Sources), "recovered", len(owed))
+	c.log.Info("channel started", "sources", len(c.cfg.Sources), "owed", len(owed))
 	return nil
+}
+
+// recoverAll runs the owed messages again, a few at a time, until they are
+// all run or intake stops (the rest stay owed for the next start).
+func (c *Channel) recoverAll(intake, ctx context.Context, owed []*store.Record) {
+	workers := RecoverConcurrency
+	if c.cfg.MaxInFlight > 0 {
+		workers = max(1, min(workers, c.cfg.MaxInFlight/2))
+	}
+	next := make(chan *store.Record)
+	var wg sync.WaitGroup
+	for range min(workers, len(owed)) {
+		wg.Go(func() {
+			for rec := range next {
+				c.recoverSlot(intake, ctx, rec)
+				c.owed.Add(-1)
+			}
+		})
+	}
+	n := 0
+feed:
+	for _, rec := range owed {
+		select {
+		case next <- rec:
+			n++
+		case <-intake.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	c.owed.Store(0)
+	c.log.Info("recovery finished", "owed", len(owed), "taken", n)
+}
+
+// recoverSlot runs one owed message in a slot of MaxInFlight.
+func (c *Channel) recoverSlot(intake, ctx context.Context, rec *store.Record) {
+	c.inflight.Add(1)
+	defer c.inflight.Done()
+	if c.slots != nil {
+		select {
+		case c.slots <- struct{}{}:
+			defer func() { <-c.slots }()
+		case <-intake.Done():
+			return // stopping: still owed
+		}
+	}
+	if intake.Err() != nil {
+		return
+	}
+	c.recoverOne(intake, ctx, rec)
 }
 
 // Stop stops the channel gracefully: sources stop taking messages, the
@@ -325,7 +425,12 @@ type Status struct {
 	Name     string `json:"name"`      // the channel's name
 	State    string `json:"state"`     // StateStopped, StateRunning, ...
 	InFlight int64  `json:"in_flight"` // messages being processed
-	Restarts int64  `json:"restarts"`  // service restarts after Fatal errors
+	// Recovering counts the owed messages a start found (left unfinished
+	// by a previous process) whose run again has not ended yet, running
+	// ones included; they run in the background while new messages are
+	// served.
+	Recovering int64 `json:"recovering"`
+	Restarts   int64 `json:"restarts"` // service restarts after Fatal errors
 	// Outcomes counts messages by what became of them: done, rejected,
 	// error (the store states they ended in), left (not finished: to be
 	// redelivered or run again at the next start) and duplicate (a
@@ -347,7 +452,7 @@ func (c *Channel) Status() Status {
 	c.mu.Lock()
 	st := c.state
 	c.mu.Unlock()
-	s := Status{Name: c.cfg.Name, State: st, InFlight: c.running.Load(), Restarts: c.restarts.Load(),
+	s := Status{Name: c.cfg.Name, State: st, InFlight: c.running.Load(), Recovering: c.owed.Load(), Restarts: c.restarts.Load(),
 		Outcomes: map[string]int64{}, LastError: c.lastErr.Load().(string)}
 	for i, n := range outcomeNames {
 		s.Outcomes[n] = c.counts[i].Load()
@@ -400,6 +505,21 @@ func (c *Channel) accept(ctx context.Context, m *message.Message, opts []flow.Ru
 	}
 	c.inflight.Add(1)
 	defer c.inflight.Done()
+	if c.slots != nil {
+		select {
+		case c.slots <- struct{}{}:
+		default:
+			if ctx.Value(waitKey{}) == nil {
+				return c.busy(m)
+			}
+			select {
+			case c.slots <- struct{}{}:
+			case <-ctx.Done():
+				return c.left(m, ctx.Err())
+			}
+		}
+		defer func() { <-c.slots }()
+	}
 	unlock, err := c.lock(ctx, m)
 	if err != nil {
 		return c.left(m, err)
@@ -437,9 +557,12 @@ func (c *Channel) accept(ctx context.Context, m *message.Message, opts []flow.Ru
 
 // recoverOne runs again a message a previous process left owed, unless a
 // source finished it meanwhile, or its runs keep crashing the process.
-func (c *Channel) recoverOne(ctx context.Context, owed *store.Record) {
+//
+// The message's locks are waited for under intake; the run itself goes on
+// under ctx, so that a graceful stop drains it like any other.
+func (c *Channel) recoverOne(intake, ctx context.Context, owed *store.Record) {
 	id := owed.Message.ID
-	unlock, err := c.lock(ctx, owed.Message)
+	unlock, err := c.lock(intake, owed.Message)
 	if err != nil {
 		return // stopping: still owed
 	}
@@ -515,6 +638,14 @@ func (c *Channel) lock(ctx context.Context, m *message.Message) (func(), error) 
 			c.order.unlock(key)
 		}
 	}, nil
+}
+
+// busy leaves a message the channel has no slot for (MaxInFlight): it is
+// not recorded; its source delivers it again later.
+func (c *Channel) busy(m *message.Message) Result {
+	c.counts[3].Add(1)
+	err := errors.RetryAfter(fmt.Errorf("channel %q: %w", c.cfg.Name, ErrBusy), BusyRetryAfter)
+	return Result{Settle: Leave, Outcome: errors.KindRetry, Message: m, Err: err, RetryAfter: BusyRetryAfter}
 }
 
 func (c *Channel) left(m *message.Message, err error) Result {

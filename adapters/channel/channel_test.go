@@ -332,9 +332,10 @@ func TestStopDeadlineLeavesMessageForNextStart(t *testing.T) {
 	assert.Equal(t, store.Pending, rec.State, "owed, with the outcome canceled: not a crashed run")
 	assert.Equal(t, errors.KindCanceled, rec.Outcome)
 
-	// The next start runs it again.
+	// The next start runs it again, in the background.
 	block.Store(false)
 	require.NoError(t, ch.Start(t.Context()))
+	require.Eventually(t, func() bool { return ch.Status().Recovering == 0 }, 10*time.Second, time.Millisecond)
 	rec, err = st.Get(t.Context(), m.ID)
 	require.NoError(t, err)
 	assert.Equal(t, store.Done, rec.State)

@@ -46,7 +46,8 @@ func TestPoisonMessageIsSetAsideAfterCrashedRuns(t *testing.T) {
 	ch, err := channel.New(channel.Config{Name: "c", Flow: countingFlow(&runs), Store: st})
 	require.NoError(t, err)
 	require.NoError(t, ch.Start(t.Context()))
-	require.NoError(t, ch.Stop(t.Context()))
+	require.Eventually(t, func() bool { return ch.Status().Recovering == 0 }, waitLong, tick)
+	defer func() { require.NoError(t, ch.Stop(t.Context())) }()
 
 	rec, err := st.Get(t.Context(), poison.ID)
 	require.NoError(t, err)
