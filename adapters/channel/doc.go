@@ -42,9 +42,16 @@
 // "meta" and its id as meta.id, the key to make a flow's effects
 // idempotent.
 //
-// Lifecycle: [Channel.Start] initialises the flow's services, runs the
-// owed messages, then starts the sources; [Channel.Stop] stops intake,
-// drains the messages in flight (bounded by its context) and closes the
-// services. [Channel.Handle], [Channel.Inject] and [Channel.Replay] also
+// Lifecycle: [Channel.Start] initialises the flow's services, starts the
+// sources and returns; the owed messages run again in the background,
+// concurrently (at most RecoverConcurrency, and half of MaxInFlight, at a
+// time), while new ones are served; [Status] counts them in Recovering.
+// [Channel.Stop] stops intake, drains the messages in flight (bounded by
+// its context) and closes the services; owed messages recovery had not
+// taken yet stay owed for the next start.
+//
+// Config.MaxInFlight bounds the messages run at once (default 1024): a
+// delivery beyond it is left unrecorded with [ErrBusy] (HTTP 503 with
+// Retry-After), unless its context comes from [WaitWhenBusy]. [Channel.Handle], [Channel.Inject] and [Channel.Replay] also
 // work on a channel without sources.
 package channel

@@ -7,6 +7,16 @@
 // kind of its own, it looks each `from:` and `store:` entry up in the
 // configuration's component registry. A program links the components it
 // imports; cmd/flowrun imports the shipped set.
+//
+// The admin address answers from the start of [Server.Run]: /healthz is
+// 200 while the process runs (a liveness probe), before the channels
+// start. /readyz is 200 once every channel runs and every HTTP route has
+// its channel, and 503 (with the names not ready) while a channel starts,
+// restarts its services or stops. A channel re-running the messages a
+// previous process left owed is ready: it serves new messages meanwhile
+// (Kubernetes readiness means "send traffic"), so /readyz stays 200 and
+// lists it under "recovering", with each channel's count of owed
+// messages left in its status.
 package serve
 
 import (
