@@ -126,6 +126,11 @@ func TestRecoveryInBackground(t *testing.T) {
 		require.Equal(t, 200, r.StatusCode, "served while recovering: %v", out)
 		assert.Equal(t, map[string]any{"ok": true}, out["dep"])
 	}
+	r0, err := client.Get(admin + "/metrics")
+	require.NoError(t, err)
+	metricsText, _ := io.ReadAll(r0.Body)
+	r0.Body.Close()
+	assert.Regexp(t, `svcflow_messages_recovering\{channel="c"\} (19\d|200)\n`, string(metricsText))
 	ch, _ := srv.Channel("c")
 	assert.Greater(t, ch.Status().Recovering, int64(owed-10), "recovery is stuck on the dependency meanwhile")
 
