@@ -48,12 +48,74 @@ type Config struct {
 	// dead-letter subject). Its state stays error, so it can be found and
 	// replayed. Zero: always Nack.
 	MaxDeliveries int
+	// MaxCrashes sets aside a message whose runs keep killing the process:
+	// when this many runs of a message in a row ended with no outcome
+	// recorded (the process crashed, was killed or exited during each, see
+	// store.CrashedRuns), the message is not run again automatically, not
+	// at the next start and not when its source delivers it again. It is
+	// moved to state error with outcome fatal and the error "gave up after
+	// N crashed runs" (see [SetAside]), where `flowrun messages --state
+	// error` finds it and Replay runs it again by hand. Zero means
+	// DefaultMaxCrashes; negative: never set a message aside.
+	MaxCrashes int
+	// MaxInFlight bounds the messages the channel runs at once, new and
+	// recovered. A delivery beyond it is not recorded nor run: it is left
+	// with ErrBusy (HTTP 503 with Retry-After), unless its context was
+	// made by [WaitWhenBusy] (sources that cannot redeliver soon: folders,
+	// schedules), which waits for a free slot. Zero means
+	// DefaultMaxInFlight; negative: no bound.
+	MaxInFlight int
 	// NoTrace skips recording each run's trace with its message (it is
 	// recorded by default; it costs a few microseconds per message). The
 	// store keeps the run's outcome and a rejection's reason either way,
 	// so a rejected message delivered again is answered with its reason
 	// with or without traces.
 	NoTrace bool
+}
+
+// Defaults of Config fields.
+const (
+	// DefaultMaxCrashes is the default of Config.MaxCrashes.
+	DefaultMaxCrashes = 3
+	// DefaultMaxInFlight is the default of Config.MaxInFlight.
+	DefaultMaxInFlight = 1024
+	// RecoverConcurrency bounds how many owed messages a starting channel
+	// runs again at once; it is also at most half of MaxInFlight, so that
+	// new messages are served while owed ones run.
+	RecoverConcurrency = 16
+	// BusyRetryAfter is the Result.RetryAfter of a delivery left because
+	// the channel was busy (ErrBusy).
+	BusyRetryAfter = time.Second
+)
+
+// ErrBusy is wrapped by the error of a delivery that found the channel
+// running Config.MaxInFlight messages already: it was not recorded, and
+// is left for the source to deliver again after BusyRetryAfter. The
+// error is a Retry (errors.KindRetry).
+var ErrBusy = errors.New("busy: too many messages in flight")
+
+type waitKey struct{}
+
+// WaitWhenBusy returns a context for Handle and Inject that waits for a
+// free slot when the channel is busy (Config.MaxInFlight), instead of
+// leaving the message with ErrBusy at once. Sources that cannot deliver a
+// message again soon (a watched folder, a schedule, a poll) use it; an
+// HTTP source answers 503 with Retry-After instead, so that waiting
+// requests do not pile up.
+func WaitWhenBusy(ctx context.Context) context.Context {
+	return context.WithValue(ctx, waitKey{}, true)
+}
+
+// ErrSetAside is wrapped by the error of a delivery of a message that was
+// set aside after crashed runs (see Config.MaxCrashes): it is not run
+// again until it is replayed by hand.
+var ErrSetAside = errors.New("message set aside after crashed runs; replay it by hand")
+
+// SetAside reports whether rec is a message set aside after crashed runs
+// (Config.MaxCrashes): state error with outcome fatal, a pair no run
+// records (a Fatal error leaves its message owed).
+func SetAside(rec *store.Record) bool {
+	return rec != nil && rec.State == store.Error && rec.Outcome == errors.KindFatal
 }
 
 // Channel runs a flow for every message its sources deliver, recording
@@ -78,6 +140,7 @@ type Channel struct {
 	restart errors.Policy
 	order   keyedLock
 	ids     keyedLock
+	slots   chan struct{} // one per message running; nil: no bound
 
 	gate sync.RWMutex // runs hold it shared; a restart holds it exclusively
 	gen  uint64       // restart generation, guarded by gate
@@ -92,6 +155,7 @@ type Channel struct {
 
 	inflight sync.WaitGroup
 	running  atomic.Int64
+	owed     atomic.Int64 // owed messages whose recovery has not ended
 	restarts atomic.Int64
 	counts   [5]atomic.Int64 // by outcome: done, rejected, error, left, duplicate
 	lastErr  atomic.Value    // string
@@ -160,6 +224,15 @@ func New(cfg Config) (*Channel, error) {
 	if c.cfg.RetryAfter <= 0 {
 		c.cfg.RetryAfter = 5 * time.Second
 	}
+	if c.cfg.MaxCrashes == 0 {
+		c.cfg.MaxCrashes = DefaultMaxCrashes
+	}
+	if c.cfg.MaxInFlight == 0 {
+		c.cfg.MaxInFlight = DefaultMaxInFlight
+	}
+	if c.cfg.MaxInFlight > 0 {
+		c.slots = make(chan struct{}, c.cfg.MaxInFlight)
+	}
 	if c.cfg.MaxDeliveries < 0 {
 		return nil, fmt.Errorf("channel %q: max deliveries must not be negative, got %d", cfg.Name, cfg.MaxDeliveries)
 	}
@@ -192,10 +265,13 @@ func (c *Channel) Flow() *flow.Flow {
 	return c.cfg.Flow
 }
 
-// Start initialises the flow's services, runs again every message a
-// previous process left unfinished in the store (oldest first), then starts
-// the sources. It returns once the sources are running; a source that fails
-// later is logged and reported by [Channel.Status].
+// Start initialises the flow's services, starts the sources, and returns:
+// new messages are served at once. The messages a previous process left
+// unfinished in the store (oldest first) are run again meanwhile, in the
+// background, at most RecoverConcurrency (and half of MaxInFlight) at a
+// time; [Status] counts those still owed in Recovering. A message whose
+// runs keep crashing the process is set aside instead (see MaxCrashes).
+// A source that fails later is logged and reported by [Channel.Status].
 func (c *Channel) Start(ctx context.Context) error {
 	if err := c.errNotBuilt(); err != nil {
 		return err
@@ -224,14 +300,14 @@ func (c *Channel) Start(ctx context.Context) error {
 	if err != nil {
 		return fail(errors.Join(err, c.cfg.Flow.Close(ctx)))
 	}
-	for _, rec := range owed {
-		res := c.run(ctx, rec.Message, nil, false)
-		c.log.Info("recovered message", "id", rec.Message.ID, "state", res.State)
-	}
 
 	intake, stop := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
 	var wg sync.WaitGroup
+	c.owed.Store(int64(len(owed)))
+	if len(owed) > 0 {
+		wg.Go(func() { c.recoverAll(intake, context.WithoutCancel(ctx), owed) })
+	}
 	for _, src := range c.cfg.Sources {
 		wg.Go(func() {
 			if err := src.Run(intake, c); err != nil && intake.Err() == nil {
@@ -247,8 +323,59 @@ func (c *Channel) Start(ctx context.Context) error {
 	c.mu.Lock()
 	c.state, c.stopIn, c.srcDone, c.srcErrs = StateRunning, stop, done, nil
 	c.mu.Unlock()
-	c.log.Info("channel started", "sources", len(c.cfg.Sources), "recovered", len(owed))
+	c.log.Info("channel started", "sources", len(c.cfg.Sources), "owed", len(owed))
 	return nil
+}
+
+// recoverAll runs the owed messages again, a few at a time, until they are
+// all run or intake stops (the rest stay owed for the next start).
+func (c *Channel) recoverAll(intake, ctx context.Context, owed []*store.Record) {
+	workers := RecoverConcurrency
+	if c.cfg.MaxInFlight > 0 {
+		workers = max(1, min(workers, c.cfg.MaxInFlight/2))
+	}
+	next := make(chan *store.Record)
+	var wg sync.WaitGroup
+	for range min(workers, len(owed)) {
+		wg.Go(func() {
+			for rec := range next {
+				c.recoverSlot(intake, ctx, rec)
+				c.owed.Add(-1)
+			}
+		})
+	}
+	n := 0
+feed:
+	for _, rec := range owed {
+		select {
+		case next <- rec:
+			n++
+		case <-intake.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	c.owed.Store(0)
+	c.log.Info("recovery finished", "owed", len(owed), "taken", n)
+}
+
+// recoverSlot runs one owed message in a slot of MaxInFlight.
+func (c *Channel) recoverSlot(intake, ctx context.Context, rec *store.Record) {
+	c.inflight.Add(1)
+	defer c.inflight.Done()
+	if c.slots != nil {
+		select {
+		case c.slots <- struct{}{}:
+			defer func() { <-c.slots }()
+		case <-intake.Done():
+			return // stopping: still owed
+		}
+	}
+	if intake.Err() != nil {
+		return
+	}
+	c.recoverOne(intake, ctx, rec)
 }
 
 // Stop stops the channel gracefully: sources stop taking messages, the
@@ -305,7 +432,12 @@ type Status struct {
 	Name     string `json:"name"`      // the channel's name
 	State    string `json:"state"`     // StateStopped, StateRunning, ...
 	InFlight int64  `json:"in_flight"` // messages being processed
-	Restarts int64  `json:"restarts"`  // service restarts after Fatal errors
+	// Recovering counts the owed messages a start found (left unfinished
+	// by a previous process) whose run again has not ended yet, running
+	// ones included; they run in the background while new messages are
+	// served.
+	Recovering int64 `json:"recovering"`
+	Restarts   int64 `json:"restarts"` // service restarts after Fatal errors
 	// Outcomes counts messages by what became of them: done, rejected,
 	// error (the store states they ended in), left (not finished: to be
 	// redelivered or run again at the next start) and duplicate (a
@@ -327,7 +459,7 @@ func (c *Channel) Status() Status {
 	c.mu.Lock()
 	st := c.state
 	c.mu.Unlock()
-	s := Status{Name: c.cfg.Name, State: st, InFlight: c.running.Load(), Restarts: c.restarts.Load(),
+	s := Status{Name: c.cfg.Name, State: st, InFlight: c.running.Load(), Recovering: c.owed.Load(), Restarts: c.restarts.Load(),
 		Outcomes: map[string]int64{}, LastError: c.lastErr.Load().(string)}
 	for i, n := range outcomeNames {
 		s.Outcomes[n] = c.counts[i].Load()
@@ -380,6 +512,21 @@ func (c *Channel) accept(ctx context.Context, m *message.Message, opts []flow.Ru
 	}
 	c.inflight.Add(1)
 	defer c.inflight.Done()
+	if c.slots != nil {
+		select {
+		case c.slots <- struct{}{}:
+		default:
+			if ctx.Value(waitKey{}) == nil {
+				return c.busy(m)
+			}
+			select {
+			case c.slots <- struct{}{}:
+			case <-ctx.Done():
+				return c.left(m, ctx.Err())
+			}
+		}
+		defer func() { <-c.slots }()
+	}
 	unlock, err := c.lock(ctx, m)
 	if err != nil {
 		return c.left(m, err)
@@ -411,9 +558,74 @@ func (c *Channel) accept(ctx context.Context, m *message.Message, opts []flow.Ru
 			}
 			return res
 		}
+		if SetAside(rec) {
+			return c.setAsideResult(rec)
+		}
+		if n := store.CrashedRuns(rec); c.crashedTooOften(n) {
+			return c.setAside(ctx, rec, n)
+		}
 		m = rec.Message // owed: run the stored message again
 	}
 	return c.run(ctx, m, opts, begun)
+}
+
+// recoverOne runs again a message a previous process left owed, unless a
+// source finished it meanwhile, or its runs keep crashing the process.
+//
+// The message's locks are waited for under intake; the run itself goes on
+// under ctx, so that a graceful stop drains it like any other.
+func (c *Channel) recoverOne(intake, ctx context.Context, owed *store.Record) {
+	id := owed.Message.ID
+	unlock, err := c.lock(intake, owed.Message)
+	if err != nil {
+		return // stopping: still owed
+	}
+	defer unlock()
+	rec, err := c.store.Get(ctx, id)
+	if err != nil {
+		c.log.Error("recover message", "id", id, "error", err)
+		return
+	}
+	if rec.State != store.Pending && rec.State != store.Processing {
+		return // a source delivered and finished it meanwhile
+	}
+	if n := store.CrashedRuns(rec); c.crashedTooOften(n) {
+		c.setAside(ctx, rec, n)
+		return
+	}
+	res := c.run(ctx, rec.Message, nil, false)
+	c.log.Info("recovered message", "id", id, "state", res.State)
+}
+
+// crashedTooOften reports whether n crashed runs in a row set a message
+// aside.
+func (c *Channel) crashedTooOften(n int) bool {
+	return c.cfg.MaxCrashes > 0 && n >= c.cfg.MaxCrashes
+}
+
+// setAside moves an owed message whose last n runs crashed to state error,
+// outcome fatal, and answers its delivery with a failure.
+func (c *Channel) setAside(ctx context.Context, rec *store.Record, n int) Result {
+	msg := fmt.Sprintf("gave up after %d crashed runs", n)
+	if err := c.store.Transition(context.WithoutCancel(ctx), rec.Message.ID, store.Error,
+		store.Update{Outcome: errors.KindFatal, Err: msg}); err != nil {
+		c.log.Error("store transition failed", "id", rec.Message.ID, "to", store.Error, "error", err)
+		return c.left(rec.Message, fmt.Errorf("channel %q: %w", c.cfg.Name, err))
+	}
+	rec.State, rec.Outcome, rec.Err = store.Error, errors.KindFatal, msg
+	c.log.Error("message set aside: its runs keep crashing the process; replay it by hand once fixed",
+		"id", rec.Message.ID, "crashed_runs", n)
+	return c.setAsideResult(rec)
+}
+
+// setAsideResult is the answer to a delivery of a message set aside.
+func (c *Channel) setAsideResult(rec *store.Record) Result {
+	c.counts[2].Add(1)
+	err := fmt.Errorf("channel %q: %s: %w", c.cfg.Name, rec.Err, ErrSetAside)
+	c.lastErr.Store(err.Error())
+	res := Result{Settle: Fail, Outcome: errors.KindOf(err), State: store.Error, Message: rec.Message, Err: err, ErrorID: newErrorID()}
+	c.log.Warn("delivery of a message set aside", "id", rec.Message.ID, "error_id", res.ErrorID)
+	return res
 }
 
 // lock takes the per-ID lock (a message never runs twice at once) and the
@@ -440,6 +652,14 @@ func (c *Channel) lock(ctx context.Context, m *message.Message) (func(), error) 
 			c.order.unlock(key)
 		}
 	}, nil
+}
+
+// busy leaves a message the channel has no slot for (MaxInFlight): it is
+// not recorded; its source delivers it again later.
+func (c *Channel) busy(m *message.Message) Result {
+	c.counts[3].Add(1)
+	err := errors.RetryAfter(fmt.Errorf("channel %q: %w", c.cfg.Name, ErrBusy), BusyRetryAfter)
+	return Result{Settle: Leave, Outcome: errors.KindRetry, Message: m, Err: err, RetryAfter: BusyRetryAfter}
 }
 
 func (c *Channel) left(m *message.Message, err error) Result {
@@ -527,18 +747,23 @@ func (c *Channel) run(ctx context.Context, m *message.Message, opts []flow.RunOp
 	switch {
 	case kind == errors.KindOK:
 		res.Settle, st = Ack, store.Done
-		c.counts[0].Add(1)
 	case kind == errors.KindStop:
 		res.Settle, st = Ack, store.Rejected
-		c.counts[1].Add(1)
 	case kind == errors.KindCanceled || kind == errors.KindFatal:
 		// Not the message's fault: it stays owed (processing) and runs
 		// again on the next start or redelivery.
-		res.Settle, res.State, res.RetryAfter = Leave, store.Processing, c.cfg.RetryAfter
+		// It goes back to pending with the outcome, so that this run is
+		// not counted as a crash (store.CrashedRuns).
+		res.Settle, res.State, res.RetryAfter = Leave, store.Pending, c.cfg.RetryAfter
 		res.Outcome = kind
 		c.counts[3].Add(1)
 		c.lastErr.Store(err.Error())
 		c.log.Warn("message left unfinished", "id", m.ID, "error", err)
+		if terr := c.store.Transition(context.WithoutCancel(ctx), m.ID, store.Pending,
+			store.Update{Outcome: kind, Err: err.Error()}); terr != nil {
+			c.log.Error("store transition failed", "id", m.ID, "to", store.Pending, "error", terr)
+			res.State = store.Processing
+		}
 		return res
 	case kind == errors.KindRetry || kind == errors.KindRetryExhausted:
 		res.Settle, st = Nack, store.Error
@@ -553,10 +778,8 @@ func (c *Channel) run(ctx context.Context, m *message.Message, opts []flow.RunOp
 				res.Err = err
 			}
 		}
-		c.counts[2].Add(1)
 	default:
 		res.Settle, st = Fail, store.Error
-		c.counts[2].Add(1)
 	}
 	res.State = st
 	u := store.Update{Outcome: kind, Context: m.Context, Trace: trace}
@@ -573,12 +796,67 @@ func (c *Channel) run(ctx context.Context, m *message.Message, opts []flow.RunOp
 			c.log.Error("message failed", "id", m.ID, "error_id", res.ErrorID, "error", err)
 		}
 	}
-	if terr := c.store.Transition(context.WithoutCancel(ctx), m.ID, st, u); terr != nil {
+	terr := c.store.Transition(context.WithoutCancel(ctx), m.ID, st, u)
+	if terr != nil && errors.Is(terr, store.ErrInvalid) {
+		return c.unstorable(ctx, res, u, terr)
+	}
+	if terr != nil {
 		c.log.Error("store transition failed", "id", m.ID, "to", st, "error", terr)
 		res.Err = errors.Join(res.Err, terr)
 		res.Settle, res.State = Leave, store.Processing
+		c.counts[3].Add(1)
+	} else {
+		c.counts[stateCount(st)].Add(1)
 	}
 	res.Outcome = errors.KindOf(res.Err)
+	return res
+}
+
+// stateCount is the index in counts of a finished state.
+func stateCount(st store.State) int {
+	switch st {
+	case store.Done:
+		return 0
+	case store.Rejected:
+		return 1
+	}
+	return 2
+}
+
+// unstorable ends a run whose result the store refused (a context holding
+// a value JSON cannot encode, such as +Inf or NaN): the message goes to
+// state error with the reason, without the context (and without the
+// trace if that is refused too), and fails, so that nothing stays
+// processing after its delivery was answered. A flow that computes such
+// a value is at fault rather than its input, which was valid JSON: the
+// failure is an error to fix and replay, not a rejection.
+func (c *Channel) unstorable(ctx context.Context, res Result, u store.Update, cause error) Result {
+	id := res.Message.ID
+	err := fmt.Errorf("channel %q: the result cannot be stored: %w", c.cfg.Name, cause)
+	if res.Err != nil && errors.KindOf(res.Err) != errors.KindStop {
+		err = fmt.Errorf("%w (the run ended: %v)", err, res.Err)
+	}
+	fu := store.Update{Outcome: errors.KindFailed, Err: err.Error(), Trace: u.Trace}
+	terr := c.store.Transition(context.WithoutCancel(ctx), id, store.Error, fu)
+	if terr != nil && errors.Is(terr, store.ErrInvalid) {
+		fu.Trace = nil
+		terr = c.store.Transition(context.WithoutCancel(ctx), id, store.Error, fu)
+	}
+	res.Err, res.RetryAfter = err, 0
+	if res.ErrorID == "" {
+		res.ErrorID = newErrorID()
+	}
+	c.lastErr.Store(err.Error())
+	if terr != nil {
+		c.log.Error("store transition failed", "id", id, "to", store.Error, "error", terr)
+		res.Err = errors.Join(err, terr)
+		res.Settle, res.State, res.Outcome = Leave, store.Processing, errors.KindOf(res.Err)
+		c.counts[3].Add(1)
+		return res
+	}
+	c.log.Error("message failed", "id", id, "error_id", res.ErrorID, "error", err)
+	res.Settle, res.State, res.Outcome = Fail, store.Error, errors.KindFailed
+	c.counts[2].Add(1)
 	return res
 }
 

@@ -266,7 +266,9 @@ func TestFatalBeyondRestartBudgetLeavesMessageOwed(t *testing.T) {
 	assert.Equal(t, channel.Leave, res.Settle)
 	rec, err := st.Get(t.Context(), m.ID)
 	require.NoError(t, err)
-	assert.Equal(t, store.Processing, rec.State, "owed: runs again on the next start")
+	assert.Equal(t, store.Pending, rec.State, "owed: runs again on the next start")
+	assert.Equal(t, errors.KindFatal, rec.Outcome, "the run's outcome is recorded: not a crash")
+	assert.Zero(t, store.CrashedRuns(rec))
 }
 
 func TestGracefulStopDrainsInFlight(t *testing.T) {
@@ -327,11 +329,13 @@ func TestStopDeadlineLeavesMessageForNextStart(t *testing.T) {
 	assert.Equal(t, channel.Leave, (<-src.out).Settle)
 	rec, err := st.Get(t.Context(), m.ID)
 	require.NoError(t, err)
-	assert.Equal(t, store.Processing, rec.State)
+	assert.Equal(t, store.Pending, rec.State, "owed, with the outcome canceled: not a crashed run")
+	assert.Equal(t, errors.KindCanceled, rec.Outcome)
 
-	// The next start runs it again.
+	// The next start runs it again, in the background.
 	block.Store(false)
 	require.NoError(t, ch.Start(t.Context()))
+	require.Eventually(t, func() bool { return ch.Status().Recovering == 0 }, 10*time.Second, time.Millisecond)
 	rec, err = st.Get(t.Context(), m.ID)
 	require.NoError(t, err)
 	assert.Equal(t, store.Done, rec.State)

@@ -18,11 +18,19 @@
 //	Retry, retries ran out   retry-exhausted  error       Nack     503 with Retry-After (Fail after MaxDeliveries)
 //	Fatal                    -                -           -        services closed and re-initialised under the
 //	                                                               restart backoff; the message runs again
-//	canceled (shutdown)      canceled         processing  Leave    503; runs again on the next start
+//	canceled (shutdown)      canceled         pending     Leave    503; runs again on the next start
 //	any other error, panic   failed, panic    error       Fail     500 with an error id, never a stack
 //
 // (A Fatal that outlasts the restart budget leaves the message: outcome
-// fatal, state processing, Leave.) A rejected message delivered again is
+// fatal, state pending, Leave.) A message left so goes back to pending
+// with its outcome recorded; one left processing with no outcome was
+// running when its process died. A message whose runs keep killing the
+// process is set aside after Config.MaxCrashes such runs in a row (default
+// 3): state error, outcome fatal, error "gave up after N crashed runs";
+// it is not run again, at a start or a redelivery, until replayed by hand
+// ([SetAside]). A result the store cannot keep (a context holding +Inf or
+// NaN) ends the message in state error with the reason, without its
+// context, and fails it (HTTP 500 with an error id). A rejected message delivered again is
 // answered from the store with the same Stop reason, which the store
 // records as data beside the run's outcome (store.Record's Outcome and
 // Reason), with or without traces.
@@ -34,9 +42,16 @@
 // "meta" and its id as meta.id, the key to make a flow's effects
 // idempotent.
 //
-// Lifecycle: [Channel.Start] initialises the flow's services, runs the
-// owed messages, then starts the sources; [Channel.Stop] stops intake,
-// drains the messages in flight (bounded by its context) and closes the
-// services. [Channel.Handle], [Channel.Inject] and [Channel.Replay] also
+// Lifecycle: [Channel.Start] initialises the flow's services, starts the
+// sources and returns; the owed messages run again in the background,
+// concurrently (at most RecoverConcurrency, and half of MaxInFlight, at a
+// time), while new ones are served; [Status] counts them in Recovering.
+// [Channel.Stop] stops intake, drains the messages in flight (bounded by
+// its context) and closes the services; owed messages recovery had not
+// taken yet stay owed for the next start.
+//
+// Config.MaxInFlight bounds the messages run at once (default 1024): a
+// delivery beyond it is left unrecorded with [ErrBusy] (HTTP 503 with
+// Retry-After), unless its context comes from [WaitWhenBusy]. [Channel.Handle], [Channel.Inject] and [Channel.Replay] also
 // work on a channel without sources.
 package channel

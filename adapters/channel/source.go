@@ -89,8 +89,9 @@ type Result struct {
 	// rejection.
 	Outcome errors.Kind
 	// State is the message's state in the store after the run
-	// (store.Done, store.Rejected, store.Error, or store.Processing when
-	// the message is left).
+	// (store.Done, store.Rejected, store.Error; store.Pending when the
+	// message is left with its outcome recorded, store.Processing when it
+	// is left without).
 	State store.State
 	// Message is the handled message with the run's context. Its trace,
 	// when recorded, is in the store (Store.Get).

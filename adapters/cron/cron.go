@@ -216,7 +216,7 @@ func (s *source) message(t time.Time) *message.Message {
 func (s *source) handle(ctx, hctx context.Context, h channel.Handler, m *message.Message, tick time.Time) {
 	log := s.log.With("source", s.Name(), "id", m.ID, "tick", m.Meta[MetaTick])
 	for attempt := 1; ; attempt++ {
-		res := h.Handle(hctx, m.Clone())
+		res := h.Handle(channel.WaitWhenBusy(hctx), m.Clone())
 		switch res.Settle {
 		case channel.Ack:
 			return

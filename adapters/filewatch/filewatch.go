@@ -524,7 +524,7 @@ func (r *runner) process(name string, size int64, mod time.Time) outcome {
 	m := s.message(name, path, data, size, mod)
 	log = log.With("id", m.ID)
 	log.Debug("file taken", "size", size)
-	res := r.h.Handle(r.hctx, m)
+	res := r.h.Handle(channel.WaitWhenBusy(r.hctx), m) // a busy channel is waited for: a file left is not offered again until the next start
 
 	if res.Settle == channel.Ack || res.Settle == channel.Fail {
 		// A file rewritten in place while it was handled holds content the

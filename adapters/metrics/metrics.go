@@ -119,6 +119,12 @@ func (r *Registry) WritePrometheus(w io.Writer) error {
 		st := ch.Status()
 		fmt.Fprintf(&b, "svcflow_messages_in_flight{channel=%s} %d\n", quote(st.Name), st.InFlight)
 	}
+	b.WriteString("# HELP svcflow_messages_recovering Owed messages a channel found at start that have not run again yet.\n")
+	b.WriteString("# TYPE svcflow_messages_recovering gauge\n")
+	for _, ch := range chans {
+		st := ch.Status()
+		fmt.Fprintf(&b, "svcflow_messages_recovering{channel=%s} %d\n", quote(st.Name), st.Recovering)
+	}
 	b.WriteString("# HELP svcflow_channel_restarts_total Service restarts after Fatal errors.\n")
 	b.WriteString("# TYPE svcflow_channel_restarts_total counter\n")
 	for _, ch := range chans {

@@ -138,7 +138,7 @@ func (s *source) Run(ctx context.Context, h channel.Handler) error {
 				s.done(hctx, m, channel.Result{Settle: channel.Leave, Outcome: flowerrors.KindCanceled, State: store.Pending, Message: m, Err: ErrNotHanded})
 				continue
 			}
-			s.done(hctx, m, h.Handle(hctx, m))
+			s.done(hctx, m, h.Handle(channel.WaitWhenBusy(hctx), m))
 		}
 		next = started.Add(s.every)
 	}

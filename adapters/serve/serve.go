@@ -7,6 +7,16 @@
 // kind of its own, it looks each `from:` and `store:` entry up in the
 // configuration's component registry. A program links the components it
 // imports; cmd/flowrun imports the shipped set.
+//
+// The admin address answers from the start of [Server.Run]: /healthz is
+// 200 while the process runs (a liveness probe), before the channels
+// start. /readyz is 200 once every channel runs and every HTTP route has
+// its channel, and 503 (with the names not ready) while a channel starts,
+// restarts its services or stops. A channel re-running the messages a
+// previous process left owed is ready: it serves new messages meanwhile
+// (Kubernetes readiness means "send traffic"), so /readyz stays 200 and
+// lists it under "recovering", with each channel's count of owed
+// messages left in its status.
 package serve
 
 import (
@@ -148,7 +158,7 @@ func build(cfg *config.Config, opts Options, open bool) (*Server, error) {
 		s.stores = append(s.stores, st)
 		ch, err := channel.New(channel.Config{Name: p.spec.Name, Flow: p.flow, Sources: p.sources, Store: st,
 			RetryAfter: p.spec.RetryAfter, Restart: p.spec.Restart, Logger: s.log, NoTrace: !p.spec.Trace,
-			MaxDeliveries: p.spec.MaxDeliveries, OrderKey: p.order})
+			MaxDeliveries: p.spec.MaxDeliveries, MaxCrashes: p.spec.MaxCrashes, MaxInFlight: p.spec.MaxInFlight, OrderKey: p.order})
 		if err != nil {
 			errs = append(errs, p.at.Errorf("", "channel %q: %v", p.spec.Name, err))
 			continue
@@ -344,6 +354,17 @@ func (s *Server) Run(ctx context.Context) error {
 		s.closeStores()
 		return err
 	}
+	// The admin address answers at once: /healthz while channels start
+	// and recover, /readyz once they run.
+	var wg sync.WaitGroup
+	if s.adminLn != nil {
+		s.admin = &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
+		wg.Go(func() {
+			if err := s.admin.Serve(s.adminLn); err != nil && err != http.ErrServerClosed {
+				s.log.Error("admin server failed", "error", err)
+			}
+		})
+	}
 	var started []*channel.Channel
 	var runErr error
 	for _, ch := range s.channels {
@@ -356,16 +377,7 @@ func (s *Server) Run(ctx context.Context) error {
 		started = append(started, ch)
 	}
 	serveCtx, stopServing := context.WithCancel(context.WithoutCancel(ctx))
-	var wg sync.WaitGroup
 	if runErr == nil {
-		if s.adminLn != nil {
-			s.admin = &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
-			wg.Go(func() {
-				if err := s.admin.Serve(s.adminLn); err != nil && err != http.ErrServerClosed {
-					s.log.Error("admin server failed", "error", err)
-				}
-			})
-		}
 		for key, srv := range s.servers.All() {
 			// Requests wait in the listener's backlog until every route of
 			// the server has its channel: none is answered "not ready".
@@ -422,13 +434,16 @@ func (s *Server) adminHandler() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		var notReady []string
-		var statuses []channel.Status
+		var notReady, recovering []string
+		statuses := []channel.Status{}
 		for _, ch := range s.channels {
 			st := ch.Status()
 			statuses = append(statuses, st)
 			if st.State != channel.StateRunning {
 				notReady = append(notReady, st.Name)
+			}
+			if st.Recovering > 0 {
+				recovering = append(recovering, st.Name)
 			}
 		}
 		for key, srv := range s.servers.All() {
@@ -440,7 +455,10 @@ func (s *Server) adminHandler() http.Handler {
 		if len(notReady) > 0 {
 			code = http.StatusServiceUnavailable
 		}
-		writeJSON(w, code, map[string]any{"ready": len(notReady) == 0, "not_ready": notReady, "channels": statuses})
+		// Recovering is not "not ready": new messages are served while
+		// owed ones run again, so traffic may come (Kubernetes readiness).
+		writeJSON(w, code, map[string]any{"ready": len(notReady) == 0, "not_ready": notReady,
+			"recovering": recovering, "channels": statuses})
 	})
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")

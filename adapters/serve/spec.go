@@ -25,6 +25,8 @@ import (
 //	    restart: {initial: 100ms, max: 30s, max_attempts: 10}   # after Fatal errors; the keys of a flow's retry:
 //	    trace: false                   # do not store each run's trace (default true)
 //	    max_deliveries: 5              # dead-letter after 5 failed deliveries (file -> failed/)
+//	    max_in_flight: 1024            # messages run at once; beyond, HTTP answers 503 + Retry-After (default 1024)
+//	    max_crashes: 3                 # set aside a message whose last 3 runs crashed the process (default 3)
 //
 // `flowrun services` lists the components and their fields.
 type Spec struct {
@@ -47,4 +49,11 @@ type Spec struct {
 	// MaxDeliveries dead-letters a message after this many failed
 	// deliveries (0: redeliver for ever).
 	MaxDeliveries int `yaml:"max_deliveries" doc:"dead-letter a message after this many failed deliveries (0: redeliver for ever)"`
+	// MaxCrashes sets aside a message after this many runs in a row that
+	// ended with the process (0: channel.DefaultMaxCrashes; negative:
+	// never).
+	// MaxInFlight bounds the messages the channel runs at once (0:
+	// channel.DefaultMaxInFlight; negative: no bound).
+	MaxInFlight int `yaml:"max_in_flight" default:"1024" doc:"how many messages the channel runs at once, new and recovered; beyond it HTTP requests get 503 with Retry-After and other sources wait; -1: no bound"`
+	MaxCrashes  int `yaml:"max_crashes" default:"3" doc:"set a message aside (state error, outcome fatal, \"gave up after N crashed runs\"; replay it by hand) after this many runs in a row crashed the process with no outcome recorded; -1: never"`
 }

@@ -31,10 +31,15 @@
 // the store always knows about every message it has accepted. Records in
 // Pending or Processing therefore belong to messages whose outcome was
 // never recorded: the process stopped or crashed while they were queued or
-// running. When a channel starts it must call Recover and process those
-// records again (oldest first) before taking new messages. Flows must
-// therefore tolerate running a message more than once; Attempts tells how
-// many runs started.
+// running. When a channel starts it calls Recover and processes those
+// records again (oldest first; it may do so while it takes new messages,
+// under the same per-message lock). Flows must therefore tolerate running
+// a message more than once; Attempts tells how many runs started. A run
+// that ends on purpose without an outcome (canceled by a shutdown) moves
+// its record back to Pending with that outcome; so the Processing entries
+// that end a record's history are runs that died with their process, and
+// CrashedRuns counts them: a channel sets aside a message that keeps
+// crashing its process instead of running it again.
 //
 // # Stores
 //

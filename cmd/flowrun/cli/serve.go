@@ -28,7 +28,10 @@ and serves until SIGINT or SIGTERM, then stops gracefully: sources stop
 taking messages, messages in flight finish (within --drain), services
 close. Every message is recorded in its channel's store before its flow
 runs (SQLite under --data by default), so messages a crash left unfinished
-run again at the next start. The admin address serves /healthz, /readyz
+run again at the next start, in the background while new ones are served;
+one whose runs crashed the process max_crashes times in a row (default 3)
+is set aside in state error ("gave up after N crashed runs") for a replay
+by hand. The admin address serves /healthz, /readyz
 and Prometheus /metrics; it is bound to loopback by default ("off"
 disables it).`,
 		Example: `flowrun serve examples/intake/intake.yaml
