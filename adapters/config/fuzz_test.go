@@ -11,7 +11,9 @@ import (
 // FuzzLoad loads arbitrary bytes: the loader must never panic, and every
 // problem it reports must carry a position in the file. The seeds are the
 // broken files of testdata/bad and the examples; go test runs only them,
-// go test -fuzz FuzzLoad explores further.
+// go test -run '^$' -fuzz FuzzLoad ./adapters/config explores further.
+// FuzzLoadServe (adapters/serve) carries on where this one stops: it
+// checks the channels of what loads and runs its flows.
 func FuzzLoad(f *testing.F) {
 	seeds, _ := filepath.Glob("testdata/bad/*.yaml")
 	examples, _ := filepath.Glob("../../examples/*/*.yaml")
