@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -58,6 +59,7 @@ type Field struct {
 	OneOrMany bool
 	Inline    bool
 	Enum      []string // the values a string field takes; nil: any
+	Min       int      // the least value of a signed integer field (tag min, default 0)
 	Kind      Kind     // the component kind of a Ref field
 }
 
@@ -97,6 +99,13 @@ func Fields(t reflect.Type) []Field {
 			case "inline":
 				f.Inline = true
 			}
+		}
+		if m := sf.Tag.Get("min"); m != "" {
+			n, err := strconv.Atoi(m)
+			if err != nil || n > 0 {
+				panic(fmt.Sprintf("component: field %s: min %q: want an integer of 0 or less", sf.Name, m))
+			}
+			f.Min = n
 		}
 		if e := sf.Tag.Get("enum"); e != "" {
 			for v := range strings.SplitSeq(e, ",") {

@@ -318,7 +318,8 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, what, path string, fd com
 		return ok
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		hi := int(min(uint64(math.MaxInt), uint64(1)<<(t.Bits()-1)-1))
-		i, ok := d.integer(d.f, n, what, 0, hi)
+		lo := max(fd.Min, -hi-1)
+		i, ok := d.integer(d.f, n, what, lo, hi)
 		if ok {
 			v.SetInt(int64(i))
 		}

@@ -192,3 +192,28 @@ func TestFirstRequestsAreServed(t *testing.T) {
 		require.NoError(t, <-done)
 	}
 }
+
+// TestNoBoundIsMinusOne: max_in_flight and max_crashes take -1 (no bound,
+// never set aside), as their docs say, and nothing below it.
+func TestNoBoundIsMinusOne(t *testing.T) {
+	const spec = `version: 1
+flows:
+  f:
+    steps: [{set: {a: "1"}}]
+channels:
+  c:
+    from: {http: {listen: "127.0.0.1:0", path: /a}}
+    flow: f
+    store: memory
+    max_in_flight: N
+    max_crashes: N
+`
+	require.NoError(t, serve.Check(load(t, strings.ReplaceAll(spec, "N", "-1")), serve.Options{}))
+	err := serve.Check(load(t, strings.ReplaceAll(spec, "N", "-2")), serve.Options{})
+	require.Error(t, err)
+	msg := strings.ReplaceAll(err.Error(), filepath.Dir(err.(config.Errors)[0].File)+string(filepath.Separator), "")
+	assert.Equal(t, strings.Join([]string{
+		`serve.yaml:10:20: channel "c": max_in_flight: expected an integer from -1 to 9223372036854775807, got -2`,
+		`serve.yaml:11:18: channel "c": max_crashes: expected an integer from -1 to 9223372036854775807, got -2`,
+	}, "\n"), msg)
+}

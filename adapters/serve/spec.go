@@ -49,11 +49,10 @@ type Spec struct {
 	// MaxDeliveries dead-letters a message after this many failed
 	// deliveries (0: redeliver for ever).
 	MaxDeliveries int `yaml:"max_deliveries" doc:"dead-letter a message after this many failed deliveries (0: redeliver for ever)"`
-	// MaxCrashes sets aside a message after this many runs in a row that
-	// ended with the process (0: channel.DefaultMaxCrashes; negative:
-	// never).
 	// MaxInFlight bounds the messages the channel runs at once (0:
-	// channel.DefaultMaxInFlight; negative: no bound).
-	MaxInFlight int `yaml:"max_in_flight" default:"1024" doc:"how many messages the channel runs at once, new and recovered; beyond it HTTP requests get 503 with Retry-After and other sources wait; -1: no bound"`
-	MaxCrashes  int `yaml:"max_crashes" default:"3" doc:"set a message aside (state error, outcome fatal, \"gave up after N crashed runs\"; replay it by hand) after this many runs in a row crashed the process with no outcome recorded; -1: never"`
+	// channel.DefaultMaxInFlight; -1: no bound).
+	MaxInFlight int `yaml:"max_in_flight" default:"1024" min:"-1" doc:"how many messages the channel runs at once, new and recovered; beyond it HTTP requests get 503 with Retry-After and other sources wait; -1: no bound"`
+	// MaxCrashes sets aside a message after this many runs in a row that
+	// ended with the process (0: channel.DefaultMaxCrashes; -1: never).
+	MaxCrashes int `yaml:"max_crashes" default:"3" min:"-1" doc:"set a message aside (state error, outcome fatal, \"gave up after N crashed runs\"; replay it by hand) after this many runs in a row crashed the process with no outcome recorded; -1: never"`
 }
