@@ -265,6 +265,9 @@ func FuzzHTTP(f *testing.F) {
 	fs := startFuzzServer(f)
 	f.Fuzz(func(t *testing.T, method, path, query, ctype, key, hname, hval string, body []byte, flags uint8) {
 		req := func() *http.Request {
+			if !strings.HasPrefix(path, "/") {
+				path = "/" + path // else it would end the address
+			}
 			target := fs.base + path
 			if query != "" {
 				target += "?" + query
@@ -282,7 +285,7 @@ func FuzzHTTP(f *testing.F) {
 			if flags&fuzzHeader != 0 && hname != "" {
 				r.Header.Add(hname, hval)
 			}
-			if !sendable(r) {
+			if !sendable(r) || "http://"+r.URL.Host != fs.base {
 				return nil
 			}
 			return r
