@@ -200,6 +200,7 @@ const (
 //   - a 2xx answer's message is done in the store, run once (booked once
 //     in the ledger, whose booking carries the key unchanged), and the
 //     answer is the stored context;
+//   - an answered message is not left processing in the store;
 //   - the same request with the same Idempotency-Key gets the same answer;
 //   - /healthz answers 200 on a new connection afterwards.
 //
@@ -403,6 +404,13 @@ func (fs *fuzzServer) check(t *testing.T, r *http.Request, a fuzzAnswer) {
 		t.Errorf("%s %s: answered %d: %s", r.Method, r.URL, a.status, a.body)
 	case a.status >= 200 && a.status < 300 && a.header.Get("X-Message-Id") != "":
 		fs.checkDone(t, r, a)
+	}
+	if id := a.header.Get("X-Message-Id"); id != "" && a.status != http.StatusConflict {
+		// Answered: whatever the outcome, the message is not left running.
+		rec, err := fs.store.Get(context.Background(), id)
+		if err == nil && rec.State == store.Processing {
+			t.Errorf("%s %s: answered %d %s, but message %q is still processing", r.Method, r.URL, a.status, a.body, id)
+		}
 	}
 }
 
