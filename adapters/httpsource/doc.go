@@ -67,6 +67,11 @@
 // (/readyz) answers 200 when every route's source is running and 503
 // listing those that are not otherwise.
 //
+// A few answers come from net/http itself, before the server sees the
+// request, and are not JSON: 417 with no body for an Expect header other
+// than 100-continue, and the text answers to requests it cannot parse
+// (400, 431 for headers beyond http.DefaultMaxHeaderBytes, 505).
+//
 // # Timeouts and shutdown
 //
 // The server bounds reading headers, reading the whole request, writing the

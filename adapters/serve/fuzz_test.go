@@ -379,7 +379,12 @@ func (fs *fuzzServer) check(t *testing.T, r *http.Request, a fuzzAnswer) {
 	for _, bad := range fs.ledger.take() {
 		t.Errorf("%s %s: the ledger got a bad booking: %s", r.Method, r.URL, bad)
 	}
-	if r.Method != http.MethodHead {
+	// net/http answers an Expect it does not know itself, with 417 and
+	// no body, before the server sees the request (see the httpsource
+	// package doc).
+	netHTTP := a.status == http.StatusExpectationFailed && len(a.body) == 0 &&
+		r.Header.Get("Expect") != "" && !strings.EqualFold(r.Header.Get("Expect"), "100-continue")
+	if r.Method != http.MethodHead && !netHTTP {
 		if ct := a.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 			t.Errorf("%s %s: %d answered with Content-Type %q: %q", r.Method, r.URL, a.status, ct, a.body)
 		}
