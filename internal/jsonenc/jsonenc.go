@@ -6,13 +6,28 @@ package jsonenc
 
 import (
 	"encoding/json"
-	"fmt"
+	"errors"
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"unicode/utf8"
+	"unsafe"
 )
+
+// MaxDepth is the deepest nesting of objects and arrays Append encodes:
+// the limit encoding/json's decoder puts on its input, so whatever was
+// decoded can be encoded again.
+const MaxDepth = 10000
+
+// ErrCycle is returned (wrapped, with the path to the value) by Append for
+// a map or slice that contains itself: encoding it would never end.
+var ErrCycle = errors.New("value contains itself (a cycle)")
+
+// ErrTooDeep is returned (wrapped, with the path to the value) by Append for
+// objects and arrays nested deeper than [MaxDepth].
+var ErrTooDeep = errors.New("value nested deeper than 10000 levels")
 
 // Append appends the JSON encoding of v to dst and returns the extended
 // slice. The bytes are exactly what [encoding/json.Marshal] writes: map
@@ -21,9 +36,13 @@ import (
 // bools, numbers, nil) are encoded directly and without allocating;
 // anything else goes through encoding/json.
 //
+// A map or slice that contains itself is an error wrapping [ErrCycle], and
+// nesting deeper than [MaxDepth] one wrapping [ErrTooDeep]: Append never
+// recurses without bound.
+//
 // On error, which names the map key or slice index of the value that
-// cannot be encoded (a NaN, a channel, ...), the contents of the returned
-// slice are unspecified.
+// cannot be encoded (a NaN, a channel, a cycle, ...), the contents of the
+// returned slice are unspecified.
 func Append(dst []byte, v any) ([]byte, error) {
 	switch x := v.(type) {
 	case string:
@@ -39,15 +58,112 @@ func Append(dst []byte, v any) ([]byte, error) {
 		clear(e.keys[i][:cap(e.keys[i])]) // do not keep the keys alive
 	}
 	e.depth = 0
+	clear(e.path[:cap(e.path)])
+	e.path, e.onPath = e.path[:0], nil
 	encoders.Put(e)
 	return dst, err
 }
 
 // encoder keeps the key slices of the maps being encoded, one per
-// depth, reused from call to call through a pool.
+// depth, reused from call to call through a pool, and the maps and slices
+// on the path from the root to the value being encoded, to detect cycles.
 type encoder struct {
 	keys  [][]string
 	depth int
+	path  []container
+	// onPath indexes path once it is too long to scan.
+	onPath map[container]struct{}
+}
+
+// container identifies a map or slice being encoded: its data pointer,
+// and for a slice its length (a slice and its first element may share a
+// pointer).
+type container struct {
+	ptr unsafe.Pointer
+	len int
+}
+
+// scanPath is the path length up to which enter scans the path instead of
+// indexing it.
+const scanPath = 32
+
+// enter pushes c on the path, failing if it is already there (a cycle) or
+// the path is too long.
+func (e *encoder) enter(c container) error {
+	if len(e.path) >= MaxDepth {
+		return ErrTooDeep
+	}
+	if e.onPath == nil && len(e.path) < scanPath {
+		if slices.Contains(e.path, c) {
+			return ErrCycle
+		}
+	} else {
+		if e.onPath == nil {
+			e.onPath = make(map[container]struct{}, 2*scanPath)
+			for _, p := range e.path {
+				e.onPath[p] = struct{}{}
+			}
+		}
+		if _, ok := e.onPath[c]; ok {
+			return ErrCycle
+		}
+		e.onPath[c] = struct{}{}
+	}
+	e.path = append(e.path, c)
+	return nil
+}
+
+// leave pops the path.
+func (e *encoder) leave() {
+	n := len(e.path) - 1
+	if e.onPath != nil {
+		delete(e.onPath, e.path[n])
+	}
+	e.path[n] = container{}
+	e.path = e.path[:n]
+}
+
+// mapPointer returns the identity of a map.
+func mapPointer[V any](m map[string]V) unsafe.Pointer { return *(*unsafe.Pointer)(unsafe.Pointer(&m)) }
+
+// pathError is an error at a key or index path inside the encoded value.
+// Segments are added as the encoder unwinds, innermost first, so a deep
+// error costs one append per level, not one message per level.
+type pathError struct {
+	rev []string // path segments, innermost first
+	err error
+}
+
+// maxPathShown is the number of path segments an error message shows at
+// each end of a longer path.
+const maxPathShown = 8
+
+func (p *pathError) Error() string {
+	var b strings.Builder
+	n := len(p.rev)
+	for i := n - 1; i >= 0; i-- {
+		if n > 2*maxPathShown && i == n-1-maxPathShown {
+			b.WriteString("(")
+			b.WriteString(strconv.Itoa(n - 2*maxPathShown))
+			b.WriteString(" more levels): ")
+			i = maxPathShown
+		}
+		b.WriteString(p.rev[i])
+		b.WriteString(": ")
+	}
+	b.WriteString(p.err.Error())
+	return b.String()
+}
+
+func (p *pathError) Unwrap() error { return p.err }
+
+// at adds a path segment to err.
+func at(err error, seg string) error {
+	if p, ok := err.(*pathError); ok {
+		p.rev = append(p.rev, seg)
+		return p
+	}
+	return &pathError{rev: []string{seg}, err: err}
 }
 
 var encoders = sync.Pool{New: func() any { return new(encoder) }}
@@ -74,11 +190,22 @@ func (e *encoder) value(dst []byte, v any) ([]byte, error) {
 		if x == nil {
 			return append(dst, "null"...), nil
 		}
+		if err := e.enter(container{ptr: mapPointer(x)}); err != nil {
+			return dst, err
+		}
+		defer e.leave()
 		return appendObject(e, dst, x, e.value)
 	case []any:
 		if x == nil {
 			return append(dst, "null"...), nil
 		}
+		if len(x) == 0 {
+			return append(dst, '[', ']'), nil
+		}
+		if err := e.enter(container{ptr: unsafe.Pointer(unsafe.SliceData(x)), len: len(x)}); err != nil {
+			return dst, err
+		}
+		defer e.leave()
 		dst = append(dst, '[')
 		for i, el := range x {
 			if i > 0 {
@@ -86,7 +213,7 @@ func (e *encoder) value(dst []byte, v any) ([]byte, error) {
 			}
 			var err error
 			if dst, err = e.value(dst, el); err != nil {
-				return dst, fmt.Errorf("[%d]: %w", i, err)
+				return dst, at(err, "["+strconv.Itoa(i)+"]")
 			}
 		}
 		return append(dst, ']'), nil
@@ -121,7 +248,7 @@ func appendObject[V any](e *encoder, dst []byte, m map[string]V, val func([]byte
 		dst = append(dst, ':')
 		var err error
 		if dst, err = val(dst, m[k]); err != nil {
-			return dst, fmt.Errorf("key %q: %w", k, err)
+			return dst, at(err, "key "+strconv.Quote(k))
 		}
 	}
 	return append(dst, '}'), nil
