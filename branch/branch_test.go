@@ -1,6 +1,7 @@
 package branch_test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
@@ -523,4 +524,39 @@ func TestType(t *testing.T) {
 		require.NoError(t, e.Compile(known), src)
 		assert.Equal(t, want, e.Type(), src)
 	}
+}
+
+// TestEvalEnvIsACopy checks that an expression using $env as a value gets
+// a copy of the environment: storing its result back cannot make the map
+// contain itself, while $env.key reads stay direct.
+func TestEvalEnvIsACopy(t *testing.T) {
+	known := map[string]reflect.Type{"total": nil, "audit": nil}
+	for _, src := range []string{"$env", "{audit: $env}", "[$env]", "let e = $env; e", "true ? $env : nil", "map([1], $env)"} {
+		t.Run(src, func(t *testing.T) {
+			env := map[string]any{"total": 3.0}
+			e := branch.MustParse(src)
+			require.NoError(t, e.Compile(known))
+			got, err := e.Eval(env)
+			require.NoError(t, err)
+			env["audit"] = got // what a set step does
+			data, err := json.Marshal(env)
+			require.NoError(t, err, "the result does not contain the map it is stored in")
+			assert.Contains(t, string(data), `"total":3`)
+		})
+	}
+	env := map[string]any{"total": 3.0}
+	for src, want := range map[string]any{
+		"$env.total": 3.0, "$env['total'] + 1": 4.0, "'total' in $env": true, "len($env)": 1, "keys($env)": []any{"total"},
+	} {
+		e := branch.MustParse(src)
+		require.NoError(t, e.Compile(known))
+		got, err := e.Eval(env)
+		require.NoError(t, err, src)
+		assert.Equal(t, want, got, src)
+	}
+	e := branch.MustParse("$env")
+	require.NoError(t, e.Compile(known))
+	got, err := e.Eval(nil)
+	require.NoError(t, err)
+	assert.Equal(t, map[string]any{}, got)
 }

@@ -3,6 +3,7 @@ package branch
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -26,7 +27,10 @@ type Expr struct {
 	refs   []identRef // context keys read, by first occurrence in the source
 	idents []string   // sorted names of refs
 	ident  bool       // the whole source is a single plain identifier
-	path   []string   // key and member names if the source is a plain member chain like a.b.c
+	// wholeEnv is true when the source uses $env other than to read a key
+	// ($env.key, $env["key"]): Eval then runs on a copy of the environment.
+	wholeEnv bool
+	path     []string // key and member names if the source is a plain member chain like a.b.c
 
 	prog atomic.Pointer[program]
 	vms  sync.Pool // of *vm.VM; a VM is not safe for concurrent use
@@ -58,7 +62,33 @@ func Parse(src string) (*Expr, error) {
 	slices.Sort(e.idents)
 	e.path = memberPath(tree.Node)
 	e.ident = len(e.path) == 1
+	e.wholeEnv = usesWholeEnv(tree.Node)
 	return e, nil
+}
+
+// usesWholeEnv reports whether the tree uses $env as a value, not only as
+// the object of a member access ($env.key, $env[k]).
+func usesWholeEnv(n ast.Node) bool {
+	var v envUses
+	ast.Walk(&n, &v)
+	return v.all > v.member
+}
+
+// envUses counts the $env identifiers of a tree, and those that are the
+// object of a member access.
+type envUses struct{ all, member int }
+
+func (v *envUses) Visit(n *ast.Node) {
+	switch n := (*n).(type) {
+	case *ast.IdentifierNode:
+		if n.Value == envIdent {
+			v.all++
+		}
+	case *ast.MemberNode:
+		if id, ok := n.Node.(*ast.IdentifierNode); ok && id.Value == envIdent {
+			v.member++
+		}
+	}
 }
 
 // memberPath returns [a b c] for a plain member chain a.b.c (or a["b"]),
@@ -231,10 +261,22 @@ func (e *Expr) Compiled() bool { return e.prog.Load() != nil }
 //
 // env must be a plain map[string]any: the compiled program reads it with a
 // type assertion to exactly that type.
+//
+// An expression that uses $env as a value (`$env`, `{audit: $env}`,
+// `keys($env)`), not only to read a key ($env.key, $env["key"]), sees a
+// shallow copy of env taken when it runs: what it yields never is env
+// itself, so storing the result back into the map env came from cannot
+// make the map contain itself. Only such expressions pay for the copy.
 func (e *Expr) Eval(env map[string]any) (any, error) {
 	prog := e.prog.Load()
 	if prog == nil {
 		return nil, &Error{Expr: e.src, Msg: "not compiled", Err: ErrNotCompiled}
+	}
+	if e.wholeEnv {
+		env = maps.Clone(env)
+		if env == nil {
+			env = map[string]any{}
+		}
 	}
 	if e.path != nil {
 		if v, ok := prog.lookup(env, e.path); ok {

@@ -559,7 +559,27 @@ func (c *Channel) run(ctx context.Context, m *message.Message, opts []flow.RunOp
 			c.log.Error("message failed", "id", m.ID, "error_id", res.ErrorID, "error", err)
 		}
 	}
-	if terr := c.store.Transition(context.WithoutCancel(ctx), m.ID, st, u); terr != nil {
+	terr := c.store.Transition(context.WithoutCancel(ctx), m.ID, st, u)
+	if errors.Is(terr, store.ErrInvalid) {
+		// The result cannot be stored (a context that cannot be encoded:
+		// a cycle, +Inf, ...). Running the message again would give the
+		// same result: it ends in error with the reason, the context it
+		// was stored with kept.
+		err = fmt.Errorf("result cannot be stored: %w", terr)
+		res.Err, res.Settle, res.State, res.RetryAfter = err, Fail, store.Error, 0
+		res.ErrorID = newErrorID()
+		c.log.Error("message failed", "id", m.ID, "error_id", res.ErrorID, "error", err)
+		if kind == errors.KindOK {
+			c.counts[0].Add(-1)
+			c.counts[2].Add(1)
+		} else if kind == errors.KindStop {
+			c.counts[1].Add(-1)
+			c.counts[2].Add(1)
+		}
+		st = store.Error
+		terr = c.store.Transition(context.WithoutCancel(ctx), m.ID, st, store.Update{Outcome: errors.KindFailed, Err: err.Error()})
+	}
+	if terr != nil {
 		c.log.Error("store transition failed", "id", m.ID, "to", st, "error", terr)
 		res.Err = errors.Join(res.Err, terr)
 		res.Settle, res.State = Leave, store.Processing
