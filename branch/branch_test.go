@@ -560,3 +560,37 @@ func TestEvalEnvIsACopy(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, map[string]any{}, got)
 }
+
+// TestEvalBigNumbers: numbers kept as text (json.Number) are read as they
+// are, and computed with as float64.
+func TestEvalBigNumbers(t *testing.T) {
+	known := map[string]reflect.Type{"id": nil, "order": nil, "items": nil}
+	env := map[string]any{
+		"id":    json.Number("12345678901234567891"),
+		"order": map[string]any{"id": json.Number("12345678901234567891"), "n": 2.0},
+		"items": []any{map[string]any{"price": json.Number("0.10000000000000000001")}, map[string]any{"price": 1.0}},
+	}
+	for src, want := range map[string]any{
+		"id":                       json.Number("12345678901234567891"),
+		"order.id":                 json.Number("12345678901234567891"),
+		"[id, order.n]":            []any{json.Number("12345678901234567891"), 2.0},
+		"id ?? 0":                  json.Number("12345678901234567891"),
+		"id > 1e19":                true,
+		"id + 1":                   12345678901234567891.0 + 1,
+		"order.id * order.n":       12345678901234567891.0 * 2,
+		"sum(map(items, #.price))": 1.1,
+		"string(id)":               "12345678901234567891",
+		"id == order.id":           true,
+	} {
+		e := branch.MustParse(src)
+		require.NoError(t, e.Compile(known), src)
+		got, err := e.Eval(env)
+		require.NoError(t, err, src)
+		assert.Equal(t, want, got, src)
+	}
+	assert.Equal(t, json.Number("12345678901234567891"), env["order"].(map[string]any)["id"], "env is not changed")
+	e := branch.MustParse("id + 'x'")
+	require.NoError(t, e.Compile(known))
+	_, err := e.Eval(env)
+	assert.ErrorContains(t, err, "invalid operation: float64 + string", "an expression that fails on numbers fails as before")
+}

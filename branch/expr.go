@@ -1,6 +1,7 @@
 package branch
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -262,6 +263,16 @@ func (e *Expr) Compiled() bool { return e.prog.Load() != nil }
 // env must be a plain map[string]any: the compiled program reads it with a
 // type assertion to exactly that type.
 //
+// A number decoding kept as text (a json.Number, for digits a float64
+// would lose, such as 12345678901234567891) is read as it is: "id" and
+// "order.id" yield the json.Number, so storing it keeps its digits. An
+// expression that computes with one (`id + 1`, `id > 5`), which expr
+// cannot do on text, runs again on a copy of env in which such numbers are
+// float64, as they were before decoding kept them; that costs nothing to
+// expressions that do not fail. Equality is the exception: `id == 5` of a
+// json.Number is false without failing; compare with another key read
+// from JSON, or with a string (`string(id) == "12345678901234567891"`).
+//
 // An expression that uses $env as a value (`$env`, `{audit: $env}`,
 // `keys($env)`), not only to read a key ($env.key, $env["key"]), sees a
 // shallow copy of env taken when it runs: what it yields never is env
@@ -319,11 +330,59 @@ func (e *Expr) run(prog *program, env map[string]any) (any, error) {
 		m = new(vm.VM)
 	}
 	out, err := m.Run(prog.vm, env)
+	if err != nil {
+		if floats, ok := numbersAsFloats(env); ok {
+			out, err = m.Run(prog.vm, floats)
+		}
+	}
 	e.vms.Put(m)
 	if err != nil {
 		return nil, newError(e.src, err)
 	}
 	return out, nil
+}
+
+// numbersAsFloats returns a copy of env in which every json.Number (a
+// number decoding keeps as text because a float64 would not keep its
+// digits) is a float64, and whether env held any. Maps and slices without
+// one are shared, not copied.
+func numbersAsFloats(env map[string]any) (map[string]any, bool) {
+	out, ok := asFloats(env)
+	if !ok {
+		return nil, false
+	}
+	return out.(map[string]any), true
+}
+
+func asFloats(v any) (any, bool) {
+	switch x := v.(type) {
+	case json.Number:
+		f, _ := x.Float64() // out of range: ±Inf, as a float64 decoding would fail
+		return f, true
+	case map[string]any:
+		var out map[string]any
+		for k, el := range x {
+			if c, ok := asFloats(el); ok {
+				if out == nil {
+					out = maps.Clone(x)
+				}
+				out[k] = c
+			}
+		}
+		return out, out != nil
+	case []any:
+		var out []any
+		for i, el := range x {
+			if c, ok := asFloats(el); ok {
+				if out == nil {
+					out = slices.Clone(x)
+				}
+				out[i] = c
+			}
+		}
+		return out, out != nil
+	}
+	return v, false
 }
 
 // EvalBool is like Eval but requires a bool result; any other result is an

@@ -2,8 +2,10 @@ package serve_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -113,4 +115,54 @@ channels:
 	audit := recs[0].Message.Context["audit"].(map[string]any)
 	assert.Equal(t, 1.0, audit["a"])
 	assert.NotContains(t, audit, "audit", "the copy was taken before audit was set")
+}
+
+// TestServeBigNumbersKeepTheirDigits: integers beyond 2^53 and long
+// decimals come back from a request, a file and the store exactly as they
+// were sent, while expressions still compute on them.
+func TestServeBigNumbersKeepTheirDigits(t *testing.T) {
+	s := startServed(t, `version: 1
+flows:
+  f:
+    input: [id, order]
+    steps:
+      - set: {same: "id", doubled: "order.qty * 2", big: "id > 1e19", copy: "order"}
+channels:
+  c:
+    from:
+      - http: {listen: "127.0.0.1:0", path: /in}
+      - files: {dir: DATA/inbox, glob: "*.json", settle: 10ms, rescan: 50ms}
+    flow: f
+    store: sqlite:DATA/c.db
+`)
+	in := `{"id": 12345678901234567891, "order": {"qty": 3, "ref": -98765432109876543210, "rate": 0.1000000000000000000001}}`
+	code, body := s.post(t, "/in", in)
+	require.Equal(t, 200, code, body)
+	for _, want := range []string{
+		`"id":12345678901234567891,`, `"same":12345678901234567891}`, `"doubled":6,`, `"big":true,`,
+		`"copy":{"qty":3,"rate":0.1000000000000000000001,"ref":-98765432109876543210}`,
+		`"order":{"qty":3,"rate":0.1000000000000000000001,"ref":-98765432109876543210}`,
+	} {
+		assert.Contains(t, body, want)
+	}
+
+	require.NoError(t, os.WriteFile(filepath.Join(s.data, "inbox", "a.json"), []byte(in), 0o644))
+	require.Eventually(t, func() bool {
+		_, err := os.Stat(filepath.Join(s.data, "inbox", "done", "a.json"))
+		return err == nil
+	}, 10*time.Second, 20*time.Millisecond)
+
+	recs := s.records(t, "c.db")
+	require.Len(t, recs, 2)
+	for _, rec := range recs {
+		assert.Equal(t, store.Done, rec.State)
+		ctx := rec.Message.Context
+		assert.Equal(t, json.Number("12345678901234567891"), ctx["id"])
+		assert.Equal(t, json.Number("12345678901234567891"), ctx["same"])
+		assert.Equal(t, json.Number("-98765432109876543210"), ctx["copy"].(map[string]any)["ref"])
+		out, err := json.Marshal(ctx)
+		require.NoError(t, err)
+		assert.Contains(t, string(out), `"id":12345678901234567891,`)
+		assert.Contains(t, string(out), `"rate":0.1000000000000000000001,`)
+	}
 }

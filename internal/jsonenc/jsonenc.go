@@ -31,10 +31,11 @@ var ErrTooDeep = errors.New("value nested deeper than 10000 levels")
 
 // Append appends the JSON encoding of v to dst and returns the extended
 // slice. The bytes are exactly what [encoding/json.Marshal] writes: map
-// keys sorted, HTML characters escaped, the same number formats. The values
-// a context usually holds (maps of string to any, slices of any, strings,
-// bools, numbers, nil) are encoded directly and without allocating;
-// anything else goes through encoding/json.
+// keys sorted, HTML characters escaped, the same number formats, a
+// json.Number as its text. The values a context usually holds (maps of
+// string to any, slices of any, strings, bools, numbers, json.Number, nil)
+// are encoded directly and without allocating; anything else goes through
+// encoding/json.
 //
 // A map or slice that contains itself is an error wrapping [ErrCycle], and
 // nesting deeper than [MaxDepth] one wrapping [ErrTooDeep]: Append never
@@ -186,6 +187,13 @@ func (e *encoder) value(dst []byte, v any) ([]byte, error) {
 		return strconv.AppendInt(dst, int64(x), 10), nil
 	case uint64:
 		return strconv.AppendUint(dst, x, 10), nil
+	case json.Number:
+		if x == "" {
+			return append(dst, '0'), nil // as encoding/json writes it
+		}
+		if validNumber(string(x)) {
+			return append(dst, x...), nil
+		}
 	case map[string]any:
 		if x == nil {
 			return append(dst, "null"...), nil
