@@ -56,13 +56,11 @@ func Unmarshal(data []byte, v any) error {
 func manyDigits(data []byte) bool {
 	n := 0
 	for _, b := range data {
-		switch {
-		case b >= '0' && b <= '9':
+		if b-'0' < 10 {
 			if n++; n >= 16 {
 				return true
 			}
-		case b == '.':
-		default:
+		} else if b != '.' {
 			n = 0
 		}
 	}

@@ -58,22 +58,19 @@ func Append(dst []byte, v any) ([]byte, error) {
 	for i := range e.keys {
 		clear(e.keys[i][:cap(e.keys[i])]) // do not keep the keys alive
 	}
-	e.depth = 0
-	clear(e.path[:cap(e.path)])
-	e.path, e.onPath = e.path[:0], nil
+	e.depth, e.nest, e.open = 0, 0, nil
 	encoders.Put(e)
 	return dst, err
 }
 
 // encoder keeps the key slices of the maps being encoded, one per
 // depth, reused from call to call through a pool, and the maps and slices
-// on the path from the root to the value being encoded, to detect cycles.
+// open beyond a nesting of trackFrom, to detect cycles.
 type encoder struct {
 	keys  [][]string
 	depth int
-	path  []container
-	// onPath indexes path once it is too long to scan.
-	onPath map[container]struct{}
+	nest  int                    // maps and slices open
+	open  map[container]struct{} // those open beyond trackFrom
 }
 
 // container identifies a map or slice being encoded: its data pointer,
@@ -84,44 +81,26 @@ type container struct {
 	len int
 }
 
-// scanPath is the path length up to which enter scans the path instead of
-// indexing it.
-const scanPath = 32
+// trackFrom is the nesting from which the encoder records the maps and
+// slices it opens. A cycle nests without end, so it is found once past
+// it, while the values a context usually holds, far shallower, cost one
+// counter.
+const trackFrom = 64
 
-// enter pushes c on the path, failing if it is already there (a cycle) or
-// the path is too long.
-func (e *encoder) enter(c container) error {
-	if len(e.path) >= MaxDepth {
+// track records c as open, failing if it already is (a cycle) or the
+// nesting is too deep.
+func (e *encoder) track(c container) error {
+	if e.nest >= MaxDepth {
 		return ErrTooDeep
 	}
-	if e.onPath == nil && len(e.path) < scanPath {
-		if slices.Contains(e.path, c) {
-			return ErrCycle
-		}
-	} else {
-		if e.onPath == nil {
-			e.onPath = make(map[container]struct{}, 2*scanPath)
-			for _, p := range e.path {
-				e.onPath[p] = struct{}{}
-			}
-		}
-		if _, ok := e.onPath[c]; ok {
-			return ErrCycle
-		}
-		e.onPath[c] = struct{}{}
+	if e.open == nil {
+		e.open = make(map[container]struct{})
 	}
-	e.path = append(e.path, c)
+	if _, ok := e.open[c]; ok {
+		return ErrCycle
+	}
+	e.open[c] = struct{}{}
 	return nil
-}
-
-// leave pops the path.
-func (e *encoder) leave() {
-	n := len(e.path) - 1
-	if e.onPath != nil {
-		delete(e.onPath, e.path[n])
-	}
-	e.path[n] = container{}
-	e.path = e.path[:n]
 }
 
 // mapPointer returns the identity of a map.
@@ -198,11 +177,21 @@ func (e *encoder) value(dst []byte, v any) ([]byte, error) {
 		if x == nil {
 			return append(dst, "null"...), nil
 		}
-		if err := e.enter(container{ptr: mapPointer(x)}); err != nil {
-			return dst, err
+		var c container
+		if e.nest >= trackFrom {
+			if c.ptr = mapPointer(x); c.ptr != nil {
+				if err := e.track(c); err != nil {
+					return dst, err
+				}
+			}
 		}
-		defer e.leave()
-		return appendObject(e, dst, x, e.value)
+		e.nest++
+		dst, err := appendObject(e, dst, x, e.value)
+		e.nest--
+		if c.ptr != nil {
+			delete(e.open, c)
+		}
+		return dst, err
 	case []any:
 		if x == nil {
 			return append(dst, "null"...), nil
@@ -210,21 +199,20 @@ func (e *encoder) value(dst []byte, v any) ([]byte, error) {
 		if len(x) == 0 {
 			return append(dst, '[', ']'), nil
 		}
-		if err := e.enter(container{ptr: unsafe.Pointer(unsafe.SliceData(x)), len: len(x)}); err != nil {
-			return dst, err
-		}
-		defer e.leave()
-		dst = append(dst, '[')
-		for i, el := range x {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			var err error
-			if dst, err = e.value(dst, el); err != nil {
-				return dst, at(err, "["+strconv.Itoa(i)+"]")
+		var c container
+		if e.nest >= trackFrom {
+			c = container{ptr: unsafe.Pointer(unsafe.SliceData(x)), len: len(x)}
+			if err := e.track(c); err != nil {
+				return dst, err
 			}
 		}
-		return append(dst, ']'), nil
+		e.nest++
+		dst, err := e.array(dst, x)
+		e.nest--
+		if c.ptr != nil {
+			delete(e.open, c)
+		}
+		return dst, err
 	case map[string]string:
 		if x == nil {
 			return append(dst, "null"...), nil
@@ -236,6 +224,21 @@ func (e *encoder) value(dst []byte, v any) ([]byte, error) {
 		return dst, err
 	}
 	return append(dst, b...), nil
+}
+
+// array appends the elements of x in brackets.
+func (e *encoder) array(dst []byte, x []any) ([]byte, error) {
+	dst = append(dst, '[')
+	for i, el := range x {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		var err error
+		if dst, err = e.value(dst, el); err != nil {
+			return dst, at(err, "["+strconv.Itoa(i)+"]")
+		}
+	}
+	return append(dst, ']'), nil
 }
 
 // appendObject appends m with its keys sorted, each value written by val.

@@ -3,6 +3,7 @@ package jsonenc_test
 import (
 	"encoding/json"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -119,15 +120,17 @@ func TestAppendCycles(t *testing.T) {
 		v    any
 		want string
 	}{
-		{"self", self, `key "audit": value contains itself (a cycle)`},
-		{"slice", list, `[1]: value contains itself (a cycle)`},
-		{"through a slice", viaList, `key "items": [1]: key "back": value contains itself`},
-		{"long", long, `key "n": key "n": key "n": key "n": key "n": key "n": key "n": key "n": (85 more levels): key "n":`},
+		{"self", self, `key "audit": key "audit": key "audit": key "audit": key "audit": key "audit": key "audit": key "audit": (`},
+		{"slice", list, `[1]: [1]: [1]: [1]: [1]: [1]: [1]: [1]: (`},
+		{"through a slice", viaList, `key "items": [1]: key "back": key "items": [1]: key "back": `},
+		{"long", long, `key "n": key "n": key "n": key "n": key "n": key "n": key "n": key "n": (`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := jsonenc.Append(nil, tc.v)
 			require.ErrorIs(t, err, jsonenc.ErrCycle)
-			assert.Contains(t, err.Error(), tc.want)
+			assert.True(t, strings.HasPrefix(err.Error(), tc.want), "%s", err)
+			assert.True(t, strings.HasSuffix(err.Error(), ": value contains itself (a cycle)"), "%s", err)
+			assert.Less(t, len(err.Error()), 400)
 			// The pooled encoder is clean afterwards.
 			got, err := jsonenc.Append(nil, map[string]any{"ok": []any{true}})
 			require.NoError(t, err)
