@@ -594,3 +594,28 @@ func TestEvalBigNumbers(t *testing.T) {
 	_, err := e.Eval(env)
 	assert.ErrorContains(t, err, "invalid operation: float64 + string", "an expression that fails on numbers fails as before")
 }
+
+// TestEvalFailingOnACycle: an expression that fails on a context a Go
+// service made contain itself fails with its error; looking for numbers
+// to convert does not overflow the stack.
+func TestEvalFailingOnACycle(t *testing.T) {
+	env := map[string]any{"n": json.Number("12345678901234567891")}
+	env["self"] = env
+	e := branch.MustParse("self.n + 'x'")
+	require.NoError(t, e.Compile(map[string]reflect.Type{"self": nil}))
+	_, err := e.Eval(env)
+	assert.ErrorContains(t, err, "invalid operation")
+}
+
+// TestEvalFailingOnAWideCycle: a map holding itself under many keys does
+// not make the search for numbers explode either.
+func TestEvalFailingOnAWideCycle(t *testing.T) {
+	env := map[string]any{"n": json.Number("12345678901234567891")}
+	for _, k := range []string{"a", "b", "c", "d"} {
+		env[k] = env
+	}
+	e := branch.MustParse("a.n + 'x'")
+	require.NoError(t, e.Compile(map[string]reflect.Type{"a": nil}))
+	_, err := e.Eval(env)
+	assert.ErrorContains(t, err, "invalid operation")
+}

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
@@ -347,42 +348,97 @@ func (e *Expr) run(prog *program, env map[string]any) (any, error) {
 // digits) is a float64, and whether env held any. Maps and slices without
 // one are shared, not copied.
 func numbersAsFloats(env map[string]any) (map[string]any, bool) {
-	out, ok := asFloats(env)
+	var w floatWalk
+	out, ok := w.walk(env)
 	if !ok {
 		return nil, false
 	}
 	return out.(map[string]any), true
 }
 
-func asFloats(v any) (any, bool) {
+// floatWalk walks a value for numbersAsFloats. It visits each map and
+// slice once, however often it is shared, and a map a Go service made
+// contain itself ends the walk instead of the stack.
+type floatWalk struct {
+	depth int
+	seen  map[container]*walked
+}
+
+// container identifies a map (len 0) or slice.
+type container struct {
+	ptr unsafe.Pointer
+	len int
+}
+
+// walked is the result of walking a container; done is false while the
+// walk is inside it.
+type walked struct {
+	out      any
+	ok, done bool
+}
+
+// maxNesting bounds the walk: what JSON decoding gives is no deeper.
+const maxNesting = 10000
+
+func (w *floatWalk) walk(v any) (any, bool) {
+	var c container
 	switch x := v.(type) {
 	case json.Number:
 		f, _ := x.Float64() // out of range: ±Inf, as a float64 decoding would fail
 		return f, true
 	case map[string]any:
+		c.ptr = *(*unsafe.Pointer)(unsafe.Pointer(&x))
+	case []any:
+		if len(x) == 0 {
+			return v, false
+		}
+		c = container{ptr: unsafe.Pointer(unsafe.SliceData(x)), len: len(x)}
+	default:
+		return v, false
+	}
+	if c.ptr == nil || w.depth >= maxNesting {
+		return v, false
+	}
+	if r, ok := w.seen[c]; ok {
+		return r.out, r.ok && r.done // inside it still: a cycle, left as it is
+	}
+	if w.seen == nil {
+		w.seen = map[container]*walked{}
+	}
+	r := &walked{out: v}
+	w.seen[c] = r
+	w.depth++
+	switch x := v.(type) {
+	case map[string]any:
 		var out map[string]any
 		for k, el := range x {
-			if c, ok := asFloats(el); ok {
+			if conv, ok := w.walk(el); ok {
 				if out == nil {
 					out = maps.Clone(x)
 				}
-				out[k] = c
+				out[k] = conv
 			}
 		}
-		return out, out != nil
+		if out != nil {
+			r.out, r.ok = out, true
+		}
 	case []any:
 		var out []any
 		for i, el := range x {
-			if c, ok := asFloats(el); ok {
+			if conv, ok := w.walk(el); ok {
 				if out == nil {
 					out = slices.Clone(x)
 				}
-				out[i] = c
+				out[i] = conv
 			}
 		}
-		return out, out != nil
+		if out != nil {
+			r.out, r.ok = out, true
+		}
 	}
-	return v, false
+	w.depth--
+	r.done = true
+	return r.out, r.ok
 }
 
 // EvalBool is like Eval but requires a bool result; any other result is an
