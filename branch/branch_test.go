@@ -564,8 +564,9 @@ func TestEvalEnvIsACopy(t *testing.T) {
 // TestEvalBigNumbers: numbers kept as text (json.Number) are read as they
 // are, and computed with as float64.
 func TestEvalBigNumbers(t *testing.T) {
-	known := map[string]reflect.Type{"id": nil, "order": nil, "items": nil}
+	known := map[string]reflect.Type{"id": nil, "order": nil, "items": nil, "ids": nil}
 	env := map[string]any{
+		"ids":   []any{1.0, json.Number("12345678901234567891")},
 		"id":    json.Number("12345678901234567891"),
 		"order": map[string]any{"id": json.Number("12345678901234567891"), "n": 2.0},
 		"items": []any{map[string]any{"price": json.Number("0.10000000000000000001")}, map[string]any{"price": 1.0}},

@@ -32,7 +32,19 @@ type Expr struct {
 	// wholeEnv is true when the source uses $env other than to read a key
 	// ($env.key, $env["key"]): Eval then runs on a copy of the environment.
 	wholeEnv bool
-	path     []string // key and member names if the source is a plain member chain like a.b.c
+	// compares is true when the source compares a value it reads for
+	// equality (==, !=, in) with something else than a string, bool or nil
+	// literal: Eval then converts json.Number values first (see Eval).
+	// eqPaths are the compared values that are plain member chains, which
+	// Eval looks up; scanRefs is true when others are compared, and Eval
+	// looks through every key the source reads.
+	compares bool
+	eqPaths  [][]string
+	scanRefs bool
+	// anyKey is true when the source may read any key ($env as a value,
+	// $env[k]), not only refs.
+	anyKey bool
+	path   []string // key and member names if the source is a plain member chain like a.b.c
 
 	prog atomic.Pointer[program]
 	vms  sync.Pool // of *vm.VM; a VM is not safe for concurrent use
@@ -65,6 +77,10 @@ func Parse(src string) (*Expr, error) {
 	e.path = memberPath(tree.Node)
 	e.ident = len(e.path) == 1
 	e.wholeEnv = usesWholeEnv(tree.Node)
+	var cv compareVisitor
+	ast.Walk(&tree.Node, &cv)
+	e.compares, e.anyKey = cv.compares, e.wholeEnv || cv.dynamicEnv
+	e.eqPaths, e.scanRefs = cv.paths, cv.scan
 	return e, nil
 }
 
@@ -74,6 +90,72 @@ func usesWholeEnv(n ast.Node) bool {
 	var v envUses
 	ast.Walk(&n, &v)
 	return v.all > v.member
+}
+
+// compareVisitor finds equality comparisons of values read from the
+// context, and reads of $env by a computed key.
+type compareVisitor struct {
+	compares, dynamicEnv bool
+	paths                [][]string
+	scan                 bool
+}
+
+func (v *compareVisitor) Visit(n *ast.Node) {
+	switch n := (*n).(type) {
+	case *ast.BinaryNode:
+		switch n.Operator {
+		case "==", "!=", "in", "not in":
+			v.operand(n.Left, n.Right)
+			v.operand(n.Right, n.Left)
+		}
+	case *ast.MemberNode:
+		if id, ok := n.Node.(*ast.IdentifierNode); ok && id.Value == envIdent {
+			if _, ok := n.Property.(*ast.StringNode); !ok {
+				v.dynamicEnv = true
+			}
+		}
+	}
+}
+
+// operand notes n, compared for equality with other.
+func (v *compareVisitor) operand(n, other ast.Node) {
+	if !mayRead(n) || plainLiteral(other) {
+		return
+	}
+	v.compares = true
+	if p := memberPath(n); p != nil {
+		v.paths = append(v.paths, p)
+	} else {
+		v.scan = true
+	}
+}
+
+// plainLiteral reports whether n is a string, bool or nil literal, which
+// no number equals.
+func plainLiteral(n ast.Node) bool {
+	switch n.(type) {
+	case *ast.StringNode, *ast.BoolNode, *ast.NilNode:
+		return true
+	}
+	return false
+}
+
+// mayRead reports whether n may yield a value as read from the context
+// (a json.Number among them): not a literal, nor an operation whose result
+// is computed (arithmetic fails on a json.Number, see Eval).
+func mayRead(n ast.Node) bool {
+	switch n := n.(type) {
+	case *ast.StringNode, *ast.BoolNode, *ast.NilNode, *ast.IntegerNode, *ast.FloatNode, *ast.ConstantNode,
+		*ast.BinaryNode, *ast.UnaryNode:
+		return false
+	case *ast.BuiltinNode:
+		switch n.Name {
+		case "len", "count", "type", "string", "lower", "upper", "trim", "abs", "int", "float",
+			"ceil", "floor", "round", "sum", "mean", "median", "all", "any", "none", "one":
+			return false
+		}
+	}
+	return true
 }
 
 // envUses counts the $env identifiers of a tree, and those that are the
@@ -267,12 +349,13 @@ func (e *Expr) Compiled() bool { return e.prog.Load() != nil }
 // A number decoding kept as text (a json.Number, for digits a float64
 // would lose, such as 12345678901234567891) is read as it is: "id" and
 // "order.id" yield the json.Number, so storing it keeps its digits. An
-// expression that computes with one (`id + 1`, `id > 5`), which expr
-// cannot do on text, runs again on a copy of env in which such numbers are
-// float64, as they were before decoding kept them; that costs nothing to
-// expressions that do not fail. Equality is the exception: `id == 5` of a
-// json.Number is false without failing; compare with another key read
-// from JSON, or with a string (`string(id) == "12345678901234567891"`).
+// expression computes with one as a float64, as before decoding kept them:
+// one that fails on it (`id + 1`, `id > 5`: expr cannot compute on text)
+// runs again on a copy of env in which such numbers are float64, which
+// costs nothing to expressions that do not fail; one that compares a value
+// it reads for equality (`id == 5`, `x in ids`, but not `tier == 'gold'`)
+// first looks for json.Number values in the keys it reads, and runs on
+// such a copy when it finds one. `string(id)` gives the digits.
 //
 // An expression that uses $env as a value (`$env`, `{audit: $env}`,
 // `keys($env)`), not only to read a key ($env.key, $env["key"]), sees a
@@ -283,6 +366,12 @@ func (e *Expr) Eval(env map[string]any) (any, error) {
 	prog := e.prog.Load()
 	if prog == nil {
 		return nil, &Error{Expr: e.src, Msg: "not compiled", Err: ErrNotCompiled}
+	}
+	if e.compares && e.comparesNumbers(env) {
+		// `id == other` or `id == 5` of a json.Number would not fail, but
+		// compare text with a number: compare as float64, as arithmetic
+		// does (see run).
+		env, _ = numbersAsFloats(env)
 	}
 	if e.wholeEnv {
 		env = maps.Clone(env)
@@ -341,6 +430,77 @@ func (e *Expr) run(prog *program, env map[string]any) (any, error) {
 		return nil, newError(e.src, err)
 	}
 	return out, nil
+}
+
+// scanBudget bounds the values readsNumbers looks at: a larger context is
+// compared as read.
+const scanBudget = 1 << 16
+
+// comparesNumbers reports whether a value the expression compares for
+// equality may be or hold a json.Number.
+func (e *Expr) comparesNumbers(env map[string]any) bool {
+	if e.scanRefs {
+		return readsNumbers(env, e.refs, e.anyKey)
+	}
+	budget := scanBudget
+	for _, p := range e.eqPaths {
+		v := env[p[0]]
+		for _, k := range p[1:] {
+			m, ok := v.(map[string]any)
+			if !ok {
+				break
+			}
+			v = m[k]
+		}
+		if holdsNumber(v, &budget) {
+			return true
+		}
+	}
+	return false
+}
+
+// readsNumbers reports whether the values of the keys refs (of every key
+// when all) hold a json.Number.
+func readsNumbers(env map[string]any, refs []identRef, all bool) bool {
+	budget := scanBudget
+	if all {
+		return holdsNumber(env, &budget)
+	}
+	for _, r := range refs {
+		if holdsNumber(env[r.name], &budget) {
+			return true
+		}
+	}
+	return false
+}
+
+// holdsNumber reports whether v holds a json.Number, looking at no more
+// than *budget values (so a map a Go service made contain itself ends the
+// search too).
+func holdsNumber(v any, budget *int) bool {
+	switch x := v.(type) {
+	case json.Number:
+		return true
+	case map[string]any:
+		for _, el := range x {
+			if *budget--; *budget < 0 {
+				return false
+			}
+			if holdsNumber(el, budget) {
+				return true
+			}
+		}
+	case []any:
+		for _, el := range x {
+			if *budget--; *budget < 0 {
+				return false
+			}
+			if holdsNumber(el, budget) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // numbersAsFloats returns a copy of env in which every json.Number (a
