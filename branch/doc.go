@@ -42,6 +42,12 @@
 //   - Keys missing from the context at run time evaluate to nil, as expr
 //     does for map environments. Operations on nil (len(nil), nil.field,
 //     nil + 1) are runtime errors returned as *Error, never panics.
+//   - Numbers that decoding keeps as text because a float64 would lose
+//     digits (a json.Number, such as 12345678901234567891) are read as
+//     they are, so `set: {id2: "id"}` keeps every digit, and computed and
+//     compared with as float64, as before they were kept: see Expr.Eval.
+//     Expressions that neither fail nor compare read values for equality
+//     pay nothing for it.
 //   - $env is the whole context. An expression that uses it as a value
 //     (`$env`, `{audit: $env}`, `keys($env)`) sees a shallow copy taken when
 //     it runs, so a step that stores the result (`set: {audit: "$env"}`)
