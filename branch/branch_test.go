@@ -1,6 +1,7 @@
 package branch_test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
@@ -523,4 +524,99 @@ func TestType(t *testing.T) {
 		require.NoError(t, e.Compile(known), src)
 		assert.Equal(t, want, e.Type(), src)
 	}
+}
+
+// TestEvalEnvIsACopy checks that an expression using $env as a value gets
+// a copy of the environment: storing its result back cannot make the map
+// contain itself, while $env.key reads stay direct.
+func TestEvalEnvIsACopy(t *testing.T) {
+	known := map[string]reflect.Type{"total": nil, "audit": nil}
+	for _, src := range []string{"$env", "{audit: $env}", "[$env]", "let e = $env; e", "true ? $env : nil", "map([1], $env)"} {
+		t.Run(src, func(t *testing.T) {
+			env := map[string]any{"total": 3.0}
+			e := branch.MustParse(src)
+			require.NoError(t, e.Compile(known))
+			got, err := e.Eval(env)
+			require.NoError(t, err)
+			env["audit"] = got // what a set step does
+			data, err := json.Marshal(env)
+			require.NoError(t, err, "the result does not contain the map it is stored in")
+			assert.Contains(t, string(data), `"total":3`)
+		})
+	}
+	env := map[string]any{"total": 3.0}
+	for src, want := range map[string]any{
+		"$env.total": 3.0, "$env['total'] + 1": 4.0, "'total' in $env": true, "len($env)": 1, "keys($env)": []any{"total"},
+	} {
+		e := branch.MustParse(src)
+		require.NoError(t, e.Compile(known))
+		got, err := e.Eval(env)
+		require.NoError(t, err, src)
+		assert.Equal(t, want, got, src)
+	}
+	e := branch.MustParse("$env")
+	require.NoError(t, e.Compile(known))
+	got, err := e.Eval(nil)
+	require.NoError(t, err)
+	assert.Equal(t, map[string]any{}, got)
+}
+
+// TestEvalBigNumbers: numbers kept as text (json.Number) are read as they
+// are, and computed with as float64.
+func TestEvalBigNumbers(t *testing.T) {
+	known := map[string]reflect.Type{"id": nil, "order": nil, "items": nil, "ids": nil}
+	env := map[string]any{
+		"ids":   []any{1.0, json.Number("12345678901234567891")},
+		"id":    json.Number("12345678901234567891"),
+		"order": map[string]any{"id": json.Number("12345678901234567891"), "n": 2.0},
+		"items": []any{map[string]any{"price": json.Number("0.10000000000000000001")}, map[string]any{"price": 1.0}},
+	}
+	for src, want := range map[string]any{
+		"id":                       json.Number("12345678901234567891"),
+		"order.id":                 json.Number("12345678901234567891"),
+		"[id, order.n]":            []any{json.Number("12345678901234567891"), 2.0},
+		"id ?? 0":                  json.Number("12345678901234567891"),
+		"id > 1e19":                true,
+		"id + 1":                   12345678901234567891.0 + 1,
+		"order.id * order.n":       12345678901234567891.0 * 2,
+		"sum(map(items, #.price))": 1.1,
+		"string(id)":               "12345678901234567891",
+		"id == order.id":           true,
+	} {
+		e := branch.MustParse(src)
+		require.NoError(t, e.Compile(known), src)
+		got, err := e.Eval(env)
+		require.NoError(t, err, src)
+		assert.Equal(t, want, got, src)
+	}
+	assert.Equal(t, json.Number("12345678901234567891"), env["order"].(map[string]any)["id"], "env is not changed")
+	e := branch.MustParse("id + 'x'")
+	require.NoError(t, e.Compile(known))
+	_, err := e.Eval(env)
+	assert.ErrorContains(t, err, "invalid operation: float64 + string", "an expression that fails on numbers fails as before")
+}
+
+// TestEvalFailingOnACycle: an expression that fails on a context a Go
+// service made contain itself fails with its error; looking for numbers
+// to convert does not overflow the stack.
+func TestEvalFailingOnACycle(t *testing.T) {
+	env := map[string]any{"n": json.Number("12345678901234567891")}
+	env["self"] = env
+	e := branch.MustParse("self.n + 'x'")
+	require.NoError(t, e.Compile(map[string]reflect.Type{"self": nil}))
+	_, err := e.Eval(env)
+	assert.ErrorContains(t, err, "invalid operation")
+}
+
+// TestEvalFailingOnAWideCycle: a map holding itself under many keys does
+// not make the search for numbers explode either.
+func TestEvalFailingOnAWideCycle(t *testing.T) {
+	env := map[string]any{"n": json.Number("12345678901234567891")}
+	for _, k := range []string{"a", "b", "c", "d"} {
+		env[k] = env
+	}
+	e := branch.MustParse("a.n + 'x'")
+	require.NoError(t, e.Compile(map[string]reflect.Type{"a": nil}))
+	_, err := e.Eval(env)
+	assert.ErrorContains(t, err, "invalid operation")
 }

@@ -42,6 +42,21 @@
 //   - Keys missing from the context at run time evaluate to nil, as expr
 //     does for map environments. Operations on nil (len(nil), nil.field,
 //     nil + 1) are runtime errors returned as *Error, never panics.
+//   - Numbers that decoding keeps as text because a float64 would lose
+//     digits (a json.Number, such as 12345678901234567891) are read as
+//     they are, so `set: {id2: "id"}` keeps every digit, and computed and
+//     compared with as float64, as before they were kept: see Expr.Eval.
+//     Expressions that neither fail nor compare read values for equality
+//     pay nothing for it.
+//   - $env is the whole context. An expression that uses it as a value
+//     (`$env`, `{audit: $env}`, `keys($env)`) sees a shallow copy taken when
+//     it runs, so a step that stores the result (`set: {audit: "$env"}`)
+//     stores a copy of the context as it was, never the context inside
+//     itself: no value an expression yields can make the context contain
+//     itself. $env.key and $env["key"] read a key as usual, without a copy;
+//     only expressions that use $env as a value pay for the copy. (Refusing
+//     $env would also refuse reads such as `'k' in $env`; a copy keeps them
+//     and costs nothing elsewhere.)
 //   - Compile rejects keys outside the known set, but only Go types given in
 //     the known map are checked statically; a key of unknown (nil) type is
 //     checked when the expression runs.

@@ -1,14 +1,17 @@
 package branch
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
@@ -26,7 +29,22 @@ type Expr struct {
 	refs   []identRef // context keys read, by first occurrence in the source
 	idents []string   // sorted names of refs
 	ident  bool       // the whole source is a single plain identifier
-	path   []string   // key and member names if the source is a plain member chain like a.b.c
+	// wholeEnv is true when the source uses $env other than to read a key
+	// ($env.key, $env["key"]): Eval then runs on a copy of the environment.
+	wholeEnv bool
+	// compares is true when the source compares a value it reads for
+	// equality (==, !=, in) with something else than a string, bool or nil
+	// literal: Eval then converts json.Number values first (see Eval).
+	// eqPaths are the compared values that are plain member chains, which
+	// Eval looks up; scanRefs is true when others are compared, and Eval
+	// looks through every key the source reads.
+	compares bool
+	eqPaths  [][]string
+	scanRefs bool
+	// anyKey is true when the source may read any key ($env as a value,
+	// $env[k]), not only refs.
+	anyKey bool
+	path   []string // key and member names if the source is a plain member chain like a.b.c
 
 	prog atomic.Pointer[program]
 	vms  sync.Pool // of *vm.VM; a VM is not safe for concurrent use
@@ -58,7 +76,103 @@ func Parse(src string) (*Expr, error) {
 	slices.Sort(e.idents)
 	e.path = memberPath(tree.Node)
 	e.ident = len(e.path) == 1
+	e.wholeEnv = usesWholeEnv(tree.Node)
+	var cv compareVisitor
+	ast.Walk(&tree.Node, &cv)
+	e.compares, e.anyKey = cv.compares, e.wholeEnv || cv.dynamicEnv
+	e.eqPaths, e.scanRefs = cv.paths, cv.scan
 	return e, nil
+}
+
+// usesWholeEnv reports whether the tree uses $env as a value, not only as
+// the object of a member access ($env.key, $env[k]).
+func usesWholeEnv(n ast.Node) bool {
+	var v envUses
+	ast.Walk(&n, &v)
+	return v.all > v.member
+}
+
+// compareVisitor finds equality comparisons of values read from the
+// context, and reads of $env by a computed key.
+type compareVisitor struct {
+	compares, dynamicEnv bool
+	paths                [][]string
+	scan                 bool
+}
+
+func (v *compareVisitor) Visit(n *ast.Node) {
+	switch n := (*n).(type) {
+	case *ast.BinaryNode:
+		switch n.Operator {
+		case "==", "!=", "in", "not in":
+			v.operand(n.Left, n.Right)
+			v.operand(n.Right, n.Left)
+		}
+	case *ast.MemberNode:
+		if id, ok := n.Node.(*ast.IdentifierNode); ok && id.Value == envIdent {
+			if _, ok := n.Property.(*ast.StringNode); !ok {
+				v.dynamicEnv = true
+			}
+		}
+	}
+}
+
+// operand notes n, compared for equality with other.
+func (v *compareVisitor) operand(n, other ast.Node) {
+	if !mayRead(n) || plainLiteral(other) {
+		return
+	}
+	v.compares = true
+	if p := memberPath(n); p != nil {
+		v.paths = append(v.paths, p)
+	} else {
+		v.scan = true
+	}
+}
+
+// plainLiteral reports whether n is a string, bool or nil literal, which
+// no number equals.
+func plainLiteral(n ast.Node) bool {
+	switch n.(type) {
+	case *ast.StringNode, *ast.BoolNode, *ast.NilNode:
+		return true
+	}
+	return false
+}
+
+// mayRead reports whether n may yield a value as read from the context
+// (a json.Number among them): not a literal, nor an operation whose result
+// is computed (arithmetic fails on a json.Number, see Eval).
+func mayRead(n ast.Node) bool {
+	switch n := n.(type) {
+	case *ast.StringNode, *ast.BoolNode, *ast.NilNode, *ast.IntegerNode, *ast.FloatNode, *ast.ConstantNode,
+		*ast.BinaryNode, *ast.UnaryNode:
+		return false
+	case *ast.BuiltinNode:
+		switch n.Name {
+		case "len", "count", "type", "string", "lower", "upper", "trim", "abs", "int", "float",
+			"ceil", "floor", "round", "sum", "mean", "median", "all", "any", "none", "one":
+			return false
+		}
+	}
+	return true
+}
+
+// envUses counts the $env identifiers of a tree, and those that are the
+// object of a member access.
+type envUses struct{ all, member int }
+
+func (v *envUses) Visit(n *ast.Node) {
+	switch n := (*n).(type) {
+	case *ast.IdentifierNode:
+		if n.Value == envIdent {
+			v.all++
+		}
+	case *ast.MemberNode:
+		if id, ok := n.Node.(*ast.IdentifierNode); ok && id.Value == envIdent {
+			v.member++
+		}
+	}
 }
 
 // memberPath returns [a b c] for a plain member chain a.b.c (or a["b"]),
@@ -231,10 +345,39 @@ func (e *Expr) Compiled() bool { return e.prog.Load() != nil }
 //
 // env must be a plain map[string]any: the compiled program reads it with a
 // type assertion to exactly that type.
+//
+// A number decoding kept as text (a json.Number, for digits a float64
+// would lose, such as 12345678901234567891) is read as it is: "id" and
+// "order.id" yield the json.Number, so storing it keeps its digits. An
+// expression computes with one as a float64, as before decoding kept them:
+// one that fails on it (`id + 1`, `id > 5`: expr cannot compute on text)
+// runs again on a copy of env in which such numbers are float64, which
+// costs nothing to expressions that do not fail; one that compares a value
+// it reads for equality (`id == 5`, `x in ids`, but not `tier == 'gold'`)
+// first looks for json.Number values in the keys it reads, and runs on
+// such a copy when it finds one. `string(id)` gives the digits.
+//
+// An expression that uses $env as a value (`$env`, `{audit: $env}`,
+// `keys($env)`), not only to read a key ($env.key, $env["key"]), sees a
+// shallow copy of env taken when it runs: what it yields never is env
+// itself, so storing the result back into the map env came from cannot
+// make the map contain itself. Only such expressions pay for the copy.
 func (e *Expr) Eval(env map[string]any) (any, error) {
 	prog := e.prog.Load()
 	if prog == nil {
 		return nil, &Error{Expr: e.src, Msg: "not compiled", Err: ErrNotCompiled}
+	}
+	if e.compares && e.comparesNumbers(env) {
+		// `id == other` or `id == 5` of a json.Number would not fail, but
+		// compare text with a number: compare as float64, as arithmetic
+		// does (see run).
+		env, _ = numbersAsFloats(env)
+	}
+	if e.wholeEnv {
+		env = maps.Clone(env)
+		if env == nil {
+			env = map[string]any{}
+		}
 	}
 	if e.path != nil {
 		if v, ok := prog.lookup(env, e.path); ok {
@@ -277,11 +420,185 @@ func (e *Expr) run(prog *program, env map[string]any) (any, error) {
 		m = new(vm.VM)
 	}
 	out, err := m.Run(prog.vm, env)
+	if err != nil {
+		if floats, ok := numbersAsFloats(env); ok {
+			out, err = m.Run(prog.vm, floats)
+		}
+	}
 	e.vms.Put(m)
 	if err != nil {
 		return nil, newError(e.src, err)
 	}
 	return out, nil
+}
+
+// scanBudget bounds the values readsNumbers looks at: a larger context is
+// compared as read.
+const scanBudget = 1 << 16
+
+// comparesNumbers reports whether a value the expression compares for
+// equality may be or hold a json.Number.
+func (e *Expr) comparesNumbers(env map[string]any) bool {
+	if e.scanRefs {
+		return readsNumbers(env, e.refs, e.anyKey)
+	}
+	budget := scanBudget
+	for _, p := range e.eqPaths {
+		v := env[p[0]]
+		for _, k := range p[1:] {
+			m, ok := v.(map[string]any)
+			if !ok {
+				break
+			}
+			v = m[k]
+		}
+		if holdsNumber(v, &budget) {
+			return true
+		}
+	}
+	return false
+}
+
+// readsNumbers reports whether the values of the keys refs (of every key
+// when all) hold a json.Number.
+func readsNumbers(env map[string]any, refs []identRef, all bool) bool {
+	budget := scanBudget
+	if all {
+		return holdsNumber(env, &budget)
+	}
+	for _, r := range refs {
+		if holdsNumber(env[r.name], &budget) {
+			return true
+		}
+	}
+	return false
+}
+
+// holdsNumber reports whether v holds a json.Number, looking at no more
+// than *budget values (so a map a Go service made contain itself ends the
+// search too).
+func holdsNumber(v any, budget *int) bool {
+	switch x := v.(type) {
+	case json.Number:
+		return true
+	case map[string]any:
+		for _, el := range x {
+			if *budget--; *budget < 0 {
+				return false
+			}
+			if holdsNumber(el, budget) {
+				return true
+			}
+		}
+	case []any:
+		for _, el := range x {
+			if *budget--; *budget < 0 {
+				return false
+			}
+			if holdsNumber(el, budget) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// numbersAsFloats returns a copy of env in which every json.Number (a
+// number decoding keeps as text because a float64 would not keep its
+// digits) is a float64, and whether env held any. Maps and slices without
+// one are shared, not copied.
+func numbersAsFloats(env map[string]any) (map[string]any, bool) {
+	var w floatWalk
+	out, ok := w.walk(env)
+	if !ok {
+		return nil, false
+	}
+	return out.(map[string]any), true
+}
+
+// floatWalk walks a value for numbersAsFloats. It visits each map and
+// slice once, however often it is shared, and a map a Go service made
+// contain itself ends the walk instead of the stack.
+type floatWalk struct {
+	depth int
+	seen  map[container]*walked
+}
+
+// container identifies a map (len 0) or slice.
+type container struct {
+	ptr unsafe.Pointer
+	len int
+}
+
+// walked is the result of walking a container; done is false while the
+// walk is inside it.
+type walked struct {
+	out      any
+	ok, done bool
+}
+
+// maxNesting bounds the walk: what JSON decoding gives is no deeper.
+const maxNesting = 10000
+
+func (w *floatWalk) walk(v any) (any, bool) {
+	var c container
+	switch x := v.(type) {
+	case json.Number:
+		f, _ := x.Float64() // out of range: ±Inf, as a float64 decoding would fail
+		return f, true
+	case map[string]any:
+		c.ptr = *(*unsafe.Pointer)(unsafe.Pointer(&x))
+	case []any:
+		if len(x) == 0 {
+			return v, false
+		}
+		c = container{ptr: unsafe.Pointer(unsafe.SliceData(x)), len: len(x)}
+	default:
+		return v, false
+	}
+	if c.ptr == nil || w.depth >= maxNesting {
+		return v, false
+	}
+	if r, ok := w.seen[c]; ok {
+		return r.out, r.ok && r.done // inside it still: a cycle, left as it is
+	}
+	if w.seen == nil {
+		w.seen = map[container]*walked{}
+	}
+	r := &walked{out: v}
+	w.seen[c] = r
+	w.depth++
+	switch x := v.(type) {
+	case map[string]any:
+		var out map[string]any
+		for k, el := range x {
+			if conv, ok := w.walk(el); ok {
+				if out == nil {
+					out = maps.Clone(x)
+				}
+				out[k] = conv
+			}
+		}
+		if out != nil {
+			r.out, r.ok = out, true
+		}
+	case []any:
+		var out []any
+		for i, el := range x {
+			if conv, ok := w.walk(el); ok {
+				if out == nil {
+					out = slices.Clone(x)
+				}
+				out[i] = conv
+			}
+		}
+		if out != nil {
+			r.out, r.ok = out, true
+		}
+	}
+	w.depth--
+	r.done = true
+	return r.out, r.ok
 }
 
 // EvalBool is like Eval but requires a bool result; any other result is an

@@ -1,11 +1,12 @@
 package context
 
 import (
-	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
 	"sync"
+
+	"github.com/svcflow/svcflow/internal/jsonenc"
 )
 
 // Context is the shared data of one flow run: a map from key to value that
@@ -94,10 +95,14 @@ func FromMap(m map[string]any) *Context {
 	return &Context{m: maps.Clone(m)}
 }
 
-// FromJSON decodes a JSON object into a new context. Numbers decode as
-// float64, objects as map[string]any and arrays as []any, as encoding/json
-// does; typed keys convert them on read (see [Key.Get]). "null" or empty
-// input gives an empty context; any other non-object is an error.
+// FromJSON decodes a JSON object into a new context. Objects decode as
+// map[string]any and arrays as []any, as encoding/json does. A number
+// decodes as a float64, unless the float64 would not keep its digits (an
+// integer beyond 2^53 such as 12345678901234567891, a decimal with more
+// digits than a float64 keeps): that number is a json.Number holding its
+// text, so encoding the context writes it unchanged. Typed keys convert
+// both on read (see [Key.Get]). "null" or empty input gives an empty
+// context; any other non-object is an error.
 func FromJSON(data []byte) (*Context, error) {
 	c := &Context{}
 	if err := c.UnmarshalJSON(data); err != nil {
@@ -364,7 +369,7 @@ func (c *Context) MarshalJSON() ([]byte, error) {
 func (c *Context) UnmarshalJSON(data []byte) error {
 	var m map[string]any
 	if len(data) > 0 {
-		if err := json.Unmarshal(data, &m); err != nil {
+		if err := jsonenc.Unmarshal(data, &m); err != nil {
 			return fmt.Errorf("context: decode JSON object: %w", err)
 		}
 	}

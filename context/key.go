@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"strconv"
 )
 
 // ErrMissing is returned (wrapped in a [*KeyError]) when a required key is
@@ -132,6 +133,10 @@ func Any(name string) KeyInfo { return KeyInfo{Name: name} }
 // accepts what JSON decoding and loosely typed producers give:
 //   - any numeric kind to another when the value is represented exactly
 //     (float64(3) to int, not 3.5 to int, not -1 to uint);
+//   - a json.Number (a number decoding keeps as text, see [FromJSON]) to
+//     a numeric type: exactly to an integer type that holds it
+//     (12345678901234567891 to uint64, not to int64), rounded to a float
+//     type as decoding to a float64 rounds it;
 //   - a named type to its underlying type and back (ConvertibleTo, same kind);
 //   - []any, map[string]any and other JSON-shaped values to slices, maps,
 //     structs and pointers, through a JSON round trip (slow path);
@@ -161,6 +166,9 @@ func ConvertValue(v any, want reflect.Type) (reflect.Value, error) {
 			return reflect.Zero(want), nil
 		}
 		return reflect.Value{}, fmt.Errorf("%w: nil for %s", ErrType, want)
+	}
+	if n, ok := v.(json.Number); ok && want != jsonNumber {
+		return convertJSONNumber(n, want)
 	}
 	rv := reflect.ValueOf(v)
 	got := rv.Type()
@@ -194,6 +202,36 @@ func ConvertValue(v any, want reflect.Type) (reflect.Value, error) {
 		}
 	}
 	return reflect.Value{}, ErrType
+}
+
+var jsonNumber = reflect.TypeFor[json.Number]()
+
+// convertJSONNumber converts a number decoding kept as text (see
+// [FromJSON]): exactly to an integer type that holds it, rounded to a
+// float type as decoding it as a float64 would have, to an interface
+// unchanged. Anything else, a string included, is not a number's type.
+func convertJSONNumber(n json.Number, want reflect.Type) (reflect.Value, error) {
+	out := reflect.New(want).Elem()
+	switch {
+	case want.Kind() == reflect.Interface && jsonNumber.AssignableTo(want):
+		out.Set(reflect.ValueOf(n))
+		return out, nil
+	case out.CanInt():
+		if i, err := strconv.ParseInt(string(n), 10, 64); err == nil {
+			return convertNumber(reflect.ValueOf(i), want)
+		}
+	case out.CanUint():
+		if u, err := strconv.ParseUint(string(n), 10, 64); err == nil {
+			return convertNumber(reflect.ValueOf(u), want)
+		}
+	case !out.CanFloat():
+		return out, fmt.Errorf("%w: number %s for %s", ErrType, n, want)
+	}
+	f, err := strconv.ParseFloat(string(n), 64)
+	if err != nil {
+		return out, fmt.Errorf("%w: number %s for %s", ErrType, n, want)
+	}
+	return convertNumber(reflect.ValueOf(f), want)
 }
 
 func isNumber(k reflect.Kind) bool {

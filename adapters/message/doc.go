@@ -47,6 +47,10 @@
 // so the payload bytes decoded from it; compact encoders (json.Marshal,
 // json.Encoder) keep it exact.
 //
-// Context values go through encoding/json, so after a round trip numbers
-// are float64, objects map[string]any and arrays []any, as usual for JSON.
+// Context values go through JSON, so after a round trip objects are
+// map[string]any and arrays []any, as usual for JSON, and numbers float64,
+// except a number a float64 would not write back unchanged (an integer
+// beyond 2^53 such as 12345678901234567891, a decimal with more digits
+// than a float64 keeps): it is a json.Number, its text, so no digit is
+// lost.
 package message

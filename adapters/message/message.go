@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/svcflow/svcflow/internal/jsonenc"
 	"github.com/svcflow/svcflow/internal/jsonscan"
 )
 
@@ -134,7 +135,7 @@ type wireIn struct {
 	Payload       json.RawMessage   `json:"payload"`
 	PayloadBase64 *string           `json:"payload_base64"`
 	Meta          map[string]string `json:"meta"`
-	Context       map[string]any    `json:"context"`
+	Context       json.RawMessage   `json:"context"`
 	Trace         json.RawMessage   `json:"trace"`
 }
 
@@ -215,7 +216,13 @@ func (m *Message) UnmarshalJSON(data []byte) error {
 	if err := json.Unmarshal(data, &w); err != nil {
 		return fmt.Errorf("message: decode: %w", err)
 	}
-	out := Message{ID: w.ID, ContentType: w.ContentType, Meta: w.Meta, Context: w.Context}
+	out := Message{ID: w.ID, ContentType: w.ContentType, Meta: w.Meta}
+	if len(w.Context) > 0 {
+		// Numbers a float64 would round are kept as json.Number.
+		if err := jsonenc.Unmarshal(w.Context, &out.Context); err != nil {
+			return fmt.Errorf("message %q: decode context: %w", w.ID, err)
+		}
+	}
 	if w.Time != "" {
 		t, err := time.Parse(time.RFC3339Nano, w.Time)
 		if err != nil {

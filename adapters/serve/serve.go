@@ -41,6 +41,7 @@ import (
 	"github.com/svcflow/svcflow/branch"
 	"github.com/svcflow/svcflow/errors"
 	"github.com/svcflow/svcflow/flow"
+	"github.com/svcflow/svcflow/internal/jsonenc"
 )
 
 // Options configure a [Server].
@@ -279,7 +280,7 @@ func orderKey(src string) (func(*message.Message) string, error) {
 	}
 	return func(m *message.Message) string {
 		var env map[string]any
-		if json.Unmarshal(m.Payload, &env) != nil {
+		if jsonenc.Unmarshal(m.Payload, &env) != nil { // numbers keep their digits
 			return ""
 		}
 		v, err := e.Eval(env)

@@ -21,6 +21,7 @@ import (
 	fc "github.com/svcflow/svcflow/context"
 	ferrors "github.com/svcflow/svcflow/errors"
 	"github.com/svcflow/svcflow/flow"
+	"github.com/svcflow/svcflow/internal/jsonenc"
 )
 
 // DefaultHTTPTimeout bounds each attempt of an http step that sets no
@@ -298,7 +299,7 @@ func decodeBody(contentType string, data []byte) (any, error) {
 	looksJSON := trimmed[0] == '{' || trimmed[0] == '['
 	if strings.Contains(contentType, "json") || looksJSON {
 		var v any
-		if err := json.Unmarshal(data, &v); err != nil {
+		if err := jsonenc.Unmarshal(data, &v); err != nil { // numbers keep their digits
 			if !strings.Contains(contentType, "json") {
 				return string(data), nil
 			}

@@ -12,6 +12,7 @@ import (
 	"github.com/svcflow/svcflow/adapters/component"
 	fc "github.com/svcflow/svcflow/context"
 	"github.com/svcflow/svcflow/flow"
+	"github.com/svcflow/svcflow/internal/jsonenc"
 )
 
 // ShellSpec is the spec of a shell step: a command run on the host, its
@@ -113,7 +114,7 @@ func (s *shellService) Call(ctx context.Context, c *fc.Context) error {
 	}
 	if s.asJSON {
 		var v any
-		if err := json.Unmarshal(stdout.Bytes(), &v); err != nil {
+		if err := jsonenc.Unmarshal(stdout.Bytes(), &v); err != nil { // numbers keep their digits
 			return fmt.Errorf("shell %s: stdout is not JSON: %w", args[0], err)
 		}
 		c.Set(s.into, v)

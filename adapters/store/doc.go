@@ -61,14 +61,16 @@
 // and errors.As.
 //
 // Stored messages are normalized the same way by every store: Time is in
-// UTC, Context holds what encoding/json decodes (float64 numbers,
-// map[string]any, []any) and Trace is compacted JSON. Payloads are kept
-// byte for byte.
+// UTC, Context holds what DecodeContext decodes (map[string]any, []any,
+// float64 numbers, and json.Number for a number a float64 would not write
+// back unchanged, so 12345678901234567891 is returned with all its digits)
+// and Trace is compacted JSON. Payloads are kept byte for byte.
 //
 // # Writing a store
 //
 // A store written elsewhere implements Store, normalizes what it is given
-// with Normalize and NormalizeUpdate, checks queries with Query.Validate
+// with Normalize and NormalizeUpdate, decodes the contexts it returns with
+// DecodeContext, checks queries with Query.Validate
 // and, if it has no query engine of its own, runs them over an index in
 // memory with Query.Select and Query.Count. Its tests run storetest.Run
 // (and storetest.RunDurable if it keeps messages across a restart).

@@ -17,6 +17,7 @@ import (
 	"github.com/svcflow/svcflow/errors"
 	"github.com/svcflow/svcflow/internal/jsonenc"
 	"github.com/svcflow/svcflow/internal/jsonscan"
+	"github.com/svcflow/svcflow/internal/storeutil"
 )
 
 // State is where a stored message is in its life.
@@ -289,8 +290,11 @@ type Normalized struct {
 	// compacted. Its Context is nil: see Context.
 	Message message.Message
 	// Context is the message's Context encoded as JSON, nil when it has
-	// none. Decoding it with encoding/json gives the Context that stores
-	// return: float64 numbers, map[string]any objects, []any arrays.
+	// none. Decoding it with [DecodeContext] gives the Context that stores
+	// return: map[string]any objects, []any arrays, float64 numbers but for
+	// those a float64 would not write back unchanged (an integer beyond
+	// 2^53, a decimal with more digits than a float64 keeps), which are
+	// json.Number, their text.
 	Context []byte
 }
 
@@ -374,9 +378,17 @@ func NormalizeUpdate(to State, u Update) (NormalizedUpdate, error) {
 	return n, nil
 }
 
+// DecodeContext decodes a context that [Normalize] or [NormalizeUpdate]
+// encoded, as every store gives it back: as encoding/json decodes it, but
+// for numbers a float64 would not write back unchanged, which are kept as
+// json.Number (see [Normalized]). nil data (no context) gives a nil map.
+// A Store implementation decodes the contexts it returns with it.
+func DecodeContext(data []byte) (map[string]any, error) { return storeutil.DecodeContext(data) }
+
 // encodeContext returns the JSON encoding of ctx (nil for a nil ctx). Every
 // store keeps a context as the values decoding it gives back (numbers as
-// float64, structs as maps, ...), so that they all return the same.
+// float64 or json.Number, structs as maps, ...), so that they all return
+// the same.
 func encodeContext(ctx map[string]any) ([]byte, error) {
 	if ctx == nil {
 		return nil, nil

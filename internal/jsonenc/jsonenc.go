@@ -6,24 +6,44 @@ package jsonenc
 
 import (
 	"encoding/json"
-	"fmt"
+	"errors"
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"unicode/utf8"
+	"unsafe"
 )
+
+// MaxDepth is the deepest nesting of objects and arrays Append encodes:
+// the limit encoding/json's decoder puts on its input, so whatever was
+// decoded can be encoded again.
+const MaxDepth = 10000
+
+// ErrCycle is returned (wrapped, with the path to the value) by Append for
+// a map or slice that contains itself: encoding it would never end.
+var ErrCycle = errors.New("value contains itself (a cycle)")
+
+// ErrTooDeep is returned (wrapped, with the path to the value) by Append for
+// objects and arrays nested deeper than [MaxDepth].
+var ErrTooDeep = errors.New("value nested deeper than 10000 levels")
 
 // Append appends the JSON encoding of v to dst and returns the extended
 // slice. The bytes are exactly what [encoding/json.Marshal] writes: map
-// keys sorted, HTML characters escaped, the same number formats. The values
-// a context usually holds (maps of string to any, slices of any, strings,
-// bools, numbers, nil) are encoded directly and without allocating;
-// anything else goes through encoding/json.
+// keys sorted, HTML characters escaped, the same number formats, a
+// json.Number as its text. The values a context usually holds (maps of
+// string to any, slices of any, strings, bools, numbers, json.Number, nil)
+// are encoded directly and without allocating; anything else goes through
+// encoding/json.
+//
+// A map or slice that contains itself is an error wrapping [ErrCycle], and
+// nesting deeper than [MaxDepth] one wrapping [ErrTooDeep]: Append never
+// recurses without bound.
 //
 // On error, which names the map key or slice index of the value that
-// cannot be encoded (a NaN, a channel, ...), the contents of the returned
-// slice are unspecified.
+// cannot be encoded (a NaN, a channel, a cycle, ...), the contents of the
+// returned slice are unspecified.
 func Append(dst []byte, v any) ([]byte, error) {
 	switch x := v.(type) {
 	case string:
@@ -38,16 +58,92 @@ func Append(dst []byte, v any) ([]byte, error) {
 	for i := range e.keys {
 		clear(e.keys[i][:cap(e.keys[i])]) // do not keep the keys alive
 	}
-	e.depth = 0
+	e.depth, e.nest, e.open = 0, 0, nil
 	encoders.Put(e)
 	return dst, err
 }
 
 // encoder keeps the key slices of the maps being encoded, one per
-// depth, reused from call to call through a pool.
+// depth, reused from call to call through a pool, and the maps and slices
+// open beyond a nesting of trackFrom, to detect cycles.
 type encoder struct {
 	keys  [][]string
 	depth int
+	nest  int                    // maps and slices open
+	open  map[container]struct{} // those open beyond trackFrom
+}
+
+// container identifies a map or slice being encoded: its data pointer,
+// and for a slice its length (a slice and its first element may share a
+// pointer).
+type container struct {
+	ptr unsafe.Pointer
+	len int
+}
+
+// trackFrom is the nesting from which the encoder records the maps and
+// slices it opens. A cycle nests without end, so it is found once past
+// it, while the values a context usually holds, far shallower, cost one
+// counter.
+const trackFrom = 64
+
+// track records c as open, failing if it already is (a cycle) or the
+// nesting is too deep.
+func (e *encoder) track(c container) error {
+	if e.nest >= MaxDepth {
+		return ErrTooDeep
+	}
+	if e.open == nil {
+		e.open = make(map[container]struct{})
+	}
+	if _, ok := e.open[c]; ok {
+		return ErrCycle
+	}
+	e.open[c] = struct{}{}
+	return nil
+}
+
+// mapPointer returns the identity of a map.
+func mapPointer[V any](m map[string]V) unsafe.Pointer { return *(*unsafe.Pointer)(unsafe.Pointer(&m)) }
+
+// pathError is an error at a key or index path inside the encoded value.
+// Segments are added as the encoder unwinds, innermost first, so a deep
+// error costs one append per level, not one message per level.
+type pathError struct {
+	rev []string // path segments, innermost first
+	err error
+}
+
+// maxPathShown is the number of path segments an error message shows at
+// each end of a longer path.
+const maxPathShown = 8
+
+func (p *pathError) Error() string {
+	var b strings.Builder
+	n := len(p.rev)
+	for i := n - 1; i >= 0; i-- {
+		if n > 2*maxPathShown && i == n-1-maxPathShown {
+			b.WriteString("(")
+			b.WriteString(strconv.Itoa(n - 2*maxPathShown))
+			b.WriteString(" more levels): ")
+			i = maxPathShown
+		}
+		b.WriteString(p.rev[i])
+		b.WriteString(": ")
+	}
+	b.WriteString(p.err.Error())
+	return b.String()
+}
+
+func (p *pathError) Unwrap() error { return p.err }
+
+// at adds a path segment to err.
+func at(err error, seg string) error {
+	if p, ok := err.(*pathError); ok {
+		p.rev = append(p.rev, seg)
+		return p
+	}
+	return &pathError{rev: []string{seg}, err: err}
 }
 
 var encoders = sync.Pool{New: func() any { return new(encoder) }}
@@ -70,26 +166,53 @@ func (e *encoder) value(dst []byte, v any) ([]byte, error) {
 		return strconv.AppendInt(dst, int64(x), 10), nil
 	case uint64:
 		return strconv.AppendUint(dst, x, 10), nil
+	case json.Number:
+		if x == "" {
+			return append(dst, '0'), nil // as encoding/json writes it
+		}
+		if validNumber(string(x)) {
+			return append(dst, x...), nil
+		}
 	case map[string]any:
 		if x == nil {
 			return append(dst, "null"...), nil
 		}
-		return appendObject(e, dst, x, e.value)
+		var c container
+		if e.nest >= trackFrom {
+			if c.ptr = mapPointer(x); c.ptr != nil {
+				if err := e.track(c); err != nil {
+					return dst, err
+				}
+			}
+		}
+		e.nest++
+		dst, err := appendObject(e, dst, x, e.value)
+		e.nest--
+		if c.ptr != nil {
+			delete(e.open, c)
+		}
+		return dst, err
 	case []any:
 		if x == nil {
 			return append(dst, "null"...), nil
 		}
-		dst = append(dst, '[')
-		for i, el := range x {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			var err error
-			if dst, err = e.value(dst, el); err != nil {
-				return dst, fmt.Errorf("[%d]: %w", i, err)
+		if len(x) == 0 {
+			return append(dst, '[', ']'), nil
+		}
+		var c container
+		if e.nest >= trackFrom {
+			c = container{ptr: unsafe.Pointer(unsafe.SliceData(x)), len: len(x)}
+			if err := e.track(c); err != nil {
+				return dst, err
 			}
 		}
-		return append(dst, ']'), nil
+		e.nest++
+		dst, err := e.array(dst, x)
+		e.nest--
+		if c.ptr != nil {
+			delete(e.open, c)
+		}
+		return dst, err
 	case map[string]string:
 		if x == nil {
 			return append(dst, "null"...), nil
@@ -101,6 +224,21 @@ func (e *encoder) value(dst []byte, v any) ([]byte, error) {
 		return dst, err
 	}
 	return append(dst, b...), nil
+}
+
+// array appends the elements of x in brackets.
+func (e *encoder) array(dst []byte, x []any) ([]byte, error) {
+	dst = append(dst, '[')
+	for i, el := range x {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		var err error
+		if dst, err = e.value(dst, el); err != nil {
+			return dst, at(err, "["+strconv.Itoa(i)+"]")
+		}
+	}
+	return append(dst, ']'), nil
 }
 
 // appendObject appends m with its keys sorted, each value written by val.
@@ -121,7 +259,7 @@ func appendObject[V any](e *encoder, dst []byte, m map[string]V, val func([]byte
 		dst = append(dst, ':')
 		var err error
 		if dst, err = val(dst, m[k]); err != nil {
-			return dst, fmt.Errorf("key %q: %w", k, err)
+			return dst, at(err, "key "+strconv.Quote(k))
 		}
 	}
 	return append(dst, '}'), nil

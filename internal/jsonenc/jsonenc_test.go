@@ -3,6 +3,7 @@ package jsonenc_test
 import (
 	"encoding/json"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -97,4 +98,74 @@ func FuzzAppend(f *testing.F) {
 		require.NoError(t, err)
 		require.Equal(t, string(want), string(got))
 	})
+}
+
+func TestAppendCycles(t *testing.T) {
+	self := map[string]any{"a": 1.0}
+	self["audit"] = self
+	list := []any{1.0, nil}
+	list[1] = list
+	viaList := map[string]any{}
+	viaList["items"] = []any{"x", map[string]any{"back": viaList}}
+	long := map[string]any{}
+	m := long
+	for range 100 { // a cycle longer than the scanned part of the path
+		next := map[string]any{}
+		m["n"] = next
+		m = next
+	}
+	m["n"] = long
+	for _, tc := range []struct {
+		name string
+		v    any
+		want string
+	}{
+		{"self", self, `key "audit": key "audit": key "audit": key "audit": key "audit": key "audit": key "audit": key "audit": (`},
+		{"slice", list, `[1]: [1]: [1]: [1]: [1]: [1]: [1]: [1]: (`},
+		{"through a slice", viaList, `key "items": [1]: key "back": key "items": [1]: key "back": `},
+		{"long", long, `key "n": key "n": key "n": key "n": key "n": key "n": key "n": key "n": (`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := jsonenc.Append(nil, tc.v)
+			require.ErrorIs(t, err, jsonenc.ErrCycle)
+			assert.True(t, strings.HasPrefix(err.Error(), tc.want), "%s", err)
+			assert.True(t, strings.HasSuffix(err.Error(), ": value contains itself (a cycle)"), "%s", err)
+			assert.Less(t, len(err.Error()), 400)
+			// The pooled encoder is clean afterwards.
+			got, err := jsonenc.Append(nil, map[string]any{"ok": []any{true}})
+			require.NoError(t, err)
+			assert.JSONEq(t, `{"ok":[true]}`, string(got))
+		})
+	}
+}
+
+func TestAppendSharedIsNotACycle(t *testing.T) {
+	shared := map[string]any{"k": "v"}
+	items := []any{shared, shared}
+	got, err := jsonenc.Append(nil, map[string]any{"a": shared, "b": shared, "items": items, "again": items})
+	require.NoError(t, err)
+	assert.Equal(t, `{"a":{"k":"v"},"again":[{"k":"v"},{"k":"v"}],"b":{"k":"v"},"items":[{"k":"v"},{"k":"v"}]}`, string(got))
+}
+
+func TestAppendDepth(t *testing.T) {
+	nest := func(n int) any {
+		var v any = "leaf"
+		for i := range n {
+			if i%2 == 0 {
+				v = []any{v}
+			} else {
+				v = map[string]any{"x": v}
+			}
+		}
+		return v
+	}
+	// As deep as encoding/json decodes: encoded.
+	data, err := jsonenc.Append(nil, nest(jsonenc.MaxDepth))
+	require.NoError(t, err)
+	var back any
+	require.NoError(t, json.Unmarshal(data, &back), "encoding/json decodes it back")
+
+	_, err = jsonenc.Append(nil, nest(jsonenc.MaxDepth+1))
+	require.ErrorIs(t, err, jsonenc.ErrTooDeep)
+	assert.Less(t, len(err.Error()), 300, "a deep error has a short message: %s", err)
 }

@@ -6,10 +6,11 @@ package storeutil
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/svcflow/svcflow/internal/jsonenc"
 )
 
 // Life tracks whether a store is open. Operations hold it shared while
@@ -73,7 +74,7 @@ func DecodeContext(data []byte) (map[string]any, error) {
 		return nil, nil
 	}
 	var m map[string]any
-	if err := json.Unmarshal(data, &m); err != nil {
+	if err := jsonenc.Unmarshal(data, &m); err != nil {
 		return nil, fmt.Errorf("decode context: %w", err)
 	}
 	return m, nil

@@ -23,6 +23,7 @@ import (
 	"github.com/svcflow/svcflow/adapters/message"
 	"github.com/svcflow/svcflow/adapters/store"
 	flowerrors "github.com/svcflow/svcflow/errors"
+	"github.com/svcflow/svcflow/internal/jsonenc"
 	"github.com/svcflow/svcflow/internal/storeutil"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
@@ -496,7 +497,7 @@ func scanRecords(rows *sql.Rows, err error) ([]*store.Record, error) {
 			}
 		}
 		if ctxJSON != nil {
-			if err := json.Unmarshal(ctxJSON, &m.Context); err != nil {
+			if err := jsonenc.Unmarshal(ctxJSON, &m.Context); err != nil {
 				return nil, fmt.Errorf("message %q: context: %w", m.ID, err)
 			}
 		}

@@ -189,11 +189,17 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 			"s": "text", "b": true, "f": 2.5, "i": 7, "i64": int64(1) << 60, "u8": uint8(3),
 			"nil": nil, "list": []any{1, "a", []any{2.5}}, "nested": map[string]any{"k": []any{map[string]any{"x": 1}}},
 			"typed": []item{{SKU: "a", Qty: 0.1}}, "ints": []int{1, 2}, "bad": "\xff",
+			"big": json.Number("12345678901234567891"), "long": json.Number("0.10000000000000000001"),
 		}
 		data, err := json.Marshal(c)
 		require.NoError(t, err)
-		var want map[string]any
-		require.NoError(t, json.Unmarshal(data, &want))
+		want, err := store.DecodeContext(data)
+		require.NoError(t, err)
+		// Numbers a float64 would not write back as they were come back
+		// as their text.
+		assert.Equal(t, json.Number("12345678901234567891"), want["big"])
+		assert.Equal(t, json.Number("1152921504606846976"), want["i64"])
+		assert.Equal(t, json.Number("0.10000000000000000001"), want["long"])
 
 		m := msg("rt", 0, nil)
 		m.Context = c
