@@ -155,6 +155,13 @@ func build(cfg *config.Config, opts Options, open bool) (*Server, error) {
 			errs = append(errs, p.at.Errorf("store", "channel %q: store %s: %v", p.spec.Name, p.spec.Store.Component.Name, err))
 			continue
 		}
+		if _, err := store.Probe(context.Background(), st); err != nil {
+			errs = append(errs, p.at.Errorf("store", "channel %q: store %s: %v: %v", p.spec.Name, p.spec.Store.Component.Name, channel.ErrStoreNotWritable, err))
+			if cerr := st.Close(); cerr != nil {
+				s.log.Warn("closing store", "error", cerr)
+			}
+			continue
+		}
 		s.stores = append(s.stores, st)
 		ch, err := channel.New(channel.Config{Name: p.spec.Name, Flow: p.flow, Sources: p.sources, Store: st,
 			RetryAfter: p.spec.RetryAfter, Restart: p.spec.Restart, Logger: s.log, NoTrace: !p.spec.Trace,
@@ -434,13 +441,18 @@ func (s *Server) adminHandler() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		var notReady, recovering []string
+		var notReady, recovering, unwritable []string
 		statuses := []channel.Status{}
 		for _, ch := range s.channels {
 			st := ch.Status()
 			statuses = append(statuses, st)
-			if st.State != channel.StateRunning {
+			switch {
+			case st.State != channel.StateRunning:
 				notReady = append(notReady, st.Name)
+			case st.StoreError != "":
+				// Its deliveries are refused until a write succeeds.
+				notReady = append(notReady, st.Name)
+				unwritable = append(unwritable, st.Name)
 			}
 			if st.Recovering > 0 {
 				recovering = append(recovering, st.Name)
@@ -454,11 +466,23 @@ func (s *Server) adminHandler() http.Handler {
 		code := http.StatusOK
 		if len(notReady) > 0 {
 			code = http.StatusServiceUnavailable
+			w.Header().Set("Retry-After", "1")
 		}
 		// Recovering is not "not ready": new messages are served while
 		// owed ones run again, so traffic may come (Kubernetes readiness).
-		writeJSON(w, code, map[string]any{"ready": len(notReady) == 0, "not_ready": notReady,
-			"recovering": recovering, "channels": statuses})
+		body := map[string]any{"ready": len(notReady) == 0, "not_ready": notReady,
+			"recovering": recovering, "channels": statuses}
+		if len(unwritable) > 0 {
+			body["store_not_writable"] = unwritable
+			reasons := map[string]string{}
+			for _, st := range statuses {
+				if st.StoreError != "" {
+					reasons[st.Name] = "store not writable: " + st.StoreError
+				}
+			}
+			body["reasons"] = reasons
+		}
+		writeJSON(w, code, body)
 	})
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")

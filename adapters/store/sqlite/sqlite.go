@@ -768,7 +768,7 @@ func (s *Store) Probe(ctx context.Context) error {
 		return err
 	})
 	if err != nil {
-		return s.fail("probe", "", "", err)
+		return s.fail("probe", "", "", fmt.Errorf("%s: %w", s.path, err))
 	}
 	return nil
 }
