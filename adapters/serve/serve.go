@@ -17,6 +17,16 @@
 // (Kubernetes readiness means "send traffic"), so /readyz stays 200 and
 // lists it under "recovering", with each channel's count of owed
 // messages left in its status.
+//
+// Stores are health-checked. New probes each store it opens (see
+// store.Prober): one that cannot be written (a read-only folder or
+// database file, a full disk) is refused with an error naming the
+// channel, the store and the cause, and nothing starts. While running,
+// a channel whose store writes fail reports it (channel.Status's
+// StoreError) until a write or a probe, every channel.ProbeInterval,
+// succeeds: /readyz answers 503 meanwhile, naming the channel under
+// "not_ready" and "store_not_writable", with "store not writable: CAUSE"
+// under "reasons". Every 503 of /readyz carries Retry-After.
 package serve
 
 import (
@@ -152,11 +162,11 @@ func build(cfg *config.Config, opts Options, open bool) (*Server, error) {
 	for _, p := range plans {
 		st, err := p.open()
 		if err != nil {
-			errs = append(errs, p.at.Errorf("store", "channel %q: store %s: %v", p.spec.Name, p.spec.Store.Component.Name, err))
+			errs = append(errs, p.at.Errorf("store", "channel %q: %s", p.spec.Name, storeError(p.spec.Store.Component.Name, err)))
 			continue
 		}
 		if _, err := store.Probe(context.Background(), st); err != nil {
-			errs = append(errs, p.at.Errorf("store", "channel %q: store %s: %v: %v", p.spec.Name, p.spec.Store.Component.Name, channel.ErrStoreNotWritable, err))
+			errs = append(errs, p.at.Errorf("store", "channel %q: %v: %s", p.spec.Name, channel.ErrStoreNotWritable, storeError(p.spec.Store.Component.Name, err)))
 			if cerr := st.Close(); cerr != nil {
 				s.log.Warn("closing store", "error", cerr)
 			}
@@ -178,6 +188,15 @@ func build(cfg *config.Config, opts Options, open bool) (*Server, error) {
 		return nil, errs.Sorted()
 	}
 	return s, nil
+}
+
+// storeError is the text of an error of the named store, which names the
+// store once: store errors (store.OpError) name it already.
+func storeError(name string, err error) string {
+	if msg := err.Error(); strings.HasPrefix(msg, "store "+name+": ") {
+		return msg
+	}
+	return fmt.Sprintf("store %s: %v", name, err)
 }
 
 // plan decodes one channel and builds its parts; every problem is

@@ -45,7 +45,9 @@ func TestUnwritableStoreRefusesToStart(t *testing.T) {
 			assert.Nil(t, srv)
 			msg := err.Error()
 			t.Log(msg)
-			assert.Contains(t, msg, `channel "intake": store `+strings.SplitN(url, ":", 2)[0]+":")
+			assert.Contains(t, msg, `channel "intake": `)
+			assert.Contains(t, msg, "store "+strings.SplitN(url, ":", 2)[0]+": ")
+			assert.Equal(t, 1, strings.Count(msg, "store "+strings.SplitN(url, ":", 2)[0]+": "), "the store is named once")
 			assert.True(t, strings.Contains(msg, "read-only file system") || strings.Contains(msg, "permission denied") ||
 				strings.Contains(msg, "readonly"), "the cause is named: %s", msg)
 		})
