@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/svcflow/svcflow/adapters/message"
@@ -27,6 +28,7 @@ var ErrStoreNotWritable = errors.New("store not writable")
 // probe that succeeds marks it writable again.
 type health struct {
 	c       *Channel
+	bad     atomic.Bool // err != "": the fast path of a write that succeeds
 	mu      sync.Mutex
 	err     string // the latest write failure; "" while writable
 	probing bool   // a probe loop runs
@@ -89,9 +91,13 @@ func (h *health) wrote(err error) {
 }
 
 func (h *health) ok() {
+	if !h.bad.Load() {
+		return
+	}
 	h.mu.Lock()
 	was := h.err
 	h.err = ""
+	h.bad.Store(false)
 	h.mu.Unlock()
 	if was != "" {
 		h.c.log.Info("store writable again")
@@ -104,6 +110,7 @@ func (h *health) failed(err error) {
 	h.mu.Lock()
 	was := h.err
 	h.err = err.Error()
+	h.bad.Store(true)
 	start := !h.probing
 	if start {
 		h.probing = true
@@ -152,7 +159,9 @@ func (h *health) probe() {
 		}
 		if writeFailed(err) {
 			h.mu.Lock()
-			h.err = err.Error()
+			if h.err != "" { // else a write succeeded meanwhile
+				h.err = err.Error()
+			}
 			h.mu.Unlock()
 		}
 	}

@@ -2,6 +2,8 @@ package file
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"os"
 	"strings"
 	"testing"
@@ -34,7 +36,7 @@ func TestProbeReadOnlyFolder(t *testing.T) {
 	require.ErrorAs(t, err, &oe)
 	assert.Equal(t, "probe", oe.Op)
 	assert.Contains(t, err.Error(), "store file: probe: ")
-	assert.True(t, os.IsPermission(err) || strings.Contains(err.Error(), "read-only file system"), err.Error())
+	assert.True(t, errors.Is(err, fs.ErrPermission) || strings.Contains(err.Error(), "read-only file system"), err.Error())
 }
 
 func TestProbeLeavesNothing(t *testing.T) {
