@@ -140,6 +140,7 @@ func TestDiskFull(t *testing.T) {
 	reasons, _ := body["reasons"].(map[string]any)
 	assert.Contains(t, reasons["intake"], "store not writable")
 	t.Log("readyz while full: ", reasons["intake"])
+	assert.Contains(t, metricsText(t, admin), `svcflow_store_writable{channel="intake"} 0`)
 	// Still full a while later: the probes fail too.
 	time.Sleep(1500 * time.Millisecond)
 	code, _, _ = readyz(t, admin)
@@ -149,6 +150,7 @@ func TestDiskFull(t *testing.T) {
 	require.NoError(t, os.Remove(filler))
 	require.Eventually(t, func() bool { code, _, _ := readyz(t, admin); return code == 200 }, 10*time.Second, 50*time.Millisecond,
 		"readiness returns once the store can be written")
+	assert.Contains(t, metricsText(t, admin), `svcflow_store_writable{channel="intake"} 1`)
 	for _, key := range refused {
 		require.Equal(t, 200, post(key, bodies[key]).code, "a refused request sent again is served")
 	}
@@ -165,4 +167,14 @@ func TestDiskFull(t *testing.T) {
 		}
 	}
 	t.Logf("%d requests answered 2xx, all done; %d refused while the disk was full", len(accepted), len(refused))
+}
+
+func metricsText(t *testing.T, admin string) string {
+	t.Helper()
+	resp, err := http.Get(admin + "/metrics")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return string(b)
 }
