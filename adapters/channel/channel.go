@@ -159,6 +159,7 @@ type Channel struct {
 	restarts atomic.Int64
 	counts   [5]atomic.Int64 // by outcome: done, rejected, error, left, duplicate
 	lastErr  atomic.Value    // string
+	health   health          // whether the store can be written
 }
 
 // Channel states reported by [Channel.Status].
@@ -214,6 +215,8 @@ func New(cfg Config) (*Channel, error) {
 	if c.store == nil {
 		c.store = store.NewMemory()
 	}
+	c.health.c = c
+	c.store = &watched{Store: c.store, h: &c.health}
 	c.restart = errors.Policy{Initial: 100 * time.Millisecond, Multiplier: 2, MaxInterval: 30 * time.Second, MaxAttempts: 10}
 	if cfg.Restart != nil {
 		if err := cfg.Restart.Validate(); err != nil {
@@ -254,7 +257,7 @@ func (c *Channel) Store() store.Store {
 	if c == nil {
 		return nil
 	}
-	return c.store
+	return unwatched(c.store)
 }
 
 // Flow returns the channel's flow (nil for a Channel New did not make).
@@ -265,7 +268,9 @@ func (c *Channel) Flow() *flow.Flow {
 	return c.cfg.Flow
 }
 
-// Start initialises the flow's services, starts the sources, and returns:
+// Start probes the store (see store.Prober; a store that cannot be
+// written fails Start with [ErrStoreNotWritable] and the cause),
+// initialises the flow's services, starts the sources, and returns:
 // new messages are served at once. The messages a previous process left
 // unfinished in the store (oldest first) are run again meanwhile, in the
 // background, at most RecoverConcurrency (and half of MaxInFlight) at a
@@ -292,6 +297,9 @@ func (c *Channel) Start(ctx context.Context) error {
 		c.hardStop()
 		c.mu.Unlock()
 		return fmt.Errorf("channel %q: start: %w", c.cfg.Name, err)
+	}
+	if err := c.probeStore(ctx); err != nil {
+		return fail(err)
 	}
 	if err := c.cfg.Flow.Init(ctx); err != nil {
 		return fail(err)
@@ -445,6 +453,12 @@ type Status struct {
 	Outcomes  map[string]int64 `json:"outcomes"`
 	Sources   []string         `json:"sources"`              // the sources' names
 	LastError string           `json:"last_error,omitempty"` // the text of the latest error
+	// StoreError is the latest store write failure while the store cannot
+	// be written (a full disk, a read-only database): the last write
+	// failed, and no write or probe has succeeded since. Deliveries are
+	// refused meanwhile (HTTP 503 with Retry-After). Empty while the
+	// store is writable.
+	StoreError string `json:"store_error,omitempty"`
 }
 
 var outcomeNames = [5]string{"done", "rejected", "error", "left", "duplicate"}
@@ -460,7 +474,7 @@ func (c *Channel) Status() Status {
 	st := c.state
 	c.mu.Unlock()
 	s := Status{Name: c.cfg.Name, State: st, InFlight: c.running.Load(), Recovering: c.owed.Load(), Restarts: c.restarts.Load(),
-		Outcomes: map[string]int64{}, LastError: c.lastErr.Load().(string)}
+		Outcomes: map[string]int64{}, LastError: c.lastErr.Load().(string), StoreError: c.health.error()}
 	for i, n := range outcomeNames {
 		s.Outcomes[n] = c.counts[i].Load()
 	}

@@ -52,6 +52,17 @@
 //
 // Config.MaxInFlight bounds the messages run at once (default 1024): a
 // delivery beyond it is left unrecorded with [ErrBusy] (HTTP 503 with
-// Retry-After), unless its context comes from [WaitWhenBusy]. [Channel.Handle], [Channel.Inject] and [Channel.Replay] also
-// work on a channel without sources.
+// Retry-After), unless its context comes from [WaitWhenBusy].
+// [Channel.Handle], [Channel.Inject] and [Channel.Replay] also work on a
+// channel without sources.
+//
+// Store health: [Channel.Start] probes the store (store.Prober) and fails
+// with [ErrStoreNotWritable] and the cause when it cannot be written. A
+// store write that fails for a reason other than the message (a full
+// disk, a read-only database, an I/O error; not ErrExists, ErrNotFound,
+// ErrInvalid, ErrClosed or a canceled context) leaves the delivery with
+// its source (HTTP 503 with Retry-After) and marks the store not
+// writable: [Channel.Status] reports the failure in StoreError until a write
+// succeeds, or a probe does; a running channel probes every
+// [ProbeInterval] meanwhile, so that it recovers without traffic.
 package channel

@@ -141,6 +141,16 @@ func (r *Registry) WritePrometheus(w io.Writer) error {
 		}
 		fmt.Fprintf(&b, "svcflow_channel_up{channel=%s} %d\n", quote(st.Name), up)
 	}
+	b.WriteString("# HELP svcflow_store_writable Whether a channel's store can be written (1) or its last write failed and no write or probe succeeded since (0).\n")
+	b.WriteString("# TYPE svcflow_store_writable gauge\n")
+	for _, ch := range chans {
+		st := ch.Status()
+		writable := 1
+		if st.StoreError != "" {
+			writable = 0
+		}
+		fmt.Fprintf(&b, "svcflow_store_writable{channel=%s} %d\n", quote(st.Name), writable)
+	}
 
 	b.WriteString("# HELP svcflow_step_duration_seconds Duration of step attempts.\n")
 	b.WriteString("# TYPE svcflow_step_duration_seconds histogram\n")

@@ -74,6 +74,7 @@ func TestChannelAndStepMetrics(t *testing.T) {
 	assert.Contains(t, out, `svcflow_step_duration_seconds_count{flow="orders",step="check",outcome="ok"} 8`+"\n")
 	assert.Contains(t, out, `svcflow_step_duration_seconds_count{flow="orders",step="check",outcome="stop"} 2`+"\n")
 	assert.Contains(t, out, `svcflow_channel_up{channel="intake"} 0`+"\n")
+	assert.Contains(t, out, `svcflow_store_writable{channel="intake"} 1`+"\n")
 	assert.Contains(t, out, "# TYPE svcflow_step_duration_seconds histogram\n")
 }
 

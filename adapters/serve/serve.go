@@ -17,6 +17,16 @@
 // (Kubernetes readiness means "send traffic"), so /readyz stays 200 and
 // lists it under "recovering", with each channel's count of owed
 // messages left in its status.
+//
+// Stores are health-checked. New probes each store it opens (see
+// store.Prober): one that cannot be written (a read-only folder or
+// database file, a full disk) is refused with an error naming the
+// channel, the store and the cause, and nothing starts. While running,
+// a channel whose store writes fail reports it (channel.Status's
+// StoreError) until a write or a probe, every channel.ProbeInterval,
+// succeeds: /readyz answers 503 meanwhile, naming the channel under
+// "not_ready" and "store_not_writable", with "store not writable: CAUSE"
+// under "reasons". Every 503 of /readyz carries Retry-After.
 package serve
 
 import (
@@ -153,7 +163,14 @@ func build(cfg *config.Config, opts Options, open bool) (*Server, error) {
 	for _, p := range plans {
 		st, err := p.open()
 		if err != nil {
-			errs = append(errs, p.at.Errorf("store", "channel %q: store %s: %v", p.spec.Name, p.spec.Store.Component.Name, err))
+			errs = append(errs, p.at.Errorf("store", "channel %q: %s", p.spec.Name, storeError(p.spec.Store.Component.Name, err)))
+			continue
+		}
+		if _, err := store.Probe(context.Background(), st); err != nil {
+			errs = append(errs, p.at.Errorf("store", "channel %q: %v: %s", p.spec.Name, channel.ErrStoreNotWritable, storeError(p.spec.Store.Component.Name, err)))
+			if cerr := st.Close(); cerr != nil {
+				s.log.Warn("closing store", "error", cerr)
+			}
 			continue
 		}
 		s.stores = append(s.stores, st)
@@ -172,6 +189,15 @@ func build(cfg *config.Config, opts Options, open bool) (*Server, error) {
 		return nil, errs.Sorted()
 	}
 	return s, nil
+}
+
+// storeError is the text of an error of the named store, which names the
+// store once: store errors (store.OpError) name it already.
+func storeError(name string, err error) string {
+	if msg := err.Error(); strings.HasPrefix(msg, "store "+name+": ") {
+		return msg
+	}
+	return fmt.Sprintf("store %s: %v", name, err)
 }
 
 // plan decodes one channel and builds its parts; every problem is
@@ -435,13 +461,18 @@ func (s *Server) adminHandler() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		var notReady, recovering []string
+		var notReady, recovering, unwritable []string
 		statuses := []channel.Status{}
 		for _, ch := range s.channels {
 			st := ch.Status()
 			statuses = append(statuses, st)
-			if st.State != channel.StateRunning {
+			switch {
+			case st.State != channel.StateRunning:
 				notReady = append(notReady, st.Name)
+			case st.StoreError != "":
+				// Its deliveries are refused until a write succeeds.
+				notReady = append(notReady, st.Name)
+				unwritable = append(unwritable, st.Name)
 			}
 			if st.Recovering > 0 {
 				recovering = append(recovering, st.Name)
@@ -455,11 +486,23 @@ func (s *Server) adminHandler() http.Handler {
 		code := http.StatusOK
 		if len(notReady) > 0 {
 			code = http.StatusServiceUnavailable
+			w.Header().Set("Retry-After", "1")
 		}
 		// Recovering is not "not ready": new messages are served while
 		// owed ones run again, so traffic may come (Kubernetes readiness).
-		writeJSON(w, code, map[string]any{"ready": len(notReady) == 0, "not_ready": notReady,
-			"recovering": recovering, "channels": statuses})
+		body := map[string]any{"ready": len(notReady) == 0, "not_ready": notReady,
+			"recovering": recovering, "channels": statuses}
+		if len(unwritable) > 0 {
+			body["store_not_writable"] = unwritable
+			reasons := map[string]string{}
+			for _, st := range statuses {
+				if st.StoreError != "" {
+					reasons[st.Name] = "store not writable: " + st.StoreError
+				}
+			}
+			body["reasons"] = reasons
+		}
+		writeJSON(w, code, body)
 	})
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")

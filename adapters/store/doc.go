@@ -74,4 +74,15 @@
 // and, if it has no query engine of its own, runs them over an index in
 // memory with Query.Select and Query.Count. Its tests run storetest.Run
 // (and storetest.RunDurable if it keeps messages across a restart).
+//
+// # Health
+//
+// A store that can check it is writable implements the optional Prober:
+// Probe writes a probe record where records go, makes it durable and
+// removes it, failing as a write would on a read-only folder or database
+// or a full disk. Memory, File and SQLite implement it; storetest.Run
+// checks it for a store that does. A channel probes its store when it
+// starts (an unwritable store refuses to start) and, while its writes
+// fail, every second until a probe succeeds. A store that is not a
+// Prober is taken as writable until a write fails.
 package store

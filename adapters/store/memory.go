@@ -264,6 +264,20 @@ func (s *Memory) Count(ctx context.Context, q Query) (int, error) {
 	return q.Count(s.all), nil
 }
 
+// Probe implements [Prober]: memory can always be written while the
+// store is open.
+func (s *Memory) Probe(ctx context.Context) error {
+	if err := storeutil.CtxErr(ctx); err != nil {
+		return s.fail("probe", "", "", err)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return s.fail("probe", "", "", ErrClosed)
+	}
+	return nil
+}
+
 // Close implements Store. The records are dropped.
 func (s *Memory) Close() error {
 	s.mu.Lock()

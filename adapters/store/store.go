@@ -214,6 +214,32 @@ type Store interface {
 	Close() error
 }
 
+// Prober is implemented by a store that can check, without keeping
+// anything, that it can be written: Probe writes a small probe record
+// where the store's records go (a file in its folder, a row in its
+// database), makes it durable and removes it. It fails, with an *OpError
+// for operation "probe", when a write would: a read-only folder or
+// database, a full disk, a closed store (ErrClosed). A channel probes its
+// store when it starts (an unwritable store refuses to start) and, while
+// its writes fail, until one succeeds (see [Probe]).
+//
+// Prober is optional, so that the Store contract stays small: a store
+// that does not implement it is taken as writable until a write fails.
+type Prober interface {
+	Probe(ctx context.Context) error
+}
+
+// Probe checks that s can be written, with its Probe method when s is a
+// [Prober]. It reports whether s could be probed: false (and a nil
+// error) for a store that is not a Prober.
+func Probe(ctx context.Context, s Store) (probed bool, err error) {
+	p, ok := s.(Prober)
+	if !ok {
+		return false, nil
+	}
+	return true, p.Probe(ctx)
+}
+
 // Errors returned (wrapped in an *OpError) by stores. Test for them with
 // errors.Is.
 var (
@@ -236,7 +262,7 @@ type OpError struct {
 	// Store is the kind of store: "memory", "file" or "sqlite".
 	Store string
 	// Op is the operation: "open", "put", "begin", "transition", "get",
-	// "search", "count" or "close".
+	// "search", "count", "probe" or "close".
 	Op string
 	// ID is the message ID the operation concerned, if any.
 	ID string

@@ -383,6 +383,49 @@ func (s *Store) Count(ctx context.Context, q store.Query) (int, error) {
 	return q.Count(s.all), nil
 }
 
+// Probe implements [store.Prober]: it writes a temporary probe file in
+// the folder as a record is written (created, written, synced), then
+// removes it. A read-only folder or a full disk fails it. A probe file a
+// crash leaves behind is removed by the next Open, as any temporary file.
+func (s *Store) Probe(ctx context.Context) error {
+	if err := storeutil.CtxErr(ctx); err != nil {
+		return s.fail("probe", "", "", err)
+	}
+	if !s.life.Enter() {
+		return s.fail("probe", "", "", store.ErrClosed)
+	}
+	defer s.life.Exit()
+	if err := s.probe(); err != nil {
+		return s.fail("probe", "", "", err)
+	}
+	return nil
+}
+
+// probeData is what a probe writes: about as much as a small record.
+var probeData = []byte(`{"probe":"` + strings.Repeat("x", 500) + `"}` + "\n")
+
+func (s *Store) probe() (err error) {
+	f, err := os.CreateTemp(s.dir, tempPrefix+"probe-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := f.Close(); err == nil && cerr != nil && !errors.Is(cerr, os.ErrClosed) {
+			err = cerr
+		}
+		if rerr := os.Remove(f.Name()); err == nil {
+			err = rerr
+		}
+	}()
+	if _, err = f.Write(probeData); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	return f.Close()
+}
+
 // Close implements store.Store. It waits for running operations to finish.
 func (s *Store) Close() error {
 	if !s.life.Close() {

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -165,9 +166,27 @@ func parseOutcome(s string) (flowerrors.Kind, error) {
 func Open(path string) (*Store, error) {
 	s, err := open(path)
 	if err != nil {
+		if werr := folderWritable(path); werr != nil {
+			err = fmt.Errorf("%w; the database's folder cannot be written: %w", err, werr)
+		}
 		return nil, &store.OpError{Store: "sqlite", Op: "open", Err: fmt.Errorf("%s: %w", path, err)}
 	}
 	return s, nil
+}
+
+// folderWritable checks that a file can be made in the folder of the
+// database at path, where SQLite makes its log: SQLite's own error for a
+// read-only folder ("unable to open database file") does not say so.
+func folderWritable(path string) error {
+	if path == ":memory:" || path == "" {
+		return nil
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".probe-*")
+	if err != nil {
+		return err
+	}
+	f.Close()
+	return os.Remove(f.Name())
 }
 
 func open(path string) (*Store, error) {
@@ -720,6 +739,39 @@ func (s *Store) Count(ctx context.Context, q store.Query) (int, error) {
 		return 0, s.fail("count", "", "", err)
 	}
 	return n, nil
+}
+
+// probeSize is how many bytes a probe writes: a page or so, as a small
+// record does.
+const probeSize = 4096
+
+// Probe implements [store.Prober]: in one write transaction it inserts a
+// probe row into the messages table (an ID no message is given) and
+// deletes it, and commits, which writes the database's log as any write
+// does. A read-only database file or folder, or a full disk, fails it;
+// readers never see the row.
+func (s *Store) Probe(ctx context.Context) error {
+	ctx = storeutil.OrBackground(ctx)
+	if err := ctx.Err(); err != nil {
+		return s.fail("probe", "", "", err)
+	}
+	if !s.life.Enter() {
+		return s.fail("probe", "", "", store.ErrClosed)
+	}
+	defer s.life.Exit()
+	id := fmt.Sprintf("\x00probe-%d", time.Now().UnixNano())
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO messages (id, time, content_type, payload, state, err, attempts, updated)
+			VALUES (?, '', '', randomblob(?), 'pending', '', 0, '')`, id, probeSize); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `DELETE FROM messages WHERE id = ?`, id)
+		return err
+	})
+	if err != nil {
+		return s.fail("probe", "", "", fmt.Errorf("%s: %w", s.path, err))
+	}
+	return nil
 }
 
 // Close implements store.Store. It waits for running operations to finish.

@@ -1,7 +1,7 @@
 // Package storetest checks that a [store.Store] keeps the contract that
 // package store documents: states and history, outcomes and reasons, the
-// errors, search order, normalization, copies, concurrent use, Recover and
-// Close. Every store of
+// errors, search order, normalization, copies, concurrent use, Recover,
+// Close, and Probe for a store that implements store.Prober. Every store of
 // this module runs it, and so can a store written elsewhere:
 //
 //	func TestConformance(t *testing.T) {
@@ -738,6 +738,39 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 			_, err = s.Get(ctx, id)
 			assert.ErrorIs(t, err, store.ErrNotFound)
 		}
+	})
+
+	t.Run("probe", func(t *testing.T) {
+		s := open(t)
+		defer s.Close()
+		if _, ok := s.(store.Prober); !ok {
+			probed, err := store.Probe(ctx, s)
+			assert.False(t, probed)
+			assert.NoError(t, err)
+			t.Skip("the store is not a store.Prober")
+		}
+		require.NoError(t, s.Put(ctx, msg("a", 0, nil)))
+		for range 3 {
+			probed, err := store.Probe(ctx, s)
+			assert.True(t, probed)
+			require.NoError(t, err, "an open store can be written")
+		}
+		recs, err := s.Search(ctx, store.Query{})
+		require.NoError(t, err)
+		assert.Equal(t, []string{"a"}, ids(recs), "a probe keeps nothing")
+		n, err := s.Count(ctx, store.Query{})
+		require.NoError(t, err)
+		assert.Equal(t, 1, n)
+
+		canceled, cancel := context.WithCancel(ctx)
+		cancel()
+		_, err = store.Probe(canceled, s)
+		assert.ErrorIs(t, err, context.Canceled)
+
+		require.NoError(t, s.Close())
+		_, err = store.Probe(ctx, s)
+		assert.ErrorIs(t, err, store.ErrClosed)
+		checkOpError(t, err, "probe", "")
 	})
 
 	t.Run("closed", func(t *testing.T) {
