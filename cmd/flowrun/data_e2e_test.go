@@ -42,7 +42,7 @@ channels:
   c:
     from: {http: {listen: "`+addr+`", path: /in}}
     flow: f
-    store: sqlite:c.db
+    store: sqlite:`+filepath.Join(dir, "c.db")+`
 `), 0o644))
 	data := filepath.Join(dir, "data")
 	cmd := exec.Command(bin, "serve", file, "--data", data, "--admin", "off", "--drain", "5s")
