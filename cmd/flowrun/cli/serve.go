@@ -31,9 +31,11 @@ runs (SQLite under --data by default), so messages a crash left unfinished
 run again at the next start, in the background while new ones are served;
 one whose runs crashed the process max_crashes times in a row (default 3)
 is set aside in state error ("gave up after N crashed runs") for a replay
-by hand. The admin address serves /healthz, /readyz
-and Prometheus /metrics; it is bound to loopback by default ("off"
-disables it).`,
+by hand. Each store is probed with a write at start (an unwritable one
+stops serve with exit 1) and while writes fail (/readyz answers 503).
+The admin address serves /healthz, /readyz and Prometheus /metrics; it
+is bound to loopback by default ("off" disables it). flowrun validate
+checks a file exactly as serve builds it.`,
 		Example: `flowrun serve examples/intake/intake.yaml
 flowrun serve flows.yaml --data /var/lib/flowrun --admin 127.0.0.1:9191`,
 		Run: serveCmd,
