@@ -157,7 +157,7 @@ func newHTTP(env component.Env, s HTTPSpec) (flow.Service, error) {
 		reads = append(reads, string(s.Body))
 	}
 	reads = append(reads, s.BodyTemplate.Keys()...)
-	svc.contract.Needs = needsOf(reads, nil)
+	svc.contract.Needs = needsOf(reads)
 	svc.contract.Provides = []fc.KeyInfo{fc.Any(svc.into)}
 	if svc.statusInto != "" {
 		svc.contract.Provides = append(svc.contract.Provides, fc.Key[int](svc.statusInto).Info())

@@ -39,7 +39,7 @@ func newLog(env component.Env, s LogSpec) (flow.Service, error) {
 		keys[i] = string(k)
 	}
 	return &logService{name: env.Name, logger: env.Log(), level: level, msg: s.Message, keys: keys,
-		contract: flow.Contract{Needs: needsOf(append(s.Message.Keys(), keys...), nil)}}, nil
+		contract: flow.Contract{Needs: needsOf(append(s.Message.Keys(), keys...))}}, nil
 }
 
 // logService logs a message with keys as attributes.

@@ -33,24 +33,16 @@ func newSet(env component.Env, s SetSpec) (flow.Service, error) {
 		return nil, fmt.Errorf("expected at least one key: expression")
 	}
 	svc := &setService{name: env.Name, assigns: make([]assign, 0, len(s.Assign))}
-	var reads []string
-	written := map[string]bool{}
 	for _, p := range s.Assign {
 		if p.Value.IsZero() {
 			return nil, component.FieldErrorf(p.Key, "expected an expression")
 		}
-		for _, id := range p.Value.Keys() {
-			if !written[id] {
-				reads = append(reads, id) // assigned before in this step: not a need
-			}
-		}
-		written[p.Key] = true
 		a := assign{key: p.Key, src: p.Value, expr: p.Value.Parsed()}
 		a.konst, a.isConst = p.Value.Constant()
 		svc.assigns = append(svc.assigns, a)
 		svc.contract.Provides = append(svc.contract.Provides, fc.Any(p.Key))
 	}
-	svc.contract.Needs = needsOf(reads, nil)
+	svc.contract.Needs = pairsNeeds(s.Assign)
 	return svc, nil
 }
 

@@ -62,7 +62,7 @@ func newShell(env component.Env, s ShellSpec) (flow.Service, error) {
 	if svc.stdin != "" {
 		reads = append(reads, svc.stdin)
 	}
-	svc.contract = flow.Contract{Needs: needsOf(reads, nil), Provides: []fc.KeyInfo{fc.Any(svc.into)}}
+	svc.contract = flow.Contract{Needs: needsOf(reads), Provides: []fc.KeyInfo{fc.Any(svc.into)}}
 	return svc, nil
 }
 

@@ -33,19 +33,35 @@ func All() []component.Component {
 
 func init() { component.Register(All()...) }
 
-// needsOf lists keys as untyped required needs, in order, once each,
-// skipping those in skip (keys the step itself wrote before reading them).
-func needsOf(keys []string, skip map[string]bool) []fc.KeyInfo {
+// needsOf lists keys as untyped required needs, in order, once each.
+func needsOf(keys []string) []fc.KeyInfo {
 	var out []fc.KeyInfo
 	seen := map[string]bool{}
 	for _, k := range keys {
-		if skip[k] || seen[k] {
+		if seen[k] {
 			continue
 		}
 		seen[k] = true
 		out = append(out, fc.Any(k))
 	}
 	return out
+}
+
+// pairsNeeds are the needs of a step that fills keys in order (set,
+// template): the keys each value reads, but those an earlier pair of the
+// step wrote.
+func pairsNeeds[T interface{ Keys() []string }](ps component.Pairs[T]) []fc.KeyInfo {
+	var reads []string
+	written := map[string]bool{}
+	for _, p := range ps {
+		for _, id := range p.Value.Keys() {
+			if !written[id] {
+				reads = append(reads, id)
+			}
+		}
+		written[p.Key] = true
+	}
+	return needsOf(reads)
 }
 
 // shortName is a readable step name part: the text, cut to a length.

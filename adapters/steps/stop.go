@@ -41,7 +41,7 @@ func newStop(env component.Env, s StopSpec) (flow.Service, error) {
 		}
 	}
 	reads := append(s.If.Keys(), reason.Keys()...)
-	return &stopService{name: env.Name, src: s.If, cond: s.If.Parsed(), reason: reason, contract: flow.Contract{Needs: needsOf(reads, nil)}}, nil
+	return &stopService{name: env.Name, src: s.If, cond: s.If.Parsed(), reason: reason, contract: flow.Contract{Needs: needsOf(reads)}}, nil
 }
 
 // stopService ends the run with a Stop error when its condition holds.

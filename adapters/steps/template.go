@@ -29,19 +29,11 @@ func newTemplate(env component.Env, s TemplateSpec) (flow.Service, error) {
 		return nil, fmt.Errorf("expected at least one key: template")
 	}
 	svc := &templateService{name: env.Name}
-	var reads []string
-	written := map[string]bool{}
 	for _, p := range s.Render {
-		for _, id := range p.Value.Keys() {
-			if !written[id] {
-				reads = append(reads, id)
-			}
-		}
-		written[p.Key] = true
 		svc.renders = append(svc.renders, render{key: p.Key, t: p.Value})
 		svc.contract.Provides = append(svc.contract.Provides, fc.Key[string](p.Key).Info())
 	}
-	svc.contract.Needs = needsOf(reads, nil)
+	svc.contract.Needs = pairsNeeds(s.Render)
 	return svc, nil
 }
 
