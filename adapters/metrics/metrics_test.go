@@ -13,9 +13,12 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+
 	"github.com/svcflow/svcflow/adapters/channel"
 	"github.com/svcflow/svcflow/adapters/message"
 	"github.com/svcflow/svcflow/adapters/metrics"
+	"github.com/svcflow/svcflow/adapters/store"
 	fc "github.com/svcflow/svcflow/context"
 	"github.com/svcflow/svcflow/errors"
 	"github.com/svcflow/svcflow/flow"
@@ -31,7 +34,7 @@ func TestHistogramBuckets(t *testing.T) {
 	var b strings.Builder
 	require.NoError(t, r.WritePrometheus(&b))
 	out := b.String()
-	labels := `flow="f",step="we\"ird",outcome="ok"`
+	labels := `flow="f",outcome="ok",step="we\"ird"`
 	for _, line := range []string{
 		`svcflow_step_duration_seconds_bucket{` + labels + `,le="0.0001"} 0`,
 		`svcflow_step_duration_seconds_bucket{` + labels + `,le="0.0005"} 1`,
@@ -71,8 +74,8 @@ func TestChannelAndStepMetrics(t *testing.T) {
 	out := b.String()
 	assert.Contains(t, out, `svcflow_messages_total{channel="intake",outcome="done"} 8`+"\n")
 	assert.Contains(t, out, `svcflow_messages_total{channel="intake",outcome="rejected"} 2`+"\n")
-	assert.Contains(t, out, `svcflow_step_duration_seconds_count{flow="orders",step="check",outcome="ok"} 8`+"\n")
-	assert.Contains(t, out, `svcflow_step_duration_seconds_count{flow="orders",step="check",outcome="stop"} 2`+"\n")
+	assert.Contains(t, out, `svcflow_step_duration_seconds_count{flow="orders",outcome="ok",step="check"} 8`+"\n")
+	assert.Contains(t, out, `svcflow_step_duration_seconds_count{flow="orders",outcome="stop",step="check"} 2`+"\n")
 	assert.Contains(t, out, `svcflow_channel_up{channel="intake"} 0`+"\n")
 	assert.Contains(t, out, `svcflow_store_writable{channel="intake"} 1`+"\n")
 	assert.Contains(t, out, "# TYPE svcflow_step_duration_seconds histogram\n")
@@ -113,10 +116,10 @@ func TestRetriedStepAttemptLabels(t *testing.T) {
 			}
 		}
 		assert.Equal(t, map[string]string{
-			`flow="orders",step="flaky",outcome="will-retry"`:     "2",
-			`flow="orders",step="flaky",outcome="ok"`:             "1",
-			`flow="orders",step="down",outcome="will-retry"`:      "2",
-			`flow="orders",step="down",outcome="retry-exhausted"`: "1",
+			`flow="orders",outcome="will-retry",step="flaky"`:     "2",
+			`flow="orders",outcome="ok",step="flaky"`:             "1",
+			`flow="orders",outcome="will-retry",step="down"`:      "2",
+			`flow="orders",outcome="retry-exhausted",step="down"`: "1",
 		}, counts, b.String())
 	})
 }
@@ -127,4 +130,81 @@ func BenchmarkObserveStep(b *testing.B) {
 	for b.Loop() {
 		r.ObserveStep("f", "s", errors.KindOK, time.Millisecond)
 	}
+}
+
+// TestLint: everything the registry exposes, the Go and process
+// collectors included, passes promlint, and the documented families are
+// there.
+func TestLint(t *testing.T) {
+	r := metrics.New()
+	f := flow.New("orders", flow.Step("check", func(ctx context.Context, c *fc.Context) error { return nil })).
+		Use(flow.Measure(r)).MustBuild()
+	st := store.NewMemory()
+	ch, err := channel.New(channel.Config{Name: "intake", Flow: f, Store: st})
+	require.NoError(t, err)
+	r.AddChannel(ch)
+	m, err := message.NewJSON(map[string]any{}, nil)
+	require.NoError(t, err)
+	require.NoError(t, ch.Handle(t.Context(), m).Err)
+	r.ObserveResponse("127.0.0.1:8080", "POST /orders", 200)
+	r.ObserveResponse("127.0.0.1:8080", "", 404)
+
+	var b strings.Builder
+	require.NoError(t, r.WritePrometheus(&b))
+	problems, err := promlint.New(strings.NewReader(b.String())).Lint()
+	require.NoError(t, err)
+	assert.Empty(t, problems, b.String())
+	out := b.String()
+	for _, family := range []string{"go_goroutines", "go_gc_duration_seconds", "process_cpu_seconds_total",
+		"svcflow_build_info", "svcflow_step_duration_seconds", "svcflow_messages_total", "svcflow_messages_in_flight",
+		"svcflow_messages_owed", "svcflow_messages_recovering", "svcflow_channel_up", "svcflow_channel_restarts_total",
+		"svcflow_store_writable", "svcflow_http_responses_total"} {
+		assert.Contains(t, out, "# TYPE "+family+" ", family)
+	}
+	assert.Regexp(t, `svcflow_build_info\{goversion="go[^"]+",revision="[^"]*",version="[^"]+"\} 1`, out)
+	assert.Contains(t, out, `svcflow_http_responses_total{code="200",route="POST /orders",server="127.0.0.1:8080"} 1`+"\n")
+	assert.Contains(t, out, `svcflow_http_responses_total{code="404",route="",server="127.0.0.1:8080"} 1`+"\n")
+}
+
+// TestOwedGauge: svcflow_messages_owed counts the channel's stored
+// messages that are pending or processing, read from the store at each
+// scrape.
+func TestOwedGauge(t *testing.T) {
+	r := metrics.New()
+	f := flow.New("orders", flow.Step("check", func(ctx context.Context, c *fc.Context) error { return nil })).MustBuild()
+	st := store.NewMemory()
+	ch, err := channel.New(channel.Config{Name: "intake", Flow: f, Store: st})
+	require.NoError(t, err)
+	r.AddChannel(ch)
+	for i := range 3 {
+		m, err := message.NewJSON(map[string]any{"i": i}, nil)
+		require.NoError(t, err)
+		require.NoError(t, st.Put(t.Context(), m))
+	}
+	m, err := message.NewJSON(map[string]any{}, nil)
+	require.NoError(t, err)
+	require.NoError(t, ch.Handle(t.Context(), m).Err) // done: not owed
+	gauge := func() string {
+		var b strings.Builder
+		require.NoError(t, r.WritePrometheus(&b))
+		for line := range strings.Lines(b.String()) {
+			if rest, ok := strings.CutPrefix(line, `svcflow_messages_owed{channel="intake"} `); ok {
+				return strings.TrimSpace(rest)
+			}
+		}
+		return "absent"
+	}
+	assert.Equal(t, "3", gauge())
+	recs, err := st.Search(t.Context(), store.Query{States: []store.State{store.Pending}})
+	require.NoError(t, err)
+	require.NoError(t, st.Transition(t.Context(), recs[0].Message.ID, store.Done, store.Update{}))
+	assert.Equal(t, "2", gauge())
+}
+
+// TestObserveStepAllocations: once a step's series exists, observing it
+// allocates nothing (it runs on every step attempt).
+func TestObserveStepAllocations(t *testing.T) {
+	r := metrics.New()
+	r.ObserveStep("f", "s", errors.KindOK, time.Millisecond)
+	assert.Zero(t, testing.AllocsPerRun(100, func() { r.ObserveStep("f", "s", errors.KindOK, time.Millisecond) }))
 }

@@ -216,7 +216,8 @@ func (s *Server) plan(cfg *config.Config, sec config.Section) (plan, config.Erro
 	}
 	p.at = at
 	sp := &p.spec
-	env := component.Env{Name: sp.Name, Logger: s.log, DataDir: s.opts.DataDir, Servers: s.servers}
+	env := component.Env{Name: sp.Name, Logger: s.log, DataDir: s.opts.DataDir, Servers: s.servers}.
+		WithValue(component.ResponseObserver(s.metrics.ObserveResponse))
 	if sp.Flow == "" {
 		// missing or not a string: reported by Decode
 	} else if b, ok := cfg.Builder(sp.Flow); !ok {
@@ -504,12 +505,7 @@ func (s *Server) adminHandler() http.Handler {
 		}
 		writeJSON(w, code, body)
 	})
-	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		if err := s.metrics.WritePrometheus(w); err != nil {
-			s.log.Warn("writing metrics", "error", err)
-		}
-	})
+	mux.Handle("GET /metrics", s.metrics.Handler())
 	return mux
 }
 
