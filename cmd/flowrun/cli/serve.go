@@ -22,7 +22,7 @@ func init() {
 	register(&Command{
 		Name:    "serve",
 		Summary: "run the channels of YAML files: flows behind HTTP, schedules and file drops",
-		Usage:   "flowrun serve FILE... [--data DIR] [--admin ADDR] [--drain 30s] [--log text|json] [--set path=value]",
+		Usage:   "flowrun serve FILE... [--data DIR] [--admin ADDR] [--drain 30s] [--log text|json] [--log-level LEVEL] [--set path=value]",
 		Help: `Starts every channel declared under channels: (a source, a flow, a store)
 and serves until SIGINT or SIGTERM, then stops gracefully: sources stop
 taking messages, messages in flight finish (within --drain), services
@@ -68,19 +68,14 @@ func serveCmd(ctx context.Context, e *Env, args []string) int {
 	data := fs.String("data", "data", "folder of the default SQLite stores")
 	admin := fs.String("admin", "127.0.0.1:9090", "address of /healthz, /readyz, /metrics (\"off\" to disable)")
 	drain := fs.Duration("drain", 30*time.Second, "how long a graceful stop waits for messages in flight")
-	logFormat := fs.String("log", "text", "log format: text or json")
+	logFlags := registerLogFlags(fs)
 	files, code, ok := e.Parse(fs, args)
 	if !ok {
 		return code
 	}
-	var logger *slog.Logger
-	switch *logFormat {
-	case "text":
-		logger = slog.New(slog.NewTextHandler(e.Stderr, nil))
-	case "json":
-		logger = slog.New(slog.NewJSONHandler(e.Stderr, nil))
-	default:
-		return e.usageError(c, "--log: expected text or json, got %q", *logFormat)
+	logger, code, ok := logFlags.setup(e, c)
+	if !ok {
+		return code
 	}
 	cfg, code, ok := e.Load(c, files, &lf)
 	if !ok {
