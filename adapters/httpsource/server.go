@@ -36,7 +36,7 @@ const (
 
 // DefaultHeaders are the request headers copied into a message's meta when
 // Config.Headers is nil, as "http.header.<lower-case name>".
-var DefaultHeaders = []string{"User-Agent", "X-Request-Id", "X-Correlation-Id", "Traceparent"}
+var DefaultHeaders = []string{"User-Agent", "X-Request-Id", "X-Correlation-Id", "Traceparent", "Tracestate"}
 
 // Reserved paths, always served by the Server itself.
 const (

@@ -71,6 +71,12 @@ type Options struct {
 	Drain time.Duration
 	// Logger receives the logs (default slog.Default()).
 	Logger *slog.Logger
+	// Middleware wraps every step of every channel's flow, inside the
+	// metrics middleware (tracing: a span per step attempt).
+	Middleware []flow.Middleware
+	// Observer observes every channel's runs (tracing: a span per run);
+	// see channel.RunObserver.
+	Observer channel.RunObserver
 }
 
 func (o Options) withDefaults() Options {
@@ -175,7 +181,7 @@ func build(cfg *config.Config, opts Options, open bool) (*Server, error) {
 		}
 		s.stores = append(s.stores, st)
 		ch, err := channel.New(channel.Config{Name: p.spec.Name, Flow: p.flow, Sources: p.sources, Store: st,
-			RetryAfter: p.spec.RetryAfter, Restart: p.spec.Restart, Logger: s.log, NoTrace: !p.spec.Trace,
+			RetryAfter: p.spec.RetryAfter, Restart: p.spec.Restart, Logger: s.log, NoTrace: !p.spec.Trace, Observer: s.opts.Observer,
 			MaxDeliveries: p.spec.MaxDeliveries, MaxCrashes: p.spec.MaxCrashes, MaxInFlight: p.spec.MaxInFlight, OrderKey: p.order})
 		if err != nil {
 			errs = append(errs, p.at.Errorf("", "channel %q: %v", p.spec.Name, err))
@@ -230,7 +236,7 @@ func (s *Server) plan(cfg *config.Config, sec config.Section) (plan, config.Erro
 			known = "expected one of " + strings.Join(names, ", ")
 		}
 		errs = append(errs, at.Errorf("flow", "channel %q: unknown flow %q: %s", sp.Name, sp.Flow, known))
-	} else if f, err := b.Use(flow.Measure(s.metrics)).Build(); err != nil {
+	} else if f, err := b.Use(flow.Measure(s.metrics)).Use(s.opts.Middleware...).Build(); err != nil {
 		errs = append(errs, at.Errorf("flow", "channel %q: flow %q: %v", sp.Name, sp.Flow, err))
 	} else {
 		p.flow = f

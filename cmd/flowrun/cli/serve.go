@@ -81,7 +81,13 @@ func serveCmd(ctx context.Context, e *Env, args []string) int {
 	if !ok {
 		return code
 	}
-	srv, err := serve.New(cfg, serve.Options{DataDir: *data, Admin: *admin, Drain: *drain, Logger: logger})
+	opts := serve.Options{DataDir: *data, Admin: *admin, Drain: *drain, Logger: logger}
+	flush, ok := e.tracing(ctx, c, logger, &opts)
+	if !ok {
+		return ExitFailure
+	}
+	defer flush()
+	srv, err := serve.New(cfg, opts)
 	if err != nil {
 		printLoadError(e.Stderr, err)
 		return ExitFailure
