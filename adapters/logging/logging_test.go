@@ -103,3 +103,11 @@ func ExampleNew() {
 	fmt.Println(rec["level"], rec["msg"], rec["timeout"])
 	// Output: INFO draining 30s
 }
+
+func ExampleHandler() {
+	// Tag the records of a handler of your own with the channel and the
+	// message of the run they are logged in.
+	h := slog.NewJSONHandler(&bytes.Buffer{}, nil)
+	logger := slog.New(logging.Handler(h))
+	logger.Info("ready")
+}

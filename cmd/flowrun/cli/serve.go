@@ -34,7 +34,9 @@ is set aside in state error ("gave up after N crashed runs") for a replay
 by hand. Each store is probed with a write at start (an unwritable one
 stops serve with exit 1) and while writes fail (/readyz answers 503).
 The admin address serves /healthz, /readyz and Prometheus /metrics; it
-is bound to loopback by default ("off" disables it). flowrun validate
+is bound to loopback by default ("off" disables it). Tracing is off
+unless OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_TRACES_EXPORTER=otlp asks for
+OpenTelemetry spans (exported with OTLP over HTTP). flowrun validate
 checks a file exactly as serve builds it.`,
 		Example: `flowrun serve examples/intake/intake.yaml
 flowrun serve flows.yaml --data /var/lib/flowrun --admin 127.0.0.1:9191`,
