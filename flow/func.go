@@ -159,8 +159,16 @@ func (f *funcService[In, Out]) call(ctx context.Context, c *fc.Context, fr *fram
 		reflect.NewAt(b.typ, p).Elem().Set(cv)
 	}
 	if len(f.prov) > 0 {
-		if err := f.fill(ctx, base); err != nil {
-			return err
+		if len(f.inj) != len(f.prov) {
+			return f.notInjected()
+		}
+		for _, in := range f.inj {
+			// A singleton already made is copied in place; the rest is fill's.
+			if im := in.single.Load(); im != nil && im.words == 2 {
+				*(*[2]unsafe.Pointer)(unsafe.Add(base, in.offset)) = im.w
+			} else if err := in.fill(ctx, base); err != nil {
+				return err
+			}
 		}
 	}
 	var err error

@@ -41,7 +41,29 @@ type injected struct {
 	typ    reflect.Type
 	offset uintptr
 	field  string
-	single atomic.Pointer[reflect.Value] // a singleton, as a value of the field's type
+	single atomic.Pointer[image] // a singleton, as the field holds it
+}
+
+// image is a singleton as a field of its type holds it: copied into each
+// call's input. A pointer-shaped or interface field is one or two words,
+// copied without reflection (the stores keep the garbage collector's
+// write barriers); any other type goes through reflect.
+type image struct {
+	words int // 1 or 2: copy w; 0: use rv
+	w     [2]unsafe.Pointer
+	rv    reflect.Value
+}
+
+func newImage(rv reflect.Value) *image {
+	im := &image{rv: rv}
+	p := rv.Addr().UnsafePointer()
+	switch rv.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Chan, reflect.Func, reflect.UnsafePointer:
+		im.words, im.w[0] = 1, *(*unsafe.Pointer)(p)
+	case reflect.Interface:
+		im.words, im.w = 2, *(*[2]unsafe.Pointer)(p)
+	}
+	return im
 }
 
 // Inject implements [Injectable]: it binds each provided field of the
@@ -71,34 +93,42 @@ func (f *funcService[In, Out]) Inject(c *provide.Container) (Service, error) {
 	return nf, nil
 }
 
-// fill sets the provided fields of the input at base.
-func (f *funcService[In, Out]) fill(ctx context.Context, base unsafe.Pointer) error {
-	if len(f.inj) != len(f.prov) {
-		return fmt.Errorf("step %q: provided fields not injected: run the step in a flow given the providers (Builder.Provide)", f.name)
+// notInjected is the error of a call of a Func with provided fields that
+// no flow injected.
+func (f *funcService[In, Out]) notInjected() error {
+	return fmt.Errorf("step %q: provided fields not injected: run the step in a flow given the providers (Builder.Provide)", f.name)
+}
+
+// fill sets the provided field in the input at base.
+func (in *injected) fill(ctx context.Context, base unsafe.Pointer) error {
+	dst := unsafe.Add(base, in.offset)
+	if im := in.single.Load(); im != nil {
+		switch im.words {
+		case 1:
+			*(*unsafe.Pointer)(dst) = im.w[0]
+		case 2:
+			*(*[2]unsafe.Pointer)(dst) = im.w
+		default:
+			reflect.NewAt(in.typ, dst).Elem().Set(im.rv)
+		}
+		return nil
 	}
-	for _, in := range f.inj {
-		p := reflect.NewAt(in.typ, unsafe.Add(base, in.offset)).Elem()
-		if rv := in.single.Load(); rv != nil {
-			p.Set(*rv)
-			continue
-		}
-		v, err := in.b.Get(ctx)
-		if err != nil {
-			return fmt.Errorf("field %s: %w", in.field, err)
-		}
-		rv := reflect.New(in.typ).Elem()
-		if v != nil {
-			vv := reflect.ValueOf(v)
-			if !vv.Type().AssignableTo(in.typ) {
-				return fmt.Errorf("field %s: provided %s: constructor returned %T", in.field, in.typ, v)
-			}
-			rv.Set(vv)
-		}
-		if !in.b.PerRun() {
-			in.single.Store(&rv)
-		}
-		p.Set(rv)
+	v, err := in.b.Get(ctx)
+	if err != nil {
+		return fmt.Errorf("field %s: %w", in.field, err)
 	}
+	rv := reflect.New(in.typ).Elem() // addressable: newImage reads its words
+	if v != nil {
+		vv := reflect.ValueOf(v)
+		if !vv.Type().AssignableTo(in.typ) {
+			return fmt.Errorf("field %s: provided %s: constructor returned %T", in.field, in.typ, v)
+		}
+		rv.Set(vv)
+	}
+	if !in.b.PerRun() {
+		in.single.Store(newImage(rv))
+	}
+	reflect.NewAt(in.typ, dst).Elem().Set(rv)
 	return nil
 }
 
