@@ -249,6 +249,45 @@ func (c *Container) Add(d *Definition, opts ...Option) error {
 	return nil
 }
 
+// Alias makes the provider of t named name reachable under the name
+// alias too: both give the same value. A configuration that names its
+// providers makes the only one of a type its unnamed one this way.
+func (c *Container) Alias(t reflect.Type, name, alias string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[key{t, name}]
+	if !ok {
+		return &Error{Path: []string{key{t, name}.String()}, Err: ErrMissing}
+	}
+	if _, dup := c.entries[key{t, alias}]; dup {
+		return fmt.Errorf("provide %s: already registered", key{t, alias})
+	}
+	c.entries[key{t, alias}] = e
+	return nil
+}
+
+// Types returns the types and names of the providers of c, sorted by
+// type then name: for catalogs and tools.
+func (c *Container) Types() []Provided {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]Provided, 0, len(c.entries))
+	for k, e := range c.entries {
+		out = append(out, Provided{Type: k.t, Name: k.name, PerRun: e.d.perRun})
+	}
+	slices.SortFunc(out, func(a, b Provided) int {
+		return strings.Compare(a.Type.String()+"\x00"+a.Name, b.Type.String()+"\x00"+b.Name)
+	})
+	return out
+}
+
+// Provided describes a provider of a container.
+type Provided struct {
+	Type   reflect.Type
+	Name   string
+	PerRun bool
+}
+
 // HasPerRun reports whether any provider of c is per run.
 func (c *Container) HasPerRun() bool {
 	c.mu.Lock()

@@ -17,7 +17,7 @@ import (
 //	  scratch: {cache: {ttl: 30s}}          # in memory
 type Spec struct {
 	Backend string        `yaml:"backend" default:"memory" enum:"memory,sqlite" doc:"where values live: memory (lost on exit) or sqlite (a file that outlives restarts)"`
-	Path    string        `yaml:"path" doc:"the SQLite file of backend sqlite, relative to the data folder (default: <name>.cache.db there); :memory: for one in memory"`
+	Path    string        `yaml:"path" doc:"the SQLite file of backend sqlite; a relative path is in the data folder of the configuration (the working directory unless set); default <name>.cache.db; :memory: for one in memory"`
 	TTL     time.Duration `yaml:"ttl" doc:"how long a value lives unless put with its own ttl (0: until deleted)"`
 }
 
