@@ -81,7 +81,10 @@ func (t Transaction) step(c *provide.Container) (flow.Service, error) {
 
 func isPurchase(ctx context.Context, c *fc.Context) bool { t, _ := Type.Get(c); return t == "purchase" }
 
-func hasItems(ctx context.Context, c *fc.Context) bool { items, _ := Items.Get(c); return len(items) > 0 }
+func hasItems(ctx context.Context, c *fc.Context) bool {
+	items, _ := Items.Get(c)
+	return len(items) > 0
+}
 
 // ResolveTenant finds the customer's tenant at the vendor, through the
 // cache: a customer's tenant is looked up once per TTL, across restarts.
