@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/svcflow/svcflow/adapters/channel"
@@ -168,6 +169,11 @@ type Bus struct {
 	level   slog.LevelVar // the services' log level
 	restart errors.Policy
 
+	// table is services, for the lock-free lookups of submits; up mirrors
+	// running for them.
+	table atomic.Pointer[map[string]*service]
+	up    atomic.Bool
+
 	mu       sync.RWMutex
 	services map[string]*service
 	order    []*service
@@ -247,6 +253,8 @@ func (b *Bus) Add(def Service) error {
 	s := newService(b, def)
 	b.services[def.Name] = s
 	b.order = append(b.order, s)
+	table := maps.Clone(b.services)
+	b.table.Store(&table)
 	return nil
 }
 
@@ -281,6 +289,7 @@ func (b *Bus) Start(ctx context.Context) error {
 		return fmt.Errorf("bus: start: running already")
 	}
 	b.running = true
+	b.up.Store(true)
 	b.ctx = context.WithoutCancel(ctx)
 	enabled := b.state.Enabled
 	order := slices.Clone(b.order)
@@ -295,6 +304,7 @@ func (b *Bus) Start(ctx context.Context) error {
 		}
 		b.mu.Lock()
 		b.running = false
+		b.up.Store(false)
 		b.mu.Unlock()
 		return fmt.Errorf("bus: start: %w", err)
 	}
@@ -336,6 +346,7 @@ func (b *Bus) Stop(ctx context.Context) error {
 		return nil
 	}
 	b.running = false
+	b.up.Store(false)
 	order := slices.Clone(b.order)
 	b.mu.Unlock()
 	var errs []error
@@ -391,6 +402,14 @@ func (b *Bus) StopService(ctx context.Context, name string) error {
 	return s.stop(ctx, false)
 }
 
+// lookup returns the named service, or nil.
+func (b *Bus) lookup(name string) *service {
+	if t := b.table.Load(); t != nil {
+		return (*t)[name]
+	}
+	return nil
+}
+
 func (b *Bus) local(name string) (*service, error) {
 	b.mu.RLock()
 	s := b.services[name]
@@ -441,9 +460,7 @@ func (b *Bus) submit(ctx context.Context, from, dest, action string, body map[st
 	if dest == Broadcast {
 		return b.broadcast(ctx, from, action, body)
 	}
-	b.mu.RLock()
-	s, running := b.services[dest], b.running
-	b.mu.RUnlock()
+	s, running := b.lookup(dest), b.up.Load()
 	if s == nil {
 		if t := b.opts.Transport; t != nil && running {
 			return t.Submit(ctx, &Message{From: from, Destination: dest, Action: action, Body: body})
@@ -496,9 +513,7 @@ func (b *Bus) request(ctx context.Context, from, dest, action string, body map[s
 		ctx, cancel = context.WithTimeout(ctx, b.opts.RequestTimeout)
 		defer cancel()
 	}
-	b.mu.RLock()
-	s, running := b.services[dest], b.running
-	b.mu.RUnlock()
+	s, running := b.lookup(dest), b.up.Load()
 	if s == nil {
 		if t := b.opts.Transport; t != nil && running {
 			return t.Request(ctx, &Message{From: from, Destination: dest, Action: action, Body: body})

@@ -49,6 +49,8 @@ type service struct {
 	mailbox chan *envelope
 	self    *Self // for OnStart, OnStop and Go
 	runSelf *Self // for runs: in its own worker
+	name    any   // the name, boxed once for meta
+	actName map[string]any
 
 	life sync.Mutex // serializes start and stop
 
@@ -90,6 +92,11 @@ func newService(b *Bus, def Service) *service {
 	s.log = slog.New(&levelHandler{h: b.log.Handler(), level: &b.level}).With("service", def.Name)
 	s.self = &Self{s: s}
 	s.runSelf = &Self{s: s, inRun: true}
+	s.name = def.Name
+	s.actName = map[string]any{}
+	for a := range def.Actions {
+		s.actName[a] = a
+	}
 	s.state.Store(StateStopped)
 	s.lastErr.Store("")
 	return s
@@ -296,6 +303,7 @@ func (s *service) failLeft() {
 // or the hard stop.
 func (s *service) work(ctx context.Context, ready chan<- error) {
 	defer close(s.done)
+	ctx = context.WithValue(ctx, selfKey{}, s.runSelf)
 	if err := s.bringUp(ctx); err != nil {
 		ready <- err
 		return
@@ -405,13 +413,16 @@ func (s *service) run(ctx context.Context, e *envelope, action flow.Service) (c 
 		stop := context.AfterFunc(e.ctx, cancel)
 		defer stop()
 	}
-	ctx = context.WithValue(ctx, selfKey{}, s.runSelf)
 	c = fc.FromMap(e.body)
 	meta := make(map[string]any, 4+len(e.meta))
 	for k, v := range e.meta {
 		meta[k] = v
 	}
-	meta["id"], meta["from"], meta["destination"], meta["action"] = e.id, e.from, s.def.Name, e.action
+	var from any = ""
+	if e.from != "" {
+		from = e.from
+	}
+	meta["id"], meta["from"], meta["destination"], meta["action"] = e.id, from, s.name, s.actName[e.action]
 	c.Set("meta", meta)
 	defer func() {
 		if r := recover(); r != nil {

@@ -32,7 +32,8 @@ var (
 // newID returns a message id unique to this process and, by its random
 // prefix, across processes.
 func (b *Bus) newID() string {
-	return idPrefix + strconv.FormatUint(idSeq.Add(1), 10)
+	var buf [40]byte
+	return string(strconv.AppendUint(append(buf[:0], idPrefix...), idSeq.Add(1), 10))
 }
 
 // baseContext is the context services run under: the Start context
