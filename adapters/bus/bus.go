@@ -42,6 +42,9 @@ const (
 	// DefaultCom is the destination of Self.SubmitMessage when
 	// Options.Com is empty: the service that talks to the outside world.
 	DefaultCom = "com"
+	// DefaultMaxRestarts is how many restarts one message's Fatal errors
+	// may cause when the restart policy's MaxAttempts is zero.
+	DefaultMaxRestarts = 10
 	// MaxCrashes sets a recovered message aside after this many runs in a
 	// row that crashed the process (store.CrashedRuns).
 	MaxCrashes = 3
@@ -116,6 +119,8 @@ type Service struct {
 	SourceAction string
 	// Store, when set, makes the mailbox durable (default Options.Store).
 	Store store.Store
+	// Restart, when set, replaces Options.Restart for this service.
+	Restart *errors.Policy
 }
 
 // Options configure a [Bus].
@@ -128,8 +133,9 @@ type Options struct {
 	// filters the services' records at info unless the state's Debug.
 	Logger *slog.Logger
 	// Restart is the backoff between restarts of a service after a panic
-	// or a Fatal error, and how many restarts one message may cause
-	// (default: 100ms doubling to 30s, 10 restarts).
+	// or a Fatal error (Initial, Multiplier, MaxInterval; jitter is not
+	// applied), and how many restarts one message may cause (MaxAttempts;
+	// 0: DefaultMaxRestarts). Default: 100ms doubling to 30s, 10 restarts.
 	Restart *errors.Policy
 	// RequestTimeout bounds a Request whose context has no deadline
 	// (default DefaultRequestTimeout).
@@ -235,6 +241,11 @@ func (b *Bus) Add(def Service) error {
 	}
 	if err := b.restart.Validate(); err != nil {
 		return fmt.Errorf("bus: restart policy: %w", err)
+	}
+	if def.Restart != nil {
+		if err := def.Restart.Validate(); err != nil {
+			return fmt.Errorf("bus: add service %q: restart policy: %w", def.Name, err)
+		}
 	}
 	if def.Mailbox == 0 {
 		def.Mailbox = DefaultMailbox
@@ -604,6 +615,20 @@ func (b *Bus) SetState(ctx context.Context, st State) error {
 	return errors.Join(errs...)
 }
 
+// Idle reports whether no service has a message pending (queued or
+// running), in two snapshots of every service in a row: a run that
+// submits to another service ends after its message is pending there.
+func (b *Bus) Idle() bool {
+	for range 2 {
+		for _, st := range b.Status() {
+			if st.Pending > 0 {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // ServiceStatus is a snapshot of one service.
 type ServiceStatus struct {
 	Name     string `json:"name"`
@@ -615,6 +640,11 @@ type ServiceStatus struct {
 	// Queued counts the messages in the mailbox; Capacity is its size.
 	Queued   int `json:"queued"`
 	Capacity int `json:"capacity"`
+	// Running is 1 while a message runs, else 0.
+	Running int `json:"running"`
+	// Pending counts the messages submitted and not yet run to their end
+	// (queued, running, or held for the next start).
+	Pending int64 `json:"pending"`
 	// Processed counts messages run to an outcome, Failed those whose
 	// run failed (any error but a Stop), Rejected those that stopped.
 	Processed int64 `json:"processed"`

@@ -1,6 +1,7 @@
 package bus
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -83,6 +84,8 @@ type service struct {
 	bgCancel context.CancelFunc
 	bgWG     sync.WaitGroup
 
+	running                                       atomic.Int32 // 1 while a message runs
+	pending                                       atomic.Int64 // queued or running: from its submit to its end
 	processed, failed, rejected, restarts, panics atomic.Int64
 	lastErr                                       atomic.Value // string
 }
@@ -146,12 +149,14 @@ func (s *service) deliver(ctx context.Context, e *envelope) error {
 			return fmt.Errorf("bus: submit to %q action %q: %w", s.def.Name, e.action, err)
 		}
 	}
+	s.pending.Add(1)
 	select {
 	case s.mailbox <- e:
 		return nil
 	default:
 	}
 	if full {
+		s.pending.Add(-1)
 		s.unrecord(ctx, e, ErrMailboxFull)
 		return s.fullError(e)
 	}
@@ -159,10 +164,12 @@ func (s *service) deliver(ctx context.Context, e *envelope) error {
 	case s.mailbox <- e:
 		return nil
 	case <-ctx.Done():
+		s.pending.Add(-1)
 		err := fmt.Errorf("bus: submit to %q action %q: mailbox full: %w", s.def.Name, e.action, ctx.Err())
 		s.unrecord(ctx, e, err)
 		return err
 	case <-s.stopping:
+		s.pending.Add(-1)
 		err := fmt.Errorf("bus: submit to %q action %q: %w", s.def.Name, e.action, ErrStopped)
 		s.unrecord(ctx, e, err)
 		return err
@@ -195,6 +202,7 @@ func (s *service) start(ctx context.Context) error {
 			return fmt.Errorf("bus: start %q: %w", s.def.Name, err)
 		}
 		s.owed, s.recovered = owed, true
+		s.pending.Add(int64(len(owed)))
 	}
 	base := s.b.baseContext()
 	work, hard := context.WithCancel(base)
@@ -273,6 +281,7 @@ func (s *service) failLeft() {
 	for _, e := range s.held {
 		if e.reply != nil {
 			e.reply <- reply{err: fmt.Errorf("bus: %q action %q: %w before it ran", s.def.Name, e.action, ErrStopped)}
+			s.pending.Add(-1)
 			n++
 		} else {
 			keep = append(keep, e)
@@ -285,10 +294,13 @@ func (s *service) failLeft() {
 			if e.reply != nil {
 				e.reply <- reply{err: fmt.Errorf("bus: %q action %q: %w before it ran", s.def.Name, e.action, ErrStopped)}
 				n++
+				if !e.recorded {
+					s.pending.Add(-1)
+					continue
+				}
+				e.reply, e.ctx = nil, nil // recorded: it runs at a next start, with no one waiting
 			}
-			if e.reply == nil || e.recorded {
-				s.held = append(s.held, e)
-			}
+			s.held = append(s.held, e)
 		default:
 			if n > 0 || len(s.held) > 0 {
 				s.log.Warn("bus stopped with messages not run", "requests_failed", n, "left", len(s.held))
@@ -332,7 +344,11 @@ func (s *service) work(ctx context.Context, ready chan<- error) {
 		rec := s.owed[0]
 		s.owed = s.owed[1:]
 		e, ok := s.fromRecord(ctx, rec)
-		if ok && !s.handle(ctx, e) {
+		if !ok {
+			s.pending.Add(-1)
+			continue
+		}
+		if !s.handle(ctx, e) {
 			return
 		}
 	}
@@ -364,6 +380,9 @@ func (s *service) work(ctx context.Context, ready chan<- error) {
 // handle runs one message under supervision and reports whether the
 // worker goes on (false: a stop interrupted a restart).
 func (s *service) handle(ctx context.Context, e *envelope) bool {
+	s.running.Store(1)
+	defer s.running.Store(0)
+	defer s.pending.Add(-1)
 	if e.ctx != nil && e.ctx.Err() != nil {
 		// The requester gave up before the run: it does not run.
 		s.settle(ctx, e, nil, fmt.Errorf("bus: %q action %q: not run: the requester gave up: %w", s.def.Name, e.action, e.ctx.Err()))
@@ -384,7 +403,7 @@ func (s *service) handle(ctx context.Context, e *envelope) bool {
 			s.settle(ctx, e, c, err)
 			return s.restart(ctx, err)
 		case kind == errors.KindFatal && ctx.Err() == nil:
-			if max := s.b.restart.MaxAttempts; max > 0 && restarts >= max {
+			if max := cmp.Or(s.policy().MaxAttempts, DefaultMaxRestarts); restarts >= max {
 				s.settle(ctx, e, c, fmt.Errorf("gave up after %d restarts: %w", restarts, err))
 				return true
 			}
@@ -462,10 +481,10 @@ func (s *service) settle(ctx context.Context, e *envelope, c *fc.Context, err er
 	e.reply <- reply{out: out}
 }
 
-// leave keeps a message a stop interrupted: a durable one goes back to
-// pending (it runs again at the next start of a process), an in-memory
-// one is held to run first at the next start of the service; a request
-// is answered with the error.
+// leave keeps a message a stop interrupted: it is held to run first at
+// the next start of the service (a durable one also goes back to pending,
+// so that the next process runs it if this one ends first); a request is
+// answered with the error instead.
 func (s *service) leave(ctx context.Context, e *envelope, err error) {
 	if e.recorded {
 		if terr := s.recorder.Transition(context.WithoutCancel(ctx), e.id, store.Pending,
@@ -477,9 +496,8 @@ func (s *service) leave(ctx context.Context, e *envelope, err error) {
 		e.reply <- reply{err: fmt.Errorf("bus: %q action %q: %w", s.def.Name, e.action, err)}
 		return
 	}
-	if !e.recorded {
-		s.held = append(s.held, e)
-	}
+	s.held = append(s.held, e)
+	s.pending.Add(1) // still to run
 }
 
 // restart brings the service down and up again after a crash, waiting the
@@ -518,7 +536,7 @@ func (s *service) restart(ctx context.Context, cause error) bool {
 
 // backoff is the wait before the nth restart in a row.
 func (s *service) backoff(n int) time.Duration {
-	p := s.b.restart
+	p := s.policy()
 	initial, mult, maxWait := p.Initial, p.Multiplier, p.MaxInterval
 	if initial <= 0 {
 		initial = errors.DefaultInitial
@@ -534,6 +552,14 @@ func (s *service) backoff(n int) time.Duration {
 		return maxWait
 	}
 	return time.Duration(d)
+}
+
+// policy is the service's restart policy.
+func (s *service) policy() errors.Policy {
+	if s.def.Restart != nil {
+		return *s.def.Restart
+	}
+	return s.b.restart
 }
 
 // bringUp initialises the actions and calls OnStart.
@@ -643,6 +669,6 @@ func (s *service) status() ServiceStatus {
 	disabled := s.disabled
 	s.gate.RUnlock()
 	return ServiceStatus{Name: s.def.Name, Internal: s.def.Internal, State: s.state.Load().(string), Disabled: disabled,
-		Queued: len(s.mailbox), Capacity: cap(s.mailbox), Processed: s.processed.Load(), Failed: s.failed.Load(),
+		Queued: len(s.mailbox), Running: int(s.running.Load()), Pending: s.pending.Load(), Capacity: cap(s.mailbox), Processed: s.processed.Load(), Failed: s.failed.Load(),
 		Rejected: s.rejected.Load(), Restarts: s.restarts.Load(), Panics: s.panics.Load(), LastError: s.lastErr.Load().(string)}
 }

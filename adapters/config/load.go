@@ -65,6 +65,7 @@ type Config struct {
 	order    []string
 	suites   []*Suite
 	channels []Section
+	services []Section // see services.go
 }
 
 // Load reads and checks the YAML files at paths. The error, if any, is
@@ -133,7 +134,7 @@ type loader struct {
 // maxSteps bounds the steps a configuration may hold, aliases expanded.
 const maxSteps = 20_000
 
-var topKeys = []string{"version", "vars", "flows", "channels", "tests"}
+var topKeys = []string{"version", "vars", "flows", "channels", "services", "tests"}
 
 func (l *loader) load(srcs []Source, sets []string) {
 	l.budget = maxSteps
@@ -176,7 +177,8 @@ func (l *loader) load(srcs []Source, sets []string) {
 				}
 			}
 		}
-		if !fs.has("flows") && !fs.has("channels") && !fs.has("tests") && fs.unknown == 0 {
+		l.parseServices(f, fs)
+		if !fs.has("flows") && !fs.has("channels") && !fs.has("services") && !fs.has("tests") && fs.unknown == 0 {
 			l.at(f, f.root, "top level: expected flows (and optionally vars, tests, channels)")
 		}
 	}

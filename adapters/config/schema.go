@@ -11,6 +11,9 @@ type SchemaOptions struct {
 	// Channel is the spec type of an entry under channels: (serve.Spec);
 	// nil: channels are described as objects only.
 	Channel reflect.Type
+	// Service is the spec type of an entry under services: (bus.Spec);
+	// nil: services are described as objects only.
+	Service reflect.Type
 	// Components are the step kinds flows name and the components
 	// channel specs name (default component.Default()).
 	Components *component.Registry
@@ -19,7 +22,7 @@ type SchemaOptions struct {
 // Schema returns a JSON Schema (draft 2020-12) of a whole configuration
 // file: version, vars, flows with every step kind (those of the step
 // components from their specs) and combinator, channels (with the sources
-// and stores of the component registry) and tests. It
+// and stores of the component registry), services (the bus) and tests. It
 // is a value for encoding/json; `flowrun schema` prints it for editors.
 // It checks the shape of a file; the loader checks the rest (expressions,
 // keys provided on every path, flow names).
@@ -93,6 +96,10 @@ func Schema(opts SchemaOptions) map[string]any {
 	if opts.Channel != nil {
 		channel = component.Schema(opts.Channel, opts.Components)
 	}
+	service := map[string]any{"type": "object"}
+	if opts.Service != nil {
+		service = component.Schema(opts.Service, opts.Components)
+	}
 
 	errorKinds := make([]any, len(ErrorKinds))
 	for i, k := range ErrorKinds {
@@ -116,6 +123,7 @@ func Schema(opts SchemaOptions) map[string]any {
 			"vars":     map[string]any{"type": "object"},
 			"flows":    map[string]any{"type": "object", "additionalProperties": flowSchema},
 			"channels": map[string]any{"type": "object", "additionalProperties": channel},
+			"services": map[string]any{"type": "object", "additionalProperties": service},
 			"tests":    map[string]any{"type": "array", "items": suite},
 		},
 		"additionalProperties": false,
