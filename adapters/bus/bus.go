@@ -186,8 +186,12 @@ type Bus struct {
 	running  bool
 	ctx      context.Context // the Start context, without its cancellation
 
-	stateMu sync.Mutex // serializes SetState
+	stateMu sync.Mutex // serializes SetState and Stop
 	state   State      // guarded by mu
+
+	bgMu     sync.Mutex
+	bgClosed bool           // Stop began: no more background state changes
+	bg       sync.WaitGroup // state changes of state steps
 }
 
 // New returns a bus with no services.
@@ -351,6 +355,17 @@ func (b *Bus) Start(ctx context.Context) error {
 // still queued then are left: a durable mailbox keeps them for the next
 // start, a request waiting for one of them gets ErrStopped.
 func (b *Bus) Stop(ctx context.Context) error {
+	b.bgMu.Lock()
+	b.bgClosed = true
+	b.bgMu.Unlock()
+	b.bg.Wait()
+	defer func() {
+		b.bgMu.Lock()
+		b.bgClosed = false
+		b.bgMu.Unlock()
+	}()
+	b.stateMu.Lock()
+	defer b.stateMu.Unlock()
 	b.mu.Lock()
 	if !b.running {
 		b.mu.Unlock()
@@ -627,6 +642,23 @@ func (b *Bus) Idle() bool {
 		}
 	}
 	return true
+}
+
+// setStateLater applies a state step's state in the background: the
+// service that ran the step may be one the change stops or updates. Stop
+// waits for it; once Stop began, the change is dropped (and logged).
+func (b *Bus) setStateLater(st State) {
+	b.bgMu.Lock()
+	defer b.bgMu.Unlock()
+	if b.bgClosed {
+		b.log.Warn("bus stopping: state change not applied", "enabled", st.Enabled, "debug", st.Debug)
+		return
+	}
+	b.bg.Go(func() {
+		if err := b.SetState(b.baseContext(), st); err != nil {
+			b.log.Error("state change failed", "error", err)
+		}
+	})
 }
 
 // ServiceStatus is a snapshot of one service.

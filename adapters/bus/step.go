@@ -116,3 +116,68 @@ func (s *sendStep) Call(ctx context.Context, c *fc.Context) error {
 	c.Set(s.into, out)
 	return nil
 }
+
+// StateSpec is the spec of the state step: it sets the bus's desired
+// state from the run's context, as microservicebus's com service does
+// with the msb-state of its desired state. The change is made after the
+// step returns (the service running it may be one the change stops or
+// updates); see Bus.SetState.
+//
+//   - state: {}                                   # from the keys enabled and debug
+//   - state: {enabled: desired.enabled, debug: desired.debug}
+type StateSpec struct {
+	Enabled component.Expr `yaml:"enabled" default:"enabled" doc:"an expression giving the desired enabled (a boolean)"`
+	Debug   component.Expr `yaml:"debug" default:"debug" doc:"an expression giving the desired debug (a boolean); nil or absent: unchanged"`
+}
+
+func init() {
+	component.Register(component.Step("state", "set the bus's desired state (enabled, debug) from the context: disabling stops the custom services, every service gets a StateUpdate; runs in bus services",
+		func(env component.Env, s StateSpec) (flow.Service, error) {
+			st := &stateStep{name: env.Name, enabled: s.Enabled, debug: s.Debug}
+			for _, k := range s.Enabled.Keys() {
+				st.contract.Needs = append(st.contract.Needs, fc.Any(k))
+			}
+			for _, k := range s.Debug.Keys() {
+				st.contract.Needs = append(st.contract.Needs, fc.KeyInfo{Name: k, Optional: true})
+			}
+			return st, nil
+		}))
+}
+
+// stateStep is the service of the state step.
+type stateStep struct {
+	name           string
+	enabled, debug component.Expr
+	contract       flow.Contract
+}
+
+func (s *stateStep) Name() string { return s.name }
+
+func (s *stateStep) Contract() flow.Contract { return s.contract }
+
+func (s *stateStep) Call(ctx context.Context, c *fc.Context) error {
+	self := From(ctx)
+	if self == nil {
+		return fmt.Errorf("%s: %w", s.name, ErrNotInBus)
+	}
+	env := c.View()
+	st := self.State()
+	v, err := s.enabled.Parsed().Eval(env)
+	if err != nil {
+		return errors.Stopf("%s: enabled: %v", s.name, err)
+	}
+	enabled, ok := v.(bool)
+	if !ok {
+		return errors.Stopf("%s: enabled: expected a boolean, got %T", s.name, v)
+	}
+	st.Enabled = enabled
+	if v, err := s.debug.Parsed().Eval(env); err == nil && v != nil {
+		debug, ok := v.(bool)
+		if !ok {
+			return errors.Stopf("%s: debug: expected a boolean, got %T", s.name, v)
+		}
+		st.Debug = debug
+	}
+	self.s.b.setStateLater(st)
+	return nil
+}

@@ -88,7 +88,10 @@ func TestScenario(t *testing.T) {
 
 		// 3. The state disables the custom services: the sensor stops
 		// producing, emailhandler refuses messages, com and logger run.
-		require.NoError(t, b.SetState(ctx, bus.State{Enabled: false}))
+		_, err = b.Request(ctx, "com", "DesiredState", map[string]any{"enabled": false})
+		require.NoError(t, err)
+		synctest.Wait() // the state step applies the state after its run
+		assert.False(t, b.State().Enabled)
 		time.Sleep(5 * time.Second)
 		synctest.Wait()
 		assert.Len(t, records(t, st, "com", bus.Process), 3, "no readings while disabled")
@@ -107,10 +110,13 @@ func TestScenario(t *testing.T) {
 		}
 
 		// 4. Enabled again: the sensor produces again.
-		require.NoError(t, b.SetState(ctx, bus.State{Enabled: true}))
+		_, err = b.Request(ctx, "com", "DesiredState", map[string]any{"enabled": true})
+		require.NoError(t, err)
+		synctest.Wait()
 		time.Sleep(2 * time.Second)
 		synctest.Wait()
 		assert.Len(t, records(t, st, "com", bus.Process), 6, "3 readings, the manual one, 2 more readings")
+		assert.Len(t, records(t, st, "com", "DesiredState"), 2)
 		assert.Len(t, records(t, st, "logger", bus.StateUpdate), 2)
 		assert.Len(t, records(t, st, "sensor", bus.StateUpdate), 2, "re-enabled services get the update too")
 
