@@ -28,8 +28,10 @@
 package metrics
 
 import (
+	"bytes"
 	"context"
 	"io"
+	"maps"
 	"net/http"
 	"runtime/debug"
 	"slices"
@@ -40,7 +42,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/svcflow/svcflow/adapters/channel"
 	"github.com/svcflow/svcflow/adapters/store"
@@ -66,6 +70,7 @@ type Registry struct {
 
 	chmu     sync.Mutex
 	channels []*channel.Channel
+	texts    []func(io.Writer) error // see AddText
 }
 
 type stepKey struct {
@@ -155,15 +160,48 @@ func (r *Registry) AddChannel(ch *channel.Channel) {
 	r.chmu.Unlock()
 }
 
+// AddText adds the metrics write writes, in the Prometheus text format,
+// at every scrape: parts that expose their metrics as text (the bus)
+// join the registry's. A family both name is an error of the scrape.
+func (r *Registry) AddText(write func(io.Writer) error) {
+	r.chmu.Lock()
+	r.texts = append(r.texts, write)
+	r.chmu.Unlock()
+}
+
+// gather returns every metric family: the registry's and those of the
+// text writers.
+func (r *Registry) gather() ([]*dto.MetricFamily, error) {
+	r.chmu.Lock()
+	texts := slices.Clone(r.texts)
+	r.chmu.Unlock()
+	gs := prometheus.Gatherers{r.reg}
+	for _, write := range texts {
+		gs = append(gs, prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+			var b bytes.Buffer
+			if err := write(&b); err != nil {
+				return nil, err
+			}
+			p := expfmt.NewTextParser(model.UTF8Validation)
+			fams, err := p.TextToMetricFamilies(&b)
+			if err != nil {
+				return nil, err
+			}
+			return slices.Collect(maps.Values(fams)), nil
+		}))
+	}
+	return gs.Gather()
+}
+
 // Handler serves the metrics in the format the scraper asks for
 // (Prometheus text, or OpenMetrics).
 func (r *Registry) Handler() http.Handler {
-	return promhttp.HandlerFor(r.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+	return promhttp.HandlerFor(prometheus.GathererFunc(r.gather), promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 }
 
 // WritePrometheus writes every metric in the Prometheus text format 0.0.4.
 func (r *Registry) WritePrometheus(w io.Writer) error {
-	mfs, err := r.reg.Gather()
+	mfs, err := r.gather()
 	enc := expfmt.NewEncoder(w, expfmt.NewFormat(expfmt.TypeTextPlain))
 	for _, mf := range mfs {
 		if eerr := enc.Encode(mf); eerr != nil {
