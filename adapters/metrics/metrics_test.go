@@ -3,6 +3,7 @@ package metrics_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -276,4 +277,24 @@ func TestObserveStepAllocations(t *testing.T) {
 	r := metrics.New()
 	r.ObserveStep("f", "s", errors.KindOK, time.Millisecond)
 	assert.Zero(t, testing.AllocsPerRun(100, func() { r.ObserveStep("f", "s", errors.KindOK, time.Millisecond) }))
+}
+
+// TestAddText: series written as text join the registry's exposition; a
+// text that does not parse fails the scrape, the registry's own series
+// still written.
+func TestAddText(t *testing.T) {
+	r := metrics.New()
+	r.AddText(func(w io.Writer) error {
+		_, err := io.WriteString(w, "# HELP svcflow_x_total X.\n# TYPE svcflow_x_total counter\nsvcflow_x_total{service=\"a\"} 3\n")
+		return err
+	})
+	var b strings.Builder
+	require.NoError(t, r.WritePrometheus(&b))
+	assert.Contains(t, b.String(), `svcflow_x_total{service="a"} 3`+"\n")
+	assert.Contains(t, b.String(), "# TYPE svcflow_build_info gauge\n")
+
+	r.AddText(func(w io.Writer) error { _, err := io.WriteString(w, "not metrics {\n"); return err })
+	b.Reset()
+	assert.Error(t, r.WritePrometheus(&b))
+	assert.Contains(t, b.String(), "# TYPE svcflow_build_info gauge\n")
 }
