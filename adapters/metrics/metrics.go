@@ -193,8 +193,9 @@ func (r *Registry) gather() ([]*dto.MetricFamily, error) {
 	return gs.Gather()
 }
 
-// Handler serves the metrics in the format the scraper asks for
-// (Prometheus text, or OpenMetrics).
+// Handler serves the metrics in the Prometheus text format, compressed
+// when the scraper accepts gzip. A collector that fails (a store count
+// that timed out) leaves its series out; the others are served.
 func (r *Registry) Handler() http.Handler {
 	return promhttp.HandlerFor(prometheus.GathererFunc(r.gather), promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 }
