@@ -23,7 +23,7 @@ type Spec struct {
 	Path     string        `yaml:"path" spec:"required,scalar" doc:"the database file (its folder is created); :memory: for a database in memory; options may follow a '?': sync=full, batch=N, wait=DURATION"`
 	Sync     string        `yaml:"sync" default:"normal" doc:"normal: a write that returned survives a crash of the process; full: it survives a power loss too, at the cost of an fsync per batch of writes"`
 	MaxBatch int           `yaml:"max_batch" default:"256" doc:"the most writes one transaction commits (writes of concurrent callers are committed together)"`
-	MaxWait  time.Duration `yaml:"max_wait" default:"0s" doc:"how long a batch that is not full waits for more writes (0: it does not wait)"`
+	MaxWait  time.Duration `yaml:"max_wait" doc:"how long a batch that is not full waits for more writes (unset: it does not wait)"`
 }
 
 // options returns the database path and the options s gives.

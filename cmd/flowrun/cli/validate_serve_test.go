@@ -35,7 +35,7 @@ func TestValidateEqualsServe(t *testing.T) {
 		{"unknown channel key", "    from: {http: /a}\n    flow: f\n    stroe: memory\n", `:10:5: channel "c": unknown key "stroe": expected one of from, flow, store, order_by, retry_after, restart, trace, max_deliveries, max_in_flight, max_crashes (did you mean "store"?)`},
 		{"unknown store", "    from: {http: /a}\n    flow: f\n    store: redis:x\n", `:10:12: channel "c": store: unknown store "redis": expected one of file, memory, sqlite`},
 		{"store without path", "    from: {http: /a}\n    flow: f\n    store: \"sqlite:\"\n", `:10:12: channel "c": store: sqlite: missing path after "sqlite:"`},
-		{"store unknown key", "    from: {http: /a}\n    flow: f\n    store: {sqlite: {file: x.db}}\n", `:10:22: channel "c": store: sqlite: unknown key "file": expected path`},
+		{"store unknown key", "    from: {http: /a}\n    flow: f\n    store: {sqlite: {file: x.db}}\n", `:10:22: channel "c": store: sqlite: unknown key "file": expected one of path, sync, max_batch, max_wait`},
 		{"bad listen address", "    from: {http: {listen: \"localhost\", path: /a}}\n    flow: f\n", `:8:11: channel "c": from: http: listen "localhost": expected host:port`},
 		{"bad listen port", "    from: {http: {listen: \"127.0.0.1:99999\", path: /a}}\n    flow: f\n", `:8:11: channel "c": from: http: listen "127.0.0.1:99999": port "99999" is not a number from 0 to 65535`},
 		{"path without slash", "    from: {http: a}\n    flow: f\n", `:8:11: channel "c": from: http: httpsource: route POST a: invalid route: path "a" must begin with /`},
