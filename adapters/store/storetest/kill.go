@@ -73,9 +73,9 @@ func RunKill(t *testing.T, opt KillOptions, place func(t *testing.T) string, ope
 	run := strings.Join(pattern, "/")
 	total := 0
 	for round := range opt.Kills {
-		// A kill after 1, 37, 73, ... writes: early ones land while the
+		// A kill after 1, 54, 107, ... writes: early ones land while the
 		// first batches commit, later ones in the thick of it.
-		after := 1 + (round*37)%400
+		after := 1 + (round*53)%240
 		acked := killOnce(t, run, p, round, after)
 		total += len(acked)
 		s := open(t, p)
