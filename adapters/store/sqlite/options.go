@@ -42,12 +42,15 @@ const (
 // Options tune a Store. The zero Options is the default: SyncNormal,
 // batches of up to DefaultMaxBatch writes, no waiting.
 //
-// Writes are group-committed: a single writer goroutine takes the writes
-// that callers have queued, runs them in one transaction and commits it,
-// and each caller returns once the transaction that holds its write has
-// committed. A batch is what queued while the previous one was
-// committing, so a lone writer pays one commit per write and concurrent
-// writers share commits.
+// Writes are group-committed: one caller at a time takes the writes that
+// callers have queued (its own first), runs them in one transaction on
+// the single writing connection and commits it, and each caller returns
+// once the transaction that holds its write has committed. A batch is
+// what queued while the previous one was committing, so a lone writer
+// pays one commit per write (and commits it itself, with no goroutine to
+// wake) and concurrent writers share commits. A write that fails leaves
+// its batch, which commits without it; a commit that fails (a full disk)
+// fails every write of its batch, and nothing committed before is lost.
 type Options struct {
 	// Sync is how durable a commit is: SyncNormal (empty) or SyncFull.
 	Sync Sync

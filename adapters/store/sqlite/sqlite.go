@@ -38,9 +38,9 @@ import (
 // never corrupt the database; with SyncFull it survives a power loss too
 // (see [Sync]).
 //
-// Writes are group-committed (see [Options]): one writer goroutine, on a
-// single connection, commits the writes queued by concurrent callers in
-// one transaction, and each caller returns once its write has committed.
+// Writes are group-committed (see [Options]): on a single connection,
+// the writes queued by concurrent callers are committed in one
+// transaction, and each caller returns once its write has committed.
 // Reads use a small pool of read-only connections and see a consistent
 // snapshot.
 type Store struct {
@@ -48,9 +48,8 @@ type Store struct {
 	opts Options
 	life storeutil.Life
 
-	queue   chan *writeOp // writes for the writer goroutine
-	stopped chan struct{} // closed when the writer has returned
-	batches atomic.Int64  // transactions the writer has run, for tests
+	wq      writeQueue   // group commit (see writer.go)
+	batches atomic.Int64 // batches run, for tests
 
 	w *sql.DB // the single writing connection
 	r *sql.DB // read-only connections; the same as w for ":memory:"
@@ -259,9 +258,7 @@ func open(path string, opts Options) (*Store, error) {
 		s.closeAll()
 		return nil, err
 	}
-	s.queue = make(chan *writeOp, 2*opts.MaxBatch)
-	s.stopped = make(chan struct{})
-	go s.writer()
+	s.wq.more = make(chan struct{}, 1)
 	return s, nil
 }
 
@@ -796,13 +793,11 @@ func (s *Store) Probe(ctx context.Context) error {
 }
 
 // Close implements store.Store. It waits for running operations to
-// finish (a write, for its batch to commit) and stops the writer.
+// finish (a write, for its batch to commit).
 func (s *Store) Close() error {
 	if !s.life.Close() {
 		return nil
 	}
-	close(s.queue) // empty: every write has returned
-	<-s.stopped
 	if err := s.closeAll(); err != nil {
 		return s.fail("close", "", "", err)
 	}

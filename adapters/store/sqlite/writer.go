@@ -15,10 +15,14 @@ import (
 //
 // Every write of a Store (Put, Begin, Transition, Probe) is a write
 // operation: a function that runs its statements in a transaction it is
-// given. Callers queue their operations; one writer goroutine takes what
-// is queued (up to MaxBatch operations, waiting up to MaxWait for more),
-// runs the operations one after the other in one transaction and commits
-// it, then answers each caller. A caller returns when the transaction
+// given. Callers queue their operations; one caller at a time, the
+// leader, takes what is queued (up to MaxBatch operations, waiting up to
+// MaxWait for more), runs the operations one after the other in one
+// transaction on the single writing connection and commits it, then
+// answers each caller and hands the lead to the first caller still
+// queued. A lone writer is its own leader and commits its own write, with
+// no goroutine to wake; concurrent writers queue while a leader commits,
+// and the next leader commits them together. A caller returns when the transaction
 // that holds its operation has committed: what it was told is written is
 // in the database, as durable as Sync makes a commit.
 //
@@ -45,15 +49,19 @@ import (
 // writeOp is a queued write operation.
 type writeOp struct {
 	f     func(*sql.Tx) error
-	state atomic.Int32 // opQueued, opTaken or opAbandoned
-	done  chan error   // buffered: the writer never blocks on it
+	state atomic.Int32 // opQueued, opLead, opTaken or opAbandoned
+	done  chan error   // buffered: whoever answers never blocks on it
 }
 
 const (
-	opQueued    = iota // in the queue, not yet taken by the writer
+	opQueued    = iota // queued, not yet in a batch
+	opLead             // its caller is the next leader (errLead is on its way)
 	opTaken            // in a batch: its caller waits for the commit
-	opAbandoned        // its caller gave up before the writer took it
+	opAbandoned        // its caller gave up before it was taken
 )
+
+// errLead tells a queued caller that it leads the next batch.
+var errLead = errors.New("lead the next batch")
 
 var opPool = sync.Pool{New: func() any { return &writeOp{done: make(chan error, 1)} }}
 
@@ -64,113 +72,126 @@ type unwritten struct{ err error }
 func (u unwritten) Error() string { return u.err.Error() }
 func (u unwritten) Unwrap() error { return u.err }
 
+// writeQueue is the state of group commit.
+type writeQueue struct {
+	mu      sync.Mutex
+	pending []*writeOp    // queued, oldest first
+	leading bool          // a leader is running a batch
+	more    chan struct{} // tells a leader waiting for MaxWait that writes came
+}
+
 // write queues f, waits for the transaction holding it to commit and
 // returns f's error or the transaction's.
 //
-// ctx bounds the wait in the queue: a caller whose ctx is done before the
-// writer takes its operation into a batch returns ctx's error and the
-// operation never runs. Once taken, the operation commits or fails with
-// its batch, and its caller waits for that: a batch is bounded in size
-// and in the time it waits for writes, so the wait is short.
-// f should run its statements with a context that is not canceled (the
-// operation is the caller's no more once taken).
+// ctx bounds the wait in the queue: a caller whose ctx is done before its
+// operation is taken into a batch returns ctx's error and the operation
+// never runs. Once taken, the operation commits or fails with its batch,
+// and its caller waits for that: a batch is bounded in size and in the
+// time it waits for writes, so the wait is short. f should run its
+// statements with a context that is not canceled (the operation is the
+// caller's no more once taken).
 func (s *Store) write(ctx context.Context, f func(*sql.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	op := opPool.Get().(*writeOp)
 	op.f = f
-	op.state.Store(opQueued)
-	select {
-	case s.queue <- op:
-	case <-ctx.Done():
-		op.f = nil
-		opPool.Put(op)
-		return ctx.Err()
-	}
-	var err error
-	select {
-	case err = <-op.done:
-	case <-ctx.Done():
-		if op.state.CompareAndSwap(opQueued, opAbandoned) {
-			return ctx.Err() // the writer drops op; it is not reused
+	q := &s.wq
+	q.mu.Lock()
+	if !q.leading {
+		// Nobody commits: lead, with op first.
+		q.leading = true
+		op.state.Store(opLead)
+		q.pending = append(q.pending, op)
+		q.mu.Unlock()
+	} else {
+		op.state.Store(opQueued)
+		q.pending = append(q.pending, op)
+		q.mu.Unlock()
+		select {
+		case q.more <- struct{}{}:
+		default:
 		}
-		err = <-op.done
+		var err error
+		select {
+		case err = <-op.done:
+		case <-ctx.Done():
+			if op.state.CompareAndSwap(opQueued, opAbandoned) {
+				return ctx.Err() // the leader drops op; it is not reused
+			}
+			err = <-op.done
+		}
+		if err != errLead {
+			op.f = nil
+			opPool.Put(op)
+			return err
+		}
 	}
+	s.lead()
+	err := <-op.done
 	op.f = nil
 	opPool.Put(op)
 	return err
 }
 
-// writer runs the batches until the queue is closed.
-func (s *Store) writer() {
-	defer close(s.stopped)
-	batch := make([]*writeOp, 0, s.opts.MaxBatch)
-	var timer *time.Timer
-	if s.opts.MaxWait > 0 {
-		timer = time.NewTimer(time.Hour)
-		timer.Stop()
-	}
-	for {
-		op, ok := <-s.queue
-		if !ok {
-			return
+// takeLocked moves queued operations to batch, up to MaxBatch, dropping
+// those given up. q.mu is held.
+func (s *Store) takeLocked(batch []*writeOp) []*writeOp {
+	q := &s.wq
+	i := 0
+	for ; i < len(q.pending) && len(batch) < s.opts.MaxBatch; i++ {
+		op := q.pending[i]
+		if op.state.CompareAndSwap(opLead, opTaken) || op.state.CompareAndSwap(opQueued, opTaken) {
+			batch = append(batch, op)
 		}
-		if !op.take() {
-			continue
-		}
-		batch = append(batch[:0], op)
-		batch = s.fill(batch, timer)
-		s.commit(batch)
-		clear(batch)
 	}
+	n := copy(q.pending, q.pending[i:])
+	clear(q.pending[n:])
+	q.pending = q.pending[:n]
+	return batch
 }
 
-// take marks op taken into a batch, unless its caller gave up on it.
-func (op *writeOp) take() bool { return op.state.CompareAndSwap(opQueued, opTaken) }
-
-// fill adds to batch what is queued, up to MaxBatch operations, waiting
-// up to MaxWait for more when fewer are queued.
-func (s *Store) fill(batch []*writeOp, timer *time.Timer) []*writeOp {
-	for len(batch) < s.opts.MaxBatch {
-		select {
-		case op, ok := <-s.queue:
-			if !ok {
-				return batch
+// lead runs one batch, with the leader's operation first, then hands the
+// lead to the first caller still queued, if any.
+func (s *Store) lead() {
+	q := &s.wq
+	q.mu.Lock()
+	batch := s.takeLocked(nil)
+	q.mu.Unlock()
+	if s.opts.MaxWait > 0 && len(batch) < s.opts.MaxBatch {
+		timer := time.NewTimer(s.opts.MaxWait)
+	wait:
+		for len(batch) < s.opts.MaxBatch {
+			select {
+			case <-q.more:
+				q.mu.Lock()
+				batch = s.takeLocked(batch)
+				q.mu.Unlock()
+			case <-timer.C:
+				break wait
 			}
-			if op.take() {
-				batch = append(batch, op)
-			}
-			continue
-		default:
 		}
-		break
+		timer.Stop()
 	}
-	if timer == nil || len(batch) >= s.opts.MaxBatch {
-		return batch
-	}
-	timer.Reset(s.opts.MaxWait)
-	defer timer.Stop()
-	for len(batch) < s.opts.MaxBatch {
-		select {
-		case op, ok := <-s.queue:
-			if !ok {
-				return batch
-			}
-			if op.take() {
-				batch = append(batch, op)
-			}
-		case <-timer.C:
-			return batch
+	s.commit(batch)
+	q.mu.Lock()
+	for len(q.pending) > 0 {
+		op := q.pending[0]
+		if op.state.CompareAndSwap(opQueued, opLead) {
+			q.mu.Unlock()
+			op.done <- errLead
+			return
 		}
+		q.pending[0] = nil
+		q.pending = q.pending[1:] // given up
 	}
-	return batch
+	q.leading = false
+	q.mu.Unlock()
 }
 
 // commit runs the operations of batch in one transaction and answers
 // their callers.
-func (s *Store) commit(batch []*writeOp) {
-	ops := slices.Clone(batch)
+func (s *Store) commit(ops []*writeOp) {
 	s.batches.Add(1)
 	results := make([]error, len(ops))
 	ctx := context.Background()
@@ -197,7 +218,7 @@ func (s *Store) commit(batch []*writeOp) {
 		if failed >= 0 {
 			_ = tx.Rollback()
 			ops[failed].done <- ferr
-			ops = append(ops[:failed], ops[failed+1:]...)
+			ops = slices.Delete(ops, failed, failed+1)
 			results = results[:len(ops)]
 			continue
 		}

@@ -244,7 +244,7 @@ func TestCanceledWhileQueuedIsNotWritten(t *testing.T) {
 	cctx, cancel := context.WithCancel(ctx)
 	gaveUp := make(chan error)
 	go func() { gaveUp <- s.Begin(cctx, newMessage("gave-up", nil)) }()
-	for len(s.queue) == 0 {
+	for s.queued() == 0 {
 		runtime.Gosched()
 	}
 	cancel()
@@ -324,4 +324,11 @@ func TestKillSyncFull(t *testing.T) {
 			require.NoError(t, err)
 			return s
 		})
+}
+
+// queued returns how many writes wait in the queue.
+func (s *Store) queued() int {
+	s.wq.mu.Lock()
+	defer s.wq.mu.Unlock()
+	return len(s.wq.pending)
 }
