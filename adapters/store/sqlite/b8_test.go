@@ -170,4 +170,3 @@ func BenchmarkB8Writers(b *testing.B) {
 		}
 	}
 }
-
