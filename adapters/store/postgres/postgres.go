@@ -373,12 +373,12 @@ func scanRecords(rows pgx.Rows) ([]*store.Record, error) {
 	var out []*store.Record
 	for rows.Next() {
 		var (
-			m                                   message.Message
-			tm, state, outcome, updated         string
-			meta, ctxJSON, trace                *string
+			m                                    message.Message
+			tm, state, outcome, updated          string
+			meta, ctxJSON, trace                 *string
 			hState, hAt, hErr, hOutcome, hReason []string
-			rec                                 store.Record
-			attempts                            int32
+			rec                                  store.Record
+			attempts                             int32
 		)
 		if err := rows.Scan(&m.ID, &tm, &m.ContentType, &m.Payload, &meta, &ctxJSON, &trace, &state,
 			&rec.Err, &outcome, &rec.Reason, &attempts, &updated,
