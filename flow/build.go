@@ -3,6 +3,7 @@ package flow
 import (
 	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
@@ -110,6 +111,22 @@ type builder struct {
 	names   map[string]string  // step name -> path
 	replace map[string]Service // stubs by step name
 	leaves  []Service          // every leaf, in order, for Init/Close
+	paths   map[string]int     // combinator paths seen, for unique
+}
+
+// unique returns p, or p with "#N" added when a combinator of the flow
+// has that path already (two All in a row): every node of a flow has a
+// path of its own, which durable runs journal units by.
+func (b *builder) unique(p string) string {
+	if b.paths == nil {
+		b.paths = map[string]int{}
+	}
+	n := b.paths[p]
+	b.paths[p] = n + 1
+	if n == 0 {
+		return p
+	}
+	return p + "#" + strconv.Itoa(n+1)
 }
 
 func (b *builder) errorf(step, key string, cause error, format string, args ...any) {
