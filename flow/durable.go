@@ -24,12 +24,17 @@ import (
 // and branches of that run at once: its methods must be safe for
 // concurrent use.
 type Journal interface {
-	// Completed returns the record of the unit at path when an earlier run
-	// completed it: the run then skips the unit and applies its writes.
-	Completed(path string) (*Unit, bool)
-	// Complete records a unit that just completed. The run waits for it
-	// before it starts the next unit, so that a crash never loses a
-	// completed unit's writes; an error ends the run with that error.
+	// Completed is called before each unit starts. It returns the record
+	// of the unit at path when an earlier run completed it (the run then
+	// skips the unit and applies its writes), nil when none did. The units
+	// given to Complete must be durable when it returns, so that a crash
+	// never loses a completed unit: a journal may write them here, in one
+	// write, rather than each in Complete. An error ends the run.
+	Completed(ctx context.Context, path string) (*Unit, error)
+	// Complete records a unit that just completed; an error ends the run.
+	// The record is durable when it returns, or by the next call of
+	// Completed (see above): the run's owner makes the rest durable when
+	// the run ends.
 	Complete(ctx context.Context, u *Unit) error
 }
 
@@ -295,8 +300,11 @@ func mapKeys(m map[string]any) func(func(string) bool) {
 // durableLeaf runs a leaf step as a unit of a durable run.
 func (l *leafRunner) durableLeaf(ctx context.Context, r *runState, c *fc.Context) error {
 	path := l.info.Path
-	if u, ok := r.journal.Completed(path); ok {
-		if err := r.resume(u, c); err != nil {
+	if u, err := r.journal.Completed(ctx, path); err != nil || u != nil {
+		if err == nil {
+			err = r.resume(u, c)
+		}
+		if err != nil {
 			return l.fail(err, u.Attempts)
 		}
 		return r.leave(l)

@@ -27,18 +27,18 @@ type memJournal struct {
 
 func newJournal() *memJournal { return &memJournal{units: map[string][]byte{}} }
 
-func (j *memJournal) Completed(path string) (*flow.Unit, bool) {
+func (j *memJournal) Completed(_ context.Context, path string) (*flow.Unit, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	b, ok := j.units[path]
 	if !ok {
-		return nil, false
+		return nil, nil
 	}
 	var u flow.Unit
 	if err := json.Unmarshal(b, &u); err != nil {
-		panic(err)
+		return nil, err
 	}
-	return &u, true
+	return &u, nil
 }
 
 func (j *memJournal) Complete(_ context.Context, u *flow.Unit) error {
@@ -59,7 +59,7 @@ func (j *memJournal) Complete(_ context.Context, u *flow.Unit) error {
 func (j *memJournal) all() []*flow.Unit {
 	var out []*flow.Unit
 	for _, p := range j.order {
-		u, _ := j.Completed(p)
+		u, _ := j.Completed(context.Background(), p)
 		out = append(out, u)
 	}
 	return out

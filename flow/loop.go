@@ -157,9 +157,12 @@ func (e *eachRunner) run(ctx context.Context, r *runState, c *fc.Context) error 
 		var start time.Time
 		if durable {
 			up := unitPath(e.path, i)
-			if u, ok := r.journal.Completed(up); ok {
+			if u, err := r.journal.Completed(ctx, up); err != nil || u != nil {
 				if concurrent {
 					snaps[i] = nil
+				}
+				if err != nil {
+					return &StepError{Flow: e.flow, Step: e.name, Path: up, Err: err}
 				}
 				return e.resume(r, u, results, i)
 			}
@@ -351,8 +354,11 @@ func (u *untilRunner) run(ctx context.Context, r *runState, c *fc.Context) error
 		return u.loop(ctx, r, c)
 	}
 	// A durable run journals the whole loop as one unit.
-	if done, ok := r.journal.Completed(u.path); ok {
-		if err := r.resume(done, c); err != nil {
+	if done, err := r.journal.Completed(ctx, u.path); err != nil || done != nil {
+		if err == nil {
+			err = r.resume(done, c)
+		}
+		if err != nil {
 			return &StepError{Flow: u.flow, Step: u.name, Path: u.path, Err: err}
 		}
 		return nil

@@ -117,8 +117,11 @@ func (a *allRunner) run(ctx context.Context, r *runState, c *fc.Context) error {
 	durable := r.journaled(ctx)
 	for i, br := range a.branches {
 		if durable {
-			if u, ok := r.journal.Completed(unitPath(a.path, i)); ok {
-				if err := r.resume(u, snaps[i]); err != nil {
+			if u, err := r.journal.Completed(ctx, unitPath(a.path, i)); err != nil || u != nil {
+				if err == nil {
+					err = r.resume(u, snaps[i])
+				}
+				if err != nil {
 					errs[i] = err
 					once.Do(func() { first = err; cancel() })
 				}
