@@ -120,6 +120,9 @@ type ParkError struct {
 	Step string // the step's name
 	Path string // the step's unit path (see [Unit])
 	Wait Wait   // what it waits for
+	// Fingerprint is the fingerprint the step's unit is journaled with
+	// when it is woken (see [Unit]).
+	Fingerprint string
 }
 
 // Error implements error.
@@ -315,7 +318,7 @@ func (l *leafRunner) durableLeaf(ctx context.Context, r *runState, c *fc.Context
 				r.trace.add(Span{Name: l.info.Name, Path: path, Start: time.Now(), Outcome: errors.KindWaiting})
 			}
 			return &StepError{Flow: l.info.Flow, Step: l.info.Name, Path: path,
-				Err: &ParkError{Flow: l.info.Flow, Step: l.info.Name, Path: path, Wait: w}}
+				Err: &ParkError{Flow: l.info.Flow, Step: l.info.Name, Path: path, Wait: w, Fingerprint: r.fps[path]}}
 		}
 	}
 	start := time.Now()

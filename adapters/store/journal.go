@@ -104,6 +104,9 @@ type Wait struct {
 	// Path is the unit path of the step that waits; Step its name.
 	Path string `json:"path"`
 	Step string `json:"step,omitempty"`
+	// Fingerprint is the fingerprint of the step's unit, which the entry
+	// that wakes it carries.
+	Fingerprint string `json:"fingerprint,omitempty"`
 	// Signal names the signal that wakes it ("" for a timer).
 	Signal string `json:"signal,omitempty"`
 	// Into is the key that receives a signal's values ("": the values
