@@ -3,6 +3,7 @@ package channel
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -49,7 +50,6 @@ type runJournal struct {
 	mu      sync.Mutex
 	done    map[string]*flow.Unit
 	pending []store.JournalEntry
-	n       int // units journaled by this run
 }
 
 // loadJournal reads the journal of message id.
@@ -88,14 +88,18 @@ func (j *runJournal) Completed(ctx context.Context, path string) (*flow.Unit, er
 	return j.done[path], nil
 }
 
-// Complete implements flow.Journal: the unit is written by the next
-// Completed, or when the run ends (flush).
+// Complete implements flow.Journal: a step is written by the next
+// Completed, or when the run ends (flush); an element of an Each or a
+// branch of an All at once, since the units beside it may be running
+// already.
 func (j *runJournal) Complete(ctx context.Context, u *flow.Unit) error {
 	e := entryOf(u)
 	j.mu.Lock()
+	defer j.mu.Unlock()
 	j.pending = append(j.pending, e)
-	j.n++
-	j.mu.Unlock()
+	if strings.HasSuffix(u.Path, "]") {
+		return j.flushLocked(ctx)
+	}
 	return nil
 }
 
