@@ -262,7 +262,7 @@ func (c *Channel) Signal(ctx context.Context, id, name string, values map[string
 	return c.resume(ctx, id)
 }
 
-// resume runs a woken message (pending) under its lock.
+// resume runs a woken message (processing) under its lock.
 func (c *Channel) resume(ctx context.Context, id string) (Result, error) {
 	rec, err := c.store.Get(ctx, id)
 	if err != nil {
@@ -280,7 +280,8 @@ func (c *Channel) resume(ctx context.Context, id string) (Result, error) {
 		// Run by another path meanwhile (a redelivery, a timer).
 		return Result{Settle: Ack, State: rec.State, Outcome: errors.KindOK, Message: rec.Message}, nil
 	}
-	return c.run(ctx, rec.Message, nil, false), nil
+	// Wake left it processing: the run is its attempt.
+	return c.run(ctx, rec.Message, nil, rec.State == store.Processing), nil
 }
 
 // timers wakes the messages whose wait is due, until intake stops: a

@@ -11,7 +11,7 @@ import (
 
 // Waiting: a durable run parked the message at a step that waits for a
 // time or a signal (see [Journal]). No goroutine holds it: it is a record
-// until its wait is woken, which moves it back to Pending.
+// until its wait is woken, which moves it to Processing.
 const Waiting State = "waiting"
 
 // Journal is implemented by a store that keeps the journal of durable
@@ -46,7 +46,9 @@ type Journal interface {
 	// Since plus w.For (zero when For is zero: no timer).
 	Park(ctx context.Context, id string, w Wait, u Update, entries ...JournalEntry) error
 	// Wake ends the wait of message id at step path: it appends e to the
-	// journal, drops the wait and transitions the message to Pending, in
+	// journal, drops the wait and transitions the message to Processing
+	// (its run resumes at once; should the process end first, the
+	// message is owed and recovered, as any message left processing), in
 	// one write. It fails with ErrNotWaiting if the message has no wait at
 	// path (it was woken already: a signal and a timeout, or two signals,
 	// wake it once).

@@ -122,7 +122,7 @@ func (s *Memory) Wake(ctx context.Context, id, path string, e JournalEntry) erro
 	at := storeutil.Now()
 	b, err := EncodeJournalEntry(e, at)
 	if err != nil {
-		return s.fail("wake", id, Pending, err)
+		return s.fail("wake", id, Processing, err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -135,7 +135,7 @@ func (s *Memory) Wake(ctx context.Context, id, path string, e JournalEntry) erro
 	}
 	r.journal = append(r.journal, b)
 	r.wait = nil
-	s.transition(r, Pending, NormalizedUpdate{}, at)
+	s.transition(r, Processing, NormalizedUpdate{}, at)
 	return nil
 }
 

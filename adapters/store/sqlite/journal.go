@@ -203,7 +203,11 @@ func (s *Store) ClearJournal(ctx context.Context, id string) error {
 // row. The message is known to be stored.
 func (s *Store) transitionTx(ctx context.Context, tx *sql.Tx, id string, to store.State, nu store.NormalizedUpdate, at string) error {
 	update, insertHist := s.update, s.insertHist
-	args := []any{string(to), nu.Err, 0, at, nullableText(nu.Context), nullableText(nu.Trace), id}
+	attempt := 0
+	if to == store.Processing {
+		attempt = 1
+	}
+	args := []any{string(to), nu.Err, attempt, at, nullableText(nu.Context), nullableText(nu.Trace), id}
 	histArgs := []any{id, string(to), at, nu.Err}
 	if nu.Outcome != 0 || nu.Reason != "" {
 		update, insertHist = s.updateOutcome, s.insertHistOutcome
@@ -271,14 +275,14 @@ func (s *Store) Park(ctx context.Context, id string, w store.Wait, u store.Updat
 }
 
 // Wake implements [store.Journal]: the entry, the end of the wait and the
-// transition to pending are one write transaction.
+// transition to processing are one write transaction.
 func (s *Store) Wake(ctx context.Context, id, path string, e store.JournalEntry) error {
 	now := storeutil.Now()
 	enc, err := encodeEntries([]store.JournalEntry{e}, now)
 	if err != nil {
-		return s.fail("wake", id, store.Pending, err)
+		return s.fail("wake", id, store.Processing, err)
 	}
-	return s.journalWrite(ctx, "wake", id, store.Pending, func(tx *sql.Tx) error {
+	return s.journalWrite(ctx, "wake", id, store.Processing, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM waits WHERE message_id = ? AND path = ?`, id, path)
 		if err != nil {
 			return err
@@ -291,7 +295,7 @@ func (s *Store) Wake(ctx context.Context, id, path string, e store.JournalEntry)
 		if err := s.appendEntries(ctx, tx, id, enc); err != nil {
 			return err
 		}
-		return s.transitionTx(ctx, tx, id, store.Pending, store.NormalizedUpdate{}, formatTime(now))
+		return s.transitionTx(ctx, tx, id, store.Processing, store.NormalizedUpdate{}, formatTime(now))
 	})
 }
 

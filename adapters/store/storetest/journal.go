@@ -164,7 +164,8 @@ func RunJournal(t *testing.T, open func(t *testing.T) store.Store) {
 		assert.Equal(t, int32(1), wins.Load(), "a wait is woken once")
 		rec, err = s.Get(ctx, "m")
 		require.NoError(t, err)
-		assert.Equal(t, store.Pending, rec.State)
+		assert.Equal(t, store.Processing, rec.State, "woken: its run resumes")
+		assert.Equal(t, 3, rec.Attempts)
 		_, err = j.Wait(ctx, "m")
 		assert.ErrorIs(t, err, store.ErrNotWaiting)
 		got, err = j.Journal(ctx, "m")
@@ -284,5 +285,5 @@ func RunJournalDurable(t *testing.T, open func(t *testing.T) store.Store) {
 	require.NoError(t, j.Wake(ctx, "m", "f/w", store.JournalEntry{Path: "f/w"}))
 	rec, err := s.Get(ctx, "m")
 	require.NoError(t, err)
-	assert.Equal(t, store.Pending, rec.State)
+	assert.Equal(t, store.Processing, rec.State)
 }
