@@ -67,7 +67,7 @@ func (j *memJournal) all() []*flow.Unit {
 
 // counted returns a step that counts its calls and sets key to value;
 // crash makes its first call fail as if the process had died.
-func counted(name, key string, value any, calls *atomic.Int32, crash bool) flow.Service {
+func countedStep(name, key string, value any, calls *atomic.Int32, crash bool) flow.Service {
 	return flow.Step(name, func(ctx context.Context, c *fc.Context) error {
 		if calls.Add(1) == 1 && crash {
 			return errors.Fatal(errors.New("crash"))
@@ -80,10 +80,10 @@ func counted(name, key string, value any, calls *atomic.Int32, crash bool) flow.
 func TestDurableResumesAfterCompletedSteps(t *testing.T) {
 	var calls [5]atomic.Int32
 	f := flow.New("five",
-		counted("s1", "a", 1.0, &calls[0], false),
-		counted("s2", "b", "two", &calls[1], false),
-		counted("s3", "c", true, &calls[2], true),
-		counted("s4", "d", 4.0, &calls[3], false),
+		countedStep("s1", "a", 1.0, &calls[0], false),
+		countedStep("s2", "b", "two", &calls[1], false),
+		countedStep("s3", "c", true, &calls[2], true),
+		countedStep("s4", "d", 4.0, &calls[3], false),
 		flow.Step("s5", func(ctx context.Context, c *fc.Context) error {
 			calls[4].Add(1)
 			c.Set("sum", c.View()["a"].(float64)+c.View()["d"].(float64))
@@ -261,7 +261,7 @@ func TestDurableChangedFlow(t *testing.T) {
 
 func TestDurableJournalFailureEndsRun(t *testing.T) {
 	var calls atomic.Int32
-	f := flow.New("f", counted("a", "a", 1, &calls, false), counted("b", "b", 1, &calls, false)).MustBuild()
+	f := flow.New("f", countedStep("a", "a", 1, &calls, false), countedStep("b", "b", 1, &calls, false)).MustBuild()
 	j := newJournal()
 	j.fail = errors.New("disk full")
 	_, err := f.Run(context.Background(), nil, flow.WithJournal(j))
