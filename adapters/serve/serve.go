@@ -18,6 +18,14 @@
 // lists it under "recovering", with each channel's count of owed
 // messages left in its status.
 //
+// The admin address also takes POST
+// /channels/{channel}/messages/{id}/signals/{signal} with a JSON object
+// of values: the signal for a message waiting at a wait step of a
+// durable channel (`durable: steps`); it answers with the message's
+// state, outcome and context once its run resumed, 404 for an unknown
+// channel or message, 409 when the message does not wait for that
+// signal. Options.AdminToken, when set, is required as a bearer token.
+//
 // Stores are health-checked. New probes each store it opens (see
 // store.Prober): one that cannot be written (a read-only folder or
 // database file, a full disk) is refused with an error naming the
