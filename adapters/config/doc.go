@@ -50,6 +50,7 @@
 //	          default: [{set: {discount: 0}}]
 //	      - use: notify                  # a registered Go service (or just "- notify")
 //	channels: {...}                      # kept unread for the channel adapters (Config.Channels)
+//	services: {...}                      # kept unread for the bus, package adapters/bus (Config.Services)
 //	tests: [...]                         # cases for `flowrun test` (see below)
 //
 // A step is a mapping with one kind key and optional modifiers:
