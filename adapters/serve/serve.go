@@ -33,6 +33,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -508,6 +509,15 @@ func (s *Server) adminHandler() http.Handler {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 		if err := s.metrics.WritePrometheus(w); err != nil {
 			s.log.Warn("writing metrics", "error", err)
+		}
+		// Shared servers may have metrics of their own (a nats source's
+		// deliveries and its consumer's pending count).
+		for _, key := range s.servers.Keys() {
+			if mw, ok := s.servers.All()[key].(interface{ WritePrometheus(io.Writer) error }); ok {
+				if err := mw.WritePrometheus(w); err != nil {
+					s.log.Warn("writing metrics", "server", key, "error", err)
+				}
+			}
 		}
 	})
 	return mux
