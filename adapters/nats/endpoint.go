@@ -148,6 +148,12 @@ func reconnectDelay(attempts int) time.Duration {
 // server or connects, and makes or checks the stream and consumer. The
 // endpoint stays open until Serve returns.
 func (e *endpoint) Listen() error {
+	e.mu.Lock()
+	served := e.served
+	e.mu.Unlock()
+	if served {
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := e.acquire(ctx); err != nil {

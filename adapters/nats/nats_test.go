@@ -387,3 +387,5 @@ func decode(t *testing.T, b []byte) map[string]any {
 	require.NoError(t, json.Unmarshal(b, &v))
 	return v
 }
+
+func itoa(n int) string { return strconv.Itoa(n) }
