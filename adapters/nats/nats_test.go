@@ -88,8 +88,18 @@ func publish(t testing.TB, js jetstream.JetStream, subject, id, body string) {
 	if id != "" {
 		msg.Header.Set(natsgo.MsgIdHdr, id)
 	}
-	_, err := js.PublishMsg(context.Background(), msg)
-	require.NoError(t, err)
+	// A server just restarted may not have the client back yet: publish
+	// again (the stream drops a repeat of an id).
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := js.PublishMsg(ctx, msg)
+		cancel()
+		if err == nil || id == "" || time.Now().After(deadline) {
+			require.NoError(t, err)
+			return
+		}
+	}
 }
 
 // runChannel runs a channel of f fed by src until the test ends.
