@@ -52,6 +52,7 @@
 //	          default: [{set: {discount: 0}}]
 //	      - use: notify                  # a registered Go service (or just "- notify")
 //	channels: {...}                      # kept unread for the channel adapters (Config.Channels)
+//	services: {...}                      # kept unread for the bus, package adapters/bus (Config.Services)
 //	tests: [...]                         # cases for `flowrun test` (see below)
 //
 // Each entry of providers: is a provider component ({kind: spec}) whose

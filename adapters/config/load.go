@@ -72,6 +72,7 @@ type Config struct {
 	order     []string
 	suites    []*Suite
 	channels  []Section
+	services  []Section // see services.go
 	providers *provide.Container
 }
 
@@ -143,7 +144,7 @@ type loader struct {
 // maxSteps bounds the steps a configuration may hold, aliases expanded.
 const maxSteps = 20_000
 
-var topKeys = []string{"version", "vars", "providers", "flows", "channels", "tests"}
+var topKeys = []string{"version", "vars", "providers", "flows", "channels", "services", "tests"}
 
 func (l *loader) load(srcs []Source, sets []string) {
 	l.budget = maxSteps
@@ -194,7 +195,8 @@ func (l *loader) load(srcs []Source, sets []string) {
 				}
 			}
 		}
-		if !fs.has("flows") && !fs.has("channels") && !fs.has("tests") && fs.unknown == 0 {
+		l.parseServices(f, fs)
+		if !fs.has("flows") && !fs.has("channels") && !fs.has("services") && !fs.has("tests") && fs.unknown == 0 {
 			l.at(f, f.root, "top level: expected flows (and optionally vars, tests, channels)")
 		}
 	}

@@ -2,7 +2,8 @@
 // [component.Default]: the http, cron, files and poll sources, the
 // memory, file and sqlite stores, the built-in step kinds of YAML
 // flows (set, stop, log, template, http, sleep, shell: adapters/steps),
-// and the cache provider (adapters/cache). Import it for its side effect, as
+// the bus's submit and request steps (adapters/bus) and the cache
+// provider (adapters/cache). Import it for its side effect, as
 // cmd/flowrun does:
 //
 //	import _ "github.com/svcflow/svcflow/adapters/component/all"
@@ -12,6 +13,7 @@
 package all
 
 import (
+	_ "github.com/svcflow/svcflow/adapters/bus"
 	_ "github.com/svcflow/svcflow/adapters/cache"
 	_ "github.com/svcflow/svcflow/adapters/cron"
 	_ "github.com/svcflow/svcflow/adapters/filewatch"
