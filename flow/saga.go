@@ -318,6 +318,7 @@ func (u *undoRunner) run(ctx context.Context, r *runState, c *fc.Context) error 
 		ran = new(atomic.Bool)
 		inner = context.WithValue(ctx, sagaKey{}, &sagaFrame{log: fr.log, scope: ran})
 	}
+	started := ctx.Err() == nil // a step canceled before it began did nothing
 	err := u.runner.run(inner, r, c)
 	completed := err == nil || err == errThrough // errThrough: it ran, the run ends after it
 	switch {
@@ -327,7 +328,7 @@ func (u *undoRunner) run(ctx context.Context, r *runState, c *fc.Context) error 
 		if fr.scope != nil {
 			fr.scope.Store(true)
 		}
-	case !completed && fr.log.failedToo:
+	case !completed && fr.log.failedToo && started:
 		fr.log.add(undoEntry{name: u.name, path: u.path, undo: u.undo, c: c})
 	}
 	return err
@@ -383,7 +384,8 @@ const DefaultCompensationTimeout = 30 * time.Second
 // undo from [Compensate], or by implementing [Compensator]. A step that
 // did not run (a [When] whose condition did not hold, a case not taken) is
 // never undone; neither, by default, is the step that failed (see
-// [SagaGroup.CompensateFailed]).
+// [SagaGroup.CompensateFailed]). A step that completed several times (in
+// [Each], [Until]) is undone once per time, each with its own context.
 //
 // A saga nested in another one that completes hands what it completed to
 // the enclosing saga, which undoes it if it fails later; one that fails
