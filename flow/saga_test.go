@@ -290,3 +290,26 @@ func TestWhenFunc(t *testing.T) {
 	assert.Equal(t, "when(p)", se.Step)
 	assert.ErrorContains(t, err, "bad predicate")
 }
+
+// TestSagaCompensateFailedCanceledBranch: with CompensateFailed, a branch
+// canceled by another's failure while it ran is undone too.
+func TestSagaCompensateFailedCanceledBranch(t *testing.T) {
+	l := &undoLog{}
+	started := make(chan struct{})
+	slow := flow.Compensate(flow.Step("slow", func(ctx context.Context, c *fc.Context) error {
+		close(started)
+		<-ctx.Done()
+		return ctx.Err()
+	}), l.undo("slow"))
+	failing := flow.Compensate(flow.Step("failing", func(ctx context.Context, c *fc.Context) error {
+		<-started
+		return errors.New("boom")
+	}), l.undo("failing"))
+	f := flow.New("order", flow.Saga(l.cu("a"), flow.All(slow, failing)).CompensateFailed()).MustBuild()
+	_, err := f.Run(t.Context(), nil)
+	require.ErrorContains(t, err, "boom")
+	got := l.undos()
+	require.Len(t, got, 3)
+	assert.ElementsMatch(t, []string{"undo slow", "undo failing"}, got[:2])
+	assert.Equal(t, "undo a", got[2])
+}
