@@ -23,6 +23,45 @@ type Injectable interface {
 	Inject(c *provide.Container) (Service, error)
 }
 
+// ProvidedField is a field of a [Func] input that receives a provided
+// value: for catalogs.
+type ProvidedField struct {
+	Field string       // the Go field
+	Type  reflect.Type // the provided type
+	Name  string       // the provider's name ("" for the unnamed one)
+}
+
+// String returns "cache.Cache" or `*main.Vendor (named "eu")`.
+func (p ProvidedField) String() string {
+	if p.Name == "" {
+		return p.Type.String()
+	}
+	return fmt.Sprintf("%s (named %q)", p.Type, p.Name)
+}
+
+// ProvidedFields returns the fields of svc's input that receive provided
+// values (see [Func]), seen through [Named]; none for other services.
+func ProvidedFields(svc Service) []ProvidedField {
+	for {
+		switch s := svc.(type) {
+		case *named:
+			svc = s.Service
+		case interface{ providedFields() []ProvidedField }:
+			return s.providedFields()
+		default:
+			return nil
+		}
+	}
+}
+
+func (f *funcService[In, Out]) providedFields() []ProvidedField {
+	var out []ProvidedField
+	for _, b := range f.prov {
+		out = append(out, ProvidedField{Field: b.field, Type: b.typ, Name: b.pname})
+	}
+	return out
+}
+
 // Provide gives the flow's steps the values of c: a [Func] input field
 // tagged `provide:""` receives the unnamed provider of its type,
 // `provide:"name"` the one registered with provide.Named(name). Build

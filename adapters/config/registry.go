@@ -389,6 +389,9 @@ type ServiceInfo struct {
 	// factories, whose contract depends on their arguments).
 	Needs    []fc.KeyInfo
 	Provides []fc.KeyInfo
+	// Given are the provided values a registered service's input receives
+	// (the providers: section, see flow.Builder.Provide).
+	Given []flow.ProvidedField
 	// Inputs and Outputs describe in words what a step reads and writes
 	// when its contract depends on how a step configures it (call, a
 	// factory).
@@ -425,6 +428,9 @@ func (r *Registry) ServicesIn(comps *component.Registry) []ServiceInfo {
 			if c, ok := reg.svc.(flow.Contractor); ok {
 				ct := c.Contract()
 				si.Needs, si.Provides = ct.Needs, ct.Provides
+			}
+			if g := flow.ProvidedFields(reg.svc); len(g) > 0 {
+				si.Given = g
 			}
 		} else {
 			si.Example = "{use: " + name + ", with: {...}}"
