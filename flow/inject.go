@@ -68,8 +68,9 @@ func (f *funcService[In, Out]) providedFields() []ProvidedField {
 // checks every such field against c. A flow whose providers include
 // per-run values gives each run a scope of its own, closed (its values
 // closed in reverse order) when the run ends; a nested flow shares the
-// run's scope. The container's singletons are closed by whoever made it
-// (provide.Container.Close), after the flows that use it.
+// run's scope (a [Tap] still running after its run ends gets an error
+// instead of a closed value). The container's singletons are closed by
+// whoever made it (provide.Container.Close), after the flows that use it.
 func (b *Builder) Provide(c *provide.Container) *Builder {
 	b.providers = c
 	return b
