@@ -391,6 +391,10 @@ const DefaultCompensationTimeout = 30 * time.Second
 // the enclosing saga, which undoes it if it fails later; one that fails
 // undoes its own steps before the error reaches the enclosing saga.
 //
+// In a durable run (WithJournal), a saga whose steps are journaled does not
+// compensate when the run parks (waiting), or ends with a Fatal or a
+// cancellation: the run resumes later after the steps it completed.
+//
 // When the run's context is canceled, compensation runs on a fresh context
 // (values kept, cancellation dropped) bounded by [SagaGroup.CompensationTimeout].
 // Undo errors never hide the cause: the saga returns the cause joined with
@@ -463,7 +467,24 @@ func (s *sagaRunner) run(ctx context.Context, r *runState, c *fc.Context) error 
 		}
 		return err
 	}
+	if r.journaled(ctx) && resumes(err) {
+		// A durable run that parked, or that will run again after a
+		// Fatal or a cancellation, resumes after its journaled steps:
+		// they stay done.
+		return err
+	}
 	return s.compensate(ctx, r, done, err)
+}
+
+// resumes reports whether a durable run that ended with err runs again
+// from its journal: it parked (waiting), or its processor failed (fatal)
+// or stopped (canceled).
+func resumes(err error) bool {
+	switch errors.KindOf(err) {
+	case errors.KindWaiting, errors.KindFatal, errors.KindCanceled:
+		return true
+	}
+	return false
 }
 
 // compensate undoes done steps in reverse order and joins their errors to
