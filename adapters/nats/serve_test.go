@@ -107,12 +107,12 @@ func TestServeEmbedded(t *testing.T) {
 
 	require.Eventually(t, func() bool {
 		_, body := get("/metrics")
-		return strings.Contains(body, `svcflow_nats_messages_total{channel="work",stream="WORK",consumer="work",event="acked"} 2`) &&
-			strings.Contains(body, `svcflow_nats_consumer_pending{channel="work",stream="WORK",consumer="work"} 0`)
+		return strings.Contains(body, `svcflow_nats_messages_total{channel="work",consumer="work",event="acked",stream="WORK"} 2`) &&
+			strings.Contains(body, `svcflow_nats_consumer_pending{channel="work",consumer="work",stream="WORK"} 0`)
 	}, 10*time.Second, 10*time.Millisecond)
 	_, body := get("/metrics")
-	assert.Contains(t, body, `svcflow_nats_messages_total{channel="work",stream="WORK",consumer="work",event="delivered"} 2`)
-	assert.Contains(t, body, `svcflow_nats_connected{channel="work",stream="WORK",consumer="work"} 1`)
+	assert.Contains(t, body, `svcflow_nats_messages_total{channel="work",consumer="work",event="delivered",stream="WORK"} 2`)
+	assert.Contains(t, body, `svcflow_nats_connected{channel="work",consumer="work",stream="WORK"} 1`)
 	assert.Equal(t, 1, strings.Count(body, "# TYPE svcflow_nats_messages_total"))
 }
 
