@@ -66,8 +66,10 @@ type runner interface {
 // runState is what one run carries down the tree besides the context.
 // Runs without options share plainRun, which is never modified.
 type runState struct {
-	trace   *tracer // nil when the run is not traced
-	through string  // end the run successfully after this step
+	trace   *tracer           // nil when the run is not traced
+	through string            // end the run successfully after this step
+	journal Journal           // non-nil for a durable run (WithJournal)
+	fps     map[string]string // the flow's fingerprints by node path, for a durable run
 	mu      sync.Mutex
 	from    string // skip steps until this one (guarded by mu)
 	done    bool   // the through step ran: skip everything after it (guarded by mu)
@@ -178,6 +180,9 @@ func (l *leafRunner) run(ctx context.Context, r *runState, c *fc.Context) error 
 	if skip, err := r.enter(l); skip {
 		return err
 	}
+	if r.journaled(ctx) {
+		return l.durableLeaf(ctx, r, c)
+	}
 	var attempts int
 	var err error
 	if r.trace != nil {
@@ -214,6 +219,16 @@ func (l *leafRunner) call(ctx context.Context, c *fc.Context) error {
 	err := l.h(tctx, &l.info, c)
 	cancel()
 	return err
+}
+
+// Attempt returns the number of the attempt of step s that ctx belongs
+// to: 1 for the first, 2 for the first retry, ... Middleware calls it
+// with the context and the StepInfo it is given (tracing records it).
+func Attempt(ctx context.Context, s *StepInfo) int {
+	if r, ok := ctx.Value(s).(*errors.Retries); ok {
+		return r.Attempts() + 1
+	}
+	return 1
 }
 
 // ErrTimeout is wrapped by the error of a step attempt that ran out of the
@@ -265,7 +280,7 @@ func (l *leafRunner) decide(ctx context.Context, err error) error {
 	if !l.retryable(err) {
 		return err
 	}
-	r, _ := ctx.Value(l).(*errors.Retries) // set from the second attempt on
+	r, _ := ctx.Value(&l.info).(*errors.Retries) // set from the second attempt on
 	if r == nil {
 		r = l.policy.Retries(time.Now())
 	}
@@ -325,7 +340,7 @@ func (l *leafRunner) retry(ctx context.Context, c *fc.Context, err error) (int, 
 			return attempts, werr
 		}
 		if rctx == nil {
-			rctx = context.WithValue(ctx, l, r)
+			rctx = context.WithValue(ctx, &l.info, r) // see Attempt
 		}
 		if err = l.call(rctx, c); err == nil {
 			return attempts + 1, nil

@@ -15,6 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+
 	_ "github.com/svcflow/svcflow/adapters/component/all"
 	"github.com/svcflow/svcflow/adapters/config"
 	"github.com/svcflow/svcflow/adapters/serve"
@@ -107,6 +109,17 @@ func TestServeHTTPAndFiles(t *testing.T) {
 	assert.Contains(t, string(b), `svcflow_messages_total{channel="intake",outcome="rejected"} 1`)
 	assert.Contains(t, string(b), `svcflow_messages_total{channel="inbox",outcome="done"} 1`)
 	assert.Contains(t, string(b), `svcflow_step_duration_seconds_count{flow="orders"`)
+	// Steps are labelled by a stable name, never by expression source.
+	assert.Contains(t, string(b), `svcflow_step_duration_seconds_count{flow="orders",outcome="stop",step="stop(no items)"} 1`)
+	assert.NotContains(t, string(b), `len(items)`)
+	// HTTP answers by route and status; the route's server is the
+	// configured listen address.
+	assert.Contains(t, string(b), `svcflow_http_responses_total{code="200",route="POST /orders",server="127.0.0.1:0"} 1`)
+	assert.Contains(t, string(b), `svcflow_http_responses_total{code="422",route="POST /orders",server="127.0.0.1:0"} 1`)
+	assert.Contains(t, string(b), `svcflow_messages_owed{channel="intake"} 0`)
+	problems, err := promlint.New(strings.NewReader(string(b))).Lint()
+	require.NoError(t, err)
+	assert.Empty(t, problems)
 
 	cancel()
 	require.NoError(t, <-done)
@@ -149,7 +162,7 @@ channels:
 		`serve.yaml:8:11: channel "c1": unknown flow "nope": expected f`,
 		`serve.yaml:9:12: channel "c1": store: unknown store "redis": expected one of file, memory, postgres, sqlite`,
 		`serve.yaml:10:18: channel "c1": retry_after: expected a duration such as 250ms or 2s, got "soon"`,
-		`serve.yaml:11:5: channel "c1": unknown key "extra": expected one of from, flow, store, order_by, retry_after, restart, trace, max_deliveries, max_in_flight, max_crashes`,
+		`serve.yaml:11:5: channel "c1": unknown key "extra": expected one of from, flow, store, order_by, retry_after, restart, trace, max_deliveries, max_in_flight, max_crashes, durable, on_change`,
 		`serve.yaml:13:11: channel "c2": from: http: httpsource: route POST no-slash: invalid route: path "no-slash" must begin with /`,
 		`serve.yaml:15:24: channel "c2": restart: initial: expected a positive duration, got -1s`,
 		`serve.yaml:17:5: channel "c3": missing from (the sources: one {kind: spec} or a list of them)`,

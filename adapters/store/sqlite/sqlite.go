@@ -60,10 +60,11 @@ type Store struct {
 	w *sql.DB // the single writing connection
 	r *sql.DB // read-only connections; the same as w for ":memory:"
 
-	insertMsg, insertFirst, insertBegun *sql.Stmt // on w
-	update, insertHist                  *sql.Stmt // on w
-	updateOutcome, insertHistOutcome    *sql.Stmt // on w
-	getMsg, getHist                     *sql.Stmt // on r
+	insertMsg, insertFirst, insertBegun *sql.Stmt     // on w
+	update, insertHist                  *sql.Stmt     // on w
+	updateOutcome, insertHistOutcome    *sql.Stmt     // on w
+	getMsg, getHist                     *sql.Stmt     // on r
+	jr                                  *journalStmts // the journal of durable runs (journal.go)
 
 	mu    sync.Mutex
 	cache map[string]*sql.Stmt // search statements by SQL text, on r
@@ -295,7 +296,7 @@ func (s *Store) init() error {
 		}
 		*p.stmt = st
 	}
-	return nil
+	return s.initJournal(ctx)
 }
 
 // migrate brings the schema of db up to SchemaVersion.
@@ -819,7 +820,7 @@ func (s *Store) closeAll() error {
 	}
 	s.cache = nil
 	s.mu.Unlock()
-	for _, st := range []*sql.Stmt{s.insertMsg, s.insertFirst, s.insertBegun, s.update, s.insertHist, s.updateOutcome, s.insertHistOutcome, s.getMsg, s.getHist} {
+	for _, st := range append([]*sql.Stmt{s.insertMsg, s.insertFirst, s.insertBegun, s.update, s.insertHist, s.updateOutcome, s.insertHistOutcome, s.getMsg, s.getHist}, s.jr.statements()...) {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
