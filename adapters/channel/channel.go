@@ -65,6 +65,9 @@ type Config struct {
 	// schedules), which waits for a free slot. Zero means
 	// DefaultMaxInFlight; negative: no bound.
 	MaxInFlight int
+	// Observer, when set, observes each run of a message (a span per run
+	// with tracing); see [RunObserver].
+	Observer RunObserver
 	// NoTrace skips recording each run's trace with its message (it is
 	// recorded by default; it costs a few microseconds per message). The
 	// store keeps the run's outcome and a rejection's reason either way,
@@ -753,6 +756,7 @@ func (c *Channel) run(ctx context.Context, m *message.Message, opts []flow.RunOp
 func (c *Channel) runMessage(ctx context.Context, m *message.Message, opts []flow.RunOption, begun, fresh bool) Result {
 	c.running.Add(1)
 	defer c.running.Add(-1)
+	ctx = withRun(ctx, c.cfg.Name, m.ID)
 	if c.hard != nil {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithCancel(ctx)
@@ -788,6 +792,11 @@ func (c *Channel) runMessage(ctx context.Context, m *message.Message, opts []flo
 		tr = traces.Get().(*flow.Trace)
 		defer traces.Put(tr)
 	}
+	var traceID string
+	endRun := func(error) {}
+	if c.cfg.Observer != nil {
+		ctx, traceID, endRun = c.cfg.Observer.BeginRun(ctx, c.cfg.Name, c.cfg.Flow.Name(), m)
+	}
 	for restarts := 0; ; restarts++ {
 		if dj != nil && restarts > 0 {
 			if err = dj.reload(ctx); err != nil {
@@ -818,6 +827,7 @@ func (c *Channel) runMessage(ctx context.Context, m *message.Message, opts []flo
 			break
 		}
 	}
+	endRun(err)
 
 	res := Result{Err: err}
 	// The outcome goes on a copy of the message; payload and meta are never
@@ -832,6 +842,7 @@ func (c *Channel) runMessage(ctx context.Context, m *message.Message, opts []flo
 	m.Trace = nil
 	var trace []byte
 	if tr != nil {
+		tr.TraceID = traceID
 		buf := traceBufs.Get().(*[]byte)
 		defer traceBufs.Put(buf)
 		trace = tr.AppendJSON((*buf)[:0])
