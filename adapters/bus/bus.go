@@ -493,8 +493,14 @@ func (b *Bus) submit(ctx context.Context, from, dest, action string, body map[st
 		}
 		return fmt.Errorf("bus: submit to %q: %w%s", dest, ErrUnknownDestination, b.known())
 	}
-	e := &envelope{from: from, action: action, body: body, meta: meta}
-	return s.deliver(ctx, e)
+	e := envelopes.Get().(*envelope)
+	e.from, e.action, e.body, e.meta, e.pooled = from, action, body, meta, true
+	if err := s.deliver(ctx, e); err != nil {
+		*e = envelope{}
+		envelopes.Put(e)
+		return err
+	}
+	return nil
 }
 
 // broadcast submits to every running service that has the action, once
@@ -672,8 +678,6 @@ type ServiceStatus struct {
 	// Queued counts the messages in the mailbox; Capacity is its size.
 	Queued   int `json:"queued"`
 	Capacity int `json:"capacity"`
-	// Running is 1 while a message runs, else 0.
-	Running int `json:"running"`
 	// Pending counts the messages submitted and not yet run to their end
 	// (queued, running, or held for the next start).
 	Pending int64 `json:"pending"`
