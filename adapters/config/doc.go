@@ -58,7 +58,7 @@
 //	name: price                        # service steps only; else generated: set(total), stop, http(customer), ...
 //	retry: {max_attempts: 3, ...}      # policy for this step (flow.Retry)
 //	timeout: 2s                        # per attempt (flow.Timeout): a timed-out attempt is retried
-//	compensate: <step or [steps]>      # directly inside a saga: the undo (flow.Compensate)
+//	compensate: <step or [steps]>      # under a saga, at any depth: the undo (flow.Compensate)
 //	with: {...}                        # use steps of a factory service: its arguments
 //
 // Service kinds (see [Registry.Services] for the keys of each spec):

@@ -20,10 +20,10 @@ type SchemaOptions struct {
 }
 
 // Schema returns a JSON Schema (draft 2020-12) of a whole configuration
-// file: version, vars, flows with every step kind (those of the step
-// components from their specs) and combinator, channels (with the sources
-// and stores of the component registry), services (the bus) and tests. It
-// is a value for encoding/json; `flowrun schema` prints it for editors.
+// file: version, vars, providers (the provider components), flows with
+// every step kind (those of the step components from their specs) and
+// combinator, channels (with the sources and stores of the component
+// registry), services (the bus) and tests. It is a value for encoding/json; `flowrun schema` prints it for editors.
 // It checks the shape of a file; the loader checks the rest (expressions,
 // keys provided on every path, flow names).
 func Schema(opts SchemaOptions) map[string]any {
@@ -119,12 +119,13 @@ func Schema(opts SchemaOptions) map[string]any {
 		"description": "flows, channels and tests for flowrun",
 		"type":        "object",
 		"properties": map[string]any{
-			"version":  map[string]any{"const": Version},
-			"vars":     map[string]any{"type": "object"},
-			"flows":    map[string]any{"type": "object", "additionalProperties": flowSchema},
-			"channels": map[string]any{"type": "object", "additionalProperties": channel},
-			"services": map[string]any{"type": "object", "additionalProperties": service},
-			"tests":    map[string]any{"type": "array", "items": suite},
+			"version":   map[string]any{"const": Version},
+			"vars":      map[string]any{"type": "object"},
+			"providers": map[string]any{"type": "object", "additionalProperties": component.ComponentSchema(component.KindProvider, opts.Components)},
+			"flows":     map[string]any{"type": "object", "additionalProperties": flowSchema},
+			"channels":  map[string]any{"type": "object", "additionalProperties": channel},
+			"services":  map[string]any{"type": "object", "additionalProperties": service},
+			"tests":     map[string]any{"type": "array", "items": suite},
 		},
 		"additionalProperties": false,
 		"$defs": map[string]any{

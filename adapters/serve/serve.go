@@ -59,6 +59,7 @@ import (
 	"github.com/svcflow/svcflow/errors"
 	"github.com/svcflow/svcflow/flow"
 	"github.com/svcflow/svcflow/internal/jsonenc"
+	"github.com/svcflow/svcflow/provide"
 )
 
 // Options configure a [Server].
@@ -101,15 +102,16 @@ func (o Options) withDefaults() Options {
 
 // Server runs the channels of one configuration.
 type Server struct {
-	opts     Options
-	log      *slog.Logger
-	channels []*channel.Channel
-	stores   []store.Store
-	servers  *component.Servers // shared by the sources (HTTP servers)
-	metrics  *metrics.Registry
-	admin    *http.Server
-	adminLn  net.Listener
-	bus      *bus.Built // the services: of the configuration; nil: none
+	opts      Options
+	log       *slog.Logger
+	channels  []*channel.Channel
+	stores    []store.Store
+	servers   *component.Servers // shared by the sources (HTTP servers)
+	metrics   *metrics.Registry
+	admin     *http.Server
+	adminLn   net.Listener
+	providers *provide.Container // the configuration's, closed after the channels
+	bus       *bus.Built         // the services: of the configuration; nil: none
 }
 
 // Check builds every channel of cfg exactly as [New] does (flows with
@@ -142,7 +144,7 @@ type plan struct {
 
 func build(cfg *config.Config, opts Options, open bool) (*Server, error) {
 	opts = opts.withDefaults()
-	s := &Server{opts: opts, log: opts.Logger, servers: &component.Servers{}, metrics: metrics.New()}
+	s := &Server{opts: opts, log: opts.Logger, servers: &component.Servers{}, metrics: metrics.New(), providers: cfg.Providers()}
 	sections := cfg.Channels()
 	if len(sections) == 0 && len(cfg.Services()) == 0 {
 		return nil, fmt.Errorf("serve: the configuration declares no channels and no services (add a channels: or services: section)")
@@ -465,12 +467,27 @@ func (s *Server) Run(ctx context.Context) error {
 	stopServing()
 	wg.Wait()
 	s.closeStores()
+	s.closeProviders(drainCtx)
 	return errors.Join(append([]error{runErr}, errs...)...)
 }
 
-// Close releases a server that will not Run (its stores). Run closes
-// them itself.
-func (s *Server) Close() { s.closeStores() }
+// Close releases a server that will not Run (its stores, the
+// configuration's providers). Run closes them itself.
+func (s *Server) Close() {
+	s.closeStores()
+	s.closeProviders(context.Background())
+}
+
+// closeProviders closes the values of the configuration's providers:
+// section, after the channels that use them stopped.
+func (s *Server) closeProviders(ctx context.Context) {
+	if s.providers == nil {
+		return
+	}
+	if err := s.providers.Close(ctx); err != nil {
+		s.log.Warn("closing providers", "error", err)
+	}
+}
 
 func (s *Server) closeStores() {
 	if s.bus != nil {

@@ -1,8 +1,9 @@
 // Package all registers every component shipped with svcflow in
 // [component.Default]: the http, cron, files and poll sources, the
 // memory, file and sqlite stores, the built-in step kinds of YAML
-// flows (set, stop, log, template, http, sleep, shell: adapters/steps) and
-// the bus's submit and request steps (adapters/bus). Import it for its side effect, as
+// flows (set, stop, log, template, http, sleep, shell: adapters/steps),
+// the bus's submit and request steps (adapters/bus) and the cache
+// provider (adapters/cache). Import it for its side effect, as
 // cmd/flowrun does:
 //
 //	import _ "github.com/svcflow/svcflow/adapters/component/all"
@@ -13,6 +14,7 @@ package all
 
 import (
 	_ "github.com/svcflow/svcflow/adapters/bus"
+	_ "github.com/svcflow/svcflow/adapters/cache"
 	_ "github.com/svcflow/svcflow/adapters/cron"
 	_ "github.com/svcflow/svcflow/adapters/filewatch"
 	_ "github.com/svcflow/svcflow/adapters/httpsource"
