@@ -669,6 +669,7 @@ func (b *Bus) setStateLater(st State) {
 
 // ServiceStatus is a snapshot of one service.
 type ServiceStatus struct {
+	// Name is the service's name; Internal says it never stops.
 	Name     string `json:"name"`
 	Internal bool   `json:"internal"`
 	// State is stopped, starting, running, restarting or stopping;
