@@ -466,8 +466,10 @@ func (b *Bus) known() string {
 // Submit queues a message for the action of the destination and returns
 // once it is queued (recorded first, with a store): fire and forget. The
 // destination Broadcast queues it for every running service that has the
-// action. body is the run's input; it is copied at the top level. See the
-// package doc for the errors.
+// action. body is the run's input, used as given: each run gets a copy of
+// its top level, made when it runs, so do not modify body after Submit
+// (a durable mailbox encodes it before Submit returns). See the package
+// doc for the errors.
 func (b *Bus) Submit(ctx context.Context, destination, action string, body map[string]any) error {
 	return b.submit(ctx, "", destination, action, body, nil)
 }
