@@ -38,13 +38,14 @@ const (
 	Error State = "error"
 )
 
-// States lists every valid state, in life-cycle order.
-var States = []State{Pending, Processing, Done, Rejected, Error}
+// States lists every valid state, in life-cycle order ([Waiting], of
+// durable runs, is defined with [Journal]).
+var States = []State{Pending, Processing, Done, Rejected, Error, Waiting}
 
 // Valid reports whether s is one of the defined states.
 func (s State) Valid() bool {
 	switch s {
-	case Pending, Processing, Done, Rejected, Error:
+	case Pending, Processing, Done, Rejected, Error, Waiting:
 		return true
 	}
 	return false
@@ -262,7 +263,8 @@ type OpError struct {
 	// Store is the kind of store: "memory", "file" or "sqlite".
 	Store string
 	// Op is the operation: "open", "put", "begin", "transition", "get",
-	// "search", "count", "probe" or "close".
+	// "search", "count", "probe" or "close"; for a [Journal], "journal",
+	// "park", "wake" or "wait".
 	Op string
 	// ID is the message ID the operation concerned, if any.
 	ID string
@@ -283,6 +285,11 @@ func (e *OpError) Error() string {
 	case "put", "begin", "get", "transition":
 		b.WriteByte(' ')
 		b.WriteString(strconv.Quote(e.ID))
+	case "journal", "park", "wake", "wait":
+		if e.ID != "" {
+			b.WriteByte(' ')
+			b.WriteString(strconv.Quote(e.ID))
+		}
 	}
 	if e.To != "" {
 		b.WriteString(" to ")

@@ -42,20 +42,30 @@ flowrun serve flows.yaml --data /var/lib/flowrun --admin 127.0.0.1:9191`,
 	})
 	register(&Command{
 		Name:    "messages",
-		Summary: "search a channel's stored messages, show one, or replay it",
-		Usage:   "flowrun messages FILE... --channel NAME [--state STATE] [--since T] [--limit N] [show ID | replay ID]",
+		Summary: "search a channel's stored messages, show one, replay it, or signal it",
+		Usage:   "flowrun messages FILE... --channel NAME [--state STATE] [--since T] [--limit N] [show ID | replay ID [--resume] | signal ID NAME [--set k=v]... [--admin ADDR --token T]]",
 		Help: `Reads the store of a channel declared in the files. Without an action it
 lists messages (newest first): id, time, state, outcome (ok, stop,
 retry-exhausted, failed, panic, ...; "-" when none is recorded: pending,
 processing, or stored before outcomes were), attempts, the reason of a
 rejection and the last error. "show ID" prints the whole record as JSON
-(payload, context, trace, outcome, reason, history). "replay ID" runs the
-stored message through the channel's flow again and records the new
-outcome in its history. Stop flowrun serve first when the store is a
-SQLite file shared with it only for replay.`,
+(payload, context, trace, outcome, reason, history; for a channel with
+durable: steps also its journal, the steps completed with their writes,
+and what it waits for). "replay ID" runs the stored message through the
+channel's flow again and records the new outcome in its history; on a
+durable channel a finished message (done, rejected, error) runs from the
+top, an owed or waiting one resumes after its journaled steps, and
+--resume resumes any. "signal ID NAME --set k=v" sends the signal NAME
+with values to a message waiting at a wait step of a durable channel:
+with --admin ADDR through the admin API of the flowrun serve running it,
+else the message resumes here. Stop flowrun serve first when the store
+is a SQLite file shared with it only for replay and signal without
+--admin.`,
 		Example: `flowrun messages examples/intake/intake.yaml --channel intake --state error
 flowrun messages examples/intake/intake.yaml --channel intake show 1f0c...
-flowrun messages examples/intake/intake.yaml --channel intake replay 1f0c...`,
+flowrun messages examples/intake/intake.yaml --channel intake replay 1f0c...
+flowrun messages approvals.yaml --channel approvals --state waiting
+flowrun messages approvals.yaml --channel approvals signal 1f0c... approved --set by=ann --admin 127.0.0.1:9090`,
 		Run: messagesCmd,
 	})
 }
@@ -114,12 +124,14 @@ func serveCmd(ctx context.Context, e *Env, args []string) int {
 
 func messagesCmd(ctx context.Context, e *Env, args []string) int {
 	c := e.cmds["messages"]
+	args, sigArgs, signal := cutSignal(args)
 	fs := e.FlagSet(c)
 	var lf LoadFlags
 	lf.Register(fs)
 	data := fs.String("data", "data", "folder of the default SQLite stores")
 	chName := fs.String("channel", "", "the channel whose store to read (required)")
-	state := fs.String("state", "", "only messages in this state: pending, processing, done, rejected, error")
+	state := fs.String("state", "", "only messages in this state: pending, processing, done, rejected, error, waiting")
+	resume := fs.Bool("resume", false, "replay: resume a durable channel's message after its journaled steps, whatever its state")
 	since := fs.String("since", "", "only messages at or after this time (RFC 3339) or this long ago (1h)")
 	limit := fs.Int("limit", 50, "list at most N messages (0: all)")
 	pos, code, ok := e.Parse(fs, args)
@@ -175,6 +187,9 @@ func messagesCmd(ctx context.Context, e *Env, args []string) int {
 		return e.usageError(c, "no channel %q (channels: %s)", *chName, strings.Join(names, ", "))
 	}
 	st := ch.Store()
+	if signal {
+		return signalAction(ctx, e, c, ch, sigArgs)
+	}
 	switch action {
 	case "show":
 		rec, err := st.Get(ctx, id)
@@ -182,11 +197,17 @@ func messagesCmd(ctx context.Context, e *Env, args []string) int {
 			fmt.Fprintf(e.Stderr, "flowrun messages: %v\n", err)
 			return ExitFailure
 		}
-		out, _ := json.MarshalIndent(showRecord(rec), "", "  ")
+		shown := showRecord(rec)
+		shown.Journal, shown.Wait = journalOf(ctx, st, id)
+		out, _ := json.MarshalIndent(shown, "", "  ")
 		fmt.Fprintln(e.Stdout, string(out))
 		return ExitOK
 	case "replay":
-		res, err := ch.Replay(ctx, id)
+		replay := ch.Replay
+		if *resume {
+			replay = ch.Resume
+		}
+		res, err := replay(ctx, id)
 		if err != nil {
 			fmt.Fprintf(e.Stderr, "flowrun messages: %v\n", err)
 			return ExitFailure
@@ -247,6 +268,10 @@ type shownRecord struct {
 	*store.Record
 	Outcome *errors.Kind      `json:"outcome,omitempty"`
 	History []shownTransition `json:"history"`
+	// Journal and Wait are a durable channel's: the steps its runs
+	// completed, what it waits for.
+	Journal []store.JournalEntry `json:"journal,omitempty"`
+	Wait    *store.Wait          `json:"wait,omitempty"`
 }
 
 type shownTransition struct {
