@@ -67,8 +67,9 @@
 //
 // Durable mailboxes: with a store (Options.Store, or Service.Store) every
 // message is recorded (pending) before it enters the mailbox, moved to
-// processing when it runs and to done, rejected or error with its outcome
-// and output context after, as a channel records its messages. The
+// processing when it runs and to done, rejected or error with its outcome,
+// output context and (for an action that is a *flow.Flow) trace after, as
+// a channel records its messages. The
 // messages a crash left pending or processing are recovered when their
 // service first starts in a new process, before new ones; a message whose
 // runs crashed the process 3 times in a row is set aside (state error,

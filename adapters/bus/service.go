@@ -38,6 +38,7 @@ type envelope struct {
 	recorded bool              // in the store (pending or processing)
 	pooled   bool              // from envelopes: put back once run
 	act      *actionInfo       // set by deliver
+	trace    *flow.Trace       // the run's, for a recorded message whose action is a flow
 }
 
 // actionInfo is an action's service, and the meta of a message from
@@ -492,6 +493,14 @@ func (s *service) run(ctx context.Context, e *envelope, action flow.Service) (c 
 			err = errors.Recovered(r)
 		}
 	}()
+	if f, ok := action.(*flow.Flow); ok && e.recorded {
+		// a durable message keeps its run's trace, as a channel's does
+		if e.trace == nil {
+			e.trace = new(flow.Trace)
+		}
+		err = f.RunContext(ctx, c, flow.WithTrace(e.trace))
+		return c, err
+	}
 	err = action.Call(ctx, c)
 	return c, err
 }
