@@ -81,7 +81,7 @@ func TestServeRunsTheServices(t *testing.T) {
 	require.NoError(t, srv.Bus().StartService(t.Context(), "worker"))
 	code, body = get("/metrics")
 	assert.Equal(t, 200, code)
-	assert.Contains(t, body, `svcflow_bus_messages_total{service="worker",outcome="ok"} 4`)
+	assert.Contains(t, body, `svcflow_bus_messages_total{outcome="ok",service="worker"} 4`)
 	assert.Contains(t, body, `svcflow_bus_service_up{service="front"} 1`)
 
 	cancel()

@@ -91,6 +91,12 @@ type Options struct {
 	// the admin endpoints that change something: sending a signal to a
 	// waiting message.
 	AdminToken string
+	// Middleware wraps every step of every channel's flow, inside the
+	// metrics middleware (tracing: a span per step attempt).
+	Middleware []flow.Middleware
+	// Observer observes every channel's runs (tracing: a span per run);
+	// see channel.RunObserver.
+	Observer channel.RunObserver
 }
 
 func (o Options) withDefaults() Options {
@@ -194,6 +200,9 @@ func build(cfg *config.Config, opts Options, open bool) (*Server, error) {
 		return nil, nil
 	}
 	s.bus = built
+	if built != nil {
+		s.metrics.AddText(built.Bus.WritePrometheus) // the svcflow_bus_* series
+	}
 	for _, p := range plans {
 		st, err := p.open()
 		if err != nil {
@@ -215,7 +224,7 @@ func build(cfg *config.Config, opts Options, open bool) (*Server, error) {
 			continue
 		}
 		ch, err := channel.New(channel.Config{Name: p.spec.Name, Flow: p.flow, Sources: p.sources, Store: st,
-			RetryAfter: p.spec.RetryAfter, Restart: p.spec.Restart, Logger: s.log, NoTrace: !p.spec.Trace,
+			RetryAfter: p.spec.RetryAfter, Restart: p.spec.Restart, Logger: s.log, NoTrace: !p.spec.Trace, Observer: s.opts.Observer,
 			MaxDeliveries: p.spec.MaxDeliveries, MaxCrashes: p.spec.MaxCrashes, MaxInFlight: p.spec.MaxInFlight, OrderKey: p.order,
 			Durable: durable, RestartOnChange: p.spec.OnChange == "restart"})
 		if err != nil {
@@ -257,7 +266,8 @@ func (s *Server) plan(cfg *config.Config, sec config.Section) (plan, config.Erro
 	}
 	p.at = at
 	sp := &p.spec
-	env := component.Env{Name: sp.Name, Logger: s.log, DataDir: s.opts.DataDir, Servers: s.servers}
+	env := component.Env{Name: sp.Name, Logger: s.log, DataDir: s.opts.DataDir, Servers: s.servers}.
+		WithValue(component.ResponseObserver(s.metrics.ObserveResponse))
 	if sp.Flow == "" {
 		// missing or not a string: reported by Decode
 	} else if b, ok := cfg.Builder(sp.Flow); !ok {
@@ -270,7 +280,7 @@ func (s *Server) plan(cfg *config.Config, sec config.Section) (plan, config.Erro
 			known = "expected one of " + strings.Join(names, ", ")
 		}
 		errs = append(errs, at.Errorf("flow", "channel %q: unknown flow %q: %s", sp.Name, sp.Flow, known))
-	} else if f, err := b.Use(flow.Measure(s.metrics)).Build(); err != nil {
+	} else if f, err := b.Use(flow.Measure(s.metrics)).Use(s.opts.Middleware...).Build(); err != nil {
 		errs = append(errs, at.Errorf("flow", "channel %q: flow %q: %v", sp.Name, sp.Flow, err))
 	} else {
 		p.flow = f
@@ -583,17 +593,7 @@ func (s *Server) adminHandler() http.Handler {
 		writeJSON(w, code, body)
 	})
 	mux.HandleFunc("POST /channels/{channel}/messages/{id}/signals/{signal}", s.signal)
-	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		if err := s.metrics.WritePrometheus(w); err != nil {
-			s.log.Warn("writing metrics", "error", err)
-		}
-		if s.bus != nil {
-			if err := s.bus.Bus.WritePrometheus(w); err != nil {
-				s.log.Warn("writing metrics", "error", err)
-			}
-		}
-	})
+	mux.Handle("GET /metrics", s.metrics.Handler())
 	return mux
 }
 

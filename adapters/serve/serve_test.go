@@ -15,6 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+
 	_ "github.com/svcflow/svcflow/adapters/component/all"
 	"github.com/svcflow/svcflow/adapters/config"
 	"github.com/svcflow/svcflow/adapters/serve"
@@ -107,6 +109,17 @@ func TestServeHTTPAndFiles(t *testing.T) {
 	assert.Contains(t, string(b), `svcflow_messages_total{channel="intake",outcome="rejected"} 1`)
 	assert.Contains(t, string(b), `svcflow_messages_total{channel="inbox",outcome="done"} 1`)
 	assert.Contains(t, string(b), `svcflow_step_duration_seconds_count{flow="orders"`)
+	// Steps are labelled by a stable name, never by expression source.
+	assert.Contains(t, string(b), `svcflow_step_duration_seconds_count{flow="orders",outcome="stop",step="stop(no items)"} 1`)
+	assert.NotContains(t, string(b), `len(items)`)
+	// HTTP answers by route and status; the route's server is the
+	// configured listen address.
+	assert.Contains(t, string(b), `svcflow_http_responses_total{code="200",route="POST /orders",server="127.0.0.1:0"} 1`)
+	assert.Contains(t, string(b), `svcflow_http_responses_total{code="422",route="POST /orders",server="127.0.0.1:0"} 1`)
+	assert.Contains(t, string(b), `svcflow_messages_owed{channel="intake"} 0`)
+	problems, err := promlint.New(strings.NewReader(string(b))).Lint()
+	require.NoError(t, err)
+	assert.Empty(t, problems)
 
 	cancel()
 	require.NoError(t, <-done)

@@ -147,6 +147,7 @@ type Env struct {
 	terminal *bool
 	cmds     map[string]*Command
 	flagCmds []flagCmd
+	log      *slog.Logger // --log, --log-level; nil: text at info
 }
 
 // Main runs flowrun with the process's arguments (without the program
@@ -367,7 +368,11 @@ func (lf *LoadFlags) Register(fs *flag.FlagSet) {
 func (e *Env) Registry(lf *LoadFlags) (*config.Registry, error) {
 	// The log built-in writes to this program's standard error; a
 	// WithRegistryOptions logger, given later, wins.
-	opts := []config.RegistryOption{config.WithLogger(slog.New(slog.NewTextHandler(e.Stderr, nil)))}
+	log := e.log
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(e.Stderr, nil))
+	}
+	opts := []config.RegistryOption{config.WithLogger(log)}
 	opts = append(opts, e.regOpts...)
 	if lf != nil && lf.AllowShell {
 		opts = append(opts, config.AllowShell())
