@@ -13,7 +13,7 @@ import (
 //	store: file:data/intake
 //	store: {file: {dir: data/intake}}
 type Spec struct {
-	Dir string `yaml:"dir" spec:"required,scalar" doc:"the folder of the JSON files, one per message (created if missing)"`
+	Dir string `yaml:"dir" spec:"required,scalar,path" doc:"the folder of the JSON files, one per message, relative to the configuration file's folder (created if missing)"`
 }
 
 // Component is the file store component.

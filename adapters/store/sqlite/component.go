@@ -14,7 +14,7 @@ import (
 //	store: sqlite:data/intake.db
 //	store: {sqlite: {path: data/intake.db}}
 type Spec struct {
-	Path string `yaml:"path" spec:"required,scalar" doc:"the database file (its folder is created); :memory: for a database in memory"`
+	Path string `yaml:"path" spec:"required,scalar,path" doc:"the database file, relative to the configuration file's folder (its folder is created); :memory: for a database in memory"`
 }
 
 // Component is the sqlite store component.
