@@ -146,6 +146,12 @@
 //	        error_contains: down
 //	        through: charge                                 # optional: flow.Through (or from: flow.From)
 //
+// A suite may declare the HTTP service its flow calls (http_service:
+// {var: NAME, routes: {"GET /path": {status, headers, json | body} or a
+// list of them, one per request, the last repeated}, default: {...}}):
+// [Case.Run] starts it on a free loopback port for the case and the var
+// NAME (declared in vars) reads its URL meanwhile.
+//
 // error: names the outcome the run must end with; retry also matches a run
 // whose retries ran out (retry-exhausted), and failure is still accepted
 // for failed. Values in want: compare as in package flowtest: by their

@@ -105,7 +105,8 @@ func LoadSources(srcs []Source, opts ...Option) (*Config, error) {
 		o.lookupEnv = os.LookupEnv
 	}
 	l := &loader{lookupEnv: o.lookupEnv, reg: o.reg, vars: map[string]any{}, cfg: &Config{reg: o.reg, comps: o.comps, flows: map[string]*flowDef{}}}
-	l.tpl = &tplEnv{funcs: templateFuncs(l.vars), vars: l.vars}
+	l.overrides = &varOverrides{}
+	l.tpl = &tplEnv{funcs: templateFuncs(l.vars, l.overrides), vars: l.vars}
 	l.env = o.reg.stepEnv()
 	l.setKinds()
 	l.load(srcs, o.sets)
@@ -135,6 +136,7 @@ type loader struct {
 	budget    int           // steps left to parse: aliases cannot blow up a load
 	targets   map[string]*callTarget
 	lookupEnv func(string) (string, bool)
+	overrides *varOverrides // vars replaced while a test case runs
 }
 
 // maxSteps bounds the steps a configuration may hold, aliases expanded.

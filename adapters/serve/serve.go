@@ -52,6 +52,7 @@ import (
 	"github.com/svcflow/svcflow/errors"
 	"github.com/svcflow/svcflow/flow"
 	"github.com/svcflow/svcflow/internal/jsonenc"
+	"github.com/svcflow/svcflow/internal/redact"
 )
 
 // Options configure a [Server].
@@ -71,6 +72,14 @@ type Options struct {
 	Drain time.Duration
 	// Logger receives the logs (default slog.Default()).
 	Logger *slog.Logger
+	// Channel, when set, makes [New] open the store of this channel only
+	// and make only it (a tool reading one channel's messages); the
+	// other channels are still checked.
+	Channel string
+	// ExistingStores makes [New] open only stores that exist: a missing
+	// database or folder is an error naming it (component.ErrNoStore),
+	// and nothing is created.
+	ExistingStores bool
 }
 
 func (o Options) withDefaults() Options {
@@ -161,6 +170,9 @@ func build(cfg *config.Config, opts Options, open bool) (*Server, error) {
 		return nil, nil
 	}
 	for _, p := range plans {
+		if opts.Channel != "" && p.spec.Name != opts.Channel {
+			continue
+		}
 		st, err := p.open()
 		if err != nil {
 			errs = append(errs, p.at.Errorf("store", "channel %q: %s", p.spec.Name, storeError(p.spec.Store.Component.Name, err)))
@@ -176,7 +188,7 @@ func build(cfg *config.Config, opts Options, open bool) (*Server, error) {
 		s.stores = append(s.stores, st)
 		ch, err := channel.New(channel.Config{Name: p.spec.Name, Flow: p.flow, Sources: p.sources, Store: st,
 			RetryAfter: p.spec.RetryAfter, Restart: p.spec.Restart, Logger: s.log, NoTrace: !p.spec.Trace,
-			MaxDeliveries: p.spec.MaxDeliveries, MaxCrashes: p.spec.MaxCrashes, MaxInFlight: p.spec.MaxInFlight, OrderKey: p.order})
+			MaxDeliveries: p.spec.MaxDeliveries, MaxCrashes: p.spec.MaxCrashes, MaxInFlight: p.spec.MaxInFlight, OrderKey: p.order, Redact: p.spec.Redact})
 		if err != nil {
 			errs = append(errs, p.at.Errorf("", "channel %q: %v", p.spec.Name, err))
 			continue
@@ -216,7 +228,7 @@ func (s *Server) plan(cfg *config.Config, sec config.Section) (plan, config.Erro
 	}
 	p.at = at
 	sp := &p.spec
-	env := component.Env{Name: sp.Name, Logger: s.log, DataDir: s.opts.DataDir, Servers: s.servers}
+	env := component.Env{Name: sp.Name, Logger: s.log, DataDir: s.opts.DataDir, Servers: s.servers, Existing: s.opts.ExistingStores}
 	if sp.Flow == "" {
 		// missing or not a string: reported by Decode
 	} else if b, ok := cfg.Builder(sp.Flow); !ok {
@@ -266,6 +278,9 @@ func (s *Server) plan(cfg *config.Config, sec config.Section) (plan, config.Erro
 			errs = append(errs, at.Errorf("order_by", "channel %q: order_by: %v", sp.Name, err))
 		}
 		p.order = key
+	}
+	if _, err := redact.Parse(sp.Redact); err != nil {
+		errs = append(errs, at.Errorf("redact", "channel %q: %v", sp.Name, err))
 	}
 	return p, errs
 }

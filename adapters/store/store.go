@@ -36,15 +36,20 @@ const (
 	Rejected State = "rejected"
 	// Error: the flow failed; the message may be replayed.
 	Error State = "error"
+	// Dead: set aside, a dead letter: the message failed on every one of
+	// its channel's max_deliveries, or its runs kept crashing the process
+	// (poison). It is not run again automatically, neither at a start nor
+	// when delivered again, until it is replayed by hand.
+	Dead State = "dead"
 )
 
 // States lists every valid state, in life-cycle order.
-var States = []State{Pending, Processing, Done, Rejected, Error}
+var States = []State{Pending, Processing, Done, Rejected, Error, Dead}
 
 // Valid reports whether s is one of the defined states.
 func (s State) Valid() bool {
 	switch s {
-	case Pending, Processing, Done, Rejected, Error:
+	case Pending, Processing, Done, Rejected, Error, Dead:
 		return true
 	}
 	return false

@@ -23,6 +23,11 @@ var Component = component.Store("file", "messages as JSON files in a folder, one
 			return nil, fmt.Errorf("empty folder: %w", component.ErrInvalid)
 		}
 		return func() (store.Store, error) {
+			if env.Existing {
+				if _, err := os.Stat(s.Dir); err != nil {
+					return nil, fmt.Errorf("%w: %s: %w (nothing was created)", component.ErrNoStore, s.Dir, err)
+				}
+			}
 			if err := os.MkdirAll(s.Dir, 0o755); err != nil {
 				return nil, err
 			}

@@ -24,6 +24,11 @@ var Component = component.Store("sqlite", "messages in an SQLite database file: 
 			return nil, fmt.Errorf("empty path: %w", component.ErrInvalid)
 		}
 		return func() (store.Store, error) {
+			if env.Existing && s.Path != ":memory:" {
+				if _, err := os.Stat(s.Path); err != nil {
+					return nil, fmt.Errorf("%w: %s: %w (nothing was created)", component.ErrNoStore, s.Path, err)
+				}
+			}
 			if s.Path != ":memory:" {
 				if err := os.MkdirAll(filepath.Dir(s.Path), 0o755); err != nil {
 					return nil, err
