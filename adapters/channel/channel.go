@@ -83,8 +83,9 @@ type Config struct {
 	// masked in what is kept or logged of the run: the stored error and
 	// reason, the trace's error texts, the channel's log lines. The run
 	// itself, and the answer a source gets, see the values. The payload,
-	// which a replay runs again, is kept as received. Steps that log
-	// values find the paths in their context (internal/redact).
+	// which a replay runs again, is kept as received. The run's context
+	// carries the paths, so a logger that masks them (flowrun's does)
+	// masks what a log step's keys: print.
 	Redact []string
 }
 

@@ -144,6 +144,7 @@ func TestCLIInterpolationAndRelativePaths(t *testing.T) {
     input: [x]
     steps:
       - set: {y: "x * ${FACTOR:1}", region: "'${REGION:eu}'", token: "'${file:secret.txt}'"}
+      - log: {message: fetched, keys: [token, region]}
 channels:
   c:
     from: {http: {listen: "${ADDR}", path: /in}}
@@ -160,7 +161,7 @@ channels:
 
 	r = flowrunIn(t, cwd, nil, "", "validate", file)
 	assert.Equal(t, 1, r.code)
-	assert.Contains(t, r.errOut, file+":8:28: ${ADDR}: environment variable ADDR is not set")
+	assert.Contains(t, r.errOut, file+":9:28: ${ADDR}: environment variable ADDR is not set")
 
 	cmd := exec.Command(flowrunBin(t), "serve", file, "--admin", "off")
 	cmd.Dir = cwd
@@ -189,6 +190,8 @@ channels:
 	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
 	assert.Equal(t, 130, c.exit(t), "interrupted by Ctrl-C")
 	assert.FileExists(t, filepath.Join(conf, "db", "c.db"), "the store path is relative to the file's folder")
+	assert.Contains(t, c.logText(), "token=[redacted] region=eu", "the log step masks what the channel redacts")
+	assert.NotContains(t, c.logText(), "s3cr3t")
 	assert.NoDirExists(t, filepath.Join(cwd, "db"))
 
 	r = flowrunIn(t, cwd, []string{"ADDR=" + addr}, "", "messages", file, "--channel", "c")
@@ -238,4 +241,18 @@ func TestCLIMessagesMissingStore(t *testing.T) {
 	r = flowrun(t, "", "messages", "../../examples/intake/intake.yaml", "--channel", "intake", "show")
 	assert.Equal(t, 2, r.code)
 	assert.Contains(t, r.errOut, "show: expected a message ID")
+}
+
+// TestCLISetErrorsNameTheFlag: a problem in a --set value names the flag,
+// not a position in the file; store: memory: is read as a store.
+func TestCLISetErrorsNameTheFlag(t *testing.T) {
+	r := flowrun(t, "", "validate", ordersYAML, "--set", "flows.orders.retry.max_attempts=lots")
+	assert.Equal(t, 1, r.code)
+	assert.True(t, strings.HasPrefix(r.errOut, `--set flows.orders.retry.max_attempts=lots: flow "orders": retry: max_attempts: expected an integer, got "lots"`), r.errOut)
+
+	file := filepath.Join(t.TempDir(), "mem.yaml")
+	require.NoError(t, os.WriteFile(file, []byte("flows:\n  f:\n    steps: [{set: {y: \"1\"}}]\nchannels:\n  c:\n    from: {http: /in}\n    flow: f\n    store: memory:\n"), 0o644))
+	r = flowrun(t, "", "validate", file)
+	assert.Equal(t, 0, r.code, r.errOut)
+	assert.Contains(t, r.out, "ok: 1 flow, 1 channel")
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 )
@@ -164,4 +165,41 @@ func WithPaths(ctx context.Context, p Paths) context.Context {
 func FromContext(ctx context.Context) Paths {
 	p, _ := ctx.Value(ctxKey{}).(Paths)
 	return p
+}
+
+// NewHandler wraps h so that a record logged with a context carrying
+// paths (WithPaths: a channel's run) has the attributes those paths name
+// masked: an attribute whose key is a redacted key is Mask, and one whose
+// value is a map has the paths under it masked. The message text is
+// logged as it is.
+func NewHandler(h slog.Handler) slog.Handler { return &handler{h} }
+
+type handler struct{ next slog.Handler }
+
+func (h *handler) Enabled(ctx context.Context, l slog.Level) bool { return h.next.Enabled(ctx, l) }
+
+func (h *handler) WithAttrs(as []slog.Attr) slog.Handler { return &handler{h.next.WithAttrs(as)} }
+
+func (h *handler) WithGroup(name string) slog.Handler { return &handler{h.next.WithGroup(name)} }
+
+func (h *handler) Handle(ctx context.Context, r slog.Record) error {
+	p := FromContext(ctx)
+	if p.Empty() {
+		return h.next.Handle(ctx, r)
+	}
+	attrs := make(map[string]any, r.NumAttrs())
+	r.Attrs(func(a slog.Attr) bool {
+		attrs[a.Key] = a.Value.Any()
+		return true
+	})
+	masked, _ := p.Map(attrs)
+	out := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
+	r.Attrs(func(a slog.Attr) bool {
+		if v := masked[a.Key]; v == Mask || (a.Value.Kind() == slog.KindAny && v != nil) {
+			a = slog.Any(a.Key, v)
+		}
+		out.AddAttrs(a)
+		return true
+	})
+	return h.next.Handle(ctx, out)
 }

@@ -3,6 +3,8 @@ package redact
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -49,4 +51,21 @@ func TestContext(t *testing.T) {
 	ctx := WithPaths(context.Background(), p)
 	assert.Equal(t, p, FromContext(ctx))
 	assert.True(t, FromContext(context.Background()).Empty())
+}
+
+func TestHandler(t *testing.T) {
+	var b strings.Builder
+	log := slog.New(NewHandler(slog.NewTextHandler(&b, &slog.HandlerOptions{ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+		if a.Key == slog.TimeKey {
+			return slog.Attr{}
+		}
+		return a
+	}})))
+	p, _ := Parse([]string{"token", "card.number"})
+	ctx := WithPaths(context.Background(), p)
+	log.InfoContext(ctx, "fetched", "token", "tok-123", "card", map[string]any{"number": "4111", "brand": "visa"}, "user", "ann")
+	log.InfoContext(context.Background(), "outside a run", "token", "tok-123")
+	assert.Equal(t, `level=INFO msg=fetched token=[redacted] card="map[brand:visa number:[redacted]]" user=ann
+level=INFO msg="outside a run" token=tok-123
+`, b.String())
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/svcflow/svcflow/adapters/config"
 	ferrors "github.com/svcflow/svcflow/errors"
 	"github.com/svcflow/svcflow/flow"
+	"github.com/svcflow/svcflow/internal/redact"
 )
 
 // Exit codes of every command.
@@ -507,9 +508,10 @@ func (lf *LoadFlags) Register(fs *flag.FlagSet) {
 
 // Registry returns a registry with the program's services.
 func (e *Env) Registry(lf *LoadFlags) (*config.Registry, error) {
-	// The log built-in writes to this program's standard error; a
-	// WithRegistryOptions logger, given later, wins.
-	opts := []config.RegistryOption{config.WithLogger(slog.New(slog.NewTextHandler(e.Stderr, nil)))}
+	// The log built-in writes to this program's standard error, with the
+	// keys a channel redacts masked; a WithRegistryOptions logger, given
+	// later, wins.
+	opts := []config.RegistryOption{config.WithLogger(slog.New(redact.NewHandler(slog.NewTextHandler(e.Stderr, nil))))}
 	opts = append(opts, e.regOpts...)
 	if lf != nil && lf.AllowShell {
 		opts = append(opts, config.AllowShell())

@@ -189,25 +189,32 @@ func TestCompletionZshAndFish(t *testing.T) {
 		require.Equal(t, ExitOK, r.code, r.errOut)
 		assert.Contains(t, r.out, "eval", "every command")
 		assert.Contains(t, r.out, "allow-empty", "every flag")
-		path, err := exec.LookPath(shell)
-		if err != nil {
-			t.Logf("%s is not installed: its script's syntax is not checked", shell)
-			continue
-		}
-		script := writeFile(t, "flowrun."+shell, r.out)
-		out, err := exec.Command(path, "-n", script).CombinedOutput()
-		assert.NoError(t, err, "%s -n: %s", shell, out)
-		if shell == "fish" {
-			out, err := exec.Command(path, "--no-config", "-c", "source "+script+"; complete -C 'flowrun mess'; complete -C 'flowrun run --fl'; complete -C 'flowrun graph --format '").CombinedOutput()
-			require.NoError(t, err, "%s", out)
-			assert.Contains(t, string(out), "messages\t")
-			assert.Contains(t, string(out), "--flow\t")
-			assert.Contains(t, string(out), "mermaid\t")
-		}
+		t.Run(shell, func(t *testing.T) {
+			checkShellScript(t, shell, r.out)
+		})
 	}
 	r := flowrun(t, "", "completion", "bsh")
 	assert.Equal(t, ExitUsage, r.code)
 	assert.Contains(t, r.errOut, `unknown shell "bsh": expected bash, zsh or fish (did you mean "bash"?)`)
+}
+
+// checkShellScript checks a completion script with the shell itself
+// (skipped when the shell is not installed).
+func checkShellScript(t *testing.T, shell, text string) {
+	path, err := exec.LookPath(shell)
+	if err != nil {
+		t.Skipf("%s is not installed: its completion script is not checked", shell)
+	}
+	script := writeFile(t, "flowrun."+shell, text)
+	out, err := exec.Command(path, "-n", script).CombinedOutput()
+	assert.NoError(t, err, "%s -n: %s", shell, out)
+	if shell == "fish" {
+		out, err := exec.Command(path, "--no-config", "-c", "source "+script+"; complete -C 'flowrun mess'; complete -C 'flowrun run --fl'; complete -C 'flowrun graph --format '").CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		assert.Contains(t, string(out), "messages\t")
+		assert.Contains(t, string(out), "--flow\t")
+		assert.Contains(t, string(out), "mermaid\t")
+	}
 }
 
 func TestVersionText(t *testing.T) {
