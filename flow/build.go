@@ -3,11 +3,13 @@ package flow
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
 	fc "github.com/svcflow/svcflow/context"
 	"github.com/svcflow/svcflow/errors"
+	"github.com/svcflow/svcflow/provide"
 )
 
 // BuildError is one problem found while building a flow. [Builder.Build]
@@ -101,15 +103,73 @@ func intersect(paths []keys) keys {
 // builder holds the state of one Build: settings inherited down the tree,
 // the errors found, and the step names seen.
 type builder struct {
-	flow    string
-	mw      []Middleware
-	policy  errors.Policy
-	timeout time.Duration // per attempt, for leaves under a Timeout
-	taps    *taps
-	errs    []error
-	names   map[string]string  // step name -> path
-	replace map[string]Service // stubs by step name
-	leaves  []Service          // every leaf, in order, for Init/Close
+	flow      string
+	mw        []Middleware
+	policy    errors.Policy
+	timeout   time.Duration // per attempt, for leaves under a Timeout
+	taps      *taps
+	errs      []error
+	names     map[string]string       // step name -> path
+	replace   map[string]Service      // stubs by step name
+	leaves    []Service               // every leaf, in order, for Init/Close
+	sagas     int                     // sagas enclosing the step being built
+	scopes    int                     // Compensates of combinators enclosing it
+	undone    bool                    // the leaf being built has an explicit Compensate
+	choices   []choice                // the fork cases and first candidates enclosing it
+	occurs    map[string][]occurrence // where each step name was given
+	forks     int                     // forks and firsts numbered so far
+	providers *provide.Container      // what Func inputs are given
+}
+
+// choice is one case of a fork (or candidate of a first) on the path to a
+// step: steps under different cases of one fork never both run.
+type choice struct {
+	at    int // which fork: its number in the build
+	label string
+}
+
+// occurrence is where a step name was given, and under which choices.
+type occurrence struct {
+	path    string
+	choices []choice
+}
+
+// exclusive reports whether steps under a and b can never both run: some
+// fork chose differently on their paths.
+func exclusive(a, b []choice) bool {
+	for _, x := range a {
+		for _, y := range b {
+			if x.at == y.at && x.label != y.label {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// fork returns a number for a new fork (or first) of the flow.
+func (b *builder) fork() int { b.forks++; return b.forks }
+
+func (b *builder) choose(at int, label string) { b.choices = append(b.choices, choice{at, label}) }
+func (b *builder) unchoose()                   { b.choices = b.choices[:len(b.choices)-1] }
+
+// claim records the step name at path; a name given twice is an error
+// unless the two can never both run (mutually exclusive cases of a fork,
+// candidates of a first): names are unique per path a run takes.
+func (b *builder) claim(name, p string) {
+	if b.occurs == nil {
+		b.occurs = map[string][]occurrence{}
+	}
+	for _, o := range b.occurs[name] {
+		if !exclusive(o.choices, b.choices) {
+			b.errorf(name, "", nil, "duplicate step name (also at %s); rename one with flow.Named", o.path)
+			return
+		}
+	}
+	b.occurs[name] = append(b.occurs[name], occurrence{path: p, choices: slices.Clone(b.choices)})
+	if _, ok := b.names[name]; !ok {
+		b.names[name] = p
+	}
 }
 
 func (b *builder) errorf(step, key string, cause error, format string, args ...any) {
@@ -157,6 +217,12 @@ func (b *builder) sequence(steps []Service, path string, in keys, what string) (
 	return runners, known, nodes
 }
 
+// sameService reports whether a and b are the same service value.
+func sameService(a, b Service) bool {
+	ta, tb := reflect.TypeOf(a), reflect.TypeOf(b)
+	return ta == tb && ta.Comparable() && a == b
+}
+
 func isNil(s Service) bool {
 	if s == nil {
 		return true
@@ -177,10 +243,8 @@ func (b *builder) leaf(svc Service, path string, in keys) (runner, keys, *Node) 
 	n := &Node{Kind: KindStep, Name: name, Path: p}
 	if name == "" {
 		b.errorf("", "", nil, "a step has an empty name (at %s)", path)
-	} else if prev, dup := b.names[name]; dup {
-		b.errorf(name, "", nil, "duplicate step name (also at %s); rename one with flow.Named", prev)
 	} else {
-		b.names[name] = p
+		b.claim(name, p)
 	}
 	if be, ok := svc.(buildErrer); ok {
 		if err := be.buildErr(); err != nil {
@@ -193,6 +257,11 @@ func (b *builder) leaf(svc Service, path string, in keys) (runner, keys, *Node) 
 		} else if !isNil(ps) {
 			svc = ps
 		}
+	}
+	if is, err := b.inject(svc); err != nil {
+		b.errorf(name, "", err, "")
+	} else if !isNil(is) {
+		svc = is
 	}
 	contract := contractOf(svc)
 	if stub, ok := b.replace[name]; ok && !isNil(stub) {
@@ -219,8 +288,10 @@ func (b *builder) leaf(svc Service, path string, in keys) (runner, keys, *Node) 
 		// A nested flow is one step to its parent, drawn with its insides.
 		n.Kind, n.Children = KindFlow, repath(sub.graph.Children, sub.name, p)
 	}
-	b.leaves = append(b.leaves, svc)
-	return newLeaf(svc, b.flow, p, b.policy, b.timeout, b.mw), out, n
+	if !slices.ContainsFunc(b.leaves, func(l Service) bool { return sameService(l, svc) }) {
+		b.leaves = append(b.leaves, svc) // one Init and Close per service value
+	}
+	return b.wrapLeaf(svc, newLeaf(svc, b.flow, p, b.policy, b.timeout, b.mw)), out, n
 }
 
 // stubbed is a replacement step that keeps the original's name and contract.

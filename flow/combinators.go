@@ -119,22 +119,58 @@ func Fork(key string, cases ...Case) Service {
 	return f
 }
 
-type fork struct {
-	combinator
-	key   string
-	cases []Case
+// Select runs the steps of the case whose value pick returns: the
+// fulfillment framework's transactions(request), a list of steps chosen
+// per request. Every case is built and checked when the flow is, so a
+// run only chooses; a value no case has, with no [Default], ends the run
+// with a Stop naming it, and an error from pick (or a panic) is the error
+// of the step select(name). A traced run records the choice as a span
+// named select(name) whose Selected is the value.
+//
+//	flow.Saga(flow.Select("transactions", byProduct,
+//		flow.On("new", reserve, charge, ship),
+//		flow.On("renewal", charge)))
+//
+// After it, later steps know the keys every case provides, as after [Fork].
+func Select(name string, pick func(ctx context.Context, c *fc.Context) (string, error), cases ...Case) Service {
+	f := &fork{key: name, pick: pick, isSelect: true, cases: cases}
+	f.self = f
+	return f
 }
 
-func (f *fork) Name() string { return "fork(" + f.key + ")" }
+type fork struct {
+	combinator
+	key      string
+	pick     func(ctx context.Context, c *fc.Context) (string, error)
+	isSelect bool
+	cases    []Case
+}
+
+func (f *fork) Name() string {
+	if f.isSelect {
+		return "select(" + f.key + ")"
+	}
+	return "fork(" + f.key + ")"
+}
 
 func (f *fork) build(b *builder, path string, in keys) (runner, keys, *Node) {
 	name := f.Name()
 	p := path + "/" + name
-	r := &forkRunner{flow: b.flow, name: name, key: f.key, index: map[string]int{}}
-	r.ident, r.expr = b.expr(name, f.key, in, false)
+	r := &forkRunner{flow: b.flow, name: name, path: p, key: f.key, index: map[string]int{}, pick: f.pick}
+	if !f.isSelect {
+		r.ident, r.expr = b.expr(name, f.key, in, false)
+	} else {
+		if f.key == "" {
+			b.errorf(name, "", nil, "Select: no name")
+		}
+		if f.pick == nil {
+			b.errorf(name, "", nil, "Select: nil function")
+		}
+	}
 	n := &Node{Kind: KindFork, Name: name, Path: p, Label: f.key}
 	var outs []keys
 	hasDefault := false
+	at := b.fork()
 	for _, cs := range f.cases {
 		label := cs.value
 		if cs.isDefault {
@@ -150,7 +186,9 @@ func (f *fork) build(b *builder, path string, in keys) (runner, keys, *Node) {
 			b.errorf(name, "", nil, "case %q has no steps", label)
 		}
 		cp := p + "/" + label
+		b.choose(at, label)
 		rs, out, nodes := b.sequence(cs.steps, cp, in.clone(), "case "+strconv.Quote(label))
+		b.unchoose()
 		outs = append(outs, out)
 		n.Children = append(n.Children, &Node{Kind: KindCase, Name: label, Path: cp, Label: label, Children: nodes})
 		if cs.isDefault {
@@ -215,6 +253,8 @@ func (b *builder) expr(step, src string, in keys, cond bool) (ident string, e *b
 
 type forkRunner struct {
 	flow, name, key string
+	path            string
+	pick            func(ctx context.Context, c *fc.Context) (string, error)
 	ident           string
 	expr            *branch.Expr
 	index           map[string]int
@@ -223,6 +263,9 @@ type forkRunner struct {
 }
 
 func (f *forkRunner) run(ctx context.Context, r *runState, c *fc.Context) error {
+	if f.pick != nil {
+		return f.selected(ctx, r, c)
+	}
 	var v any
 	if f.expr != nil {
 		var err error
@@ -242,6 +285,31 @@ func (f *forkRunner) run(ctx context.Context, r *runState, c *fc.Context) error 
 	}
 	return &StepError{Flow: f.flow, Step: f.name,
 		Err: errors.Stopf("fork on %q: no case for value %q and no default", f.key, s)}
+}
+
+// selected runs the case a Select's function picks.
+func (f *forkRunner) selected(ctx context.Context, r *runState, c *fc.Context) error {
+	start := time.Now()
+	var s string
+	err := guard(func() (err error) { s, err = f.pick(ctx, c); return err })
+	body := f.def
+	if i, ok := f.index[s]; ok {
+		body = f.cases[i]
+	}
+	if err == nil && body == nil {
+		err = errors.Stopf("select %q: no case %q and no default", f.key, s)
+	}
+	if r.trace != nil {
+		sp := Span{Name: f.name, Path: f.path, Start: start, Duration: time.Since(start), Attempts: 1, Outcome: errors.KindOf(err), Selected: s}
+		if err != nil {
+			sp.Err = err.Error()
+		}
+		r.trace.add(sp)
+	}
+	if err != nil {
+		return &StepError{Flow: f.flow, Step: f.name, Path: f.path, Err: err}
+	}
+	return body.run(ctx, r, c)
 }
 
 // caseString is the string form a fork matches cases against.
@@ -281,11 +349,24 @@ func Unless(cond string, steps ...Service) Service {
 	return w
 }
 
+// WhenFunc runs steps only if fn returns true: a condition in Go, such as
+// the fulfillment framework's should_execute(request). name labels it in
+// errors, graphs and traces (the step is named when(name)). The build
+// checks are those of [When]: a name, a function and steps are required.
+// A panic in fn is an error of the run naming the step.
+func WhenFunc(name string, fn func(ctx context.Context, c *fc.Context) bool, steps ...Service) Service {
+	w := &when{cond: name, fn: fn, steps: steps, want: true, isFunc: true}
+	w.self = w
+	return w
+}
+
 type when struct {
 	combinator
-	cond  string
-	steps []Service
-	want  bool
+	cond   string
+	fn     func(ctx context.Context, c *fc.Context) bool
+	isFunc bool
+	steps  []Service
+	want   bool
 }
 
 func (w *when) Name() string {
@@ -298,7 +379,17 @@ func (w *when) Name() string {
 func (w *when) build(b *builder, path string, in keys) (runner, keys, *Node) {
 	name := w.Name()
 	p := path + "/" + name
-	_, e := b.expr(name, w.cond, in, true)
+	var e *branch.Expr
+	if !w.isFunc {
+		_, e = b.expr(name, w.cond, in, true)
+	} else {
+		if w.cond == "" {
+			b.errorf(name, "", nil, "WhenFunc: no name")
+		}
+		if w.fn == nil {
+			b.errorf(name, "", nil, "WhenFunc: nil function")
+		}
+	}
 	if len(w.steps) == 0 {
 		b.errorf(name, "", nil, "no steps")
 	}
@@ -307,7 +398,7 @@ func (w *when) build(b *builder, path string, in keys) (runner, keys, *Node) {
 		kind = KindUnless
 	}
 	rs, _, nodes := b.sequence(w.steps, p, in.clone(), name)
-	return &whenRunner{flow: b.flow, name: name, path: p, expr: e, want: w.want, steps: seqRunner(rs)}, in,
+	return &whenRunner{flow: b.flow, name: name, path: p, expr: e, fn: w.fn, want: w.want, steps: seqRunner(rs)}, in,
 		&Node{Kind: kind, Name: name, Path: p, Label: w.cond, Children: nodes}
 }
 
@@ -315,18 +406,26 @@ type whenRunner struct {
 	flow, name string
 	path       string
 	expr       *branch.Expr
+	fn         func(ctx context.Context, c *fc.Context) bool
 	want       bool
 	steps      seqRunner
 }
 
 func (w *whenRunner) run(ctx context.Context, r *runState, c *fc.Context) error {
-	if w.expr == nil {
+	var ok bool
+	switch {
+	case w.fn != nil:
+		if err := guard(func() error { ok = w.fn(ctx, c); return nil }); err != nil {
+			return &StepError{Flow: w.flow, Step: w.name, Path: w.path, Err: err}
+		}
+	case w.expr == nil:
 		return &StepError{Flow: w.flow, Step: w.name, Err: errors.New("condition not compiled")}
-	}
-	env := c.View()
-	ok, err := w.expr.EvalBool(env)
-	if err != nil {
-		return &StepError{Flow: w.flow, Step: w.name, Err: w.expr.DataError("condition", env, err)}
+	default:
+		env := c.View()
+		var err error
+		if ok, err = w.expr.EvalBool(env); err != nil {
+			return &StepError{Flow: w.flow, Step: w.name, Err: w.expr.DataError("condition", env, err)}
+		}
 	}
 	if ok != w.want {
 		if r.trace != nil {

@@ -11,12 +11,21 @@
 //	})
 //
 // Combinators arrange services: [Then] (sequence), [Fork] (one case by the
-// value of a key or expression), [When] and [Unless], [First] (the first
-// guard that holds), [All] (concurrently, on snapshots, merged in
-// declaration order), [Tap] (fire and forget), [Each] (per element of a
-// slice), [Until] (loop), [Saga] with [Compensate] (undo on failure),
-// [Retry] and [Timeout]. A built [*Flow] is itself a Service, so flows
-// nest.
+// value of a key or expression), [Select] (one case by a Go function of
+// the request), [When], [Unless] and [WhenFunc], [First] (the first guard
+// that holds), [All] (concurrently, on snapshots, merged in declaration
+// order), [Tap] (fire and forget), [Each] (per element of a slice),
+// [Until] (loop), [Saga] with [Compensate] (undo on failure, wherever the
+// step sits under the saga), [Retry] and [Timeout]. A built [*Flow] is
+// itself a Service, so flows nest.
+//
+// # Provided values
+//
+// [Builder.Provide] gives a flow a container of package provide: a
+// [Func] input field tagged `provide:""` receives the value of its type
+// (a cache, a client, a configuration), checked when the flow is built
+// and injected on each call; a singleton costs about as much as a closure
+// capturing it.
 //
 // # Checked when built
 //
@@ -45,7 +54,8 @@
 //
 // [Builder.Use] wraps every step in middleware (func(next Handler)
 // Handler); each attempt of a step passes through it, with its fate
-// already decided (see [Middleware]). [Logger], [Recover] and [Measure]
+// already decided (see [Middleware]). [Builder.UseSelected] chooses a
+// stack of middleware per run. [Logger], [Recover] and [Measure]
 // are built in; Logger and Measure label each attempt with its outcome.
 // [WithTrace] records a run step by step, with each step's outcome (or
 // skipped) and attempts. [Flow.Graph] returns the structure, which renders

@@ -9,6 +9,7 @@ import (
 
 	fc "github.com/svcflow/svcflow/context"
 	"github.com/svcflow/svcflow/errors"
+	"github.com/svcflow/svcflow/provide"
 )
 
 // Builder collects a flow's steps and settings; [Builder.Build] checks them
@@ -21,6 +22,9 @@ type Builder struct {
 	input   []fc.KeyInfo
 	policy  *errors.Policy
 	mw      []Middleware
+	// per request: middleware chosen by a selector, and providers
+	sel       *mwSelect
+	providers *provide.Container
 }
 
 // New starts a flow of the given steps, run in sequence.
@@ -103,6 +107,8 @@ func (b *Builder) Build() (*Flow, error) {
 		}
 	}
 	bl.mw = b.mw
+	bl.providers = b.providers
+	x := b.extras(bl)
 	if len(b.steps) == 0 {
 		bl.errorf("", "", nil, "no steps")
 	}
@@ -134,6 +140,7 @@ func (b *Builder) Build() (*Flow, error) {
 		names:  bl.names,
 		taps:   bl.taps,
 		graph:  &Node{Kind: KindFlow, Name: b.name, Path: b.name, Children: nodes},
+		x:      x,
 	}
 	f.contract.Needs = append(f.contract.Needs, b.input...)
 	for _, name := range slices.Sorted(maps.Keys(out)) {
@@ -172,6 +179,7 @@ type Flow struct {
 	names    map[string]string
 	graph    *Node
 	taps     *taps
+	x        *runExtras // per-run selection and scope; nil: none
 }
 
 // ErrNotBuilt is wrapped by the errors of the methods of a value that its
@@ -262,6 +270,13 @@ func (f *Flow) RunContext(ctx context.Context, c *fc.Context, opts ...RunOption)
 		r.trace.begin(f)
 	}
 	err := f.checkInput(c)
+	if err == nil && f.x != nil {
+		var end func(context.Context)
+		ctx, end, err = f.x.begin(ctx, r, c)
+		if end != nil {
+			defer end(ctx)
+		}
+	}
 	if err == nil {
 		err = f.root.run(ctx, r, c)
 	}

@@ -25,15 +25,24 @@ import (
 // be absent: the field keeps its zero value. `flow:"-"` skips a field.
 // Values are converted as [fc.Convert] does (a JSON number 3 fills an int).
 //
+// A field tagged `provide:""` (or `provide:"name"`) is not read from the
+// context: it receives the value of that type from the flow's providers
+// (see [Builder.Provide] and package provide), checked when the flow is
+// built.
+//
 // Out must be a struct, bound the same way (`flow:"name,omitempty"` skips
 // writing a zero value), or a map[string]any whose entries are all written.
-// Outputs are written only when fn returns nil. Use struct{} for "no
-// inputs" or "no outputs".
+// A map output provides nothing the build checks can see unless declared
+// with [Provides] among opts: those keys must then be in every map fn
+// returns (a missing one, or a value of another type than a typed key's,
+// is an error of the step). Outputs are written only when fn returns nil.
+// Use struct{} for "no inputs" or "no outputs". [Needs] among opts adds
+// keys the step reads besides its input's.
 //
 // The binding is planned once, here; its contract (needs from In, provides
 // from a struct Out) feeds the flow's build checks. A type that cannot be
 // bound is reported when the flow is built, never by a panic.
-func Func[In, Out any](name string, fn func(ctx context.Context, in In) (Out, error)) Service {
+func Func[In, Out any](name string, fn func(ctx context.Context, in In) (Out, error), opts ...StepOption) Service {
 	f := &funcService[In, Out]{name: name, fn: fn}
 	var err error
 	if f.in, err = planFields(reflect.TypeFor[In](), true); err != nil {
@@ -46,17 +55,43 @@ func Func[In, Out any](name string, fn func(ctx context.Context, in In) (Out, er
 	if fn == nil && f.err == nil {
 		f.err = errors.New("nil function")
 	}
+	in := f.in[:0:0]
 	for _, b := range f.in {
+		if b.provided {
+			f.prov = append(f.prov, b)
+			continue
+		}
+		in = append(in, b)
 		f.contract.Needs = append(f.contract.Needs, fc.KeyInfo{Name: b.key, Type: b.typ, Optional: b.optional})
 	}
+	f.in = in
 	for _, b := range f.out {
 		f.contract.Provides = append(f.contract.Provides, fc.KeyInfo{Name: b.key, Type: b.typ})
+	}
+	if len(opts) > 0 {
+		var st step
+		for _, o := range opts {
+			if o != nil {
+				o(&st)
+			}
+		}
+		f.contract.Needs = append(f.contract.Needs, st.contract.Needs...)
+		if len(st.contract.Provides) > 0 && !f.outMap && f.err == nil {
+			f.err = fmt.Errorf("output %s: Provides declares the keys of a map[string]any output; a struct output declares its own", reflect.TypeFor[Out]())
+		}
+		if f.outMap {
+			f.outKeys = st.contract.Provides
+			f.contract.Provides = append(f.contract.Provides, st.contract.Provides...)
+		}
 	}
 	return f
 }
 
 type binding struct {
 	key       string
+	field     string // the Go field's name
+	provided  bool   // a provide tag: filled from the flow's providers
+	pname     string // the provider's name
 	offset    uintptr
 	acc       accessor
 	typ       reflect.Type
@@ -68,7 +103,10 @@ type funcService[In, Out any] struct {
 	name     string
 	fn       func(context.Context, In) (Out, error)
 	in, out  []binding
+	prov     []binding   // fields filled from providers
+	inj      []*injected // their providers, once injected
 	outMap   bool
+	outKeys  []fc.KeyInfo // the keys a map output declares
 	contract Contract
 	err      error
 	frames   sync.Pool // *frame[In, Out], reused across calls
@@ -120,12 +158,28 @@ func (f *funcService[In, Out]) call(ctx context.Context, c *fc.Context, fr *fram
 		}
 		reflect.NewAt(b.typ, p).Elem().Set(cv)
 	}
+	if len(f.prov) > 0 {
+		if len(f.inj) != len(f.prov) {
+			return f.notInjected()
+		}
+		for _, in := range f.inj {
+			// A singleton already made is copied in place; the rest is fill's.
+			if im := in.single.Load(); im != nil && im.words == 2 {
+				*(*[2]unsafe.Pointer)(unsafe.Add(base, in.offset)) = im.w
+			} else if err := in.fill(ctx, base); err != nil {
+				return err
+			}
+		}
+	}
 	var err error
 	if fr.out, err = f.fn(ctx, fr.in); err != nil {
 		return err
 	}
 	if f.outMap {
 		if m, ok := any(fr.out).(map[string]any); ok {
+			if err := checkOutKeys(f.outKeys, m); err != nil {
+				return err
+			}
 			for _, k := range slices.Sorted(maps.Keys(m)) {
 				c.Set(k, m[k])
 			}
@@ -143,6 +197,21 @@ func (f *funcService[In, Out]) call(ctx context.Context, c *fc.Context, fr *fram
 			c.Set(b.key, b.acc.get(p))
 		} else {
 			c.Set(b.key, reflect.NewAt(b.typ, p).Elem().Interface())
+		}
+	}
+	return nil
+}
+
+// checkOutKeys checks that a map output holds the keys it declares, with
+// their types.
+func checkOutKeys(declared []fc.KeyInfo, m map[string]any) error {
+	for _, k := range declared {
+		v, ok := m[k.Name]
+		if !ok {
+			return fmt.Errorf("output key %q: declared with Provides but missing from the returned map", k.Name)
+		}
+		if k.Type != nil && (v == nil || !reflect.TypeOf(v).AssignableTo(k.Type)) {
+			return fmt.Errorf("output key %q: declared as %s, got %T", k.Name, k.Type, v)
 		}
 	}
 	return nil
@@ -211,7 +280,17 @@ func planFields(t reflect.Type, input bool) ([]binding, error) {
 		if name == "" {
 			name = SnakeCase(sf.Name)
 		}
-		b := binding{key: name, offset: sf.Offset, typ: sf.Type, acc: accessors[sf.Type]}
+		b := binding{key: name, field: sf.Name, offset: sf.Offset, typ: sf.Type, acc: accessors[sf.Type]}
+		if pname, ok := sf.Tag.Lookup("provide"); ok {
+			if !input {
+				return nil, fmt.Errorf("type %s: field %s: a provide tag applies to inputs only", t, sf.Name)
+			}
+			if tag != "" {
+				return nil, fmt.Errorf("type %s: field %s: a provided field takes no flow tag", t, sf.Name)
+			}
+			bs = append(bs, binding{field: sf.Name, offset: sf.Offset, typ: sf.Type, provided: true, pname: pname})
+			continue
+		}
 		for o := range strings.SplitSeq(opts, ",") {
 			switch o {
 			case "":

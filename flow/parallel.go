@@ -234,7 +234,7 @@ type tapRunner struct {
 
 func (t *tapRunner) run(ctx context.Context, r *runState, c *fc.Context) error {
 	snap := c.Snapshot()
-	ctx = context.WithoutCancel(ctx)
+	ctx = noSaga(context.WithoutCancel(ctx)) // a tap is never compensated
 	t.taps.wg.Add(1)
 	go func() {
 		defer t.taps.wg.Done()

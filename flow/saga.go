@@ -3,9 +3,12 @@ package flow
 import (
 	"context"
 	"fmt"
-	"time"
+	"sync"
 
 	"github.com/svcflow/svcflow/branch"
+	"sync/atomic"
+	"time"
+
 	fc "github.com/svcflow/svcflow/context"
 	"github.com/svcflow/svcflow/errors"
 )
@@ -60,6 +63,7 @@ func (f *first) build(b *builder, path string, in keys) (runner, keys, *Node) {
 		b.errorf("first", "", nil, "no candidates")
 	}
 	var outs []keys
+	at := b.fork()
 	for _, cd := range f.cands {
 		gname := "guard(" + cd.name + ")"
 		gp := p + "/" + gname
@@ -70,7 +74,9 @@ func (f *first) build(b *builder, path string, in keys) (runner, keys, *Node) {
 		if len(cd.steps) == 0 {
 			b.errorf(gname, "", nil, "no steps")
 		}
+		b.choose(at, gname)
 		rs, out, nodes := b.sequence(cd.steps, gp, in.clone(), gname)
+		b.unchoose()
 		g.body = seqRunner(rs)
 		r.cases = append(r.cases, g)
 		outs = append(outs, out)
@@ -119,9 +125,19 @@ func (f *firstRunner) run(ctx context.Context, r *runState, c *fc.Context) error
 // saga did not complete.
 type CompensateFunc func(ctx context.Context, c *fc.Context, cause error) error
 
-// Compensate returns step with an undo: when a [Saga] holding it does not
-// complete, undo runs if step had completed. step may be any service,
-// including a combinator (then the undo covers it as a whole).
+// Compensate returns step with an undo: when a [Saga] enclosing it does
+// not complete, undo runs if step had completed. step may be any service,
+// including a combinator: then the undo covers it as a whole, and runs
+// only if a step inside it ran (a [When] whose condition did not hold
+// completed nothing, so it is not undone).
+//
+// The Compensate may sit at any depth under the saga: inside [When],
+// [Unless], [Then], [Fork], [Select], [First], [Each] (one undo per
+// element that completed, given the element's context), [All] (given the
+// branch's context), wrapped in [Named], [Retry] or [Timeout]. A
+// Compensate that no saga of the same flow encloses is a build error: it
+// would never run. A flow nested in a saga's step list that has a saga of
+// its own hands the steps its saga completed to the enclosing saga.
 func Compensate(step Service, undo CompensateFunc) Service {
 	cp := &compensated{step: step, undo: undo}
 	cp.self = cp
@@ -146,18 +162,204 @@ func (cp *compensated) build(b *builder, path string, in keys) (runner, keys, *N
 		b.errorf("", "", nil, "compensate: nil step (at %s)", path)
 		return seqRunner(nil), in, &Node{Kind: KindThen, Path: path}
 	}
+	name := cp.step.Name()
 	if cp.undo == nil {
-		b.errorf(cp.step.Name(), "", nil, "compensate: nil undo function")
+		b.errorf(name, "", nil, "compensate: nil undo function")
+	}
+	if b.sagas == 0 {
+		b.errorf(name, "", nil, "compensate: no saga encloses this step (at %s), so its undo would never run; put it under flow.Saga", path)
+	}
+	leaf := isLeaf(cp.step)
+	saved := b.undone
+	if leaf {
+		b.undone = true // this undo replaces a Compensator's own
+	} else {
+		b.scopes++
 	}
 	r, out, n := b.compile(cp.step, path, in)
-	return &undoRunner{runner: r, undo: cp.undo, name: cp.step.Name()}, out, n
+	if leaf {
+		b.undone = saved
+	} else {
+		b.scopes--
+	}
+	return &undoRunner{runner: r, undo: cp.undo, name: name, path: path + "/" + name, leaf: leaf}, out, n
 }
 
-// undoRunner is a saga step with its undo.
+// isLeaf reports whether svc builds as one step (not a combinator), seen
+// through Named, Retry and Timeout.
+func isLeaf(svc Service) bool {
+	for {
+		switch s := svc.(type) {
+		case *setting:
+			if isNil(s.step) {
+				return false
+			}
+			svc = s.step
+		case *named:
+			svc = s.Service
+		case node:
+			return false
+		default:
+			return true
+		}
+	}
+}
+
+// compensatorOf returns the undo of a service that implements
+// [Compensator] itself, seen through Named and replacement stubs.
+func compensatorOf(svc Service) (CompensateFunc, bool) {
+	for {
+		switch s := svc.(type) {
+		case *named:
+			svc = s.Service
+		case *stubbed:
+			svc = s.Service
+		case Compensator:
+			return s.Compensate, true
+		default:
+			return nil, false
+		}
+	}
+}
+
+// wrapLeaf adds to the runner of a leaf step what a saga needs of it: its
+// undo when the service is a [Compensator], and the mark that it ran when
+// a [Compensate] of a combinator encloses it.
+func (b *builder) wrapLeaf(svc Service, l *leafRunner) runner {
+	var r runner = l
+	if b.scopes > 0 {
+		r = &markRunner{runner: r, name: l.info.Name}
+	}
+	if undo, ok := compensatorOf(svc); ok && !b.undone {
+		r = &undoRunner{runner: r, undo: undo, name: l.info.Name, path: l.info.Path, leaf: true}
+	}
+	return r
+}
+
+// sagaFrame is what a saga puts in the context of the steps under it: its
+// log of completed steps, and the scope of the innermost [Compensate] of a
+// combinator, which learns whether any step inside it ran.
+type sagaFrame struct {
+	log   *sagaLog
+	scope *atomic.Bool // nil outside a Compensate of a combinator
+}
+
+type sagaKey struct{}
+
+func frameOf(ctx context.Context) *sagaFrame {
+	f, _ := ctx.Value(sagaKey{}).(*sagaFrame)
+	return f
+}
+
+// noSaga returns ctx without the saga frame, for what must not register
+// with the saga: compensations themselves and taps.
+func noSaga(ctx context.Context) context.Context {
+	if frameOf(ctx) == nil {
+		return ctx
+	}
+	return context.WithValue(ctx, sagaKey{}, (*sagaFrame)(nil))
+}
+
+// sagaLog is the record of one run of a saga: the steps with an undo that
+// completed (or, with CompensateFailed, failed), in completion order.
+// Steps of concurrent branches record through the same log, hence the
+// lock.
+type sagaLog struct {
+	mu        sync.Mutex
+	done      []undoEntry
+	failedToo bool
+	closed    bool // the saga ended: later records are refused
+}
+
+// undoEntry is one undo to run: the step, and the context it ran on (an
+// element's or branch's snapshot under Each and All).
+type undoEntry struct {
+	name, path string
+	undo       CompensateFunc
+	c          *fc.Context
+}
+
+func (l *sagaLog) add(e ...undoEntry) {
+	l.mu.Lock()
+	if !l.closed {
+		l.done = append(l.done, e...)
+	}
+	l.mu.Unlock()
+}
+
+// close ends the log and returns its entries.
+func (l *sagaLog) close() []undoEntry {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closed = true
+	return l.done
+}
+
+// undoRunner is a step with its undo: when the step completes under a
+// saga, the undo is recorded in the saga's log.
 type undoRunner struct {
 	runner
+	name, path string
+	undo       CompensateFunc
+	leaf       bool // one step: it ran if it returned nil (and was not skipped)
+}
+
+func (u *undoRunner) run(ctx context.Context, r *runState, c *fc.Context) error {
+	fr := frameOf(ctx)
+	if fr == nil || fr.log == nil {
+		return u.runner.run(ctx, r, c) // no saga: nothing to record
+	}
+	var ran *atomic.Bool
+	skipped := false
+	inner := ctx
+	if u.leaf {
+		skipped = r.skips(u.name)
+	} else {
+		ran = new(atomic.Bool)
+		inner = context.WithValue(ctx, sagaKey{}, &sagaFrame{log: fr.log, scope: ran})
+	}
+	err := u.runner.run(inner, r, c)
+	completed := err == nil || err == errThrough // errThrough: it ran, the run ends after it
+	switch {
+	case skipped:
+	case completed && (ran == nil || ran.Load()):
+		fr.log.add(undoEntry{name: u.name, path: u.path, undo: u.undo, c: c})
+		if fr.scope != nil {
+			fr.scope.Store(true)
+		}
+	case !completed && fr.log.failedToo:
+		fr.log.add(undoEntry{name: u.name, path: u.path, undo: u.undo, c: c})
+	}
+	return err
+}
+
+// markRunner runs a step under a [Compensate] of a combinator and tells
+// that compensation the step ran.
+type markRunner struct {
+	runner
 	name string
-	undo CompensateFunc
+}
+
+func (m *markRunner) run(ctx context.Context, r *runState, c *fc.Context) error {
+	skipped := r.skips(m.name)
+	err := m.runner.run(ctx, r, c)
+	if (err == nil || err == errThrough) && !skipped {
+		if fr := frameOf(ctx); fr != nil && fr.scope != nil {
+			fr.scope.Store(true)
+		}
+	}
+	return err
+}
+
+// skips reports whether the leaf named name will be skipped by this run
+// ([From] has not reached its step yet, or [Through] ended the run).
+func (r *runState) skips(name string) bool {
+	if r == &plainRun {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.done || (r.from != "" && r.from != name)
 }
 
 // SagaGroup is the combinator returned by [Saga]. Its zero value is not
@@ -165,8 +367,9 @@ type undoRunner struct {
 // holding it does not build.
 type SagaGroup struct {
 	combinator
-	steps   []Service
-	timeout time.Duration
+	steps     []Service
+	timeout   time.Duration
+	failedToo bool
 }
 
 // DefaultCompensationTimeout bounds compensation that runs after the run's
@@ -174,14 +377,23 @@ type SagaGroup struct {
 const DefaultCompensationTimeout = 30 * time.Second
 
 // Saga runs steps in sequence; when it ends without completing (a failure,
-// a Stop, a Fatal, retries exhausted, cancellation) it undoes each step
-// that completed, in reverse order, once, passing the cause. Steps get an
-// undo from [Compensate], or by implementing [Compensator].
+// a Stop, a Fatal, retries exhausted, cancellation) it undoes every step
+// with an undo that completed under it, at any depth (see [Compensate]),
+// in reverse completion order, each once, passing the cause. Steps get an
+// undo from [Compensate], or by implementing [Compensator]. A step that
+// did not run (a [When] whose condition did not hold, a case not taken) is
+// never undone; neither, by default, is the step that failed (see
+// [SagaGroup.CompensateFailed]).
+//
+// A saga nested in another one that completes hands what it completed to
+// the enclosing saga, which undoes it if it fails later; one that fails
+// undoes its own steps before the error reaches the enclosing saga.
 //
 // When the run's context is canceled, compensation runs on a fresh context
 // (values kept, cancellation dropped) bounded by [SagaGroup.CompensationTimeout].
 // Undo errors never hide the cause: the saga returns the cause joined with
-// every undo error.
+// every undo error. A traced run records each undo as a span named
+// compensate(step).
 func Saga(steps ...Service) *SagaGroup {
 	s := &SagaGroup{steps: steps, timeout: DefaultCompensationTimeout}
 	s.self = s
@@ -191,6 +403,14 @@ func Saga(steps ...Service) *SagaGroup {
 // CompensationTimeout bounds the compensation of a saga whose context was
 // canceled (default [DefaultCompensationTimeout]).
 func (s *SagaGroup) CompensationTimeout(d time.Duration) *SagaGroup { s.timeout = d; return s }
+
+// CompensateFailed makes the saga undo the step that failed too, first,
+// as the fulfillment framework's compensate(request, e) does for the
+// failing transaction: a step that may have done part of its work before
+// failing undoes that part itself. Every step with an undo that started
+// and did not complete is undone: the failing one, and those of
+// concurrent branches canceled by its failure.
+func (s *SagaGroup) CompensateFailed() *SagaGroup { s.failedToo = true; return s }
 
 // Name implements Service.
 func (s *SagaGroup) Name() string { return "saga" }
@@ -214,68 +434,60 @@ func (s *SagaGroup) build(b *builder, path string, in keys) (runner, keys, *Node
 	if s.timeout <= 0 {
 		b.errorf("saga", "", nil, "compensation timeout must be positive")
 	}
+	b.sagas++
 	rs, out, nodes := b.sequence(s.steps, p, in, "saga")
-	r := &sagaRunner{flow: b.flow, timeout: s.timeout}
-	for i, x := range rs {
-		st := sagaStep{runner: x}
-		switch u := x.(type) {
-		case *undoRunner:
-			st.undo, st.name = u.undo, u.name
-		case *leafRunner:
-			if cp, ok := u.info.Service.(Compensator); ok {
-				st.undo, st.name = cp.Compensate, u.info.Name
-			}
-		}
-		if st.name == "" {
-			st.name = nodes[i].Name
-		}
-		r.steps = append(r.steps, st)
-	}
+	b.sagas--
+	r := &sagaRunner{flow: b.flow, timeout: s.timeout, failedToo: s.failedToo, steps: seqRunner(rs)}
 	return r, out, &Node{Kind: KindSaga, Name: "saga", Path: p, Children: nodes}
 }
 
-type sagaStep struct {
-	runner
-	name string
-	undo CompensateFunc
-}
-
 type sagaRunner struct {
-	flow    string
-	steps   []sagaStep
-	timeout time.Duration
+	flow      string
+	steps     seqRunner
+	timeout   time.Duration
+	failedToo bool
 }
 
 func (s *sagaRunner) run(ctx context.Context, r *runState, c *fc.Context) error {
-	for i, st := range s.steps {
-		err := st.run(ctx, r, c)
-		if err == nil {
-			continue
+	log := &sagaLog{failedToo: s.failedToo}
+	err := s.steps.run(context.WithValue(ctx, sagaKey{}, &sagaFrame{log: log}), r, c)
+	done := log.close()
+	if err == nil || err == errThrough { // errThrough: a test asked to stop here, not a failure
+		if fr := frameOf(ctx); fr != nil && fr.log != nil && len(done) > 0 {
+			fr.log.add(done...) // an enclosing saga undoes them if it fails
+			if fr.scope != nil {
+				fr.scope.Store(true)
+			}
 		}
-		if err == errThrough {
-			return err // a test asked to stop here: not a failure
-		}
-		return s.compensate(ctx, c, s.steps[:i], err)
+		return err
 	}
-	return nil
+	return s.compensate(ctx, r, done, err)
 }
 
 // compensate undoes done steps in reverse order and joins their errors to
 // the cause.
-func (s *sagaRunner) compensate(ctx context.Context, c *fc.Context, done []sagaStep, cause error) error {
+func (s *sagaRunner) compensate(ctx context.Context, r *runState, done []undoEntry, cause error) error {
 	if ctx.Err() != nil {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
 		defer cancel()
 	}
+	ctx = noSaga(ctx)
 	errs := []error{cause}
 	for i := len(done) - 1; i >= 0; i-- {
-		st := done[i]
-		if st.undo == nil {
-			continue
+		e := done[i]
+		start := time.Now()
+		err := guard(func() error { return e.undo(ctx, e.c, cause) })
+		if err != nil {
+			errs = append(errs, &StepError{Flow: s.flow, Step: e.name, Path: e.path, Err: fmt.Errorf("compensate: %w", err)})
 		}
-		if err := guard(func() error { return st.undo(ctx, c, cause) }); err != nil {
-			errs = append(errs, &StepError{Flow: s.flow, Step: st.name, Err: fmt.Errorf("compensate: %w", err)})
+		if r.trace != nil {
+			sp := Span{Name: "compensate(" + e.name + ")", Path: e.path + "/compensate", Start: start,
+				Duration: time.Since(start), Attempts: 1, Outcome: errors.KindOf(err)}
+			if err != nil {
+				sp.Err = err.Error()
+			}
+			r.trace.add(sp)
 		}
 	}
 	if len(errs) == 1 {

@@ -57,6 +57,9 @@ type Span struct {
 	Err string `json:"error,omitempty"`
 	// Wrote lists the keys the step wrote.
 	Wrote []string `json:"wrote,omitempty"`
+	// Selected is the choice a selection made: the case a [Select] ran,
+	// the middleware stack [Builder.UseSelected] chose for the run.
+	Selected string `json:"selected,omitempty"`
 }
 
 // WithTrace records the run into t, which is reset first: the storage of
@@ -203,6 +206,10 @@ func (s *Span) appendJSON(b []byte) []byte {
 			b = jsonenc.AppendString(b, k)
 		}
 		b = append(b, ']')
+	}
+	if s.Selected != "" {
+		b = append(b, `,"selected":`...)
+		b = jsonenc.AppendString(b, s.Selected)
 	}
 	return append(b, '}')
 }

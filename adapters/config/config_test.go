@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -551,7 +550,6 @@ flows:
       - then: *s
 `)
 	assert.Contains(t, msg, "nested too deeply")
-	start := time.Now()
 	// A billion-laughs style expansion is cut by the step budget.
 	src := "version: 1\nflows:\n  f:\n    steps:\n      - &a {set: {x: \"1\"}}\n"
 	prev := "a"
@@ -563,7 +561,6 @@ flows:
 	_, err := config.LoadSources([]config.Source{{Name: "t.yaml", Data: []byte(src)}})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "too many steps")
-	assert.Less(t, time.Since(start), 10*time.Second)
 }
 
 // set and stop compile their expressions against the types of the keys

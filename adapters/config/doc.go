@@ -50,6 +50,7 @@
 //	          default: [{set: {discount: 0}}]
 //	      - use: notify                  # a registered Go service (or just "- notify")
 //	channels: {...}                      # kept unread for the channel adapters (Config.Channels)
+//	services: {...}                      # kept unread for the bus, package adapters/bus (Config.Services)
 //	tests: [...]                         # cases for `flowrun test` (see below)
 //
 // A step is a mapping with one kind key and optional modifiers:
@@ -57,7 +58,7 @@
 //	name: price                        # service steps only; else generated: set(total), stop, http(customer), ...
 //	retry: {max_attempts: 3, ...}      # policy for this step (flow.Retry)
 //	timeout: 2s                        # per attempt (flow.Timeout): a timed-out attempt is retried
-//	compensate: <step or [steps]>      # directly inside a saga: the undo (flow.Compensate)
+//	compensate: <step or [steps]>      # under a saga, at any depth: the undo (flow.Compensate)
 //	with: {...}                        # use steps of a factory service: its arguments
 //
 // Service kinds (see [Registry.Services] for the keys of each spec):

@@ -16,6 +16,7 @@ import (
 	fc "github.com/svcflow/svcflow/context"
 	ferrors "github.com/svcflow/svcflow/errors"
 	"github.com/svcflow/svcflow/flow"
+	"github.com/svcflow/svcflow/provide"
 	yaml "go.yaml.in/yaml/v4"
 )
 
@@ -37,6 +38,7 @@ type options struct {
 	comps     *component.Registry
 	sets      []string
 	lookupEnv func(string) (string, bool)
+	dataDir   string
 }
 
 // WithRegistry loads with the services of r (default: a new registry with
@@ -49,6 +51,11 @@ func WithRegistry(r *Registry) Option { return func(o *options) { o.reg = r } }
 // [component.Default], where component packages register themselves).
 func WithComponents(r *component.Registry) Option { return func(o *options) { o.comps = r } }
 
+// WithDataDir is the folder where the components of the providers:
+// section keep their files by default (a cache's SQLite file); default:
+// the working directory.
+func WithDataDir(dir string) Option { return func(o *options) { o.dataDir = dir } }
+
 // WithSet overrides values of the loaded YAML before it is read, each
 // given as "path=value": path is dotted mapping keys and list indexes
 // (vars.api_url, flows.orders.retry.max_attempts, flows.orders.steps.0.name),
@@ -59,14 +66,16 @@ func WithSet(sets ...string) Option { return func(o *options) { o.sets = append(
 // Config is a loaded configuration: its flows built and checked, its tests,
 // its vars and the channel sections kept for the channel adapters.
 type Config struct {
-	reg      *Registry
-	comps    *component.Registry
-	files    []*srcFile
-	vars     map[string]any
-	flows    map[string]*flowDef
-	order    []string
-	suites   []*Suite
-	channels []Section
+	reg       *Registry
+	comps     *component.Registry
+	files     []*srcFile
+	vars      map[string]any
+	flows     map[string]*flowDef
+	order     []string
+	suites    []*Suite
+	channels  []Section
+	services  []Section // see services.go
+	providers *provide.Container
 }
 
 // Load reads and checks the YAML files at paths. The error, if any, is
@@ -104,7 +113,7 @@ func LoadSources(srcs []Source, opts ...Option) (*Config, error) {
 	if o.lookupEnv == nil {
 		o.lookupEnv = os.LookupEnv
 	}
-	l := &loader{lookupEnv: o.lookupEnv, reg: o.reg, vars: map[string]any{}, cfg: &Config{reg: o.reg, comps: o.comps, flows: map[string]*flowDef{}}}
+	l := &loader{lookupEnv: o.lookupEnv, reg: o.reg, vars: map[string]any{}, cfg: &Config{reg: o.reg, comps: o.comps, flows: map[string]*flowDef{}, providers: provide.New()}, dataDir: o.dataDir}
 	l.overrides = &varOverrides{}
 	l.tpl = &tplEnv{funcs: templateFuncs(l.vars, l.overrides), vars: l.vars}
 	l.env = o.reg.stepEnv()
@@ -136,13 +145,15 @@ type loader struct {
 	budget    int           // steps left to parse: aliases cannot blow up a load
 	targets   map[string]*callTarget
 	lookupEnv func(string) (string, bool)
-	overrides *varOverrides // vars replaced while a test case runs
+	overrides *varOverrides          // vars replaced while a test case runs
+	providers map[string]providerDef // the providers: entries, by name
+	dataDir   string                 // where providers keep files (WithDataDir)
 }
 
 // maxSteps bounds the steps a configuration may hold, aliases expanded.
 const maxSteps = 20_000
 
-var topKeys = []string{"version", "vars", "flows", "channels", "tests"}
+var topKeys = []string{"version", "vars", "providers", "flows", "channels", "services", "tests"}
 
 func (l *loader) load(srcs []Source, sets []string) {
 	l.budget = maxSteps
@@ -171,6 +182,14 @@ func (l *loader) load(srcs []Source, sets []string) {
 		}
 	}
 	for i, f := range l.cfg.files {
+		if fs := tops[i]; fs != nil {
+			if fd, ok := fs.get("providers"); ok {
+				l.parseProviders(f, fd.val)
+			}
+		}
+	}
+	l.aliasProviders()
+	for i, f := range l.cfg.files {
 		fs := tops[i]
 		if fs == nil {
 			continue
@@ -186,7 +205,8 @@ func (l *loader) load(srcs []Source, sets []string) {
 				}
 			}
 		}
-		if !fs.has("flows") && !fs.has("channels") && !fs.has("tests") && fs.unknown == 0 {
+		l.parseServices(f, fs)
+		if !fs.has("flows") && !fs.has("channels") && !fs.has("services") && !fs.has("tests") && fs.unknown == 0 {
 			l.at(f, f.root, "top level: expected flows (and optionally vars, tests, channels)")
 		}
 	}
@@ -389,6 +409,7 @@ type flowDef struct {
 	exprAt      map[string]exprLoc        // combinator -> its expression's scalar
 	undos       []*undoDef
 	open        []fc.KeyInfo // see openKeys
+	providers   *provide.Container
 }
 
 type defaultValue struct {
@@ -415,7 +436,7 @@ func (l *loader) parseFlows(f *srcFile, n *yaml.Node) {
 			l.at(f, fd.key, "flow %q is declared twice (first at %s:%d)", name, prev.file.name, prev.keyNode.Line)
 			continue
 		}
-		def := &flowDef{name: name, file: f, keyNode: fd.key, pos: map[string]pos{}, keyPos: map[string]map[string]pos{}, exprAt: map[string]exprLoc{}}
+		def := &flowDef{name: name, file: f, keyNode: fd.key, providers: l.cfg.providers, pos: map[string]pos{}, keyPos: map[string]map[string]pos{}, exprAt: map[string]exprLoc{}}
 		def.target = l.target(name)
 		def.target.def = def
 		l.cfg.flows[name] = def
@@ -688,7 +709,7 @@ func (l *loader) buildFlows() {
 // builder returns the builder of a new instance of the flow (see
 // stepDef), with its settings and stubs.
 func (def *flowDef) builder(stubs map[string]flow.Service) *flow.Builder {
-	b := flow.New(def.name, makeAll(def.steps)...).Input(infos(def.input)...)
+	b := flow.New(def.name, makeAll(def.steps)...).Input(infos(def.input)...).Provide(def.providers)
 	if def.policy != nil {
 		b.Retry(*def.policy)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/svcflow/svcflow/adapters/component"
 	fc "github.com/svcflow/svcflow/context"
 	"github.com/svcflow/svcflow/flow"
+	"github.com/svcflow/svcflow/provide"
 )
 
 // Registry holds the Go services YAML flows can use, registered by name
@@ -133,6 +134,20 @@ func (r *reference) Prepare(known map[string]reflect.Type) (flow.Service, error)
 		return r, err
 	}
 	return &reference{name: r.name, shared: r.shared, svc: ps}, nil
+}
+
+// Inject gives the shared service its provided values, if it takes any:
+// the reference then runs the service Inject returns.
+func (r *reference) Inject(c *provide.Container) (flow.Service, error) {
+	in, ok := r.svc.(flow.Injectable)
+	if !ok {
+		return r, nil
+	}
+	is, err := in.Inject(c)
+	if err != nil || is == nil {
+		return r, err
+	}
+	return &reference{name: r.name, shared: r.shared, svc: is}, nil
 }
 
 // Compensate undoes the step, if the shared service can.

@@ -11,16 +11,19 @@ type SchemaOptions struct {
 	// Channel is the spec type of an entry under channels: (serve.Spec);
 	// nil: channels are described as objects only.
 	Channel reflect.Type
+	// Service is the spec type of an entry under services: (bus.Spec);
+	// nil: services are described as objects only.
+	Service reflect.Type
 	// Components are the step kinds flows name and the components
 	// channel specs name (default component.Default()).
 	Components *component.Registry
 }
 
 // Schema returns a JSON Schema (draft 2020-12) of a whole configuration
-// file: version, vars, flows with every step kind (those of the step
-// components from their specs) and combinator, channels (with the sources
-// and stores of the component registry) and tests. It
-// is a value for encoding/json; `flowrun schema` prints it for editors.
+// file: version, vars, providers (the provider components), flows with
+// every step kind (those of the step components from their specs) and
+// combinator, channels (with the sources and stores of the component
+// registry), services (the bus) and tests. It is a value for encoding/json; `flowrun schema` prints it for editors.
 // It checks the shape of a file; the loader checks the rest (expressions,
 // keys provided on every path, flow names).
 func Schema(opts SchemaOptions) map[string]any {
@@ -93,6 +96,10 @@ func Schema(opts SchemaOptions) map[string]any {
 	if opts.Channel != nil {
 		channel = component.Schema(opts.Channel, opts.Components)
 	}
+	service := map[string]any{"type": "object"}
+	if opts.Service != nil {
+		service = component.Schema(opts.Service, opts.Components)
+	}
 
 	errorKinds := make([]any, len(ErrorKinds))
 	for i, k := range ErrorKinds {
@@ -106,9 +113,9 @@ func Schema(opts SchemaOptions) map[string]any {
 	}, "name")
 	answer := obj(map[string]any{"status": map[string]any{"type": "integer", "minimum": 100, "maximum": 599},
 		"headers": map[string]any{"type": "object", "additionalProperties": str}, "json": map[string]any{}, "body": str})
-	service := obj(map[string]any{"var": str, "default": answer, "routes": map[string]any{"type": "object",
+	httpService := obj(map[string]any{"var": str, "default": answer, "routes": map[string]any{"type": "object",
 		"additionalProperties": anyOf(answer, map[string]any{"type": "array", "items": answer})}}, "var")
-	suite := obj(map[string]any{"flow": str, "stubs": stubs, "http_service": service, "cases": map[string]any{"type": "array", "items": testCase}}, "flow", "cases")
+	suite := obj(map[string]any{"flow": str, "stubs": stubs, "http_service": httpService, "cases": map[string]any{"type": "array", "items": testCase}}, "flow", "cases")
 
 	return map[string]any{
 		"$schema":     "https://json-schema.org/draft/2020-12/schema",
@@ -116,11 +123,13 @@ func Schema(opts SchemaOptions) map[string]any {
 		"description": "flows, channels and tests for flowrun",
 		"type":        "object",
 		"properties": map[string]any{
-			"version":  map[string]any{"const": Version},
-			"vars":     map[string]any{"type": "object"},
-			"flows":    map[string]any{"type": "object", "additionalProperties": flowSchema},
-			"channels": map[string]any{"type": "object", "additionalProperties": channel},
-			"tests":    map[string]any{"type": "array", "items": suite},
+			"version":   map[string]any{"const": Version},
+			"vars":      map[string]any{"type": "object"},
+			"providers": map[string]any{"type": "object", "additionalProperties": component.ComponentSchema(component.KindProvider, opts.Components)},
+			"flows":     map[string]any{"type": "object", "additionalProperties": flowSchema},
+			"channels":  map[string]any{"type": "object", "additionalProperties": channel},
+			"services":  map[string]any{"type": "object", "additionalProperties": service},
+			"tests":     map[string]any{"type": "array", "items": suite},
 		},
 		"additionalProperties": false,
 		"$defs": map[string]any{

@@ -50,6 +50,7 @@ type flowCtx struct {
 	used     map[string]bool       // every name given so far
 	depth    int
 	walked   int            // nodes visited by reserve, bounded like the steps
+	sagas    int            // sagas enclosing the steps being parsed
 	next     map[string]int // the next #N to try for a generated name
 }
 
@@ -221,8 +222,8 @@ func (l *loader) parseStep(fx *flowCtx, n *yaml.Node, inSaga bool) (stepDef, boo
 	var compensate field
 	hasUndo := false
 	if fd, ok := fs.get("compensate"); ok {
-		if !inSaga {
-			l.at(f, fd.key, "step: compensate: only steps directly inside a saga have compensations")
+		if !inSaga && fx.sagas == 0 {
+			l.at(f, fd.key, "step: compensate: only steps inside a saga have compensations")
 			good = false
 		} else {
 			compensate, hasUndo = fd, true
@@ -717,7 +718,7 @@ func (l *loader) all(fx *flowCtx, n *yaml.Node) (stepDef, bool) {
 }
 
 // saga: [steps] or {steps: [...], compensation_timeout: 10s}; each step
-// may carry compensate: a step or a list of steps.
+// under it, at any depth, may carry compensate: a step or a list of steps.
 func (l *loader) saga(fx *flowCtx, n *yaml.Node) (stepDef, bool) {
 	stepsNode := n
 	var fs *fields
@@ -743,6 +744,7 @@ func (l *loader) saga(fx *flowCtx, n *yaml.Node) (stepDef, bool) {
 	}
 	var steps []stepDef
 	good := true
+	fx.sagas++ // compensate: anywhere under it
 	for _, it := range items {
 		s, ok := l.parseStep(fx, it, true)
 		if ok {
@@ -750,6 +752,7 @@ func (l *loader) saga(fx *flowCtx, n *yaml.Node) (stepDef, bool) {
 		}
 		good = good && ok
 	}
+	fx.sagas--
 	var timeout time.Duration
 	if fs != nil {
 		if fd, ok := fs.get("compensation_timeout"); ok {

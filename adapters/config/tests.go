@@ -348,7 +348,7 @@ func (l *loader) parseStub(f *srcFile, def *flowDef, name string, n *yaml.Node) 
 		}
 	}
 	// Any step form: parsed as a step of a scratch flow.
-	scratch := &flowDef{name: def.name, file: f, keyNode: n, pos: map[string]pos{}, keyPos: map[string]map[string]pos{}, exprAt: map[string]exprLoc{}}
+	scratch := &flowDef{name: def.name, file: f, keyNode: n, providers: def.providers, pos: map[string]pos{}, keyPos: map[string]map[string]pos{}, exprAt: map[string]exprLoc{}}
 	fx := newFlowCtx(l, scratch, f)
 	s, ok := l.step(fx, n, false)
 	if !ok {

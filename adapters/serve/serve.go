@@ -27,6 +27,12 @@
 // succeeds: /readyz answers 503 meanwhile, naming the channel under
 // "not_ready" and "store_not_writable", with "store not writable: CAUSE"
 // under "reasons". Every 503 of /readyz carries Retry-After.
+//
+// The services a configuration declares under services: run on a bus
+// (package bus): it starts before the channels and stops after them, its
+// sources share the channels' servers, /readyz names a service that should
+// run and does not ("service NAME"; one the bus state disabled is not
+// counted) and /metrics adds the svcflow_bus_* series.
 package serve
 
 import (
@@ -42,6 +48,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/svcflow/svcflow/adapters/bus"
 	"github.com/svcflow/svcflow/adapters/channel"
 	"github.com/svcflow/svcflow/adapters/component"
 	"github.com/svcflow/svcflow/adapters/config"
@@ -53,6 +60,7 @@ import (
 	"github.com/svcflow/svcflow/flow"
 	"github.com/svcflow/svcflow/internal/jsonenc"
 	"github.com/svcflow/svcflow/internal/redact"
+	"github.com/svcflow/svcflow/provide"
 )
 
 // Options configure a [Server].
@@ -103,14 +111,16 @@ func (o Options) withDefaults() Options {
 
 // Server runs the channels of one configuration.
 type Server struct {
-	opts     Options
-	log      *slog.Logger
-	channels []*channel.Channel
-	stores   []store.Store
-	servers  *component.Servers // shared by the sources (HTTP servers)
-	metrics  *metrics.Registry
-	admin    *http.Server
-	adminLn  net.Listener
+	opts      Options
+	log       *slog.Logger
+	channels  []*channel.Channel
+	stores    []store.Store
+	servers   *component.Servers // shared by the sources (HTTP servers)
+	metrics   *metrics.Registry
+	admin     *http.Server
+	adminLn   net.Listener
+	providers *provide.Container // the configuration's, closed after the channels
+	bus       *bus.Built         // the services: of the configuration; nil: none
 }
 
 // Check builds every channel of cfg exactly as [New] does (flows with
@@ -143,10 +153,10 @@ type plan struct {
 
 func build(cfg *config.Config, opts Options, open bool) (*Server, error) {
 	opts = opts.withDefaults()
-	s := &Server{opts: opts, log: opts.Logger, servers: &component.Servers{}, metrics: metrics.New()}
+	s := &Server{opts: opts, log: opts.Logger, servers: &component.Servers{}, metrics: metrics.New(), providers: cfg.Providers()}
 	sections := cfg.Channels()
-	if len(sections) == 0 {
-		return nil, fmt.Errorf("serve: the configuration declares no channels (add a channels: section)")
+	if len(sections) == 0 && len(cfg.Services()) == 0 {
+		return nil, fmt.Errorf("serve: the configuration declares no channels and no services (add a channels: or services: section)")
 	}
 	var errs config.Errors
 	var plans []plan
@@ -163,12 +173,24 @@ func build(cfg *config.Config, opts Options, open bool) (*Server, error) {
 			plans = append(plans, p)
 		}
 	}
+	built, err := s.buildBus(cfg, open)
+	if err != nil {
+		var berrs config.Errors
+		if !errors.As(err, &berrs) {
+			return nil, err
+		}
+		errs = append(errs, berrs...)
+	}
 	if len(errs) > 0 {
+		if built != nil {
+			_ = built.Close()
+		}
 		return nil, errs.Sorted()
 	}
 	if !open {
 		return nil, nil
 	}
+	s.bus = built
 	for _, p := range plans {
 		if opts.Channel != "" && p.spec.Name != opts.Channel {
 			continue
@@ -408,8 +430,11 @@ func (s *Server) Run(ctx context.Context) error {
 		})
 	}
 	var started []*channel.Channel
-	var runErr error
+	runErr := s.startBus(ctx)
 	for _, ch := range s.channels {
+		if runErr != nil {
+			break
+		}
 		if err := ch.Start(ctx); err != nil {
 			if ctx.Err() == nil { // else: asked to stop while starting
 				runErr = err
@@ -446,6 +471,9 @@ func (s *Server) Run(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
+	if err := s.stopBus(drainCtx); err != nil {
+		errs = append(errs, err)
+	}
 	if s.admin != nil {
 		_ = s.admin.Shutdown(drainCtx)
 	} else if s.adminLn != nil {
@@ -454,14 +482,34 @@ func (s *Server) Run(ctx context.Context) error {
 	stopServing()
 	wg.Wait()
 	s.closeStores()
+	s.closeProviders(drainCtx)
 	return errors.Join(append([]error{runErr}, errs...)...)
 }
 
-// Close releases a server that will not Run (its stores). Run closes
-// them itself.
-func (s *Server) Close() { s.closeStores() }
+// Close releases a server that will not Run (its stores, the
+// configuration's providers). Run closes them itself.
+func (s *Server) Close() {
+	s.closeStores()
+	s.closeProviders(context.Background())
+}
+
+// closeProviders closes the values of the configuration's providers:
+// section, after the channels that use them stopped.
+func (s *Server) closeProviders(ctx context.Context) {
+	if s.providers == nil {
+		return
+	}
+	if err := s.providers.Close(ctx); err != nil {
+		s.log.Warn("closing providers", "error", err)
+	}
+}
 
 func (s *Server) closeStores() {
+	if s.bus != nil {
+		if err := s.bus.Close(); err != nil {
+			s.log.Warn("closing store", "error", err)
+		}
+	}
 	for _, st := range s.stores {
 		if err := st.Close(); err != nil {
 			s.log.Warn("closing store", "error", err)
@@ -498,6 +546,7 @@ func (s *Server) adminHandler() http.Handler {
 				notReady = append(notReady, key)
 			}
 		}
+		notReady = append(notReady, s.busNotReady()...)
 		code := http.StatusOK
 		if len(notReady) > 0 {
 			code = http.StatusServiceUnavailable
@@ -523,6 +572,11 @@ func (s *Server) adminHandler() http.Handler {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 		if err := s.metrics.WritePrometheus(w); err != nil {
 			s.log.Warn("writing metrics", "error", err)
+		}
+		if s.bus != nil {
+			if err := s.bus.Bus.WritePrometheus(w); err != nil {
+				s.log.Warn("writing metrics", "error", err)
+			}
 		}
 	})
 	return mux

@@ -1,7 +1,9 @@
 // Package all registers every component shipped with svcflow in
 // [component.Default]: the http, cron, files and poll sources, the
-// memory, file and sqlite stores, and the built-in step kinds of YAML
-// flows (set, stop, log, template, http, sleep, shell: adapters/steps). Import it for its side effect, as
+// memory, file and sqlite stores, the built-in step kinds of YAML
+// flows (set, stop, log, template, http, sleep, shell: adapters/steps),
+// the bus's submit and request steps (adapters/bus) and the cache
+// provider (adapters/cache). Import it for its side effect, as
 // cmd/flowrun does:
 //
 //	import _ "github.com/svcflow/svcflow/adapters/component/all"
@@ -11,6 +13,8 @@
 package all
 
 import (
+	_ "github.com/svcflow/svcflow/adapters/bus"
+	_ "github.com/svcflow/svcflow/adapters/cache"
 	_ "github.com/svcflow/svcflow/adapters/cron"
 	_ "github.com/svcflow/svcflow/adapters/filewatch"
 	_ "github.com/svcflow/svcflow/adapters/httpsource"

@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/svcflow/svcflow/adapters/bus"
 	"github.com/svcflow/svcflow/adapters/component"
 	"github.com/svcflow/svcflow/adapters/config"
 	"github.com/svcflow/svcflow/adapters/serve"
@@ -109,8 +110,8 @@ func validateCmd(ctx context.Context, e *Env, args []string) int {
 	if !ok {
 		return code
 	}
-	channels := len(cfg.Channels())
-	if channels > 0 {
+	channels, services := len(cfg.Channels()), len(cfg.Services())
+	if channels > 0 || services > 0 {
 		// Build every channel exactly as serve would, starting nothing.
 		if err := serve.Check(cfg, serve.Options{DataDir: dataDir(fs, files)}); err != nil {
 			printLoadError(e.Stderr, err)
@@ -124,6 +125,9 @@ func validateCmd(ctx context.Context, e *Env, args []string) int {
 	what := plural(len(cfg.Flows()), "flow")
 	if channels > 0 {
 		what += ", " + plural(channels, "channel")
+	}
+	if services > 0 {
+		what += ", " + plural(services, "service")
 	}
 	fmt.Fprintf(e.Stdout, "ok: %s, %s in %s\n", what, plural(cases, "test case"), strings.Join(cfg.Files(), ", "))
 	return ExitOK
@@ -202,7 +206,7 @@ func schemaCmd(ctx context.Context, e *Env, args []string) int {
 	}
 	enc := json.NewEncoder(e.Stdout)
 	enc.SetIndent("", "  ")
-	if err := enc.Encode(config.Schema(config.SchemaOptions{Channel: reflect.TypeFor[serve.Spec](), Components: e.Components()})); err != nil {
+	if err := enc.Encode(config.Schema(config.SchemaOptions{Channel: reflect.TypeFor[serve.Spec](), Service: bus.SpecType, Components: e.Components()})); err != nil {
 		fmt.Fprintf(e.Stderr, "flowrun schema: %v\n", err)
 		return ExitFailure
 	}

@@ -132,6 +132,9 @@ func runCmd(ctx context.Context, e *Env, args []string) int {
 		if err := f.Close(context.WithoutCancel(ctx)); err != nil {
 			fmt.Fprintf(e.Stderr, "flowrun run: closing: %v\n", err)
 		}
+		if err := cfg.Providers().Close(context.WithoutCancel(ctx)); err != nil {
+			fmt.Fprintf(e.Stderr, "flowrun run: closing providers: %v\n", err)
+		}
 	}()
 	if *jsonl != "" {
 		return e.runBatch(ctx, c, f, *jsonl, *out, *workers, *progress)

@@ -1,0 +1,25 @@
+package config
+
+import "slices"
+
+// parseServices keeps the entries of a file's services: section, unread,
+// for the bus (package adapters/bus reads them).
+func (l *loader) parseServices(f *srcFile, fs *fields) {
+	fd, ok := fs.get("services")
+	if !ok {
+		return
+	}
+	ss, ok := l.mapping(f, fd.val, "services", nil)
+	if !ok {
+		return
+	}
+	for _, name := range ss.order {
+		e := ss.m[name]
+		l.cfg.services = append(l.cfg.services, Section{File: f.name, Name: name, section: "services", file: f, key: e.key, node: e.val, comps: l.cfg.comps, tpl: l.tpl})
+	}
+}
+
+// Services returns the entries of the services sections, unread: the bus
+// (package adapters/bus) reads them, as the channel adapters read
+// [Config.Channels].
+func (c *Config) Services() []Section { return slices.Clone(c.services) }
