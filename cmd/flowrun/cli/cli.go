@@ -380,7 +380,7 @@ func (e *Env) help(w io.Writer, fs *flag.FlagSet, c *Command) {
 func printFlags(w io.Writer, fs *flag.FlagSet) {
 	fs.VisitAll(func(f *flag.Flag) {
 		name, usage := flag.UnquoteUsage(f)
-		line := "  --" + f.Name
+		line := "  " + dashed(f.Name)
 		if name != "" {
 			line += " " + name
 		}
@@ -399,6 +399,15 @@ func printFlags(w io.Writer, fs *flag.FlagSet) {
 		}
 		fmt.Fprintln(w, line)
 	})
+}
+
+// dashed writes a flag as it is typed: --name, or -v for a one-letter
+// flag.
+func dashed(name string) string {
+	if len(name) == 1 {
+		return "-" + name
+	}
+	return "--" + name
 }
 
 // flagNames returns the names of fs's flags.
@@ -453,9 +462,9 @@ func flagError(fs *flag.FlagSet, err error) string {
 	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
 		name = strings.TrimLeft(name, "-")
 		if best := closest(name, flagNames(fs)); best != "" {
-			return fmt.Sprintf("unknown flag --%s (did you mean --%s?)", name, best)
+			return fmt.Sprintf("unknown flag %s (did you mean %s?)", dashed(name), dashed(best))
 		}
-		return fmt.Sprintf("unknown flag --%s", name)
+		return fmt.Sprintf("unknown flag %s", dashed(name))
 	}
 	if name, ok := strings.CutPrefix(msg, "flag needs an argument: "); ok {
 		return "flag --" + strings.TrimLeft(name, "-") + " needs a value"

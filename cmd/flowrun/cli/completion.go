@@ -115,7 +115,7 @@ _flowrun() {
 	for _, c := range cmds {
 		var flags []string
 		for _, f := range c.flags {
-			flags = append(flags, "--"+f.Name)
+			flags = append(flags, dashed(f.Name))
 		}
 		if c.name == "completion" {
 			fmt.Fprint(w, "        completion) COMPREPLY=($(compgen -W \"bash zsh fish\" -- \"$cur\")); return ;;\n")
@@ -169,7 +169,7 @@ _flowrun() {
 		fmt.Fprintf(w, "        %s)\n            _arguments -s \\\n", c.name)
 		for _, f := range c.flags {
 			_, usage := flag.UnquoteUsage(f)
-			spec := fmt.Sprintf("'*--%s[%s]", f.Name, zshQuote(usage))
+			spec := fmt.Sprintf("'*%s[%s]", dashed(f.Name), zshQuote(usage))
 			if !isBool(f) {
 				values := "_files"
 				if v, ok := flagValues[f.Name]; ok {
@@ -215,7 +215,11 @@ func writeFish(w io.Writer, cmds []completionCommand) {
 		}
 		for _, f := range c.flags {
 			_, usage := flag.UnquoteUsage(f)
-			line := fmt.Sprintf("complete -c flowrun -n %s -l %s -d %s", cond, f.Name, fishQuote(usage))
+			opt := "-l " + f.Name
+			if len(f.Name) == 1 {
+				opt = "-s " + f.Name
+			}
+			line := fmt.Sprintf("complete -c flowrun -n %s %s -d %s", cond, opt, fishQuote(usage))
 			if !isBool(f) {
 				line += " -r"
 				if v, ok := flagValues[f.Name]; ok {
