@@ -25,6 +25,9 @@ var (
 	ErrPanic = New("panic")
 	// ErrWillRetry matches every *WillRetryError.
 	ErrWillRetry = New("will retry")
+	// ErrWaiting matches the error of a durable run that parked at a step
+	// to wait for a timer or a signal (package flow's *ParkError).
+	ErrWaiting = New("waiting")
 )
 
 // StopError ends a run on purpose: the input is invalid or there is nothing

@@ -47,6 +47,14 @@ const (
 	// retries ran out (an ExhaustedError whose last attempt returned a Retry
 	// error).
 	KindRetryExhausted
+	// KindWaiting ("waiting"): a durable run that parked at a step waiting
+	// for a timer or a signal (an error wrapping ErrWaiting); it is
+	// neither a success nor a failure: it resumes at that step later.
+	KindWaiting
+	// KindResumed ("resumed"): a step of a durable run that completed in
+	// an earlier run and was not run again; its trace span keeps the
+	// original times. No error has this kind.
+	KindResumed
 )
 
 var kindNames = [...]string{
@@ -60,6 +68,8 @@ var kindNames = [...]string{
 	KindSkipped:        "skipped",
 	KindWillRetry:      "will-retry",
 	KindRetryExhausted: "retry-exhausted",
+	KindWaiting:        "waiting",
+	KindResumed:        "resumed",
 }
 
 // Kinds returns every kind, in the order of their values.
@@ -75,8 +85,9 @@ func Kinds() []Kind {
 func (k Kind) Valid() bool { return k >= 0 && int(k) < len(kindNames) }
 
 // String returns the kind's name: "ok", "stop", "retry", "fatal",
-// "canceled", "panic", "failed", "skipped", "will-retry" or
-// "retry-exhausted"; "Kind(N)" for a value that is not a kind.
+// "canceled", "panic", "failed", "skipped", "will-retry",
+// "retry-exhausted", "waiting" or "resumed"; "Kind(N)" for a value that is
+// not a kind.
 func (k Kind) String() string {
 	if k.Valid() {
 		return kindNames[k]
@@ -122,9 +133,9 @@ func ParseKind(s string) (Kind, error) {
 // wrapping, Join, and the control errors' own causes). When several kinds
 // are present the most severe wins:
 //
-//	Fatal > Canceled > Stop > Panic > WillRetry > RetryExhausted > Retry > Failed
+//	Fatal > Canceled > Waiting > Stop > Panic > WillRetry > RetryExhausted > Retry > Failed
 //
-// A nil error is KindOK. KindOf never returns KindSkipped.
+// A nil error is KindOK. KindOf never returns KindSkipped or KindResumed.
 func KindOf(err error) Kind {
 	switch {
 	case err == nil:
@@ -133,6 +144,8 @@ func KindOf(err error) Kind {
 		return KindFatal
 	case Is(err, context.Canceled), Is(err, context.DeadlineExceeded):
 		return KindCanceled
+	case Is(err, ErrWaiting):
+		return KindWaiting
 	case Is(err, ErrStop):
 		return KindStop
 	case Is(err, ErrPanic):

@@ -25,6 +25,8 @@ func TestKindString(t *testing.T) {
 		errors.KindSkipped:        "skipped",
 		errors.KindWillRetry:      "will-retry",
 		errors.KindRetryExhausted: "retry-exhausted",
+		errors.KindWaiting:        "waiting",
+		errors.KindResumed:        "resumed",
 		errors.Kind(42):           "Kind(42)",
 		errors.Kind(-1):           "Kind(-1)",
 	}
@@ -71,7 +73,7 @@ func TestKindTextErrors(t *testing.T) {
 	for _, bad := range []string{"", "OK", "Stop", "retry_exhausted", "any", "none"} {
 		k := errors.KindStop
 		err := k.UnmarshalText([]byte(bad))
-		assert.EqualError(t, err, `errors: unknown kind "`+bad+`": want one of ok, stop, retry, fatal, canceled, panic, failed, skipped, will-retry, retry-exhausted`)
+		assert.EqualError(t, err, `errors: unknown kind "`+bad+`": want one of ok, stop, retry, fatal, canceled, panic, failed, skipped, will-retry, retry-exhausted, waiting, resumed`)
 		assert.Equal(t, errors.KindStop, k, "unchanged on error")
 	}
 	var v struct{ K errors.Kind }
@@ -160,4 +162,11 @@ func TestKindOf(t *testing.T) {
 			assert.Equal(t, tt.want == errors.KindFatal, errors.IsFatal(tt.err), "IsFatal")
 		})
 	}
+}
+
+func TestKindOfWaiting(t *testing.T) {
+	parked := fmt.Errorf("step %q: %w", "approve", errors.ErrWaiting)
+	assert.Equal(t, errors.KindWaiting, errors.KindOf(parked))
+	assert.Equal(t, errors.KindCanceled, errors.KindOf(errors.Join(parked, context.Canceled)), "a canceled run is canceled")
+	assert.Equal(t, errors.KindWaiting, errors.KindOf(errors.Join(parked, errors.Stop("x"))))
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -119,6 +120,7 @@ type builder struct {
 	occurs    map[string][]occurrence // where each step name was given
 	forks     int                     // forks and firsts numbered so far
 	providers *provide.Container      // what Func inputs are given
+	paths     map[string]int          // combinator paths seen, for unique
 }
 
 // choice is one case of a fork (or candidate of a first) on the path to a
@@ -170,6 +172,21 @@ func (b *builder) claim(name, p string) {
 	if _, ok := b.names[name]; !ok {
 		b.names[name] = p
 	}
+}
+
+// unique returns p, or p with "#N" added when a combinator of the flow
+// has that path already (two All in a row): every node of a flow has a
+// path of its own, which durable runs journal units by.
+func (b *builder) unique(p string) string {
+	if b.paths == nil {
+		b.paths = map[string]int{}
+	}
+	n := b.paths[p]
+	b.paths[p] = n + 1
+	if n == 0 {
+		return p
+	}
+	return p + "#" + strconv.Itoa(n+1)
 }
 
 func (b *builder) errorf(step, key string, cause error, format string, args ...any) {

@@ -62,6 +62,20 @@
 // as DOT or Mermaid. Package flowtest runs table-driven tests of services
 // and flows.
 //
+// # Durable runs
+//
+// [WithJournal] makes a run durable: before each unit (a step; an element
+// of an Each, a branch of an All, a whole Until loop) the run asks its
+// [Journal] whether an earlier run completed it, and if so applies the
+// unit's recorded writes instead of running it (traced errors.KindResumed,
+// with its original times); after each unit it records the unit's writes,
+// path and attempts. A step that implements [Parker] parks a durable run
+// (a [*ParkError], errors.KindWaiting) instead of waiting in a goroutine.
+// [Flow.Changed] tells whether the units an earlier run journaled still
+// match the flow (a structural fingerprint per unit). Taps are not
+// journaled. Channels with `durable: steps` keep the journal in their
+// store (package adapters/channel).
+//
 // # Zero values
 //
 // A [Flow] comes only from [Builder.Build], and a [Group], [Iter], [Loop]

@@ -66,8 +66,10 @@ type runner interface {
 // runState is what one run carries down the tree besides the context.
 // Runs without options share plainRun, which is never modified.
 type runState struct {
-	trace   *tracer // nil when the run is not traced
-	through string  // end the run successfully after this step
+	trace   *tracer           // nil when the run is not traced
+	through string            // end the run successfully after this step
+	journal Journal           // non-nil for a durable run (WithJournal)
+	fps     map[string]string // the flow's fingerprints by node path, for a durable run
 	mu      sync.Mutex
 	from    string // skip steps until this one (guarded by mu)
 	done    bool   // the through step ran: skip everything after it (guarded by mu)
@@ -177,6 +179,9 @@ func (l *leafRunner) run(ctx context.Context, r *runState, c *fc.Context) error 
 	}
 	if skip, err := r.enter(l); skip {
 		return err
+	}
+	if r.journaled(ctx) {
+		return l.durableLeaf(ctx, r, c)
 	}
 	var attempts int
 	var err error

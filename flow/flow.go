@@ -142,6 +142,7 @@ func (b *Builder) Build() (*Flow, error) {
 		graph:  &Node{Kind: KindFlow, Name: b.name, Path: b.name, Children: nodes},
 		x:      x,
 	}
+	f.fps = fingerprints(f.graph)
 	f.contract.Needs = append(f.contract.Needs, b.input...)
 	for _, name := range slices.Sorted(maps.Keys(out)) {
 		if o := out[name]; o.by != "" {
@@ -179,7 +180,8 @@ type Flow struct {
 	names    map[string]string
 	graph    *Node
 	taps     *taps
-	x        *runExtras // per-run selection and scope; nil: none
+	x        *runExtras        // per-run selection and scope; nil: none
+	fps      map[string]string // structural fingerprints by node path ("": the flow)
 }
 
 // ErrNotBuilt is wrapped by the errors of the methods of a value that its
@@ -265,6 +267,9 @@ func (f *Flow) RunContext(ctx context.Context, c *fc.Context, opts ...RunOption)
 		if _, ok := f.names[name]; name != "" && !ok {
 			return fmt.Errorf("flow %q: no step named %q", f.name, name)
 		}
+	}
+	if r.journal != nil {
+		r.fps = f.fps
 	}
 	if r.trace != nil {
 		r.trace.begin(f)

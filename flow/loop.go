@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"strconv"
 	"sync"
+	"time"
 
 	"github.com/svcflow/svcflow/branch"
 	fc "github.com/svcflow/svcflow/context"
@@ -68,8 +70,8 @@ func (it *Iter) Call(ctx context.Context, c *fc.Context) error {
 
 func (it *Iter) build(b *builder, path string, in keys) (runner, keys, *Node) {
 	name := it.Name()
-	p := path + "/" + name
-	r := &eachRunner{flow: b.flow, name: name, key: it.key, item: it.item, index: it.index,
+	p := b.unique(path + "/" + name)
+	r := &eachRunner{flow: b.flow, name: name, path: p, key: it.key, item: it.item, index: it.index,
 		from: it.from, into: it.into, workers: max(it.workers, 1)}
 	body := in.clone()
 	if in != nil {
@@ -118,6 +120,7 @@ func (it *Iter) build(b *builder, path string, in keys) (runner, keys, *Node) {
 
 type eachRunner struct {
 	flow, name, key string
+	path            string // the node's path: its elements' units are path[i]
 	item, index     string
 	from, into      string
 	elem            reflect.Type // collected element type; nil: any
@@ -149,7 +152,23 @@ func (e *eachRunner) run(ctx context.Context, r *runState, c *fc.Context) error 
 			snaps[i] = c.Snapshot()
 		}
 	}
+	durable := r.journaled(ctx)
 	one := func(ctx context.Context, i int) error {
+		var start time.Time
+		if durable {
+			up := unitPath(e.path, i)
+			if u, err := r.journal.Completed(ctx, up); err != nil || u != nil {
+				if concurrent {
+					snaps[i] = nil
+				}
+				if err != nil {
+					return &StepError{Flow: e.flow, Step: e.name, Path: up, Err: err}
+				}
+				return e.resume(r, u, results, i)
+			}
+			start = time.Now()
+			ctx = unitCtx(ctx)
+		}
 		var snap *fc.Context
 		if concurrent {
 			snap, snaps[i] = snaps[i], nil
@@ -161,6 +180,7 @@ func (e *eachRunner) run(ctx context.Context, r *runState, c *fc.Context) error 
 		if err := e.body.run(ctx, r, snap); err != nil {
 			return err
 		}
+		var collected any
 		if e.into != "" {
 			if v, ok := snap.Get(e.from); ok && v != nil {
 				cv, err := fc.ConvertValue(v, st.Elem())
@@ -168,6 +188,16 @@ func (e *eachRunner) run(ctx context.Context, r *runState, c *fc.Context) error 
 					return &StepError{Flow: e.flow, Step: e.name, Err: fmt.Errorf("collect key %q of element %d: %w", e.from, i, err)}
 				}
 				results.Index(i).Set(cv)
+				collected = v
+			}
+		}
+		if durable {
+			u := r.unit(unitPath(e.path, i), e.path, e.name+"["+strconv.Itoa(i)+"]", start)
+			if collected != nil {
+				u.Writes = map[string]any{e.from: collected}
+			}
+			if err := r.journal.Complete(ctx, u); err != nil {
+				return &StepError{Flow: e.flow, Step: e.name, Err: fmt.Errorf("journal %s: %w", u.Path, err)}
 			}
 		}
 		return nil
@@ -187,6 +217,25 @@ func (e *eachRunner) run(ctx context.Context, r *runState, c *fc.Context) error 
 	}
 	if e.into != "" {
 		c.Set(e.into, results.Interface())
+	}
+	return nil
+}
+
+// resume takes element i's collected value from its journaled unit.
+func (e *eachRunner) resume(r *runState, u *Unit, results reflect.Value, i int) error {
+	if r.trace != nil {
+		var wrote []string
+		if len(u.Writes) > 0 {
+			wrote = []string{e.from}
+		}
+		r.trace.add(Span{Name: u.Name, Path: u.Path, Start: u.Start, Duration: u.Duration, Outcome: errors.KindResumed, Wrote: wrote})
+	}
+	if v, ok := u.Writes[e.from]; ok && e.into != "" && v != nil {
+		cv, err := fc.ConvertValue(v, results.Type().Elem())
+		if err != nil {
+			return &StepError{Flow: e.flow, Step: e.name, Err: fmt.Errorf("collect key %q of resumed element %d: %w", e.from, i, err)}
+		}
+		results.Index(i).Set(cv)
 	}
 	return nil
 }
@@ -279,7 +328,7 @@ func (l *Loop) Call(ctx context.Context, c *fc.Context) error {
 
 func (l *Loop) build(b *builder, path string, in keys) (runner, keys, *Node) {
 	name := l.Name()
-	p := path + "/" + name
+	p := b.unique(path + "/" + name)
 	if len(l.steps) == 0 {
 		b.errorf(name, "", nil, "no steps")
 	}
@@ -288,18 +337,46 @@ func (l *Loop) build(b *builder, path string, in keys) (runner, keys, *Node) {
 	}
 	rs, out, nodes := b.sequence(l.steps, p, in.clone(), name)
 	_, e := b.expr(name, l.cond, out, true)
-	return &untilRunner{flow: b.flow, name: name, expr: e, max: l.max, body: seqRunner(rs)}, out,
+	return &untilRunner{flow: b.flow, name: name, path: p, expr: e, max: l.max, body: seqRunner(rs)}, out,
 		&Node{Kind: KindUntil, Name: name, Path: p, Label: l.cond, Children: nodes}
 }
 
 type untilRunner struct {
 	flow, name string
+	path       string // the node's path: the loop's unit in a durable run
 	expr       *branch.Expr
 	max        int
 	body       seqRunner
 }
 
 func (u *untilRunner) run(ctx context.Context, r *runState, c *fc.Context) error {
+	if !r.journaled(ctx) {
+		return u.loop(ctx, r, c)
+	}
+	// A durable run journals the whole loop as one unit.
+	if done, err := r.journal.Completed(ctx, u.path); err != nil || done != nil {
+		if err == nil {
+			err = r.resume(done, c)
+		}
+		if err != nil {
+			return &StepError{Flow: u.flow, Step: u.name, Path: u.path, Err: err}
+		}
+		return nil
+	}
+	start := time.Now()
+	trk := c.Track()
+	err := u.loop(unitCtx(ctx), r, c)
+	keys := trk.Stop(nil)
+	if err != nil {
+		return err
+	}
+	if err := r.complete(ctx, r.unit(u.path, u.path, u.name, start), c, keys); err != nil {
+		return &StepError{Flow: u.flow, Step: u.name, Path: u.path, Err: err}
+	}
+	return nil
+}
+
+func (u *untilRunner) loop(ctx context.Context, r *runState, c *fc.Context) error {
 	for range u.max {
 		if err := u.body.run(ctx, r, c); err != nil {
 			return err

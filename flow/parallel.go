@@ -3,8 +3,10 @@ package flow
 import (
 	"context"
 	"log/slog"
+	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	fc "github.com/svcflow/svcflow/context"
 	"github.com/svcflow/svcflow/errors"
@@ -60,12 +62,12 @@ func (g *Group) Call(ctx context.Context, c *fc.Context) error {
 }
 
 func (g *Group) build(b *builder, path string, in keys) (runner, keys, *Node) {
-	p := path + "/all"
+	p := b.unique(path + "/all")
 	if len(g.steps) == 0 {
 		b.errorf("", "", nil, "all: no steps (at %s)", path)
 	}
 	n := &Node{Kind: KindAll, Name: "all", Path: p}
-	r := &allRunner{limit: g.limit}
+	r := &allRunner{limit: g.limit, path: p}
 	out := in.clone()
 	for i, s := range g.steps {
 		if isNil(s) {
@@ -87,6 +89,7 @@ func (g *Group) build(b *builder, path string, in keys) (runner, keys, *Node) {
 type allRunner struct {
 	branches []runner
 	limit    int
+	path     string // the node's path: its branches' units are path[i]
 }
 
 func (a *allRunner) run(ctx context.Context, r *runState, c *fc.Context) error {
@@ -111,7 +114,20 @@ func (a *allRunner) run(ctx context.Context, r *runState, c *fc.Context) error {
 	if a.limit > 0 && a.limit < n {
 		sem = make(chan struct{}, a.limit)
 	}
+	durable := r.journaled(ctx)
 	for i, br := range a.branches {
+		if durable {
+			if u, err := r.journal.Completed(ctx, unitPath(a.path, i)); err != nil || u != nil {
+				if err == nil {
+					err = r.resume(u, snaps[i])
+				}
+				if err != nil {
+					errs[i] = err
+					once.Do(func() { first = err; cancel() })
+				}
+				continue
+			}
+		}
 		if sem != nil {
 			select {
 			case sem <- struct{}{}:
@@ -126,7 +142,12 @@ func (a *allRunner) run(ctx context.Context, r *runState, c *fc.Context) error {
 			if sem != nil {
 				defer func() { <-sem }()
 			}
-			err := runGuarded(ctx, br, r, snaps[i])
+			var err error
+			if durable {
+				err = a.unit(ctx, br, r, snaps[i], i)
+			} else {
+				err = runGuarded(ctx, br, r, snaps[i])
+			}
 			if err == errThrough {
 				// A test asked to stop after a step of this branch: keep its
 				// writes, let the others finish, end the run after the merge.
@@ -160,6 +181,18 @@ func (a *allRunner) run(ctx context.Context, r *runState, c *fc.Context) error {
 		}
 	}
 	return first
+}
+
+// unit runs branch i of a durable run as a unit: its writes to its
+// snapshot are journaled when it succeeds.
+func (a *allRunner) unit(ctx context.Context, br runner, r *runState, snap *fc.Context, i int) error {
+	start := time.Now()
+	err := runGuarded(unitCtx(ctx), br, r, snap)
+	if err != nil {
+		return err
+	}
+	u := r.unit(unitPath(a.path, i), a.path, "all["+strconv.Itoa(i)+"]", start)
+	return r.complete(ctx, u, snap, snap.Written())
 }
 
 // runGuarded runs a runner in a goroutine of the engine's own: a panic in

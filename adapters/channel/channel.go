@@ -87,6 +87,23 @@ type Config struct {
 	// carries the paths, so a logger that masks them (flowrun's does)
 	// masks what a log step's keys: print.
 	Redact []string
+	// Durable journals each completed step of a run in the store
+	// (`durable: steps`), which must implement store.Journal (else New
+	// fails with [ErrNoJournal]): before the next step starts, the step's
+	// context delta, path and attempts are written. A run of the message
+	// again (after a crash, a Fatal restart, a redelivery, a replay of an
+	// owed message) restores the context, skips the completed steps (the
+	// trace shows them resumed, with their original times) and goes on at
+	// the first step not completed. Elements of an Each, branches of an
+	// All and whole Until loops are units of their own; taps are not
+	// journaled. Steps that wait ([flow.Parker]: `wait`, a long `sleep`)
+	// park the message in state waiting, holding no goroutine, until a
+	// timer or [Channel.Signal] wakes it.
+	Durable bool
+	// RestartOnChange runs a durable message whose flow changed since
+	// its journal was written from the top (`on_change: restart`) instead
+	// of leaving it in state error naming the change.
+	RestartOnChange bool
 }
 
 // Defaults of Config fields.
@@ -176,9 +193,10 @@ type Channel struct {
 	running  atomic.Int64
 	owed     atomic.Int64 // owed messages whose recovery has not ended
 	restarts atomic.Int64
-	counts   [5]atomic.Int64 // by outcome: done, rejected, error, left, duplicate
+	counts   [6]atomic.Int64 // by outcome: done, rejected, error, left, duplicate, waiting
 	lastErr  atomic.Value    // string
 	health   health          // whether the store can be written
+	durable  *durable        // nil: not durable
 }
 
 // Channel states reported by [Channel.Status].
@@ -235,6 +253,13 @@ func New(cfg Config) (*Channel, error) {
 		c.store = store.NewMemory()
 	}
 	c.health.c = c
+	if cfg.Durable {
+		d, err := newDurable(c.store)
+		if err != nil {
+			return nil, fmt.Errorf("channel %q: durable: steps: %w", cfg.Name, err)
+		}
+		c.durable = d
+	}
 	c.store = &watched{Store: c.store, h: &c.health}
 	c.restart = errors.Policy{Initial: 100 * time.Millisecond, Multiplier: 2, MaxInterval: 30 * time.Second, MaxAttempts: 10}
 	if cfg.Restart != nil {
@@ -338,6 +363,9 @@ func (c *Channel) Start(ctx context.Context) error {
 	c.owed.Store(int64(len(owed)))
 	if len(owed) > 0 {
 		wg.Go(func() { c.recoverAll(intake, context.WithoutCancel(ctx), owed) })
+	}
+	if c.durable != nil {
+		wg.Go(func() { c.timers(intake, context.WithoutCancel(ctx)) })
 	}
 	for _, src := range c.cfg.Sources {
 		wg.Go(func() {
@@ -471,8 +499,9 @@ type Status struct {
 	Restarts   int64 `json:"restarts"` // service restarts after Fatal errors
 	// Outcomes counts messages by what became of them: done, rejected,
 	// error (the store states they ended in), left (not finished: to be
-	// redelivered or run again at the next start) and duplicate (a
-	// finished message delivered again, answered from the store).
+	// redelivered or run again at the next start), duplicate (a
+	// finished or waiting message delivered again, answered from the
+	// store) and waiting (runs of a durable channel that parked).
 	Outcomes  map[string]int64 `json:"outcomes"`
 	Sources   []string         `json:"sources"`              // the sources' names
 	LastError string           `json:"last_error,omitempty"` // the text of the latest error
@@ -484,7 +513,7 @@ type Status struct {
 	StoreError string `json:"store_error,omitempty"`
 }
 
-var outcomeNames = [5]string{"done", "rejected", "error", "left", "duplicate"}
+var outcomeNames = [6]string{"done", "rejected", "error", "left", "duplicate", "waiting"}
 
 // Status returns the channel's state and counters. For a Channel New did
 // not make it is a stopped channel with no counters, whose LastError says
@@ -524,9 +553,20 @@ func (c *Channel) Inject(ctx context.Context, m *message.Message, step string) R
 
 // Replay runs the stored message with the given ID again, whatever its
 // state (a dead letter included), and records the new outcome in its
-// history.
+// history. On a durable channel (Config.Durable) a finished message
+// (done, rejected, error, dead) runs from the top: its journal is cleared
+// first; an owed or waiting one resumes after its completed steps (see
+// [Channel.Resume]).
 func (c *Channel) Replay(ctx context.Context, id string) (Result, error) {
-	return c.replay(ctx, id, "")
+	return c.replay(ctx, id, "", false)
+}
+
+// Resume is Replay that resumes a message of a durable channel after the
+// steps its journal holds, whatever its state: a message that failed at
+// its fourth step runs from the fourth step, once the cause is fixed. On
+// a channel that is not durable it is Replay.
+func (c *Channel) Resume(ctx context.Context, id string) (Result, error) {
+	return c.replay(ctx, id, "", true)
 }
 
 // ReplayFrom is Replay starting at the named step (see flow.From): the
@@ -534,8 +574,10 @@ func (c *Channel) Replay(ctx context.Context, id string) (Result, error) {
 // message's last run stored, so what those steps wrote is kept (a
 // message never run starts from its payload). Use it to resume a message
 // after the step that failed was fixed, without running again the steps
-// that succeeded (a charge, a mail). A key masked by the channel's
-// redaction is stored masked and so is read masked.
+// that succeeded (a charge, a mail), on any channel (a durable one's
+// journal is cleared first: the stored context stands for it). A key
+// masked by the channel's redaction is stored masked and so is read
+// masked.
 func (c *Channel) ReplayFrom(ctx context.Context, id, step string) (Result, error) {
 	if step == "" {
 		return Result{}, fmt.Errorf("channel %q: replay %q: empty step name", c.cfg.Name, id)
@@ -564,14 +606,14 @@ func (c *Channel) ReplayFrom(ctx context.Context, id, step string) (Result, erro
 		return Result{}, fmt.Errorf("channel %q: replay %q: flow %q has no step %q (steps: %s): %w",
 			c.cfg.Name, id, c.cfg.Flow.Name(), step, strings.Join(names, ", "), ErrNoStep)
 	}
-	return c.replay(ctx, id, step)
+	return c.replay(ctx, id, step, false)
 }
 
 // ErrNoStep is wrapped by the error of ReplayFrom given a step its flow
 // does not have; the message is left as it was.
 var ErrNoStep = errors.New("no such step")
 
-func (c *Channel) replay(ctx context.Context, id, from string) (Result, error) {
+func (c *Channel) replay(ctx context.Context, id, from string, resume bool) (Result, error) {
 	if err := c.errNotBuilt(); err != nil {
 		return Result{}, err
 	}
@@ -584,6 +626,23 @@ func (c *Channel) replay(ctx context.Context, id, from string) (Result, error) {
 		return Result{}, fmt.Errorf("channel %q: replay %q: %w", c.cfg.Name, id, err)
 	}
 	defer unlock()
+	if c.durable != nil && !resume {
+		if rec, err = c.store.Get(ctx, id); err != nil {
+			return Result{}, fmt.Errorf("channel %q: replay: %w", c.cfg.Name, err)
+		}
+		switch rec.State {
+		case store.Done, store.Rejected, store.Error, store.Dead:
+			if err := c.durable.j.ClearJournal(ctx, id); err != nil {
+				return Result{}, fmt.Errorf("channel %q: replay: %w", c.cfg.Name, err)
+			}
+		default:
+			if from != "" {
+				if err := c.durable.j.ClearJournal(ctx, id); err != nil {
+					return Result{}, fmt.Errorf("channel %q: replay: %w", c.cfg.Name, err)
+				}
+			}
+		}
+	}
 	if from == "" {
 		return c.run(ctx, rec.Message, nil, false, nil), nil
 	}
@@ -642,6 +701,9 @@ func (c *Channel) accept(ctx context.Context, m *message.Message, opts []flow.Ru
 				return Result{Settle: Ack, Outcome: errors.KindStop, State: store.Rejected, Message: m,
 					Err: errors.Stopf("%w", ErrIDReused)}
 			}
+		}
+		if rec.State == store.Waiting {
+			return c.waitingResult(rec)
 		}
 		if rec.State == store.Done || rec.State == store.Rejected {
 			c.counts[4].Add(1)
@@ -783,6 +845,17 @@ func (c *Channel) run(ctx context.Context, m *message.Message, opts []flow.RunOp
 			return c.left(m, fmt.Errorf("channel %q: %w", c.cfg.Name, err))
 		}
 	}
+	var dj *runJournal
+	if c.durable != nil {
+		var err error
+		if dj, err = c.prepareDurable(ctx, m); err != nil {
+			if ce, ok := errors.AsType[*flow.ChangedError](err); ok {
+				return c.changed(ctx, m, ce)
+			}
+			return c.left(m, err)
+		}
+		opts = append(opts[:len(opts):len(opts)], flow.WithJournal(dj))
+	}
 	var (
 		out *fc.Context
 		tr  *flow.Trace
@@ -794,6 +867,11 @@ func (c *Channel) run(ctx context.Context, m *message.Message, opts []flow.RunOp
 	}
 	ctx = redact.WithPaths(ctx, c.redact)
 	for restarts := 0; ; restarts++ {
+		if dj != nil && restarts > 0 {
+			if err = dj.reload(ctx); err != nil {
+				break
+			}
+		}
 		c.gate.RLock()
 		gen := c.gen
 		if base != nil {
@@ -851,6 +929,17 @@ func (c *Channel) run(ctx context.Context, m *message.Message, opts []flow.RunOp
 	res.Message = m
 	var st store.State
 	kind := errors.KindOf(err)
+	if dj != nil {
+		if pe, ok := errors.AsType[*flow.ParkError](err); ok {
+			return c.park(ctx, m, dj, pe, store.Update{Context: m.Context, Trace: trace})
+		}
+		if kind != errors.KindOK && kind != errors.KindStop {
+			// What the run completed is resumed by the next one.
+			if ferr := dj.flush(ctx); ferr != nil {
+				c.log.Error("journal write failed", "id", m.ID, "error", ferr)
+			}
+		}
+	}
 	switch {
 	case kind == errors.KindOK:
 		res.Settle, st = Ack, store.Done

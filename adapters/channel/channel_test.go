@@ -127,7 +127,7 @@ func TestHandleOutcomes(t *testing.T) {
 		})
 	}
 	s := ch.Status()
-	assert.Equal(t, map[string]int64{"done": 1, "rejected": 1, "error": 3, "left": 0, "duplicate": 0}, s.Outcomes)
+	assert.Equal(t, map[string]int64{"done": 1, "rejected": 1, "error": 3, "left": 0, "duplicate": 0, "waiting": 0}, s.Outcomes)
 }
 
 func TestDuplicateFinishedMessageIsNotRunAgain(t *testing.T) {

@@ -59,7 +59,7 @@ func TestCycleInResultEndsInError(t *testing.T) {
 			owed, err := store.Recover(t.Context(), st)
 			require.NoError(t, err)
 			assert.Empty(t, owed, "nothing to run again on the next start")
-			assert.Equal(t, map[string]int64{"done": 0, "rejected": 0, "error": 1, "left": 0, "duplicate": 0}, ch.Status().Outcomes)
+			assert.Equal(t, map[string]int64{"done": 0, "rejected": 0, "error": 1, "left": 0, "duplicate": 0, "waiting": 0}, ch.Status().Outcomes)
 		})
 	}
 }

@@ -57,6 +57,23 @@
 // [Channel.Handle], [Channel.Inject] and [Channel.Replay] also work on a
 // channel without sources.
 //
+// Durable runs: with Config.Durable (`durable: steps`) each completed step
+// of a run is journaled in the store (store.Journal) before the next
+// starts, so a run of the message again (recovery after a crash, a Fatal
+// restart, a redelivery of an owed message, [Channel.Resume]) restores
+// the context and continues at the first step not completed; elements of
+// an Each and branches of an All are units of their own. A `wait` step,
+// or a `sleep` over a second, parks the message in state waiting: no
+// goroutine is held, a timer goroutine of the channel asks the store for
+// the next due wait, and [Channel.Signal] (the admin API of flowrun
+// serve, `flowrun messages ... signal`) wakes a message waiting for a
+// signal. A message whose flow changed since its steps were journaled is
+// left in state error naming the change (or run from the top with
+// Config.RestartOnChange). [Channel.Replay] of a finished message runs it
+// from the top. Taps are not journaled; saga compensation is not
+// journaled yet (a saga's completed steps are, so a failure after a crash
+// compensates them).
+//
 // Store health: [Channel.Start] probes the store (store.Prober) and fails
 // with [ErrStoreNotWritable] and the cause when it cannot be written. A
 // store write that fails for a reason other than the message (a full

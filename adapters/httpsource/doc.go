@@ -50,6 +50,7 @@
 //
 //	Ack, done          200, the run's output context as the body
 //	Ack, rejected      422 {"error": <stop reason>, "id": ...}
+//	Ack, waiting       202 {"id": ..., "state": "waiting"} (a durable channel's run parked at a wait step)
 //	Nack               503 {"error": "temporarily unavailable", "id": ...},
 //	                   Retry-After in whole seconds (rounded up, at least 1)
 //	Fail               500 {"error": "internal error", "error_id": ..., "id": ...}

@@ -434,6 +434,12 @@ func (rt *route) respond(w http.ResponseWriter, m *message.Message, res channel.
 				": reused with a different request (method, path, query, content type or body); send a new key", ID: m.ID})
 			return
 		}
+		if res.Outcome == flowerrors.KindWaiting {
+			// A durable run parked: the message waits for a timer or a signal.
+			log().Debug("http request accepted: the message waits")
+			writeJSON(w, http.StatusAccepted, waitingBody{ID: m.ID, State: "waiting"})
+			return
+		}
 		if res.Outcome == flowerrors.KindStop {
 			log().Debug("http request rejected", "reason", rejectReason(res.Err))
 			writeJSON(w, http.StatusUnprocessableEntity, errorBody{Error: rejectReason(res.Err), ID: m.ID})
@@ -480,6 +486,13 @@ func (rt *route) respond(w http.ResponseWriter, m *message.Message, res channel.
 		log().Error("http response: unknown settle", "error_id", errID, "err", res.Err)
 		writeJSON(w, http.StatusInternalServerError, errorBody{Error: "internal error", ErrorID: errID, ID: m.ID})
 	}
+}
+
+// waitingBody is the answer (202) for a message that waits in state
+// waiting (a durable channel's wait or long sleep step).
+type waitingBody struct {
+	ID    string `json:"id"`
+	State string `json:"state"`
 }
 
 // bufs holds response buffers.

@@ -217,7 +217,7 @@ func serveB7(kind string) int {
 	case "bare":
 		url, stop, err = startBare()
 	default:
-		err = fmt.Errorf("unknown server %q", kind)
+		url, stop, err = startB10(kind)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -18,6 +18,14 @@
 // lists it under "recovering", with each channel's count of owed
 // messages left in its status.
 //
+// The admin address also takes POST
+// /channels/{channel}/messages/{id}/signals/{signal} with a JSON object
+// of values: the signal for a message waiting at a wait step of a
+// durable channel (`durable: steps`); it answers with the message's
+// state, outcome and context once its run resumed, 404 for an unknown
+// channel or message, 409 when the message does not wait for that
+// signal. Options.AdminToken, when set, is required as a bearer token.
+//
 // Stores are health-checked. New probes each store it opens (see
 // store.Prober): one that cannot be written (a read-only folder or
 // database file, a full disk) is refused with an error naming the
@@ -80,6 +88,10 @@ type Options struct {
 	Drain time.Duration
 	// Logger receives the logs (default slog.Default()).
 	Logger *slog.Logger
+	// AdminToken, when set, is required (Authorization: Bearer TOKEN) by
+	// the admin endpoints that change something: sending a signal to a
+	// waiting message.
+	AdminToken string
 	// Channel, when set, makes [New] open the store of this channel only
 	// and make only it (a tool reading one channel's messages); the
 	// other channels are still checked.
@@ -208,9 +220,16 @@ func build(cfg *config.Config, opts Options, open bool) (*Server, error) {
 			continue
 		}
 		s.stores = append(s.stores, st)
+		durable := p.spec.Durable == "steps"
+		if _, ok := st.(store.Journal); durable && !ok {
+			errs = append(errs, p.at.Errorf("durable", "channel %q: durable: steps: store %s keeps no journal of durable runs (it does not implement store.Journal); use sqlite:, file: or memory:",
+				p.spec.Name, p.spec.Store.Component.Name))
+			continue
+		}
 		ch, err := channel.New(channel.Config{Name: p.spec.Name, Flow: p.flow, Sources: p.sources, Store: st,
 			RetryAfter: p.spec.RetryAfter, Restart: p.spec.Restart, Logger: s.log, NoTrace: !p.spec.Trace,
-			MaxDeliveries: p.spec.MaxDeliveries, MaxCrashes: p.spec.MaxCrashes, MaxInFlight: p.spec.MaxInFlight, OrderKey: p.order, Redact: p.spec.Redact})
+			MaxDeliveries: p.spec.MaxDeliveries, MaxCrashes: p.spec.MaxCrashes, MaxInFlight: p.spec.MaxInFlight, OrderKey: p.order,
+			Durable: durable, RestartOnChange: p.spec.OnChange == "restart", Redact: p.spec.Redact})
 		if err != nil {
 			errs = append(errs, p.at.Errorf("", "channel %q: %v", p.spec.Name, err))
 			continue
@@ -293,6 +312,16 @@ func (s *Server) plan(cfg *config.Config, sec config.Section) (plan, config.Erro
 			errs = append(errs, at.Errorf("store", "channel %q: store: %s: %v", sp.Name, sp.Store.Component.Name, err))
 		}
 		p.open = open
+	}
+	switch sp.Durable {
+	case "", "steps":
+	default:
+		errs = append(errs, at.Errorf("durable", "channel %q: durable: expected steps, got %q", sp.Name, sp.Durable))
+	}
+	switch sp.OnChange {
+	case "", "error", "restart":
+	default:
+		errs = append(errs, at.Errorf("on_change", "channel %q: on_change: expected error or restart, got %q", sp.Name, sp.OnChange))
 	}
 	if sp.OrderBy != "" {
 		key, err := orderKey(sp.OrderBy)
@@ -568,6 +597,7 @@ func (s *Server) adminHandler() http.Handler {
 		}
 		writeJSON(w, code, body)
 	})
+	mux.HandleFunc("POST /channels/{channel}/messages/{id}/signals/{signal}", s.signal)
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 		if err := s.metrics.WritePrometheus(w); err != nil {

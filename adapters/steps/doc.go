@@ -1,6 +1,6 @@
 // Package steps holds the built-in service steps of YAML flows, each a
 // step component (see package component): set, stop, log, template, http,
-// sleep and shell. Importing the package registers them in
+// sleep, wait and shell. Importing the package registers them in
 // component.Default(), as adapters/component/all does for flowrun:
 //
 //	import _ "github.com/svcflow/svcflow/adapters/steps"
@@ -25,7 +25,8 @@
 //	       timeout: 10s, retry: {...}, into: response, status_into: key, allow_status: [404],
 //	       allow_hosts: [api.example.com, "10.0.0.5:8080", "*.svc.example"]}   # other hosts: a Stop naming the host (SSRF)
 //	                                   # body_template with a JSON content_type: each {{...}} inserted JSON-encoded
-//	sleep: 100ms
+//	sleep: 100ms                       # on a durable channel, over ParkAfter (1s): parks the message
+//	wait: {signal: approved, timeout: 48h, into: approval, on_timeout: stop}   # needs durable: steps
 //	shell: {command: [argv...] | "sh -c text", stdin: key, into: stdout, json: false}   # restricted
 //
 // Shell is restricted (component.Component.Restrict): a configuration that

@@ -20,7 +20,9 @@ var (
 	// HTTP calls an HTTP endpoint.
 	HTTP = component.Step("http", "call an HTTP endpoint; 5xx, 408, 425, 429 and timeouts are retried (Retry-After honoured), other 4xx stop the run; the decoded response goes under into", newHTTP)
 	// Sleep waits.
-	Sleep = component.Step("sleep", "wait for a duration (ends early when the run is canceled)", newSleep)
+	Sleep = component.Step("sleep", "wait for a duration (ends early when the run is canceled); on a durable channel, a sleep over 1s parks the message (state waiting) and a timer wakes it", newSleep)
+	// Wait waits for a signal; it needs a durable channel.
+	Wait = component.Step("wait", "wait for a named signal (Channel.Signal, the admin API, flowrun messages ... signal); the message waits in state waiting with no goroutine held; needs a channel with durable: steps", newWait)
 	// Shell runs a command; it is restricted: off unless enabled.
 	Shell = component.Step("shell", "run a command (argv templates, or a script for sh -c); stdout into a key", newShell).Restrict("running commands")
 )
@@ -28,7 +30,7 @@ var (
 // All returns the built-in step components, for a registry of one's own
 // (component.NewRegistry(steps.All()...)).
 func All() []component.Component {
-	return []component.Component{Set, Stop, Log, Template, HTTP, Sleep, Shell}
+	return []component.Component{Set, Stop, Log, Template, HTTP, Sleep, Wait, Shell}
 }
 
 func init() { component.Register(All()...) }

@@ -16,3 +16,7 @@ func TestBoundedMemoryConformance(t *testing.T) {
 		return store.NewMemory(store.WithMaxFinished(store.DefaultMaxFinished))
 	})
 }
+
+func TestMemoryJournalConformance(t *testing.T) {
+	storetest.RunJournal(t, func(t *testing.T) store.Store { return store.NewMemory() })
+}

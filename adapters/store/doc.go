@@ -81,6 +81,19 @@
 // memory with Query.Select and Query.Count. Its tests run storetest.Run
 // (and storetest.RunDurable if it keeps messages across a restart).
 //
+// # Journal of durable runs
+//
+// A store that implements the optional Journal keeps, for a channel with
+// `durable: steps`, the units each message's runs completed (step path,
+// context delta, attempts, times, the flow's fingerprint) and the wait of
+// a message parked in state Waiting (a signal, a timer and its due time).
+// Waiting is a state of its own, outside Pending/Processing: Recover does
+// not return it; Journal.Wake moves it to Processing with the step's
+// completion journaled, once. Memory and SQLite implement Journal (SQLite
+// in the tables journal and waits, created when missing); the file store
+// does not, and a durable channel on it is refused. storetest.RunJournal
+// and RunJournalDurable check an implementation.
+//
 // # Health
 //
 // A store that can check it is writable implements the optional Prober:

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/svcflow/svcflow/adapters/message"
 	"github.com/svcflow/svcflow/internal/storeutil"
@@ -39,6 +40,8 @@ type memRecord struct {
 	hist    [3]Transition   // rec.History's first storage: pending, processing, an outcome
 	context []byte          // the message's context as JSON; nil when none
 	fseq    uint64          // when it last finished; 0: not finished
+	journal [][]byte        // durable runs' journal entries, encoded
+	wait    *Wait           // the wait of a Waiting record; nil: none
 }
 
 // record returns a deep copy of r's record with its context.
@@ -174,6 +177,12 @@ func (s *Memory) Transition(ctx context.Context, id string, to State, u Update) 
 	if !ok {
 		return s.fail("transition", id, to, ErrNotFound)
 	}
+	s.transition(r, to, nu, at)
+	return nil
+}
+
+// transition applies a transition to r; s.mu is held.
+func (s *Memory) transition(r *memRecord, to State, nu NormalizedUpdate, at time.Time) {
 	rec := &r.rec
 	if nu.Context != nil {
 		r.context = nu.Context
@@ -190,7 +199,6 @@ func (s *Memory) Transition(ctx context.Context, id string, to State, u Update) 
 	rec.History = append(rec.History, Transition{State: to, At: at, Err: nu.Err, Outcome: nu.Outcome, Reason: nu.Reason})
 	r.State = to
 	s.track(r, to)
-	return nil
 }
 
 // Get implements Store.

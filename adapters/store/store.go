@@ -43,13 +43,14 @@ const (
 	Dead State = "dead"
 )
 
-// States lists every valid state, in life-cycle order.
-var States = []State{Pending, Processing, Done, Rejected, Error, Dead}
+// States lists every valid state, in life-cycle order ([Waiting], of
+// durable runs, is defined with [Journal]).
+var States = []State{Pending, Processing, Done, Rejected, Error, Dead, Waiting}
 
 // Valid reports whether s is one of the defined states.
 func (s State) Valid() bool {
 	switch s {
-	case Pending, Processing, Done, Rejected, Error, Dead:
+	case Pending, Processing, Done, Rejected, Error, Dead, Waiting:
 		return true
 	}
 	return false
@@ -267,7 +268,8 @@ type OpError struct {
 	// Store is the kind of store: "memory", "file" or "sqlite".
 	Store string
 	// Op is the operation: "open", "put", "begin", "transition", "get",
-	// "search", "count", "probe" or "close".
+	// "search", "count", "probe" or "close"; for a [Journal], "journal",
+	// "park", "wake" or "wait".
 	Op string
 	// ID is the message ID the operation concerned, if any.
 	ID string
@@ -288,6 +290,11 @@ func (e *OpError) Error() string {
 	case "put", "begin", "get", "transition":
 		b.WriteByte(' ')
 		b.WriteString(strconv.Quote(e.ID))
+	case "journal", "park", "wake", "wait":
+		if e.ID != "" {
+			b.WriteByte(' ')
+			b.WriteString(strconv.Quote(e.ID))
+		}
 	}
 	if e.To != "" {
 		b.WriteString(" to ")

@@ -21,5 +21,6 @@ import (
 	_ "github.com/svcflow/svcflow/adapters/poll"
 	_ "github.com/svcflow/svcflow/adapters/steps"
 	_ "github.com/svcflow/svcflow/adapters/store/file"
+	_ "github.com/svcflow/svcflow/adapters/store/postgres"
 	_ "github.com/svcflow/svcflow/adapters/store/sqlite"
 )

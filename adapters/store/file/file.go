@@ -26,16 +26,21 @@ import (
 
 // Store is a [store.Store] that keeps one JSON file per message in a
 // directory. Every write goes to a temporary file that is synced and then
-// renamed over the record's file, so a crash leaves either the old or the
-// new version of a record, never a torn one. The index used by Search and
-// Count is kept in memory and rebuilt from the files by Open.
+// renamed over the record's file, so a crash (or a power loss) leaves
+// either the old or the new version of a record, never a torn one. A
+// write that returned survives a crash of the process; with SyncFull the
+// directory is synced too before the write returns, so that it survives
+// a power loss (see [Sync]). The index used by Search and Count is kept
+// in memory and rebuilt from the files by Open.
 //
 // A directory must be used by one process at a time.
 type Store struct {
 	dir  string
+	opts Options
 	life storeutil.Life
 
-	dirf *os.File // the directory, kept open to sync renames
+	dirf    *os.File // the directory, kept open to sync renames
+	dirSync groupSync
 
 	mu    sync.RWMutex // guards index
 	index map[string]*fileEntry
@@ -56,12 +61,22 @@ const (
 	tempPrefix = ".tmp-"
 )
 
-// Open opens (creating it if needed) a file store in dir and rebuilds
-// its index from the files there. Temporary files left by a crash are
-// removed.
+// Open opens (creating it if needed) a file store in dir, with the
+// default Options, and rebuilds its index from the files there. Temporary
+// files left by a crash are removed.
 func Open(dir string) (*Store, error) {
+	return OpenOptions(dir, Options{})
+}
+
+// OpenOptions is Open with options. A configuration names them after the
+// folder: file:data/intake?sync=full (see [ParseDSN]).
+func OpenOptions(dir string, opts Options) (*Store, error) {
 	fail := func(err error) error {
 		return &store.OpError{Store: "file", Op: "open", Err: fmt.Errorf("%s: %w", dir, err)}
+	}
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, fail(err)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fail(err)
@@ -70,7 +85,7 @@ func Open(dir string) (*Store, error) {
 	if err != nil {
 		return nil, fail(err)
 	}
-	s := &Store{dir: dir, dirf: dirf, index: make(map[string]*fileEntry), seed: maphash.MakeSeed()}
+	s := &Store{dir: dir, opts: opts, dirf: dirf, index: make(map[string]*fileEntry), seed: maphash.MakeSeed()}
 	if err := s.load(); err != nil {
 		dirf.Close()
 		return nil, fail(err)
@@ -163,7 +178,9 @@ func (s *Store) read(name string) (*store.Record, error) {
 	return &rec, nil
 }
 
-// write stores rec in the named file atomically and durably.
+// write stores rec in the named file atomically: a temporary file, synced
+// and renamed over the record's. With SyncFull, it then syncs the
+// directory, together with the writers that renamed meanwhile.
 func (s *Store) write(name string, rec *store.Record) (err error) {
 	data, err := json.Marshal(rec)
 	if err != nil {
@@ -191,48 +208,47 @@ func (s *Store) write(name string, rec *store.Record) (err error) {
 	if err = os.Rename(f.Name(), filepath.Join(s.dir, name)); err != nil {
 		return err
 	}
-	return s.dirf.Sync()
+	if s.opts.Sync != SyncFull {
+		return nil
+	}
+	return s.dirSync.sync(s.dirf.Sync)
 }
 
-// Begin implements store.Store: a Put, then a Transition to Processing (two
-// atomic file writes; a crash between them leaves the message pending,
-// which store.Recover returns all the same).
+// Begin implements store.Store: the message is written once, in state
+// Processing, with both transitions in its history.
 func (s *Store) Begin(ctx context.Context, m *message.Message) error {
-	if err := s.Put(ctx, m); err != nil {
-		var oe *store.OpError
-		if errors.As(err, &oe) {
-			oe.Op = "begin"
-		}
-		return err
-	}
-	return s.Transition(ctx, m.ID, store.Processing, store.Update{})
+	return s.put(ctx, m, "begin")
 }
 
 // Put implements store.Store.
 func (s *Store) Put(ctx context.Context, m *message.Message) error {
+	return s.put(ctx, m, "put")
+}
+
+func (s *Store) put(ctx context.Context, m *message.Message, op string) error {
 	var id string
 	if m != nil {
 		id = m.ID
 	}
 	if err := storeutil.CtxErr(ctx); err != nil {
-		return s.fail("put", id, "", err)
+		return s.fail(op, id, "", err)
 	}
 	n, err := store.Normalize(m)
 	if err == nil {
 		n.Message.Context, err = storeutil.DecodeContext(n.Context)
 	}
 	if err != nil {
-		return s.fail("put", id, "", err)
+		return s.fail(op, id, "", err)
 	}
 	if !s.life.Enter() {
-		return s.fail("put", id, "", store.ErrClosed)
+		return s.fail(op, id, "", store.ErrClosed)
 	}
 	defer s.life.Exit()
 	l := s.lock(id)
 	l.Lock()
 	defer l.Unlock()
 	if _, ok := s.lookup(id); ok {
-		return s.fail("put", id, "", store.ErrExists)
+		return s.fail(op, id, "", store.ErrExists)
 	}
 	at := storeutil.Now()
 	rec := &store.Record{
@@ -241,9 +257,13 @@ func (s *Store) Put(ctx context.Context, m *message.Message) error {
 		Updated: at,
 		History: []store.Transition{{State: store.Pending, At: at}},
 	}
+	if op == "begin" {
+		rec.State, rec.Attempts = store.Processing, 1
+		rec.History = append(rec.History, store.Transition{State: store.Processing, At: at})
+	}
 	name := fileName(id)
 	if err := s.write(name, rec); err != nil {
-		return s.fail("put", id, "", err)
+		return s.fail(op, id, "", err)
 	}
 	s.mu.Lock()
 	s.index[id] = &fileEntry{IndexEntry: entryOf(rec), name: name}

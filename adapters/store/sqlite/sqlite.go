@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/svcflow/svcflow/adapters/message"
@@ -31,24 +32,33 @@ import (
 )
 
 // Store is a [store.Store] backed by an SQLite database, through the
-// pure-Go modernc.org/sqlite driver (no cgo). The database runs in WAL mode with
-// synchronous=NORMAL: a commit survives a crash of the process, and a
-// power loss may lose only the last transactions, never corrupt the
-// database.
+// pure-Go modernc.org/sqlite driver (no cgo). The database runs in WAL
+// mode. By default (SyncNormal) a write that returned survives a crash of
+// the process, and a power loss may lose only the last transactions,
+// never corrupt the database; with SyncFull it survives a power loss too
+// (see [Sync]).
 //
-// Writes go through a single connection, so they never wait on each
-// other inside SQLite; reads use a small pool of read-only connections
-// and see a consistent snapshot.
+// Writes are group-committed (see [Options]): on a single connection,
+// the writes queued by concurrent callers are committed in one
+// transaction, and each caller returns once its write has committed.
+// Reads use a small pool of read-only connections and see a consistent
+// snapshot.
 type Store struct {
 	path string
+	opts Options
 	life storeutil.Life
+
+	wq      writeQueue   // group commit (see writer.go)
+	batches atomic.Int64 // batches run, for tests
 
 	w *sql.DB // the single writing connection
 	r *sql.DB // read-only connections; the same as w for ":memory:"
 
-	insertMsg, insertFirst, update, insertHist *sql.Stmt // on w
-	updateOutcome, insertHistOutcome           *sql.Stmt // on w
-	getMsg, getHist                            *sql.Stmt // on r
+	insertMsg, insertFirst, insertBegun *sql.Stmt     // on w
+	update, insertHist                  *sql.Stmt     // on w
+	updateOutcome, insertHistOutcome    *sql.Stmt     // on w
+	getMsg, getHist                     *sql.Stmt     // on r
+	jr                                  *journalStmts // the journal of durable runs (journal.go)
 
 	mu    sync.Mutex
 	cache map[string]*sql.Stmt // search statements by SQL text, on r
@@ -109,6 +119,9 @@ var migrations = [][]string{
 // pragmas are applied to every connection.
 const pragmas = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)"
 
+// pragmasFull are the pragmas of the writing connection with SyncFull.
+const pragmasFull = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(ON)"
+
 // timeLayout formats times with a fixed width, so that they sort as text.
 const timeLayout = "2006-01-02T15:04:05.000000000Z"
 
@@ -124,8 +137,10 @@ func parseTime(s string) (time.Time, error) {
 
 const (
 	sqlInsertMsg = `INSERT INTO messages (id, time, content_type, payload, meta, context, trace, state, err, attempts, updated)
-		VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', '', 0, ?) ON CONFLICT (id) DO NOTHING`
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, '', ?, ?) ON CONFLICT (id) DO NOTHING`
 	sqlInsertFirst = `INSERT INTO history (message_id, seq, state, at, err) VALUES (?, 1, 'pending', ?, '')`
+	// A message begun is stored processing with both transitions.
+	sqlInsertBegun = `INSERT INTO history (message_id, seq, state, at, err) VALUES (?1, 1, 'pending', ?2, ''), (?1, 2, 'processing', ?2, '')`
 	sqlUpdateSet   = `UPDATE messages SET state = ?, err = ?, attempts = attempts + ?, updated = ?,
 		context = coalesce(?, context), trace = coalesce(?, trace)`
 	sqlInsertHistSeq = `(?1, (SELECT coalesce(max(seq), 0) + 1 FROM history WHERE message_id = ?1), ?2, ?3, ?4`
@@ -160,11 +175,22 @@ func parseOutcome(s string) (flowerrors.Kind, error) {
 	return flowerrors.ParseKind(s)
 }
 
-// Open opens (creating it if needed) the SQLite database at path and
-// creates or upgrades its schema. The path ":memory:" opens a private
-// in-memory database that lives until Close.
+// Open opens (creating it if needed) the SQLite database at path, with
+// the default Options, and creates or upgrades its schema. The path
+// ":memory:" opens a private in-memory database that lives until Close.
 func Open(path string) (*Store, error) {
-	s, err := open(path)
+	return OpenOptions(path, Options{})
+}
+
+// OpenOptions is Open with options: how durable a commit is, how big a
+// batch of writes may grow. A configuration names them after the path:
+// sqlite:data/intake.db?sync=full (see [ParseDSN]).
+func OpenOptions(path string, opts Options) (*Store, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, &store.OpError{Store: "sqlite", Op: "open", Err: fmt.Errorf("%s: %w", path, err)}
+	}
+	s, err := open(path, opts)
 	if err != nil {
 		if werr := folderWritable(path); werr != nil {
 			err = fmt.Errorf("%w; the database's folder cannot be written: %w", err, werr)
@@ -189,16 +215,20 @@ func folderWritable(path string) error {
 	return os.Remove(f.Name())
 }
 
-func open(path string) (*Store, error) {
+func open(path string, opts Options) (*Store, error) {
 	if path == "" {
 		return nil, fmt.Errorf("%w: empty path", store.ErrInvalid)
 	}
-	s := &Store{path: path, cache: make(map[string]*sql.Stmt)}
+	s := &Store{path: path, opts: opts, cache: make(map[string]*sql.Stmt)}
+	wpragmas := pragmas
+	if opts.Sync == SyncFull {
+		wpragmas = pragmasFull
+	}
 	var err error
 	if path == ":memory:" {
 		// Every connection to ":memory:" is a new database: use exactly
 		// one, and never let it go.
-		if s.w, err = sql.Open("sqlite", ":memory:?"+pragmas); err != nil {
+		if s.w, err = sql.Open("sqlite", ":memory:?"+wpragmas); err != nil {
 			return nil, err
 		}
 		s.w.SetMaxOpenConns(1)
@@ -212,7 +242,7 @@ func open(path string) (*Store, error) {
 			return nil, err
 		}
 		u := url.URL{Scheme: "file", Path: filepath.ToSlash(abs)}
-		if s.w, err = sql.Open("sqlite", u.String()+"?"+pragmas+"&_txlock=immediate"); err != nil {
+		if s.w, err = sql.Open("sqlite", u.String()+"?"+wpragmas+"&_txlock=immediate"); err != nil {
 			return nil, err
 		}
 		s.w.SetMaxOpenConns(1)
@@ -229,6 +259,7 @@ func open(path string) (*Store, error) {
 		s.closeAll()
 		return nil, err
 	}
+	s.wq.more = make(chan struct{}, 1)
 	return s, nil
 }
 
@@ -245,6 +276,7 @@ func (s *Store) init() error {
 	}{
 		{s.w, &s.insertMsg, sqlInsertMsg},
 		{s.w, &s.insertFirst, sqlInsertFirst},
+		{s.w, &s.insertBegun, sqlInsertBegun},
 		{s.w, &s.update, sqlUpdate},
 		{s.w, &s.insertHist, sqlInsertHist},
 		{s.w, &s.updateOutcome, sqlUpdateOutcome},
@@ -258,7 +290,7 @@ func (s *Store) init() error {
 		}
 		*p.stmt = st
 	}
-	return nil
+	return s.initJournal(ctx)
 }
 
 // migrate brings the schema of db up to SchemaVersion.
@@ -346,45 +378,30 @@ func (s *Store) put(ctx context.Context, m *message.Message, op string, begin bo
 	}
 	defer s.life.Exit()
 	at := formatTime(storeutil.Now())
+	state, attempts, hist := store.Pending, 0, s.insertFirst
+	if begin {
+		state, attempts, hist = store.Processing, 1, s.insertBegun
+	}
 	err = s.write(ctx, func(tx *sql.Tx) error {
+		ctx := context.Background()
 		res, err := tx.StmtContext(ctx, s.insertMsg).ExecContext(ctx,
 			id, formatTime(n.Message.Time), n.Message.ContentType, nullable(n.Message.Payload),
-			nullableText(meta), nullableText(n.Context), nullableText(n.Message.Trace), at)
+			nullableText(meta), nullableText(n.Context), nullableText(n.Message.Trace), string(state), attempts, at)
 		if err != nil {
 			return err
 		}
 		if n, err := res.RowsAffected(); err != nil {
 			return err
 		} else if n == 0 {
-			return store.ErrExists
+			return unwritten{store.ErrExists}
 		}
-		if _, err = tx.StmtContext(ctx, s.insertFirst).ExecContext(ctx, id, at); err != nil || !begin {
-			return err
-		}
-		if _, err = tx.StmtContext(ctx, s.update).ExecContext(ctx,
-			string(store.Processing), "", 1, at, nil, nil, id); err != nil {
-			return err
-		}
-		_, err = tx.StmtContext(ctx, s.insertHist).ExecContext(ctx, id, string(store.Processing), at, "")
+		_, err = tx.StmtContext(ctx, hist).ExecContext(ctx, id, at)
 		return err
 	})
 	if err != nil {
 		return s.fail(op, id, "", err)
 	}
 	return nil
-}
-
-// write runs f in a write transaction and commits it.
-func (s *Store) write(ctx context.Context, f func(*sql.Tx) error) error {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	if err := f(tx); err != nil {
-		tx.Rollback()
-		return err
-	}
-	return tx.Commit()
 }
 
 // Transition implements store.Store.
@@ -413,6 +430,7 @@ func (s *Store) Transition(ctx context.Context, id string, to store.State, u sto
 		histArgs = append(histArgs, outcome, nu.Reason)
 	}
 	err = s.write(ctx, func(tx *sql.Tx) error {
+		ctx := context.Background()
 		res, err := tx.StmtContext(ctx, update).ExecContext(ctx, args...)
 		if err != nil {
 			return err
@@ -420,7 +438,7 @@ func (s *Store) Transition(ctx context.Context, id string, to store.State, u sto
 		if n, err := res.RowsAffected(); err != nil {
 			return err
 		} else if n == 0 {
-			return store.ErrNotFound
+			return unwritten{store.ErrNotFound}
 		}
 		_, err = tx.StmtContext(ctx, insertHist).ExecContext(ctx, histArgs...)
 		return err
@@ -745,10 +763,10 @@ func (s *Store) Count(ctx context.Context, q store.Query) (int, error) {
 // record does.
 const probeSize = 4096
 
-// Probe implements [store.Prober]: in one write transaction it inserts a
-// probe row into the messages table (an ID no message is given) and
-// deletes it, and commits, which writes the database's log as any write
-// does. A read-only database file or folder, or a full disk, fails it;
+// Probe implements [store.Prober]: as a write of its own (in the batch of
+// the writes queued beside it) it inserts a probe row into the messages
+// table (an ID no message is given) and deletes it, and the batch
+// commits, which writes the database's log as any write does. A read-only database file or folder, or a full disk, fails it;
 // readers never see the row.
 func (s *Store) Probe(ctx context.Context) error {
 	ctx = storeutil.OrBackground(ctx)
@@ -761,6 +779,7 @@ func (s *Store) Probe(ctx context.Context) error {
 	defer s.life.Exit()
 	id := fmt.Sprintf("\x00probe-%d", time.Now().UnixNano())
 	err := s.write(ctx, func(tx *sql.Tx) error {
+		ctx := context.Background()
 		if _, err := tx.ExecContext(ctx, `INSERT INTO messages (id, time, content_type, payload, state, err, attempts, updated)
 			VALUES (?, '', '', randomblob(?), 'pending', '', 0, '')`, id, probeSize); err != nil {
 			return err
@@ -774,7 +793,8 @@ func (s *Store) Probe(ctx context.Context) error {
 	return nil
 }
 
-// Close implements store.Store. It waits for running operations to finish.
+// Close implements store.Store. It waits for running operations to
+// finish (a write, for its batch to commit).
 func (s *Store) Close() error {
 	if !s.life.Close() {
 		return nil
@@ -794,7 +814,7 @@ func (s *Store) closeAll() error {
 	}
 	s.cache = nil
 	s.mu.Unlock()
-	for _, st := range []*sql.Stmt{s.insertMsg, s.insertFirst, s.update, s.insertHist, s.updateOutcome, s.insertHistOutcome, s.getMsg, s.getHist} {
+	for _, st := range append([]*sql.Stmt{s.insertMsg, s.insertFirst, s.insertBegun, s.update, s.insertHist, s.updateOutcome, s.insertHistOutcome, s.getMsg, s.getHist}, s.jr.statements()...) {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}

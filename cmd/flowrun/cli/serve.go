@@ -43,8 +43,8 @@ flowrun serve flows.yaml --data /var/lib/flowrun --admin 127.0.0.1:9191`,
 	})
 	register(&Command{
 		Name:    "messages",
-		Summary: "search a channel's stored messages, show one, or replay them",
-		Usage:   "flowrun messages FILE... --channel NAME [--state STATE] [--since T] [--limit N] [show ID | replay ID [--from STEP] | replay --all --state STATE]",
+		Summary: "search a channel's stored messages, show one, replay them, or signal one",
+		Usage:   "flowrun messages FILE... --channel NAME [--state STATE] [--since T] [--limit N] [show ID | replay ID [--from STEP | --resume] | replay --all --state STATE | signal ID NAME [--set k=v]... [--admin ADDR --token T]]",
 		Help: `Reads the store of a channel declared in the files; a store that does not
 exist is an error naming it (nothing is created: check --data or the
 store's path). Without an action it lists messages (newest first): id,
@@ -52,23 +52,34 @@ time, state, outcome (ok, stop, retry-exhausted, failed, panic, ...; "-"
 when none is recorded: pending, processing, or stored before outcomes
 were), attempts, the reason of a rejection and the last error.
 
-States: pending, processing, done, rejected, error, and dead: set aside
-after max_deliveries failed deliveries or max_crashes crashed runs, not
-run again until replayed.
+States: pending, processing, done, rejected, error, waiting (a durable
+run parked at a wait step), and dead: set aside after max_deliveries
+failed deliveries or max_crashes crashed runs, not run again until
+replayed.
 
 "show ID" prints the whole record as JSON (payload, context, trace,
-outcome, reason, history). "replay ID" runs the stored message through
-the channel's flow again and records the new outcome in its history;
-with --from STEP it starts at that step, on the context the last run
+outcome, reason, history; for a channel with durable: steps also its
+journal, the steps completed with their writes, and what it waits for).
+"replay ID" runs the stored message through the channel's flow again and
+records the new outcome in its history; on a durable channel a finished
+message (done, rejected, error, dead) runs from the top, an owed or
+waiting one resumes after its journaled steps, and --resume resumes any.
+With --from STEP it starts at that step, on the context the last run
 stored, so the steps before it (a charge, a mail) do not run again.
 "replay --all --state dead" replays every message in that state (and
---since), oldest first, a line each. Stop flowrun serve first when the
-store is a SQLite file shared with it only for replay.`,
+--since), oldest first, a line each. "signal ID NAME --set k=v" sends the
+signal NAME with values to a message waiting at a wait step of a durable
+channel: with --admin ADDR through the admin API of the flowrun serve
+running it, else the message resumes here. Stop flowrun serve first when
+the store is a SQLite file shared with it only for replay and signal
+without --admin.`,
 		Example: `flowrun messages examples/intake/intake.yaml --channel intake --state dead
 flowrun messages examples/intake/intake.yaml --channel intake show 1f0c...
 flowrun messages examples/intake/intake.yaml --channel intake replay 1f0c...
 flowrun messages examples/intake/intake.yaml --channel intake replay 1f0c... --from ship
-flowrun messages examples/intake/intake.yaml --channel intake replay --all --state dead`,
+flowrun messages examples/intake/intake.yaml --channel intake replay --all --state dead
+flowrun messages approvals.yaml --channel approvals --state waiting
+flowrun messages approvals.yaml --channel approvals signal 1f0c... approved --set by=ann --admin 127.0.0.1:9090`,
 		Run: messagesCmd,
 	})
 }
@@ -127,12 +138,14 @@ func serveCmd(ctx context.Context, e *Env, args []string) int {
 
 func messagesCmd(ctx context.Context, e *Env, args []string) int {
 	c := e.cmds["messages"]
+	args, sigArgs, signal := cutSignal(args)
 	fs := e.FlagSet(c)
 	var lf LoadFlags
 	lf.Register(fs)
 	fs.String("data", "", dataUsage)
 	chName := fs.String("channel", "", "the channel whose store to read (required)")
-	state := fs.String("state", "", "only messages in this `state`: pending, processing, done, rejected, error, dead")
+	state := fs.String("state", "", "only messages in this `state`: pending, processing, done, rejected, error, dead, waiting")
+	resume := fs.Bool("resume", false, "replay: resume a durable channel's message after its journaled steps, whatever its state")
 	since := fs.String("since", "", "only messages at or after this time (RFC 3339) or this long ago (1h)")
 	limit := fs.Int("limit", 50, "list at most N messages (0: all)")
 	all := fs.Bool("all", false, "replay: every message that --state and --since select (instead of an ID)")
@@ -168,6 +181,8 @@ func messagesCmd(ctx context.Context, e *Env, args []string) int {
 		return e.usageError(c, "--all applies to replay")
 	case *from != "" && action != "replay":
 		return e.usageError(c, "--from applies to replay")
+	case *from != "" && *resume:
+		return e.usageError(c, "replay: give --from STEP or --resume, not both")
 	case *all && *state == "":
 		return e.usageError(c, "replay --all: give --state (dead, error, ...) to say which messages")
 	}
@@ -222,23 +237,31 @@ func messagesCmd(ctx context.Context, e *Env, args []string) int {
 	defer srv.Close()
 	ch, _ := srv.Channel(*chName)
 	st := ch.Store()
+	if signal {
+		return signalAction(ctx, e, c, ch, sigArgs)
+	}
 	switch action {
 	case "show":
 		rec, err := st.Get(ctx, id)
 		if err != nil {
 			return e.messageError(st, id, err)
 		}
-		out, _ := json.MarshalIndent(showRecord(rec), "", "  ")
+		shown := showRecord(rec)
+		shown.Journal, shown.Wait = journalOf(ctx, st, id)
+		out, _ := json.MarshalIndent(shown, "", "  ")
 		fmt.Fprintln(e.Stdout, string(out))
 		return ExitOK
 	case "replay":
 		if *all {
-			return e.replayAll(ctx, ch, q, *from)
+			return e.replayAll(ctx, ch, q, *from, *resume)
 		}
 		var res channel.Result
-		if *from != "" {
+		switch {
+		case *from != "":
 			res, err = ch.ReplayFrom(ctx, id, *from)
-		} else {
+		case *resume:
+			res, err = ch.Resume(ctx, id)
+		default:
 			res, err = ch.Replay(ctx, id)
 		}
 		if err != nil {
@@ -302,7 +325,7 @@ func (e *Env) messageError(st store.Store, id string, err error) int {
 // replayAll replays every message q selects (all of them: q's limit is
 // ignored), oldest first, and prints a line per message and a summary.
 // The exit code is 1 when any replay failed, else 3 when any stopped.
-func (e *Env) replayAll(ctx context.Context, ch *channel.Channel, q store.Query, from string) int {
+func (e *Env) replayAll(ctx context.Context, ch *channel.Channel, q store.Query, from string, resume bool) int {
 	q.Desc, q.Limit = false, 0
 	recs, err := ch.Store().Search(ctx, q)
 	if err != nil {
@@ -319,9 +342,12 @@ func (e *Env) replayAll(ctx context.Context, ch *channel.Channel, q store.Query,
 		done++
 		id := rec.Message.ID
 		var res channel.Result
-		if from != "" {
+		switch {
+		case from != "":
 			res, err = ch.ReplayFrom(ctx, id, from)
-		} else {
+		case resume:
+			res, err = ch.Resume(ctx, id)
+		default:
 			res, err = ch.Replay(ctx, id)
 		}
 		if err != nil {
@@ -371,6 +397,10 @@ type shownRecord struct {
 	*store.Record
 	Outcome *errors.Kind      `json:"outcome,omitempty"`
 	History []shownTransition `json:"history"`
+	// Journal and Wait are a durable channel's: the steps its runs
+	// completed, what it waits for.
+	Journal []store.JournalEntry `json:"journal,omitempty"`
+	Wait    *store.Wait          `json:"wait,omitempty"`
 }
 
 type shownTransition struct {
