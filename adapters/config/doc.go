@@ -30,6 +30,8 @@
 //	version: 1                         # optional; 1 is the only version
 //	vars:                              # constants templates read: {{var "api"}}
 //	  api: http://localhost:8080
+//	providers:                         # values Go Func steps receive (Config.Providers)
+//	  cache: {cache: {backend: sqlite, path: cache.db, ttl: 10m}}
 //	flows:
 //	  orders:
 //	    description: price and charge an order
@@ -52,6 +54,15 @@
 //	channels: {...}                      # kept unread for the channel adapters (Config.Channels)
 //	services: {...}                      # kept unread for the bus, package adapters/bus (Config.Services)
 //	tests: [...]                         # cases for `flowrun test` (see below)
+//
+// Each entry of providers: is a provider component ({kind: spec}) whose
+// value is provided under the entry's name and, when no other entry has
+// its type, as the unnamed value of that type: a registered flow.Func
+// whose input has a field of that type tagged `provide:""` (or
+// `provide:"name"`) receives it; a field with no provider is an error at
+// the step. Loading constructs nothing: a value is made on first use, and
+// whoever runs the flows closes them with Config.Providers().Close.
+// Relative paths of provider files are in [WithDataDir].
 //
 // A step is a mapping with one kind key and optional modifiers:
 //
@@ -107,6 +118,31 @@
 // declare what they read: the keys they name are the step's needs, checked
 // by the flow's build like a Go step's contract.
 //
+// # Environment variables, files and paths
+//
+// Scalar values (never keys) may hold references, replaced when the file
+// is read, before anything else ([WithLookupEnv] replaces the
+// environment):
+//
+//	url: ${API_URL}/v1            # the environment variable; unset is an error at its file:line:col
+//	region: ${REGION:eu-west}     # a default, used when REGION is unset or empty
+//	token: ${file:secrets/token}  # a file's content (relative to this file's folder), one trailing newline dropped
+//	note: "$${HOME}"              # the escape: the text ${HOME}, unreplaced (a shell step's own variables)
+//
+// A reference replaces text inside one scalar and never adds YAML
+// structure. A plain (unquoted) scalar then has the type of its new text
+// (port: ${PORT} is a number), a quoted one stays a string unless it has
+// a tag: in a flow mapping, where YAML wants the reference quoted, write
+// {max_attempts: !!int "${N}"}.
+//
+// A spec field marked path (the folder of a files source, the file of an
+// sqlite store) is a path: a relative one is resolved against the folder
+// of the file that declares it, not the working directory; a value given
+// with [WithSet] stays relative to the working directory. A problem in a
+// [WithSet] value is reported at the flag ("--set flows.f.retry.max_attempts=x:
+// ..."), not in the file. A value that is one word ending in a colon
+// (store: memory:) is read as that text, as if quoted.
+//
 // # Tests
 //
 //	tests:
@@ -121,6 +157,12 @@
 //	        error: retry                                    # an errors.Kind: stop, retry, retry-exhausted, fatal, failed, panic, canceled; or any
 //	        error_contains: down
 //	        through: charge                                 # optional: flow.Through (or from: flow.From)
+//
+// A suite may declare the HTTP service its flow calls (http_service:
+// {var: NAME, routes: {"GET /path": {status, headers, json | body} or a
+// list of them, one per request, the last repeated}, default: {...}}):
+// [Case.Run] starts it on a free loopback port for the case and the var
+// NAME (declared in vars) reads its URL meanwhile.
 //
 // error: names the outcome the run must end with; retry also matches a run
 // whose retries ran out (retry-exhausted), and failure is still accepted

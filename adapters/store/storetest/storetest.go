@@ -14,7 +14,9 @@
 //		})
 //	}
 //
-// A store that keeps messages across a restart also runs [RunDurable].
+// A store that keeps messages across a restart also runs [RunDurable],
+// and [RunKill], which kills a process writing to it 20 times and checks
+// that every write it acknowledged is there.
 package storetest
 
 import (
@@ -717,6 +719,39 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		assert.Equal(t, []string{"r5", "r3", "r1"}, ids(recs))
 	})
 
+	t.Run("dead letters are kept apart", func(t *testing.T) {
+		s := newStore(t)
+		require.NoError(t, s.Begin(ctx, msg("dl", 0, map[string]string{"src": "http"})))
+		require.NoError(t, s.Transition(ctx, "dl", store.Dead, store.Update{Err: "dead-lettered after 5 deliveries: busy", Outcome: flowerrors.KindRetryExhausted}))
+		require.NoError(t, s.Begin(ctx, msg("poison", time.Minute, nil)))
+		require.NoError(t, s.Transition(ctx, "poison", store.Dead, store.Update{Err: "gave up after 3 crashed runs", Outcome: flowerrors.KindFatal}))
+		require.NoError(t, s.Begin(ctx, msg("err", 2*time.Minute, nil)))
+		require.NoError(t, s.Transition(ctx, "err", store.Error, store.Update{Err: "boom", Outcome: flowerrors.KindFailed}))
+		rec, err := s.Get(ctx, "dl")
+		require.NoError(t, err)
+		assert.Equal(t, store.Dead, rec.State)
+		assert.Equal(t, flowerrors.KindRetryExhausted, rec.Outcome)
+		assert.Equal(t, []store.State{store.Pending, store.Processing, store.Dead}, states(rec.History))
+		recs, err := s.Search(ctx, store.Query{States: []store.State{store.Dead}})
+		require.NoError(t, err)
+		assert.Equal(t, []string{"dl", "poison"}, ids(recs))
+		n, err := s.Count(ctx, store.Query{States: []store.State{store.Dead}, Meta: map[string]string{"src": "http"}})
+		require.NoError(t, err)
+		assert.Equal(t, 1, n)
+		recs, err = s.Search(ctx, store.Query{States: []store.State{store.Error}})
+		require.NoError(t, err)
+		assert.Equal(t, []string{"err"}, ids(recs), "dead is not error")
+		recs, err = store.Recover(ctx, s)
+		require.NoError(t, err)
+		assert.Empty(t, recs, "a dead letter is not owed")
+		// Replayed by hand, it leaves the state.
+		require.NoError(t, s.Transition(ctx, "dl", store.Processing, store.Update{}))
+		require.NoError(t, s.Transition(ctx, "dl", store.Done, store.Update{}))
+		n, err = s.Count(ctx, store.Query{States: []store.State{store.Dead}})
+		require.NoError(t, err)
+		assert.Equal(t, 1, n)
+	})
+
 	t.Run("canceled context", func(t *testing.T) {
 		s := newStore(t)
 		require.NoError(t, s.Put(ctx, msg("a", 0, nil)))
@@ -816,9 +851,11 @@ func RunDurable(t *testing.T, open func(t *testing.T) store.Store) {
 	require.NoError(t, s.Transition(ctx, "Upper/../Case", store.Processing, store.Update{}))
 	require.NoError(t, s.Begin(ctx, msg("rejected", 4*time.Second, nil)))
 	require.NoError(t, s.Transition(ctx, "rejected", store.Rejected, store.Update{Err: "stop: no items", Outcome: flowerrors.KindStop, Reason: "no items"}))
+	require.NoError(t, s.Begin(ctx, msg("dead", 5*time.Second, nil)))
+	require.NoError(t, s.Transition(ctx, "dead", store.Dead, store.Update{Err: "gave up after 3 crashed runs", Outcome: flowerrors.KindFatal}))
 	before, err := s.Search(ctx, store.Query{})
 	require.NoError(t, err)
-	require.Len(t, before, 6)
+	require.Len(t, before, 7)
 	require.NoError(t, s.Close())
 
 	s = open(t)
