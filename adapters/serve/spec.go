@@ -19,7 +19,7 @@ import (
 //	      # files: {dir: inbox, glob: "*.json", done: inbox/done, failed: inbox/failed, settle: 1s, rescan: 5s}
 //	      # poll: {url: "http://crm.local/new", every: 30s}
 //	    flow: orders
-//	    store: sqlite:data/intake.db   # memory:, file:DIR, sqlite:PATH, or {sqlite: {path: ...}}; default sqlite:<data dir>/<name>.db
+//	    store: sqlite:data/intake.db   # memory:, file:DIR, sqlite:PATH[?sync=full], postgres://..., or {sqlite: {path: ...}}; default sqlite:<data dir>/<name>.db
 //	    order_by: customer.id          # expression over the payload: same value, one at a time, in order
 //	    retry_after: 5s                # redelivery delay when retries ran out
 //	    restart: {initial: 100ms, max: 30s, max_attempts: 10}   # after Fatal errors; the keys of a flow's retry:
