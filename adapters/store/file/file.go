@@ -50,6 +50,7 @@ type Store struct {
 
 	seed  maphash.Seed
 	locks [64]sync.Mutex // serialize writers of the same record
+	jr    journals       // the journal of durable runs (journal.go)
 }
 
 type fileEntry struct {
