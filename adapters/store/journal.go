@@ -23,8 +23,8 @@ const Waiting State = "waiting"
 // and PostgreSQL do; storetest.RunJournal checks a store that does. "In
 // one write" below means atomically where the store can: SQLite, Memory
 // and PostgreSQL do; File writes two files, in an order that a crash
-// between them leaves the message owed and recovered (see
-// file.Store.Park and Wake).
+// between them leaves the message owed and recovered (see file.Store.Park
+// and Wake).
 //
 // The journal of a message is kept until [Journal.ClearJournal] (a run
 // from the top); it outlives the message's run, so that `flowrun
