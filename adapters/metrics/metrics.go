@@ -20,7 +20,7 @@
 // from the store). The channel gauges are read at each scrape: from the
 // channel's status (in flight, recovering, up, store writable) and from
 // its store (owed: pending or processing; waiting: parked by a durable
-// run; dead: dead letters, once stores have a dead state).
+// run; dead: dead letters).
 //
 // A [Registry] is safe for concurrent use. Observing a step takes a read
 // lock, a map lookup and the histogram's atomic adds, with no allocation
@@ -268,7 +268,7 @@ func (c channelCollector) Collect(out chan<- prometheus.Metric) {
 		}
 		count(descOwed, store.Pending, store.Processing)
 		count(descWaiting, store.Waiting)
-		count(descDead, "dead") // a state of its own for dead letters, once stores have it
+		count(descDead, store.Dead)
 	}
 }
 

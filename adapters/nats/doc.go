@@ -34,7 +34,10 @@
 // cancellation leave the message unacknowledged for redelivery. Long runs
 // send in-progress heartbeats. A message's id is its Nats-Msg-Id header,
 // else STREAM-SEQUENCE, so the channel's store knows a redelivery and
-// flows make their effects idempotent with meta.id.
+// flows make their effects idempotent with meta.id. The W3C trace context
+// headers traceparent and tracestate are kept in the meta under their
+// names, so a traced run (package telemetry) continues the trace; the
+// publish step sends the trace context of its span in those headers.
 //
 // # Health and metrics
 //

@@ -17,6 +17,7 @@ import (
 	"github.com/svcflow/svcflow/adapters/channel"
 	"github.com/svcflow/svcflow/adapters/component"
 	"github.com/svcflow/svcflow/adapters/message"
+	"github.com/svcflow/svcflow/adapters/telemetry"
 	fc "github.com/svcflow/svcflow/context"
 	ferrors "github.com/svcflow/svcflow/errors"
 	"github.com/svcflow/svcflow/flow"
@@ -200,6 +201,7 @@ func (p *publisher) Call(ctx context.Context, c *fc.Context) error {
 	msg := natsgo.NewMsg(subject)
 	msg.Data = data
 	msg.Header.Set("Content-Type", p.contentType)
+	telemetry.Inject(ctx, msg.Header.Set) // a traced run's traceparent; headers: may set their own
 	for _, h := range p.headers {
 		v, err := h.t.Execute(m)
 		if err != nil {

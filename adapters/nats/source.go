@@ -45,6 +45,11 @@ const (
 	MetaSequence = "nats_sequence"
 )
 
+// traceHeaders are the W3C trace context headers a delivery's meta keeps
+// under their own names (package telemetry continues the trace; the
+// publish step and the sink send it).
+var traceHeaders = []string{"traceparent", "tracestate"}
+
 // Source consumes a JetStream stream with a durable pull consumer: every
 // worker process that names the same stream and consumer shares its
 // messages. Make one with [NewSource] or from YAML (the nats source
@@ -259,6 +264,11 @@ func messageOf(msg jetstream.Msg, meta *jetstream.MsgMetadata) *message.Message 
 		MetaStream:   meta.Stream,
 		MetaSequence: strconv.FormatUint(meta.Sequence.Stream, 10),
 	}}
+	for _, k := range traceHeaders { // W3C trace context: a traced run continues it
+		if v := hdr.Get(k); v != "" {
+			m.Meta[k] = v
+		}
+	}
 	if id := hdr.Get(natsgo.MsgIdHdr); id != "" {
 		m.ID = id
 	} else {

@@ -3,8 +3,9 @@
 // (a [flow.Middleware]), and carries the W3C trace context in and out of
 // the process: a run continues the trace of the request that brought its
 // message (an incoming traceparent, which the HTTP source keeps in the
-// message's meta), and steps that call other services send it on with
-// [Inject] (the http step does).
+// message's meta as http.header.traceparent and the nats source as
+// traceparent), and steps that call other services send it on with
+// [Inject] (the http and publish steps do).
 //
 // Tracing is off unless a [Tracing] is made and given to the channels
 // (flowrun serve makes one when the standard OTEL_* environment
