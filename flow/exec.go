@@ -221,6 +221,16 @@ func (l *leafRunner) call(ctx context.Context, c *fc.Context) error {
 	return err
 }
 
+// Attempt returns the number of the attempt of step s that ctx belongs
+// to: 1 for the first, 2 for the first retry, ... Middleware calls it
+// with the context and the StepInfo it is given (tracing records it).
+func Attempt(ctx context.Context, s *StepInfo) int {
+	if r, ok := ctx.Value(s).(*errors.Retries); ok {
+		return r.Attempts() + 1
+	}
+	return 1
+}
+
 // ErrTimeout is wrapped by the error of a step attempt that ran out of the
 // time given by [Timeout].
 var ErrTimeout = errors.New("step timed out")
@@ -270,7 +280,7 @@ func (l *leafRunner) decide(ctx context.Context, err error) error {
 	if !l.retryable(err) {
 		return err
 	}
-	r, _ := ctx.Value(l).(*errors.Retries) // set from the second attempt on
+	r, _ := ctx.Value(&l.info).(*errors.Retries) // set from the second attempt on
 	if r == nil {
 		r = l.policy.Retries(time.Now())
 	}
@@ -330,7 +340,7 @@ func (l *leafRunner) retry(ctx context.Context, c *fc.Context, err error) (int, 
 			return attempts, werr
 		}
 		if rctx == nil {
-			rctx = context.WithValue(ctx, l, r)
+			rctx = context.WithValue(ctx, &l.info, r) // see Attempt
 		}
 		if err = l.call(rctx, c); err == nil {
 			return attempts + 1, nil

@@ -30,6 +30,9 @@ type Trace struct {
 	// *errors.StopError's Reason), when the outcome is stop: what a
 	// channel answers a rejected message with.
 	Reason string `json:"reason,omitempty"`
+	// TraceID is the ID of the distributed (OpenTelemetry) trace the run
+	// belongs to, when a channel runs with tracing; empty otherwise.
+	TraceID string `json:"trace_id,omitempty"`
 	// Steps are the steps that ran or were skipped.
 	Steps []Span `json:"steps"`
 }
@@ -161,6 +164,10 @@ func (t *Trace) AppendJSON(b []byte) []byte {
 	if t.Reason != "" {
 		b = append(b, `,"reason":`...)
 		b = jsonenc.AppendString(b, t.Reason)
+	}
+	if t.TraceID != "" {
+		b = append(b, `,"trace_id":`...)
+		b = jsonenc.AppendString(b, t.TraceID)
 	}
 	b = append(b, `,"steps":`...)
 	if t.Steps == nil {

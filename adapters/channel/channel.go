@@ -70,6 +70,9 @@ type Config struct {
 	// schedules), which waits for a free slot. Zero means
 	// DefaultMaxInFlight; negative: no bound.
 	MaxInFlight int
+	// Observer, when set, observes each run of a message (a span per run
+	// with tracing); see [RunObserver].
+	Observer RunObserver
 	// NoTrace skips recording each run's trace with its message (it is
 	// recorded by default; it costs a few microseconds per message). The
 	// store keeps the run's outcome and a rejection's reason either way,
@@ -833,6 +836,7 @@ func (c *Channel) left(m *message.Message, err error) Result {
 func (c *Channel) run(ctx context.Context, m *message.Message, opts []flow.RunOption, begun bool, base []byte) Result {
 	c.running.Add(1)
 	defer c.running.Add(-1)
+	ctx = withRun(ctx, c.cfg.Name, m.ID)
 	if c.hard != nil {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithCancel(ctx)
@@ -866,6 +870,11 @@ func (c *Channel) run(ctx context.Context, m *message.Message, opts []flow.RunOp
 		defer traces.Put(tr)
 	}
 	ctx = redact.WithPaths(ctx, c.redact)
+	var traceID string
+	endRun := func(error) {}
+	if c.cfg.Observer != nil {
+		ctx, traceID, endRun = c.cfg.Observer.BeginRun(ctx, c.cfg.Name, c.cfg.Flow.Name(), m)
+	}
 	for restarts := 0; ; restarts++ {
 		if dj != nil && restarts > 0 {
 			if err = dj.reload(ctx); err != nil {
@@ -900,6 +909,7 @@ func (c *Channel) run(ctx context.Context, m *message.Message, opts []flow.RunOp
 			break
 		}
 	}
+	endRun(err)
 
 	res := Result{Err: err}
 	// The outcome goes on a copy of the message; payload and meta are never
@@ -921,6 +931,7 @@ func (c *Channel) run(ctx context.Context, m *message.Message, opts []flow.RunOp
 	}
 	var trace []byte
 	if tr != nil {
+		tr.TraceID = traceID
 		buf := traceBufs.Get().(*[]byte)
 		defer traceBufs.Put(buf)
 		trace = tr.AppendJSON((*buf)[:0])

@@ -189,6 +189,13 @@ type Env struct {
 	values map[reflect.Type]any // see WithValue
 }
 
+// ResponseObserver is what whoever runs the channels (serve, for its
+// metrics) provides to sources with [Env.WithValue] to be told of every
+// response an HTTP source writes: the server's address as configured, the
+// route ("POST /orders"; "" for a path no route serves) and the status
+// code. Read it with Value[component.ResponseObserver](env).
+type ResponseObserver func(server, route string, code int)
+
 // Log returns Logger, or slog.Default() when it is nil.
 func (e Env) Log() *slog.Logger {
 	if e.Logger != nil {

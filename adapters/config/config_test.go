@@ -397,14 +397,18 @@ flows:
       - name: set(y)#2
         log: taken explicitly
       - stop: {if: "y > 100"}
+      - stop: {if: "y < 0", reason: "y < 0: negative"}
+      - stop: {if: "y == 7", reason: "y is {{.y}}"}
 `)
 	f, _ := cfg.Flow("f")
 	var names []string
 	for _, n := range f.Graph().Children {
 		names = append(names, n.Name)
 	}
-	assert.Equal(t, []string{"set(y)", "set(y)#3", "set(y)#2", "stop(y > 100)"}, names)
-	assert.Contains(t, f.Graph().DOT(), "stop(y &gt; 100)")
+	// A stop step is named by a constant reason, never by its condition's
+	// source (the name labels its metrics).
+	assert.Equal(t, []string{"set(y)", "set(y)#3", "set(y)#2", "stop", "stop(y < 0: negative)", "stop#2"}, names)
+	assert.Contains(t, f.Graph().DOT(), "stop(y &lt; 0: negative)")
 }
 
 func TestSetOverridesAndVars(t *testing.T) {

@@ -31,7 +31,11 @@ var Component = component.Source("http", "HTTP requests to a route: the body is 
 			return nil, err
 		}
 		srv, err := env.Server("http "+s.Listen, func() (component.Server, error) {
-			return NewServer(Config{Addr: s.Listen, Logger: env.Logger}), nil
+			cfg := Config{Addr: s.Listen, Logger: env.Logger}
+			if obs, ok := component.Value[component.ResponseObserver](env); ok {
+				cfg.OnResponse = obs
+			}
+			return NewServer(cfg), nil
 		})
 		if err != nil {
 			return nil, err

@@ -345,7 +345,7 @@ func (rt *route) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *requ
 		_, err = io.ReadFull(r.Body, body)
 	} else {
 		var buf bytes.Buffer
-		_, err = buf.ReadFrom(http.MaxBytesReader(w, r.Body, rt.maxBody))
+		_, err = buf.ReadFrom(http.MaxBytesReader(unwrapWriter(w), r.Body, rt.maxBody))
 		body = buf.Bytes()
 	}
 	if err != nil {

@@ -36,7 +36,7 @@ const (
 
 // DefaultHeaders are the request headers copied into a message's meta when
 // Config.Headers is nil, as "http.header.<lower-case name>".
-var DefaultHeaders = []string{"User-Agent", "X-Request-Id", "X-Correlation-Id", "Traceparent"}
+var DefaultHeaders = []string{"User-Agent", "X-Request-Id", "X-Correlation-Id", "Traceparent", "Tracestate"}
 
 // Reserved paths, always served by the Server itself.
 const (
@@ -91,6 +91,11 @@ type Config struct {
 	Headers []string
 	// Logger receives the server's logs (nil: slog.Default()).
 	Logger *slog.Logger
+	// OnResponse, when set, is told of every response the server writes
+	// (metrics): the server's address as configured, the route
+	// ("POST /orders"; "" for a path no route serves, the health and
+	// readiness paths included) and the status code.
+	OnResponse func(server, route string, code int)
 }
 
 // withDefaults fills zero fields and turns negative timeouts into zero
@@ -367,6 +372,16 @@ func (s *Server) ServeListener(ctx context.Context, ln net.Listener) error {
 // ServeHTTP implements http.Handler: it answers the reserved paths and
 // dispatches to the routes.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.OnResponse != nil {
+		cw := statusWriters.Get().(*statusWriter)
+		*cw = statusWriter{ResponseWriter: w, code: http.StatusOK}
+		defer func() {
+			s.cfg.OnResponse(s.cfg.Addr, cw.route, cw.code)
+			*cw = statusWriter{}
+			statusWriters.Put(cw)
+		}()
+		w = cw
+	}
 	switch r.URL.Path {
 	case HealthPath:
 		if allowGet(w, r) {
@@ -400,8 +415,39 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", strings.Join(allow, ", "))
 		writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: "method not allowed"})
 	default:
+		if cw, ok := w.(*statusWriter); ok {
+			cw.route = rt.String()
+		}
 		rt.serve(w, r)
 	}
+}
+
+// statusWriter remembers the status code of a response, for
+// Config.OnResponse.
+type statusWriter struct {
+	http.ResponseWriter
+	code  int
+	route string
+}
+
+var statusWriters = sync.Pool{New: func() any { return new(statusWriter) }}
+
+// WriteHeader implements http.ResponseWriter.
+func (w *statusWriter) WriteHeader(code int) {
+	w.code = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap returns the underlying writer (for http.ResponseController).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// unwrapWriter returns the writer net/http gave the server, which
+// http.MaxBytesReader needs to close the connection after a body too large.
+func unwrapWriter(w http.ResponseWriter) http.ResponseWriter {
+	if cw, ok := w.(*statusWriter); ok {
+		return cw.ResponseWriter
+	}
+	return w
 }
 
 // allowGet answers 405 unless r is a GET or HEAD request.

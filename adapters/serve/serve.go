@@ -47,6 +47,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -92,6 +93,12 @@ type Options struct {
 	// the admin endpoints that change something: sending a signal to a
 	// waiting message.
 	AdminToken string
+	// Middleware wraps every step of every channel's flow, inside the
+	// metrics middleware (tracing: a span per step attempt).
+	Middleware []flow.Middleware
+	// Observer observes every channel's runs (tracing: a span per run);
+	// see channel.RunObserver.
+	Observer channel.RunObserver
 	// Channel, when set, makes [New] open the store of this channel only
 	// and make only it (a tool reading one channel's messages); the
 	// other channels are still checked.
@@ -166,6 +173,7 @@ type plan struct {
 func build(cfg *config.Config, opts Options, open bool) (*Server, error) {
 	opts = opts.withDefaults()
 	s := &Server{opts: opts, log: opts.Logger, servers: &component.Servers{}, metrics: metrics.New(), providers: cfg.Providers()}
+	s.metrics.AddText(s.writeServerMetrics)
 	sections := cfg.Channels()
 	if len(sections) == 0 && len(cfg.Services()) == 0 {
 		return nil, fmt.Errorf("serve: the configuration declares no channels and no services (add a channels: or services: section)")
@@ -203,6 +211,9 @@ func build(cfg *config.Config, opts Options, open bool) (*Server, error) {
 		return nil, nil
 	}
 	s.bus = built
+	if built != nil {
+		s.metrics.AddText(built.Bus.WritePrometheus) // the svcflow_bus_* series
+	}
 	for _, p := range plans {
 		if opts.Channel != "" && p.spec.Name != opts.Channel {
 			continue
@@ -227,7 +238,7 @@ func build(cfg *config.Config, opts Options, open bool) (*Server, error) {
 			continue
 		}
 		ch, err := channel.New(channel.Config{Name: p.spec.Name, Flow: p.flow, Sources: p.sources, Store: st,
-			RetryAfter: p.spec.RetryAfter, Restart: p.spec.Restart, Logger: s.log, NoTrace: !p.spec.Trace,
+			RetryAfter: p.spec.RetryAfter, Restart: p.spec.Restart, Logger: s.log, NoTrace: !p.spec.Trace, Observer: s.opts.Observer,
 			MaxDeliveries: p.spec.MaxDeliveries, MaxCrashes: p.spec.MaxCrashes, MaxInFlight: p.spec.MaxInFlight, OrderKey: p.order,
 			Durable: durable, RestartOnChange: p.spec.OnChange == "restart", Redact: p.spec.Redact})
 		if err != nil {
@@ -269,7 +280,8 @@ func (s *Server) plan(cfg *config.Config, sec config.Section) (plan, config.Erro
 	}
 	p.at = at
 	sp := &p.spec
-	env := component.Env{Name: sp.Name, Logger: s.log, DataDir: s.opts.DataDir, Servers: s.servers, Existing: s.opts.ExistingStores}
+	env := component.Env{Name: sp.Name, Logger: s.log, DataDir: s.opts.DataDir, Servers: s.servers, Existing: s.opts.ExistingStores}.
+		WithValue(component.ResponseObserver(s.metrics.ObserveResponse))
 	if sp.Flow == "" {
 		// missing or not a string: reported by Decode
 	} else if b, ok := cfg.Builder(sp.Flow); !ok {
@@ -282,7 +294,7 @@ func (s *Server) plan(cfg *config.Config, sec config.Section) (plan, config.Erro
 			known = "expected one of " + strings.Join(names, ", ")
 		}
 		errs = append(errs, at.Errorf("flow", "channel %q: unknown flow %q: %s", sp.Name, sp.Flow, known))
-	} else if f, err := b.Use(flow.Measure(s.metrics)).Build(); err != nil {
+	} else if f, err := b.Use(flow.Measure(s.metrics)).Use(s.opts.Middleware...).Build(); err != nil {
 		errs = append(errs, at.Errorf("flow", "channel %q: flow %q: %v", sp.Name, sp.Flow, err))
 	} else {
 		p.flow = f
@@ -533,6 +545,22 @@ func (s *Server) closeProviders(ctx context.Context) {
 	}
 }
 
+// writeServerMetrics writes the metrics of the shared servers that have
+// some of their own (a nats source's deliveries and its consumer's
+// pending count), in the Prometheus text format.
+func (s *Server) writeServerMetrics(w io.Writer) error {
+	all := s.servers.All()
+	var errs []error
+	for _, key := range s.servers.Keys() {
+		if mw, ok := all[key].(interface{ WritePrometheus(io.Writer) error }); ok {
+			if err := mw.WritePrometheus(w); err != nil {
+				errs = append(errs, fmt.Errorf("server %s: %w", key, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
 func (s *Server) closeStores() {
 	if s.bus != nil {
 		if err := s.bus.Close(); err != nil {
@@ -598,17 +626,7 @@ func (s *Server) adminHandler() http.Handler {
 		writeJSON(w, code, body)
 	})
 	mux.HandleFunc("POST /channels/{channel}/messages/{id}/signals/{signal}", s.signal)
-	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		if err := s.metrics.WritePrometheus(w); err != nil {
-			s.log.Warn("writing metrics", "error", err)
-		}
-		if s.bus != nil {
-			if err := s.bus.Bus.WritePrometheus(w); err != nil {
-				s.log.Warn("writing metrics", "error", err)
-			}
-		}
-	})
+	mux.Handle("GET /metrics", s.metrics.Handler())
 	return mux
 }
 

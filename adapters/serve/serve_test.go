@@ -15,6 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+
 	_ "github.com/svcflow/svcflow/adapters/component/all"
 	"github.com/svcflow/svcflow/adapters/config"
 	"github.com/svcflow/svcflow/adapters/serve"
@@ -107,6 +109,17 @@ func TestServeHTTPAndFiles(t *testing.T) {
 	assert.Contains(t, string(b), `svcflow_messages_total{channel="intake",outcome="rejected"} 1`)
 	assert.Contains(t, string(b), `svcflow_messages_total{channel="inbox",outcome="done"} 1`)
 	assert.Contains(t, string(b), `svcflow_step_duration_seconds_count{flow="orders"`)
+	// Steps are labelled by a stable name, never by expression source.
+	assert.Contains(t, string(b), `svcflow_step_duration_seconds_count{flow="orders",outcome="stop",step="stop(no items)"} 1`)
+	assert.NotContains(t, string(b), `len(items)`)
+	// HTTP answers by route and status; the route's server is the
+	// configured listen address.
+	assert.Contains(t, string(b), `svcflow_http_responses_total{code="200",route="POST /orders",server="127.0.0.1:0"} 1`)
+	assert.Contains(t, string(b), `svcflow_http_responses_total{code="422",route="POST /orders",server="127.0.0.1:0"} 1`)
+	assert.Contains(t, string(b), `svcflow_messages_owed{channel="intake"} 0`)
+	problems, err := promlint.New(strings.NewReader(string(b))).Lint()
+	require.NoError(t, err)
+	assert.Empty(t, problems)
 
 	cancel()
 	require.NoError(t, <-done)
@@ -145,7 +158,7 @@ channels:
 	require.Error(t, err)
 	msg := strings.ReplaceAll(err.Error(), filepath.Dir(cfg.Files()[0])+string(filepath.Separator), "")
 	assert.Equal(t, strings.Join([]string{
-		`serve.yaml:7:12: channel "c1": from: unknown source "ftp": expected one of cron, files, http, poll (did you mean "http"?)`,
+		`serve.yaml:7:12: channel "c1": from: unknown source "ftp": expected one of cron, files, http, nats, poll (did you mean "http"?)`,
 		`serve.yaml:8:11: channel "c1": unknown flow "nope": expected f`,
 		`serve.yaml:9:12: channel "c1": store: unknown store "redis": expected one of file, memory, postgres, sqlite`,
 		`serve.yaml:10:18: channel "c1": retry_after: expected a duration such as 250ms or 2s, got "soon"`,

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/svcflow/svcflow/adapters/component"
+	"github.com/svcflow/svcflow/adapters/telemetry"
 	fc "github.com/svcflow/svcflow/context"
 	ferrors "github.com/svcflow/svcflow/errors"
 	"github.com/svcflow/svcflow/flow"
@@ -44,7 +45,9 @@ const maxResponseBody = 10 << 20
 // same request cannot succeed. timeout and retry are the step's own: the
 // configuration applies them as the step's timeout: and retry: keys, per
 // attempt, 10s by default. The client is the one the step is built with
-// (config.WithHTTPClient), http.DefaultClient when none.
+// (config.WithHTTPClient), http.DefaultClient when none. In a traced run
+// (package telemetry) the request carries the W3C trace context of the
+// step's span (traceparent, tracestate); a traceparent among headers wins.
 //
 // With a JSON content_type (the default) body_template is in JSON mode
 // (component.Template.JSON): each action's output is JSON-encoded for
@@ -228,6 +231,7 @@ func (s *httpService) Call(ctx context.Context, c *fc.Context) error {
 		req.Header.Set("Content-Type", s.contentType)
 	}
 	req.Header.Set("Accept", "application/json")
+	telemetry.InjectHTTP(ctx, req.Header) // a traced run's traceparent; headers: may set their own
 	for _, h := range s.headers {
 		v, err := h.t.Execute(m)
 		if err != nil {

@@ -24,12 +24,15 @@ type StopSpec struct {
 	Reason component.Template `yaml:"reason" spec:"scalar" doc:"the reason, a template over the context (default: stopped: CONDITION)"`
 }
 
-// StepName is "stop(CONDITION)", or "stop".
+// StepName is "stop(REASON)" for a reason without placeholders, else
+// "stop". It never holds the condition's source, so that the name, which
+// labels the step's metrics, stays short and stable (a flow with several
+// such steps numbers them: "stop", "stop#2").
 func (s StopSpec) StepName() string {
-	if s.If.IsZero() {
-		return "stop"
+	if r := s.Reason.Source(); r != "" && s.Reason.Constant() {
+		return "stop(" + shortName(r) + ")"
 	}
-	return "stop(" + shortName(s.If.Source()) + ")"
+	return "stop"
 }
 
 func newStop(env component.Env, s StopSpec) (flow.Service, error) {

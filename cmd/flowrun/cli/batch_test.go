@@ -28,7 +28,7 @@ flows:
   d:
     input: [x]
     steps:
-      - stop: {if: "x < 0", reason: negative}
+      - stop: {if: "x < 0", reason: "negative: x < 0"}
       - set: {y: "x == 13 ? x.nope.y : x * 2"}
 `)}})
 	require.NoError(t, err)
@@ -67,7 +67,7 @@ func TestBatchKeepsOrderAndNeverAborts(t *testing.T) {
 			}
 			assert.Equal(t, float64(2*i), m["y"], "record %d keeps its place", i)
 		}
-		assert.JSONEq(t, `{"record": 503, "kind": "stop", "error": "flow \"d\": step \"stop(x < 0)\": stop: negative", "input": {"x": -1}}`, lines[500])
+		assert.JSONEq(t, `{"record": 503, "kind": "stop", "error": "flow \"d\": step \"stop(negative: x < 0)\": stop: negative: x < 0", "input": {"x": -1}}`, lines[500])
 		assert.Contains(t, lines[500], `x < 0`, "no HTML escaping")
 		assert.Contains(t, lines[501], `"record":504,"kind":"input"`)
 		assert.Contains(t, lines[501], `"line":"{\"x\": 13"`)

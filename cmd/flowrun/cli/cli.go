@@ -152,6 +152,7 @@ type Env struct {
 	terminal *bool
 	cmds     map[string]*Command
 	flagCmds []flagCmd
+	log      *slog.Logger // --log, --log-level; nil: text at info
 }
 
 // Main runs flowrun with the process's arguments (without the program
@@ -517,10 +518,14 @@ func (lf *LoadFlags) Register(fs *flag.FlagSet) {
 
 // Registry returns a registry with the program's services.
 func (e *Env) Registry(lf *LoadFlags) (*config.Registry, error) {
-	// The log built-in writes to this program's standard error, with the
-	// keys a channel redacts masked; a WithRegistryOptions logger, given
-	// later, wins.
-	opts := []config.RegistryOption{config.WithLogger(slog.New(redact.NewHandler(slog.NewTextHandler(e.Stderr, nil))))}
+	// The log built-in writes to this program's standard error (or the
+	// --log handler), with the keys a channel redacts masked; a
+	// WithRegistryOptions logger, given later, wins.
+	log := e.log
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(e.Stderr, nil))
+	}
+	opts := []config.RegistryOption{config.WithLogger(slog.New(redact.NewHandler(log.Handler())))}
 	opts = append(opts, e.regOpts...)
 	if lf != nil && lf.AllowShell {
 		opts = append(opts, config.AllowShell())

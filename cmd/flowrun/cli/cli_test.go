@@ -151,7 +151,7 @@ func TestRun(t *testing.T) {
 
 	r = flowrun(t, `{"items": [], "tier": "gold"}`, "run", file, "--input", "-")
 	assert.Equal(t, ExitStopped, r.code)
-	assert.Contains(t, r.errOut, `stopped (stop): flow "orders": step "stop(len(items) == 0)": stop: no items`)
+	assert.Contains(t, r.errOut, `stopped (stop): flow "orders": step "stop(no items)": stop: no items`)
 	assert.Equal(t, []any{}, decode(r.out)["items"], "the partial context is printed")
 
 	r = flowrun(t, "", "run", file, "--flow", "broken", "--input", `{"x": 1}`)

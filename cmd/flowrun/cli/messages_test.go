@@ -100,7 +100,7 @@ func TestMessagesOutcomeAndReason(t *testing.T) {
 	assert.True(t, strings.HasSuffix(r.out, "5 of 5 messages\n"), r.out)
 	rows := listed(t, r.out)
 	assert.Equal(t, []string{"a-ok", "2026-01-02T03:04:00Z", "done", "ok", "1"}, rows["a-ok"])
-	assert.Equal(t, []string{"b-stop", "2026-01-02T03:05:00Z", "rejected", "stop", "1", "no items", `flow "orders": step "stop(len(items) == 0)": stop: no items`}, rows["b-stop"])
+	assert.Equal(t, []string{"b-stop", "2026-01-02T03:05:00Z", "rejected", "stop", "1", "no items", `flow "orders": step "stop(no items)": stop: no items`}, rows["b-stop"])
 	assert.Equal(t, []string{"c-fail", "2026-01-02T03:06:00Z", "error", "failed", "1"}, rows["c-fail"][:5])
 	assert.Contains(t, rows["c-fail"][5], "boom", "no reason: the error is the next cell")
 	assert.Equal(t, []string{"d-old", "2026-01-02T03:07:00Z", "error", "-", "1", "boom"}, rows["d-old"])

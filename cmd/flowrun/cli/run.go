@@ -22,7 +22,7 @@ func init() {
 	register(&Command{
 		Name:    "run",
 		Summary: "run a flow on one input, or on every record of a JSONL file",
-		Usage:   "flowrun run [FILE...] [--flow NAME] [--input JSON|@FILE|-] [--trace[=json]] [--jsonl IN --out OUT --workers N]",
+		Usage:   "flowrun run [FILE...] [--flow NAME] [--input JSON|@FILE|-] [--trace[=json]] [--jsonl IN --out OUT --workers N] [--log text|json] [--log-level LEVEL]",
 		Help: `Runs a flow of the YAML files (the first declared, unless --flow names
 another) and prints the output context as JSON. Without --input the run
 uses the flow's sample input (sample: in the YAML), else an empty one.
@@ -77,8 +77,12 @@ func runCmd(ctx context.Context, e *Env, args []string) int {
 	out := fs.String("out", "-", "batch mode: write results to this `FILE` (- for standard output)")
 	workers := fs.Int("workers", 0, "batch mode: records run at once (default: the number of CPUs)")
 	progress := fs.String("progress", "auto", "batch mode: progress on standard error: auto, bar, lines or none")
+	logFlags := registerLogFlags(fs)
 	files, code, ok := e.Parse(fs, args)
 	if !ok {
+		return code
+	}
+	if _, code, ok := logFlags.setup(e, c); !ok {
 		return code
 	}
 	if *jsonl != "" && *input != "" {

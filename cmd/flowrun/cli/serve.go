@@ -23,7 +23,7 @@ func init() {
 	register(&Command{
 		Name:    "serve",
 		Summary: "run the channels of YAML files: flows behind HTTP, schedules and file drops",
-		Usage:   "flowrun serve FILE... [--data DIR] [--admin ADDR] [--drain 30s] [--log text|json] [--set path=value]",
+		Usage:   "flowrun serve FILE... [--data DIR] [--admin ADDR] [--drain 30s] [--log text|json] [--log-level LEVEL] [--set path=value]",
 		Help: `Starts every channel declared under channels: (a source, a flow, a store)
 and serves until SIGINT or SIGTERM, then stops gracefully: sources stop
 taking messages, messages in flight finish (within --drain), services
@@ -35,7 +35,9 @@ is set aside in state dead ("gave up after N crashed runs") for a replay
 by hand, as is one that failed max_deliveries times. Each store is probed with a write at start (an unwritable one
 stops serve with exit 1) and while writes fail (/readyz answers 503).
 The admin address serves /healthz, /readyz and Prometheus /metrics; it
-is bound to loopback by default ("off" disables it). flowrun validate
+is bound to loopback by default ("off" disables it). Tracing is off
+unless OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_TRACES_EXPORTER=otlp asks for
+OpenTelemetry spans (exported with OTLP over HTTP). flowrun validate
 checks a file exactly as serve builds it.`,
 		Example: `flowrun serve examples/intake/intake.yaml
 flowrun serve flows.yaml --data /var/lib/flowrun --admin 127.0.0.1:9191`,
@@ -92,25 +94,26 @@ func serveCmd(ctx context.Context, e *Env, args []string) int {
 	fs.String("data", "", dataUsage)
 	admin := fs.String("admin", "127.0.0.1:9090", "address of /healthz, /readyz, /metrics (\"off\" to disable)")
 	drain := fs.Duration("drain", 30*time.Second, "how long a graceful stop waits for messages in flight")
-	logFormat := fs.String("log", "text", "log format: text or json")
+	logFlags := registerLogFlags(fs)
 	files, code, ok := e.Parse(fs, args)
 	if !ok {
 		return code
 	}
-	var logger *slog.Logger
-	switch *logFormat {
-	case "text":
-		logger = slog.New(slog.NewTextHandler(e.Stderr, nil))
-	case "json":
-		logger = slog.New(slog.NewJSONHandler(e.Stderr, nil))
-	default:
-		return e.usageError(c, "--log: expected text or json, got %q", *logFormat)
+	logger, code, ok := logFlags.setup(e, c)
+	if !ok {
+		return code
 	}
 	cfg, code, ok := e.Load(c, files, &lf)
 	if !ok {
 		return code
 	}
-	srv, err := serve.New(cfg, serve.Options{DataDir: dataDir(fs, files), Admin: *admin, Drain: *drain, Logger: logger})
+	opts := serve.Options{DataDir: dataDir(fs, files), Admin: *admin, Drain: *drain, Logger: logger}
+	flush, ok := e.tracing(ctx, c, logger, &opts)
+	if !ok {
+		return ExitFailure
+	}
+	defer flush()
+	srv, err := serve.New(cfg, opts)
 	if err != nil {
 		printLoadError(e.Stderr, err)
 		return ExitFailure
