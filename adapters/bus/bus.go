@@ -466,8 +466,10 @@ func (b *Bus) known() string {
 // Submit queues a message for the action of the destination and returns
 // once it is queued (recorded first, with a store): fire and forget. The
 // destination Broadcast queues it for every running service that has the
-// action. body is the run's input; it is copied at the top level. See the
-// package doc for the errors.
+// action. body is the run's input, used as given: each run gets a copy of
+// its top level, made when it runs, so do not modify body after Submit
+// (a durable mailbox encodes it before Submit returns). See the package
+// doc for the errors.
 func (b *Bus) Submit(ctx context.Context, destination, action string, body map[string]any) error {
 	return b.submit(ctx, "", destination, action, body, nil)
 }
@@ -493,8 +495,14 @@ func (b *Bus) submit(ctx context.Context, from, dest, action string, body map[st
 		}
 		return fmt.Errorf("bus: submit to %q: %w%s", dest, ErrUnknownDestination, b.known())
 	}
-	e := &envelope{from: from, action: action, body: body, meta: meta}
-	return s.deliver(ctx, e)
+	e := envelopes.Get().(*envelope)
+	e.from, e.action, e.body, e.meta, e.pooled = from, action, body, meta, true
+	if err := s.deliver(ctx, e); err != nil {
+		*e = envelope{}
+		envelopes.Put(e)
+		return err
+	}
+	return nil
 }
 
 // broadcast submits to every running service that has the action, once
@@ -663,6 +671,7 @@ func (b *Bus) setStateLater(st State) {
 
 // ServiceStatus is a snapshot of one service.
 type ServiceStatus struct {
+	// Name is the service's name; Internal says it never stops.
 	Name     string `json:"name"`
 	Internal bool   `json:"internal"`
 	// State is stopped, starting, running, restarting or stopping;
@@ -672,8 +681,6 @@ type ServiceStatus struct {
 	// Queued counts the messages in the mailbox; Capacity is its size.
 	Queued   int `json:"queued"`
 	Capacity int `json:"capacity"`
-	// Running is 1 while a message runs, else 0.
-	Running int `json:"running"`
 	// Pending counts the messages submitted and not yet run to their end
 	// (queued, running, or held for the next start).
 	Pending int64 `json:"pending"`

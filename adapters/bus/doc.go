@@ -33,8 +33,10 @@
 //
 // Mailboxes are bounded (Service.Mailbox, default [DefaultMailbox]). A
 // submit to a full mailbox waits for room ([Block], the default) or fails
-// at once with [ErrMailboxFull] ([Fail]); nothing is dropped. Messages run
-// in the order they entered the mailbox.
+// at once with [ErrMailboxFull] ([Fail]); nothing is dropped. A submit
+// from a run of a service to its own full mailbox fails at once: the
+// service would wait for itself. Messages run in the order they entered
+// the mailbox.
 //
 // Lifecycle: [Bus.Start] starts the internal services, then the custom
 // ones (when the state is enabled); each service's start initialises its
@@ -46,11 +48,11 @@
 // [ErrInternal]. [Bus.Stop] stops everything, custom services first.
 //
 // State: [Bus.SetState] sets the desired state ([State]: enabled, debug,
-// and values of your own). It delivers a StateUpdate to every running
-// service that has that action (its body is the state), then disabling
-// stops the custom services and enabling starts them again; internal
-// services keep running. Debug lowers the level of the services' loggers
-// ([Self.Logger]) to debug.
+// and values of your own). Enabling starts the custom services the state
+// had disabled; then every running service that has a StateUpdate action
+// gets the state as a message; then disabling stops the custom services
+// (each runs its mailbox first). Internal services keep running. Debug
+// lowers the level of the services' own loggers ([Self.Logger]) to debug.
 //
 // Supervision: an action that panics or returns a Fatal error restarts
 // its service: OnStop, actions closed, a backoff wait (Options.Restart:
@@ -65,13 +67,20 @@
 //
 // Durable mailboxes: with a store (Options.Store, or Service.Store) every
 // message is recorded (pending) before it enters the mailbox, moved to
-// processing when it runs and to done, rejected or error with its outcome
-// and output context after, as a channel records its messages. The
+// processing when it runs and to done, rejected or error with its outcome,
+// output context and (for an action that is a *flow.Flow) trace after, as
+// a channel records its messages. The
 // messages a crash left pending or processing are recovered when their
 // service first starts in a new process, before new ones; a message whose
 // runs crashed the process 3 times in a row is set aside (state error,
 // outcome fatal). The store's records carry the bus's addressing in meta:
 // [MetaDestination], [MetaAction], [MetaFrom].
+//
+// Configuration: [FromConfig] builds a bus from the services: section of
+// flowrun files ([Spec]); `flowrun serve` runs it beside the channels.
+// YAML flows address services with the submit, request and state steps
+// this package registers as step components ([SubmitSpec], [RequestSpec],
+// [StateSpec]).
 //
 // Across processes: a [Transport] carries messages to destinations that
 // are not local. None ships in this package yet; see [Transport].

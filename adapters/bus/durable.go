@@ -123,6 +123,9 @@ func (s *service) finish(ctx context.Context, e *envelope, c *fc.Context, err er
 	if c != nil {
 		u.Context = c.View()
 	}
+	if e.trace != nil {
+		u.Trace = e.trace.AppendJSON(nil)
+	}
 	if err != nil {
 		u.Err = err.Error()
 		if se, ok := errors.AsType[*errors.StopError](err); ok {

@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"testing/synctest"
@@ -204,12 +203,13 @@ func crashChild() {
 	if err != nil {
 		panic(err)
 	}
-	var once sync.Once
+	submitted := make(chan struct{})
 	write := flow.Step("write", func(ctx context.Context, c *fc.Context) error {
 		n, _ := c.Get("n")
 		fmt.Fprintln(f, n)
 		if mode == "submit" && n == 3.0 {
-			once.Do(func() { fmt.Println("stuck") })
+			<-submitted // all five are recorded
+			fmt.Println("stuck")
 			select {} // killed here
 		}
 		return nil
@@ -228,6 +228,7 @@ func crashChild() {
 				panic(err)
 			}
 		}
+		close(submitted)
 		select {}
 	}
 	if err := b.Stop(ctx); err != nil { // runs the recovered messages, then stops

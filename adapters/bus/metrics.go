@@ -17,9 +17,9 @@ func (b *Bus) WritePrometheus(w io.Writer) error {
 	sb.WriteString("# HELP svcflow_bus_messages_total Messages a bus service ran, by outcome.\n# TYPE svcflow_bus_messages_total counter\n")
 	for _, st := range sts {
 		n := quote(st.Name)
-		fmt.Fprintf(&sb, "svcflow_bus_messages_total{service=%s,outcome=\"ok\"} %d\n", n, st.Processed-st.Failed-st.Rejected)
-		fmt.Fprintf(&sb, "svcflow_bus_messages_total{service=%s,outcome=\"stop\"} %d\n", n, st.Rejected)
-		fmt.Fprintf(&sb, "svcflow_bus_messages_total{service=%s,outcome=\"failed\"} %d\n", n, st.Failed)
+		fmt.Fprintf(&sb, "svcflow_bus_messages_total{outcome=\"ok\",service=%s} %d\n", n, st.Processed-st.Failed-st.Rejected)
+		fmt.Fprintf(&sb, "svcflow_bus_messages_total{outcome=\"stop\",service=%s} %d\n", n, st.Rejected)
+		fmt.Fprintf(&sb, "svcflow_bus_messages_total{outcome=\"failed\",service=%s} %d\n", n, st.Failed)
 	}
 	sb.WriteString("# HELP svcflow_bus_restarts_total Restarts of a bus service after panics and Fatal errors.\n# TYPE svcflow_bus_restarts_total counter\n")
 	for _, st := range sts {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -35,11 +36,27 @@ type envelope struct {
 	ctx      context.Context   // the requester's; nil for a submit
 	reply    chan reply        // nil for a submit
 	recorded bool              // in the store (pending or processing)
+	pooled   bool              // from envelopes: put back once run
+	act      *actionInfo       // set by deliver
+	trace    *flow.Trace       // the run's, for a recorded message whose action is a flow
+}
+
+// actionInfo is an action's service, and the meta of a message from
+// outside the bus but for its id, to clone for each message.
+type actionInfo struct {
+	svc  flow.Service
+	meta map[string]any
 }
 
 type reply struct {
 	out map[string]any
 	err error
+}
+
+// paddedInt is an atomic counter alone on its cache line.
+type paddedInt struct {
+	atomic.Int64
+	_ [56]byte
 }
 
 // service is a declared service and its running state.
@@ -48,16 +65,19 @@ type service struct {
 	def     Service
 	log     *slog.Logger
 	mailbox chan *envelope
-	self    *Self // for OnStart, OnStop and Go
-	runSelf *Self // for runs: in its own worker
-	name    any   // the name, boxed once for meta
-	actName map[string]any
+	self    *Self                  // for OnStart, OnStop and Go
+	runSelf *Self                  // for runs: in its own worker
+	name    any                    // the name, boxed once for meta
+	acts    map[string]*actionInfo // the actions, looked up once per message
 
 	life sync.Mutex // serializes start and stop
 
 	// gate: submitters hold it shared while they queue a message; stop
-	// holds it exclusively to close intake.
+	// holds it exclusively to close intake. Submitters write it: it is
+	// kept off the cache lines the worker writes.
+	_        [64]byte
 	gate     sync.RWMutex
+	_        [64]byte
 	open     bool
 	disabled bool
 	stopping chan struct{} // closed when a stop begins
@@ -84,10 +104,14 @@ type service struct {
 	bgCancel context.CancelFunc
 	bgWG     sync.WaitGroup
 
-	running                                       atomic.Int32 // 1 while a message runs
-	pending                                       atomic.Int64 // queued or running: from its submit to its end
-	processed, failed, rejected, restarts, panics atomic.Int64
+	// in counts messages submitted (queued, held or recovered), out those
+	// run to their end: in minus out are pending. Apart, on cache lines of
+	// their own: submitters write in, the worker out.
+	in                                            paddedInt
+	out                                           paddedInt
+	processed, failed, rejected, restarts, panics atomic.Int64 // the worker's
 	lastErr                                       atomic.Value // string
+	_                                             [64]byte
 }
 
 func newService(b *Bus, def Service) *service {
@@ -96,9 +120,9 @@ func newService(b *Bus, def Service) *service {
 	s.self = &Self{s: s}
 	s.runSelf = &Self{s: s, inRun: true}
 	s.name = def.Name
-	s.actName = map[string]any{}
-	for a := range def.Actions {
-		s.actName[a] = a
+	s.acts = map[string]*actionInfo{}
+	for a, svc := range def.Actions {
+		s.acts[a] = &actionInfo{svc: svc, meta: map[string]any{"id": "", "from": "", "destination": def.Name, "action": a}}
 	}
 	s.state.Store(StateStopped)
 	s.lastErr.Store("")
@@ -126,7 +150,7 @@ func (s *service) isDisabled() bool {
 
 // deliver queues e, recording it first with a store.
 func (s *service) deliver(ctx context.Context, e *envelope) error {
-	if s.def.Actions[e.action] == nil {
+	if e.act = s.acts[e.action]; e.act == nil {
 		return fmt.Errorf("bus: submit to %q action %q: %w: %s", s.def.Name, e.action, ErrUnknownAction, actionList(s.def.Actions))
 	}
 	s.gate.RLock()
@@ -149,14 +173,14 @@ func (s *service) deliver(ctx context.Context, e *envelope) error {
 			return fmt.Errorf("bus: submit to %q action %q: %w", s.def.Name, e.action, err)
 		}
 	}
-	s.pending.Add(1)
+	s.in.Add(1)
 	select {
 	case s.mailbox <- e:
 		return nil
 	default:
 	}
 	if full {
-		s.pending.Add(-1)
+		s.in.Add(-1)
 		s.unrecord(ctx, e, ErrMailboxFull)
 		return s.fullError(e)
 	}
@@ -164,12 +188,12 @@ func (s *service) deliver(ctx context.Context, e *envelope) error {
 	case s.mailbox <- e:
 		return nil
 	case <-ctx.Done():
-		s.pending.Add(-1)
+		s.in.Add(-1)
 		err := fmt.Errorf("bus: submit to %q action %q: mailbox full: %w", s.def.Name, e.action, ctx.Err())
 		s.unrecord(ctx, e, err)
 		return err
 	case <-s.stopping:
-		s.pending.Add(-1)
+		s.in.Add(-1)
 		err := fmt.Errorf("bus: submit to %q action %q: %w", s.def.Name, e.action, ErrStopped)
 		s.unrecord(ctx, e, err)
 		return err
@@ -202,7 +226,7 @@ func (s *service) start(ctx context.Context) error {
 			return fmt.Errorf("bus: start %q: %w", s.def.Name, err)
 		}
 		s.owed, s.recovered = owed, true
-		s.pending.Add(int64(len(owed)))
+		s.in.Add(int64(len(owed)))
 	}
 	base := s.b.baseContext()
 	work, hard := context.WithCancel(base)
@@ -281,7 +305,7 @@ func (s *service) failLeft() {
 	for _, e := range s.held {
 		if e.reply != nil {
 			e.reply <- reply{err: fmt.Errorf("bus: %q action %q: %w before it ran", s.def.Name, e.action, ErrStopped)}
-			s.pending.Add(-1)
+			s.out.Add(1)
 			n++
 		} else {
 			keep = append(keep, e)
@@ -295,7 +319,7 @@ func (s *service) failLeft() {
 				e.reply <- reply{err: fmt.Errorf("bus: %q action %q: %w before it ran", s.def.Name, e.action, ErrStopped)}
 				n++
 				if !e.recorded {
-					s.pending.Add(-1)
+					s.out.Add(1)
 					continue
 				}
 				e.reply, e.ctx = nil, nil // recorded: it runs at a next start, with no one waiting
@@ -345,7 +369,7 @@ func (s *service) work(ctx context.Context, ready chan<- error) {
 		s.owed = s.owed[1:]
 		e, ok := s.fromRecord(ctx, rec)
 		if !ok {
-			s.pending.Add(-1)
+			s.out.Add(1)
 			continue
 		}
 		if !s.handle(ctx, e) {
@@ -354,6 +378,14 @@ func (s *service) work(ctx context.Context, ready chan<- error) {
 	}
 	s.owed = nil
 	for {
+		select { // the common case, cheaper than the select below
+		case e := <-s.mailbox:
+			if !s.handle(ctx, e) {
+				return
+			}
+			continue
+		default:
+		}
 		select {
 		case e := <-s.mailbox:
 			if !s.handle(ctx, e) {
@@ -380,9 +412,7 @@ func (s *service) work(ctx context.Context, ready chan<- error) {
 // handle runs one message under supervision and reports whether the
 // worker goes on (false: a stop interrupted a restart).
 func (s *service) handle(ctx context.Context, e *envelope) bool {
-	s.running.Store(1)
-	defer s.running.Store(0)
-	defer s.pending.Add(-1)
+	defer s.out.Add(1)
 	if e.ctx != nil && e.ctx.Err() != nil {
 		// The requester gave up before the run: it does not run.
 		s.settle(ctx, e, nil, fmt.Errorf("bus: %q action %q: not run: the requester gave up: %w", s.def.Name, e.action, e.ctx.Err()))
@@ -393,7 +423,10 @@ func (s *service) handle(ctx context.Context, e *envelope) bool {
 			s.fail("store transition failed", err, "id", e.id)
 		}
 	}
-	action := s.def.Actions[e.action]
+	if e.act == nil { // recovered or held: looked up here
+		e.act = s.acts[e.action]
+	}
+	action := e.act.svc
 	for restarts := 0; ; restarts++ {
 		c, err := s.run(ctx, e, action)
 		kind := errors.KindOf(err)
@@ -419,9 +452,16 @@ func (s *service) handle(ctx context.Context, e *envelope) bool {
 		}
 		s.crashes = 0
 		s.settle(ctx, e, c, err)
+		if e.pooled {
+			*e = envelope{}
+			envelopes.Put(e)
+		}
 		return true
 	}
 }
+
+// envelopes recycles the envelopes of submits that ran to their end.
+var envelopes = sync.Pool{New: func() any { return new(envelope) }}
 
 // run runs the action on a context made from the message.
 func (s *service) run(ctx context.Context, e *envelope, action flow.Service) (c *fc.Context, err error) {
@@ -433,21 +473,34 @@ func (s *service) run(ctx context.Context, e *envelope, action flow.Service) (c 
 		defer stop()
 	}
 	c = fc.FromMap(e.body)
-	meta := make(map[string]any, 4+len(e.meta))
-	for k, v := range e.meta {
-		meta[k] = v
+	var meta map[string]any
+	if len(e.meta) == 0 {
+		meta = maps.Clone(e.act.meta) // cheaper than making and filling one
+	} else {
+		meta = make(map[string]any, 4+len(e.meta))
+		for k, v := range e.meta {
+			meta[k] = v
+		}
+		meta["from"], meta["destination"], meta["action"] = "", s.name, e.action
 	}
-	var from any = ""
+	meta["id"] = e.id
 	if e.from != "" {
-		from = e.from
+		meta["from"] = e.from
 	}
-	meta["id"], meta["from"], meta["destination"], meta["action"] = e.id, from, s.name, s.actName[e.action]
 	c.Set("meta", meta)
 	defer func() {
 		if r := recover(); r != nil {
 			err = errors.Recovered(r)
 		}
 	}()
+	if f, ok := action.(*flow.Flow); ok && e.recorded {
+		// a durable message keeps its run's trace, as a channel's does
+		if e.trace == nil {
+			e.trace = new(flow.Trace)
+		}
+		err = f.RunContext(ctx, c, flow.WithTrace(e.trace))
+		return c, err
+	}
 	err = action.Call(ctx, c)
 	return c, err
 }
@@ -497,7 +550,7 @@ func (s *service) leave(ctx context.Context, e *envelope, err error) {
 		return
 	}
 	s.held = append(s.held, e)
-	s.pending.Add(1) // still to run
+	s.in.Add(1) // still to run
 }
 
 // restart brings the service down and up again after a crash, waiting the
@@ -669,6 +722,6 @@ func (s *service) status() ServiceStatus {
 	disabled := s.disabled
 	s.gate.RUnlock()
 	return ServiceStatus{Name: s.def.Name, Internal: s.def.Internal, State: s.state.Load().(string), Disabled: disabled,
-		Queued: len(s.mailbox), Running: int(s.running.Load()), Pending: s.pending.Load(), Capacity: cap(s.mailbox), Processed: s.processed.Load(), Failed: s.failed.Load(),
+		Queued: len(s.mailbox), Pending: s.in.Load() - s.out.Load(), Capacity: cap(s.mailbox), Processed: s.processed.Load(), Failed: s.failed.Load(),
 		Rejected: s.rejected.Load(), Restarts: s.restarts.Load(), Panics: s.panics.Load(), LastError: s.lastErr.Load().(string)}
 }

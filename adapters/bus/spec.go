@@ -77,7 +77,9 @@ type ConfigOptions struct {
 // Built is the bus of a configuration's services and the stores it opened
 // for them, which its owner closes after stopping the bus.
 type Built struct {
-	Bus    *Bus
+	// Bus holds the services, not started.
+	Bus *Bus
+	// Stores are the stores opened for durable mailboxes.
 	Stores []store.Store
 }
 

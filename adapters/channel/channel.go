@@ -834,6 +834,12 @@ func (c *Channel) left(m *message.Message, err error) Result {
 // when not nil, is the JSON of the context to start from instead of the
 // payload's (ReplayFrom).
 func (c *Channel) run(ctx context.Context, m *message.Message, opts []flow.RunOption, begun bool, base []byte) Result {
+	return c.runMessage(ctx, m, opts, begun, begun, base)
+}
+
+// runMessage is run; fresh says the message was stored by this delivery
+// (Begin), so it has no journal yet.
+func (c *Channel) runMessage(ctx context.Context, m *message.Message, opts []flow.RunOption, begun, fresh bool, base []byte) Result {
 	c.running.Add(1)
 	defer c.running.Add(-1)
 	ctx = withRun(ctx, c.cfg.Name, m.ID)
@@ -850,7 +856,10 @@ func (c *Channel) run(ctx context.Context, m *message.Message, opts []flow.RunOp
 		}
 	}
 	var dj *runJournal
-	if c.durable != nil {
+	if c.durable != nil && fresh {
+		dj = &runJournal{c: c, id: m.ID}
+		opts = append(opts[:len(opts):len(opts)], flow.WithJournal(dj))
+	} else if c.durable != nil {
 		var err error
 		if dj, err = c.prepareDurable(ctx, m); err != nil {
 			if ce, ok := errors.AsType[*flow.ChangedError](err); ok {
@@ -869,12 +878,12 @@ func (c *Channel) run(ctx context.Context, m *message.Message, opts []flow.RunOp
 		tr = traces.Get().(*flow.Trace)
 		defer traces.Put(tr)
 	}
-	ctx = redact.WithPaths(ctx, c.redact)
 	var traceID string
 	endRun := func(error) {}
 	if c.cfg.Observer != nil {
 		ctx, traceID, endRun = c.cfg.Observer.BeginRun(ctx, c.cfg.Name, c.cfg.Flow.Name(), m)
 	}
+	ctx = redact.WithPaths(ctx, c.redact)
 	for restarts := 0; ; restarts++ {
 		if dj != nil && restarts > 0 {
 			if err = dj.reload(ctx); err != nil {

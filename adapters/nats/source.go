@@ -167,7 +167,23 @@ func (s *Source) Run(ctx context.Context, h channel.Handler) error {
 	hbDone := make(chan struct{})
 	var hbWG sync.WaitGroup
 	hbWG.Go(func() { s.heartbeats(hbDone, &mu, running) })
-	sem := make(chan struct{}, s.spec.Concurrency)
+	// A pool of long-lived workers: a goroutine per message would grow
+	// its stack anew for every run.
+	work := make(chan jetstream.Msg)
+	for range s.spec.Concurrency {
+		wg.Go(func() {
+			for msg := range work {
+				f := &inflight{msg: msg, start: time.Now()}
+				mu.Lock()
+				running[f] = struct{}{}
+				mu.Unlock()
+				s.handle(hctx, h, msg)
+				mu.Lock()
+				delete(running, f)
+				mu.Unlock()
+			}
+		})
+	}
 	for ctx.Err() == nil {
 		msg, err := it.Next(jetstream.NextContext(ctx))
 		if err != nil {
@@ -181,19 +197,9 @@ func (s *Source) Run(ctx context.Context, h channel.Handler) error {
 			}
 			continue
 		}
-		sem <- struct{}{}
-		f := &inflight{msg: msg, start: time.Now()}
-		mu.Lock()
-		running[f] = struct{}{}
-		mu.Unlock()
-		wg.Go(func() {
-			defer func() { <-sem }()
-			s.handle(hctx, h, msg)
-			mu.Lock()
-			delete(running, f)
-			mu.Unlock()
-		})
+		work <- msg
 	}
+	close(work)
 	// Stopping: messages fetched but not started go back at once, for
 	// another worker (else they would wait for ack_wait).
 	it.Drain()

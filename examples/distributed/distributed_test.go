@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
@@ -106,7 +105,8 @@ func startWorker(t *testing.T, bin string, args []string, admin, logPath string)
 // part way and restarts it, and proves that every order is booked, once
 // per id in the ledger (its effect), none is lost, every worker's store
 // ends with nothing unfinished, and the stream's work is done (consumer
-// pending 0). SVCFLOW_DISTRIBUTED_MESSAGES sets the count (default
+// pending 0). The first worker runs the embedded nats-server, the others
+// connect to it. SVCFLOW_DISTRIBUTED_MESSAGES sets the count (default
 // 3,000, to keep CI short; the run is 20,000).
 func TestThreeWorkersOneKilled(t *testing.T) {
 	if testing.Short() {
@@ -123,12 +123,10 @@ func TestThreeWorkersOneKilled(t *testing.T) {
 	build.Stderr = os.Stderr
 	require.NoError(t, build.Run())
 
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: freePort(t), JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true})
-	require.NoError(t, err)
-	ns.Start()
-	defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
-	require.True(t, ns.ReadyForConnections(10*time.Second))
-	url := ns.ClientURL()
+	// Worker 0 runs the embedded nats-server (JetStream under its --data),
+	// as on one machine; the others connect to it.
+	listen := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	url := "nats://" + listen
 
 	led := &ledger{calls: map[string]int{}}
 	ls := httptest.NewServer(led)
@@ -137,10 +135,13 @@ func TestThreeWorkersOneKilled(t *testing.T) {
 	logs := t.TempDir()
 	var datas []string
 	args := func(i int) []string {
-		return []string{"serve", "distributed.yaml", "--data", datas[i], "--drain", "10s",
+		a := []string{"serve", "distributed.yaml", "--data", datas[i], "--drain", "10s",
 			"--set", "vars.ledger=" + ls.URL,
-			"--set", "channels.orders.from.nats.url=" + url,
 			"--set", "channels.orders.from.nats.ack_wait=3s"}
+		if i == 0 {
+			return append(a, "--set", "channels.orders.from.nats.listen="+listen)
+		}
+		return append(a, "--set", "channels.orders.from.nats.url="+url)
 	}
 	workers := make([]*worker, 3)
 	for i := range workers {
@@ -195,9 +196,9 @@ func TestThreeWorkersOneKilled(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, uint64(0), info.State.Msgs, "a work-queue stream is empty once every message is acked")
 
-	for i, w := range workers {
-		require.NoError(t, w.cmd.Process.Signal(syscall.SIGTERM))
-		require.NoError(t, <-w.done, "worker %d exits 0 on SIGTERM", i)
+	for i := len(workers) - 1; i >= 0; i-- { // the server's worker last
+		require.NoError(t, workers[i].cmd.Process.Signal(syscall.SIGTERM))
+		require.NoError(t, <-workers[i].done, "worker %d exits 0 on SIGTERM", i)
 	}
 
 	// Every order is done in some worker's store; no store has an order

@@ -59,6 +59,12 @@ func busCmd(ctx context.Context, e *Env, args []string) int {
 		fmt.Fprintf(e.Stderr, "flowrun bus: the configuration declares no services (add a services: section)\n")
 		return ExitFailure
 	}
+	defer func() {
+		// the configuration's providers: closed after the services that use them
+		if err := cfg.Providers().Close(context.WithoutCancel(ctx)); err != nil {
+			fmt.Fprintf(e.Stderr, "flowrun bus: closing providers: %v\n", err)
+		}
+	}()
 	msg, code, ok := e.readInput(c, cfg, "", *input)
 	if !ok {
 		return code

@@ -518,9 +518,9 @@ func (lf *LoadFlags) Register(fs *flag.FlagSet) {
 
 // Registry returns a registry with the program's services.
 func (e *Env) Registry(lf *LoadFlags) (*config.Registry, error) {
-	// The log built-in writes to this program's standard error (or the
-	// --log handler), with the keys a channel redacts masked; a
-	// WithRegistryOptions logger, given later, wins.
+	// The log built-in writes to this program's standard error, with the
+	// keys a channel redacts masked; a WithRegistryOptions logger, given
+	// later, wins.
 	log := e.log
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(e.Stderr, nil))
