@@ -351,9 +351,10 @@ func (b *Bus) Start(ctx context.Context) error {
 }
 
 // Stop stops the transport, the custom services (in reverse order), then
-// the internal ones. Each drains its mailbox until ctx ends; messages
-// still queued then are left: a durable mailbox keeps them for the next
-// start, a request waiting for one of them gets ErrStopped.
+// the internal ones. Each drains its mailbox until ctx ends; the messages
+// still queued then are kept to run first at the next start (a durable
+// mailbox also keeps them for the next process), and a request waiting
+// for one of them gets ErrStopped.
 func (b *Bus) Stop(ctx context.Context) error {
 	b.bgMu.Lock()
 	b.bgClosed = true
@@ -387,7 +388,6 @@ func (b *Bus) Stop(ctx context.Context) error {
 				if err := s.stop(ctx, false); err != nil {
 					errs = append(errs, err)
 				}
-				s.failLeft()
 			}
 		}
 	}
@@ -414,9 +414,9 @@ func (b *Bus) StartService(ctx context.Context, name string) error {
 	return s.start(ctx)
 }
 
-// StopService stops a custom service gracefully (see [Bus.Stop]); later
-// messages to it fail with ErrStopped until StartService. Internal
-// services are refused with ErrInternal.
+// StopService stops a custom service gracefully, as [Bus.Stop] stops
+// each service; later messages to it fail with ErrStopped until
+// StartService. Internal services are refused with ErrInternal.
 func (b *Bus) StopService(ctx context.Context, name string) error {
 	s, err := b.local(name)
 	if err != nil {
