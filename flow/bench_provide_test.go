@@ -57,6 +57,9 @@ func BenchmarkB14Provided(b *testing.B) {
 // TestProvidedInjectionAllocations: injecting a singleton allocates
 // nothing more than the closure does.
 func TestProvidedInjectionAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector makes sync.Pool drop items: allocation counts vary")
+	}
 	injected, closure := b14Flows(t)
 	ctx := context.Background()
 	c := fc.FromMap(map[string]any{"net": 8.0})

@@ -168,6 +168,9 @@ func (f *fork) build(b *builder, path string, in keys) (runner, keys, *Node) {
 		}
 	}
 	n := &Node{Kind: KindFork, Name: name, Path: p, Label: f.key}
+	if f.isSelect {
+		n.Label = name // no expression: drawn as select(name)
+	}
 	var outs []keys
 	hasDefault := false
 	at := b.fork()

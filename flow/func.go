@@ -103,8 +103,8 @@ type funcService[In, Out any] struct {
 	name     string
 	fn       func(context.Context, In) (Out, error)
 	in, out  []binding
-	prov     []binding   // fields filled from providers
-	inj      []*injected // their providers, once injected
+	prov     []binding  // fields filled from providers
+	inj      []injected // their providers, once injected
 	outMap   bool
 	outKeys  []fc.KeyInfo // the keys a map output declares
 	contract Contract
@@ -162,10 +162,11 @@ func (f *funcService[In, Out]) call(ctx context.Context, c *fc.Context, fr *fram
 		if len(f.inj) != len(f.prov) {
 			return f.notInjected()
 		}
-		for _, in := range f.inj {
-			// A singleton already made is copied in place; the rest is fill's.
-			if im := in.single.Load(); im != nil && im.words == 2 {
-				*(*[2]unsafe.Pointer)(unsafe.Add(base, in.offset)) = im.w
+		for i := range f.inj {
+			// A singleton of an interface type already made is copied in
+			// place; the rest is fill's.
+			if in := &f.inj[i]; in.ready.Load() == 3 {
+				*(*[2]unsafe.Pointer)(unsafe.Add(base, in.offset)) = in.w
 			} else if err := in.fill(ctx, base); err != nil {
 				return err
 			}

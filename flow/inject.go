@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"sync"
 	"sync/atomic"
 	"unsafe"
 
@@ -22,48 +23,94 @@ type Injectable interface {
 	Inject(c *provide.Container) (Service, error)
 }
 
+// ProvidedField is a field of a [Func] input that receives a provided
+// value: for catalogs.
+type ProvidedField struct {
+	Field string       // the Go field
+	Type  reflect.Type // the provided type
+	Name  string       // the provider's name ("" for the unnamed one)
+}
+
+// String returns "cache.Cache" or `*main.Vendor (named "eu")`.
+func (p ProvidedField) String() string {
+	if p.Name == "" {
+		return p.Type.String()
+	}
+	return fmt.Sprintf("%s (named %q)", p.Type, p.Name)
+}
+
+// ProvidedFields returns the fields of svc's input that receive provided
+// values (see [Func]), seen through [Named]; none for other services.
+func ProvidedFields(svc Service) []ProvidedField {
+	for {
+		switch s := svc.(type) {
+		case *named:
+			svc = s.Service
+		case interface{ providedFields() []ProvidedField }:
+			return s.providedFields()
+		default:
+			return nil
+		}
+	}
+}
+
+func (f *funcService[In, Out]) providedFields() []ProvidedField {
+	var out []ProvidedField
+	for _, b := range f.prov {
+		out = append(out, ProvidedField{Field: b.field, Type: b.typ, Name: b.pname})
+	}
+	return out
+}
+
 // Provide gives the flow's steps the values of c: a [Func] input field
 // tagged `provide:""` receives the unnamed provider of its type,
 // `provide:"name"` the one registered with provide.Named(name). Build
 // checks every such field against c. A flow whose providers include
 // per-run values gives each run a scope of its own, closed (its values
 // closed in reverse order) when the run ends; a nested flow shares the
-// run's scope. The container's singletons are closed by whoever made it
-// (provide.Container.Close), after the flows that use it.
+// run's scope (a [Tap] still running after its run ends gets an error
+// instead of a closed value). The container's singletons are closed by
+// whoever made it (provide.Container.Close), after the flows that use it.
 func (b *Builder) Provide(c *provide.Container) *Builder {
 	b.providers = c
 	return b
 }
 
 // injected is a provided field of a Func input, bound to its provider.
+// Once a singleton is made, a pointer-shaped or interface one is kept as
+// the words the field holds (w, published by ready), copied into each
+// call's input without reflection (the stores keep the garbage
+// collector's write barriers); any other type is kept as a reflect.Value.
 type injected struct {
+	ready  atomic.Uint32 // 0: not made; 1: rv; 2: w[0] (one word); 3: w (two words)
+	w      [2]unsafe.Pointer
+	offset uintptr
 	b      *provide.Binding
 	typ    reflect.Type
-	offset uintptr
 	field  string
-	single atomic.Pointer[image] // a singleton, as the field holds it
+	mu     sync.Mutex    // guards the first store
+	rv     reflect.Value // set before ready
 }
 
-// image is a singleton as a field of its type holds it: copied into each
-// call's input. A pointer-shaped or interface field is one or two words,
-// copied without reflection (the stores keep the garbage collector's
-// write barriers); any other type goes through reflect.
-type image struct {
-	words int // 1 or 2: copy w; 0: use rv
-	w     [2]unsafe.Pointer
-	rv    reflect.Value
-}
-
-func newImage(rv reflect.Value) *image {
-	im := &image{rv: rv}
+// keep records a singleton's value, as the field holds it.
+func (in *injected) keep(rv reflect.Value) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.ready.Load() != 0 {
+		return
+	}
 	p := rv.Addr().UnsafePointer()
 	switch rv.Kind() {
 	case reflect.Pointer, reflect.Map, reflect.Chan, reflect.Func, reflect.UnsafePointer:
-		im.words, im.w[0] = 1, *(*unsafe.Pointer)(p)
+		in.w[0] = *(*unsafe.Pointer)(p)
+		in.ready.Store(2)
 	case reflect.Interface:
-		im.words, im.w = 2, *(*[2]unsafe.Pointer)(p)
+		in.w = *(*[2]unsafe.Pointer)(p)
+		in.ready.Store(3)
+	default:
+		in.rv = rv
+		in.ready.Store(1)
 	}
-	return im
 }
 
 // Inject implements [Injectable]: it binds each provided field of the
@@ -75,7 +122,8 @@ func (f *funcService[In, Out]) Inject(c *provide.Container) (Service, error) {
 	nf := &funcService[In, Out]{name: f.name, fn: f.fn, in: f.in, out: f.out, prov: f.prov, outMap: f.outMap,
 		contract: f.contract, outKeys: f.outKeys}
 	var errs []error
-	for _, b := range f.prov {
+	nf.inj = make([]injected, len(f.prov))
+	for i, b := range f.prov {
 		if c == nil {
 			errs = append(errs, fmt.Errorf("field %s: provided %s: %w (the flow has no container: Builder.Provide)", b.field, b.typ, provide.ErrMissing))
 			continue
@@ -85,7 +133,8 @@ func (f *funcService[In, Out]) Inject(c *provide.Container) (Service, error) {
 			errs = append(errs, fmt.Errorf("field %s: %w", b.field, err))
 			continue
 		}
-		nf.inj = append(nf.inj, &injected{b: pb, typ: b.typ, offset: b.offset, field: b.field})
+		in := &nf.inj[i]
+		in.b, in.typ, in.offset, in.field = pb, b.typ, b.offset, b.field
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -102,22 +151,22 @@ func (f *funcService[In, Out]) notInjected() error {
 // fill sets the provided field in the input at base.
 func (in *injected) fill(ctx context.Context, base unsafe.Pointer) error {
 	dst := unsafe.Add(base, in.offset)
-	if im := in.single.Load(); im != nil {
-		switch im.words {
-		case 1:
-			*(*unsafe.Pointer)(dst) = im.w[0]
-		case 2:
-			*(*[2]unsafe.Pointer)(dst) = im.w
-		default:
-			reflect.NewAt(in.typ, dst).Elem().Set(im.rv)
-		}
+	switch in.ready.Load() {
+	case 3:
+		*(*[2]unsafe.Pointer)(dst) = in.w
+		return nil
+	case 2:
+		*(*unsafe.Pointer)(dst) = in.w[0]
+		return nil
+	case 1:
+		reflect.NewAt(in.typ, dst).Elem().Set(in.rv)
 		return nil
 	}
 	v, err := in.b.Get(ctx)
 	if err != nil {
 		return fmt.Errorf("field %s: %w", in.field, err)
 	}
-	rv := reflect.New(in.typ).Elem() // addressable: newImage reads its words
+	rv := reflect.New(in.typ).Elem() // addressable: keep reads its words
 	if v != nil {
 		vv := reflect.ValueOf(v)
 		if !vv.Type().AssignableTo(in.typ) {
@@ -126,7 +175,7 @@ func (in *injected) fill(ctx context.Context, base unsafe.Pointer) error {
 		rv.Set(vv)
 	}
 	if !in.b.PerRun() {
-		in.single.Store(newImage(rv))
+		in.keep(rv)
 	}
 	reflect.NewAt(in.typ, dst).Elem().Set(rv)
 	return nil

@@ -188,3 +188,38 @@ func TestProvidedNamedAndErrors(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 2.0, out.View()["gross"])
 }
+
+// TestProvidedFieldShapes: singletons of one-word, two-word and other
+// types are copied into their fields, and the fields beside them keep
+// their values, call after call.
+func TestProvidedFieldShapes(t *testing.T) {
+	type Limits struct {
+		Max  int
+		Name string
+	}
+	c := provide.New()
+	require.NoError(t, provide.Value(c, &Rates{VAT: 0.5}))
+	require.NoError(t, provide.Value[Pricer](c, vatPricer{&Rates{VAT: 1}}))
+	require.NoError(t, provide.Value(c, Limits{Max: 7, Name: "eu"}))
+	require.NoError(t, provide.Value(c, map[string]int{"x": 1}))
+	f := flow.New("shapes", flow.Func("s", func(ctx context.Context, in struct {
+		A      int
+		Rates  *Rates `provide:""`
+		B      int
+		P      Pricer `provide:""`
+		C      int
+		Limits Limits `provide:""`
+		D      int
+		M      map[string]int `provide:""`
+		E      int
+	}) (map[string]any, error) {
+		return map[string]any{"sum": in.A + in.B + in.C + in.D + in.E, "vat": in.Rates.VAT, "price": in.P.Price(1),
+			"limit": in.Limits.Name, "x": in.M["x"]}, nil
+	})).Input(fc.Key[int]("a"), fc.Key[int]("b"), fc.Key[int]("c"), fc.Key[int]("d"), fc.Key[int]("e")).Provide(c).MustBuild()
+	for i := range 3 {
+		out, err := f.Run(t.Context(), map[string]any{"a": 1, "b": 10, "c": 100, "d": 1000, "e": 10000 + i})
+		require.NoError(t, err)
+		assert.Equal(t, map[string]any{"sum": 11111 + i, "vat": 0.5, "price": 2.0, "limit": "eu", "x": 1},
+			map[string]any{"sum": out.View()["sum"], "vat": out.View()["vat"], "price": out.View()["price"], "limit": out.View()["limit"], "x": out.View()["x"]})
+	}
+}

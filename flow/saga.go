@@ -318,6 +318,7 @@ func (u *undoRunner) run(ctx context.Context, r *runState, c *fc.Context) error 
 		ran = new(atomic.Bool)
 		inner = context.WithValue(ctx, sagaKey{}, &sagaFrame{log: fr.log, scope: ran})
 	}
+	started := ctx.Err() == nil // a step canceled before it began did nothing
 	err := u.runner.run(inner, r, c)
 	completed := err == nil || err == errThrough // errThrough: it ran, the run ends after it
 	switch {
@@ -327,7 +328,7 @@ func (u *undoRunner) run(ctx context.Context, r *runState, c *fc.Context) error 
 		if fr.scope != nil {
 			fr.scope.Store(true)
 		}
-	case !completed && fr.log.failedToo:
+	case !completed && fr.log.failedToo && started:
 		fr.log.add(undoEntry{name: u.name, path: u.path, undo: u.undo, c: c})
 	}
 	return err
@@ -383,11 +384,16 @@ const DefaultCompensationTimeout = 30 * time.Second
 // undo from [Compensate], or by implementing [Compensator]. A step that
 // did not run (a [When] whose condition did not hold, a case not taken) is
 // never undone; neither, by default, is the step that failed (see
-// [SagaGroup.CompensateFailed]).
+// [SagaGroup.CompensateFailed]). A step that completed several times (in
+// [Each], [Until]) is undone once per time, each with its own context.
 //
 // A saga nested in another one that completes hands what it completed to
 // the enclosing saga, which undoes it if it fails later; one that fails
 // undoes its own steps before the error reaches the enclosing saga.
+//
+// In a durable run (WithJournal), a saga whose steps are journaled does not
+// compensate when the run parks (waiting), or ends with a Fatal or a
+// cancellation: the run resumes later after the steps it completed.
 //
 // When the run's context is canceled, compensation runs on a fresh context
 // (values kept, cancellation dropped) bounded by [SagaGroup.CompensationTimeout].
@@ -461,7 +467,24 @@ func (s *sagaRunner) run(ctx context.Context, r *runState, c *fc.Context) error 
 		}
 		return err
 	}
+	if r.journaled(ctx) && resumes(err) {
+		// A durable run that parked, or that will run again after a
+		// Fatal or a cancellation, resumes after its journaled steps:
+		// they stay done.
+		return err
+	}
 	return s.compensate(ctx, r, done, err)
+}
+
+// resumes reports whether a durable run that ended with err runs again
+// from its journal: it parked (waiting), or its processor failed (fatal)
+// or stopped (canceled).
+func resumes(err error) bool {
+	switch errors.KindOf(err) {
+	case errors.KindWaiting, errors.KindFatal, errors.KindCanceled:
+		return true
+	}
+	return false
 }
 
 // compensate undoes done steps in reverse order and joins their errors to

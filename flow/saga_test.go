@@ -290,3 +290,83 @@ func TestWhenFunc(t *testing.T) {
 	assert.Equal(t, "when(p)", se.Step)
 	assert.ErrorContains(t, err, "bad predicate")
 }
+
+// TestSagaCompensateFailedCanceledBranch: with CompensateFailed, a branch
+// canceled by another's failure while it ran is undone too.
+func TestSagaCompensateFailedCanceledBranch(t *testing.T) {
+	l := &undoLog{}
+	started := make(chan struct{})
+	slow := flow.Compensate(flow.Step("slow", func(ctx context.Context, c *fc.Context) error {
+		close(started)
+		<-ctx.Done()
+		return ctx.Err()
+	}), l.undo("slow"))
+	failing := flow.Compensate(flow.Step("failing", func(ctx context.Context, c *fc.Context) error {
+		<-started
+		return errors.New("boom")
+	}), l.undo("failing"))
+	f := flow.New("order", flow.Saga(l.cu("a"), flow.All(slow, failing)).CompensateFailed()).MustBuild()
+	_, err := f.Run(t.Context(), nil)
+	require.ErrorContains(t, err, "boom")
+	got := l.undos()
+	require.Len(t, got, 3)
+	assert.ElementsMatch(t, []string{"undo slow", "undo failing"}, got[:2])
+	assert.Equal(t, "undo a", got[2])
+}
+
+// TestSagaUndoesResumedSteps: a durable run that ends with a Fatal (the
+// processor failed; the run resumes later) does not compensate; the run
+// that resumes it skips the steps completed, and when its saga then fails
+// it undoes them once.
+func TestSagaUndoesResumedSteps(t *testing.T) {
+	l := &undoLog{}
+	fatal := true
+	f := flow.New("order", flow.Saga(l.cu("a"), flow.When("true", l.cu("b")),
+		flow.Step("c", func(ctx context.Context, c *fc.Context) error {
+			if fatal {
+				return errors.Fatal(errors.New("database connection lost"))
+			}
+			return errors.Stop("declined")
+		}))).MustBuild()
+	j := newJournal()
+	_, err := f.Run(t.Context(), nil, flow.WithJournal(j))
+	require.True(t, errors.IsFatal(err), "%v", err)
+	assert.Equal(t, []string{"a", "b"}, l.get(), "not compensated: the run resumes")
+
+	fatal = false
+	var tr flow.Trace
+	_, err = f.Run(t.Context(), nil, flow.WithJournal(j), flow.WithTrace(&tr))
+	require.True(t, errors.IsStop(err), "%v", err)
+	assert.Equal(t, []string{"a", "b", "undo b", "undo a"}, l.get(), "a and b resumed, not run again, and undone once")
+	var outcomes []string
+	for _, s := range tr.Steps {
+		outcomes = append(outcomes, s.Name+"="+s.Outcome.String())
+	}
+	assert.Equal(t, []string{"a=resumed", "b=resumed", "c=stop", "compensate(b)=ok", "compensate(a)=ok"}, outcomes)
+
+	// Without a journal, a Fatal compensates: the message runs again from
+	// the top.
+	l2 := &undoLog{}
+	fatal = true
+	f = flow.New("order", flow.Saga(l2.cu("a"), flow.Step("c", func(ctx context.Context, c *fc.Context) error {
+		return errors.Fatal(errors.New("database connection lost"))
+	}))).MustBuild()
+	_, err = f.Run(t.Context(), nil)
+	require.Error(t, err)
+	assert.Equal(t, []string{"a", "undo a"}, l2.get())
+}
+
+// parker parks a durable run until a signal.
+type parker struct{ flow.Service }
+
+func (p parker) Park(c *fc.Context) (flow.Wait, bool) { return flow.Wait{Signal: "approved"}, true }
+
+// TestSagaDoesNotCompensateAParkedRun: a durable run that parks inside a
+// saga waits; nothing is undone.
+func TestSagaDoesNotCompensateAParkedRun(t *testing.T) {
+	l := &undoLog{}
+	f := flow.New("order", flow.Saga(l.cu("a"), parker{l.do("wait")})).MustBuild()
+	_, err := f.Run(t.Context(), nil, flow.WithJournal(newJournal()))
+	assert.Equal(t, errors.KindWaiting, errors.KindOf(err), "%v", err)
+	assert.Equal(t, []string{"a"}, l.get())
+}

@@ -159,3 +159,20 @@ func Example() {
 	// file:orders.db <nil>
 	// <nil>
 }
+
+func ExamplePerRun() {
+	c := provide.New()
+	n := 0
+	provide.MustRegister[*Config](c, func() *Config { n++; return &Config{DSN: fmt.Sprint("run ", n)} }, provide.PerRun())
+	for range 2 {
+		s := provide.NewScope() // a flow makes one per run
+		ctx := provide.WithScope(context.Background(), s)
+		a, _ := provide.Get[*Config](ctx, c, "")
+		b, _ := provide.Get[*Config](ctx, c, "")
+		fmt.Println(a.DSN, a == b)
+		_ = s.Close(ctx)
+	}
+	// Output:
+	// run 1 true
+	// run 2 true
+}

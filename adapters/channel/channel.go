@@ -748,6 +748,12 @@ func (c *Channel) left(m *message.Message, err error) Result {
 // begun says the store already has the message in Processing (a new
 // message recorded with Begin); else run records that transition.
 func (c *Channel) run(ctx context.Context, m *message.Message, opts []flow.RunOption, begun bool) Result {
+	return c.runMessage(ctx, m, opts, begun, begun)
+}
+
+// runMessage is run; fresh says the message was stored by this delivery
+// (Begin), so it has no journal yet.
+func (c *Channel) runMessage(ctx context.Context, m *message.Message, opts []flow.RunOption, begun, fresh bool) Result {
 	c.running.Add(1)
 	defer c.running.Add(-1)
 	ctx = withRun(ctx, c.cfg.Name, m.ID)
@@ -764,7 +770,10 @@ func (c *Channel) run(ctx context.Context, m *message.Message, opts []flow.RunOp
 		}
 	}
 	var dj *runJournal
-	if c.durable != nil {
+	if c.durable != nil && fresh {
+		dj = &runJournal{c: c, id: m.ID}
+		opts = append(opts[:len(opts):len(opts)], flow.WithJournal(dj))
+	} else if c.durable != nil {
 		var err error
 		if dj, err = c.prepareDurable(ctx, m); err != nil {
 			if ce, ok := errors.AsType[*flow.ChangedError](err); ok {

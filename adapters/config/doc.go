@@ -30,6 +30,8 @@
 //	version: 1                         # optional; 1 is the only version
 //	vars:                              # constants templates read: {{var "api"}}
 //	  api: http://localhost:8080
+//	providers:                         # values Go Func steps receive (Config.Providers)
+//	  cache: {cache: {backend: sqlite, path: cache.db, ttl: 10m}}
 //	flows:
 //	  orders:
 //	    description: price and charge an order
@@ -52,6 +54,15 @@
 //	channels: {...}                      # kept unread for the channel adapters (Config.Channels)
 //	services: {...}                      # kept unread for the bus, package adapters/bus (Config.Services)
 //	tests: [...]                         # cases for `flowrun test` (see below)
+//
+// Each entry of providers: is a provider component ({kind: spec}) whose
+// value is provided under the entry's name and, when no other entry has
+// its type, as the unnamed value of that type: a registered flow.Func
+// whose input has a field of that type tagged `provide:""` (or
+// `provide:"name"`) receives it; a field with no provider is an error at
+// the step. Loading constructs nothing: a value is made on first use, and
+// whoever runs the flows closes them with Config.Providers().Close.
+// Relative paths of provider files are in [WithDataDir].
 //
 // A step is a mapping with one kind key and optional modifiers:
 //

@@ -85,6 +85,13 @@ flows:
 	assert.Equal(t, 102, out.View()["n"], "a singleton, shared by the runs")
 	assert.Equal(t, before+1, counterOpened.Load())
 	require.NoError(t, cfg.Providers().Close(context.Background()))
+
+	for _, si := range reg.ServicesIn(comps) {
+		if si.Name == "ticket" {
+			require.Len(t, si.Given, 1, "the catalog says what it is given")
+			assert.Equal(t, `*config_test.Counter (named "tickets")`, si.Given[0].String())
+		}
+	}
 }
 
 func TestProvidersSectionErrors(t *testing.T) {

@@ -50,7 +50,7 @@ func (r registered) owner(name string) flow.Service {
 	if r.shared == nil {
 		return renamed(name, r.svc)
 	}
-	return &reference{name: name, shared: r.shared, svc: r.svc}
+	return newReference(name, r.shared, r.svc)
 }
 
 // shared is a ready service with a lifecycle and the count of its
@@ -133,7 +133,7 @@ func (r *reference) Prepare(known map[string]reflect.Type) (flow.Service, error)
 	if err != nil || ps == nil {
 		return r, err
 	}
-	return &reference{name: r.name, shared: r.shared, svc: ps}, nil
+	return newReference(r.name, r.shared, ps), nil
 }
 
 // Inject gives the shared service its provided values, if it takes any:
@@ -147,15 +147,26 @@ func (r *reference) Inject(c *provide.Container) (flow.Service, error) {
 	if err != nil || is == nil {
 		return r, err
 	}
-	return &reference{name: r.name, shared: r.shared, svc: is}, nil
+	return newReference(r.name, r.shared, is), nil
 }
 
 // Compensate undoes the step, if the shared service can.
-func (r *reference) Compensate(ctx context.Context, c *fc.Context, cause error) error {
-	if cp, ok := r.svc.(flow.Compensator); ok {
-		return cp.Compensate(ctx, c, cause)
+func (r *compensating) Compensate(ctx context.Context, c *fc.Context, cause error) error {
+	return r.svc.(flow.Compensator).Compensate(ctx, c, cause)
+}
+
+// compensating is a reference to a service that can compensate: only
+// those are flow.Compensators, so a saga undoes nothing for the others.
+type compensating struct{ *reference }
+
+// newReference returns a reference to svc, a compensating one when svc
+// can compensate.
+func newReference(name string, sh *shared, svc flow.Service) flow.Service {
+	r := &reference{name: name, shared: sh, svc: svc}
+	if _, ok := svc.(flow.Compensator); ok {
+		return &compensating{r}
 	}
-	return nil
+	return r
 }
 
 // Wait waits for the taps of a shared flow.
@@ -378,6 +389,9 @@ type ServiceInfo struct {
 	// factories, whose contract depends on their arguments).
 	Needs    []fc.KeyInfo
 	Provides []fc.KeyInfo
+	// Given are the provided values a registered service's input receives
+	// (the providers: section, see flow.Builder.Provide).
+	Given []flow.ProvidedField
 	// Inputs and Outputs describe in words what a step reads and writes
 	// when its contract depends on how a step configures it (call, a
 	// factory).
@@ -414,6 +428,9 @@ func (r *Registry) ServicesIn(comps *component.Registry) []ServiceInfo {
 			if c, ok := reg.svc.(flow.Contractor); ok {
 				ct := c.Contract()
 				si.Needs, si.Provides = ct.Needs, ct.Provides
+			}
+			if g := flow.ProvidedFields(reg.svc); len(g) > 0 {
+				si.Given = g
 			}
 		} else {
 			si.Example = "{use: " + name + ", with: {...}}"

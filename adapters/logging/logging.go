@@ -15,6 +15,8 @@ import (
 	"log/slog"
 	"strings"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/svcflow/svcflow/adapters/channel"
 )
 
@@ -62,8 +64,9 @@ func durationString(_ []string, a slog.Attr) slog.Attr {
 
 // Handler returns h tagging every record logged with the context of a
 // channel's run with the attributes channel and message_id (see
-// channel.MessageFrom). Records logged without such a context pass
-// unchanged.
+// channel.MessageFrom), and, when the run is traced (package telemetry),
+// trace_id and span_id: the span of the step that logs. Records logged
+// without such a context pass unchanged.
 func Handler(h slog.Handler) slog.Handler { return &tagging{h: h} }
 
 type tagging struct{ h slog.Handler }
@@ -74,6 +77,9 @@ func (t *tagging) Handle(ctx context.Context, r slog.Record) error {
 	if ch, id, ok := channel.MessageFrom(ctx); ok {
 		r = r.Clone()
 		r.AddAttrs(slog.String("channel", ch), slog.String("message_id", id))
+		if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+			r.AddAttrs(slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
+		}
 	}
 	return t.h.Handle(ctx, r)
 }

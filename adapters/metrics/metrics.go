@@ -19,8 +19,8 @@
 // redelivered or run again at the next start) and duplicate (answered
 // from the store). The channel gauges are read at each scrape: from the
 // channel's status (in flight, recovering, up, store writable) and from
-// its store (owed: pending or processing; waiting and dead: messages in
-// those states, for stores that have them).
+// its store (owed: pending or processing; waiting: parked by a durable
+// run; dead: dead letters, once stores have a dead state).
 //
 // A [Registry] is safe for concurrent use. Observing a step takes a read
 // lock, a map lookup and the histogram's atomic adds, with no allocation
@@ -193,8 +193,9 @@ func (r *Registry) gather() ([]*dto.MetricFamily, error) {
 	return gs.Gather()
 }
 
-// Handler serves the metrics in the format the scraper asks for
-// (Prometheus text, or OpenMetrics).
+// Handler serves the metrics in the Prometheus text format, compressed
+// when the scraper accepts gzip. A collector that fails (a store count
+// that timed out) leaves its series out; the others are served.
 func (r *Registry) Handler() http.Handler {
 	return promhttp.HandlerFor(prometheus.GathererFunc(r.gather), promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 }
@@ -266,8 +267,8 @@ func (c channelCollector) Collect(out chan<- prometheus.Metric) {
 			out <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(n), st.Name)
 		}
 		count(descOwed, store.Pending, store.Processing)
-		count(descWaiting, "waiting")
-		count(descDead, "dead")
+		count(descWaiting, store.Waiting)
+		count(descDead, "dead") // a state of its own for dead letters, once stores have it
 	}
 }
 

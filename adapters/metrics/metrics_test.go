@@ -227,7 +227,7 @@ func TestLint(t *testing.T) {
 	out := b.String()
 	for _, family := range []string{"go_goroutines", "go_gc_duration_seconds", "process_cpu_seconds_total",
 		"svcflow_build_info", "svcflow_step_duration_seconds", "svcflow_messages_total", "svcflow_messages_in_flight",
-		"svcflow_messages_owed", "svcflow_messages_recovering", "svcflow_channel_up", "svcflow_channel_restarts_total",
+		"svcflow_messages_owed", "svcflow_messages_waiting", "svcflow_messages_recovering", "svcflow_channel_up", "svcflow_channel_restarts_total",
 		"svcflow_store_writable", "svcflow_http_responses_total"} {
 		assert.Contains(t, out, "# TYPE "+family+" ", family)
 	}

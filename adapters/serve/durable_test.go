@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +14,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/svcflow/svcflow/adapters/component"
+	"github.com/svcflow/svcflow/adapters/config"
 	"github.com/svcflow/svcflow/adapters/serve"
 	"github.com/svcflow/svcflow/adapters/store"
 )
@@ -108,10 +112,20 @@ func TestServeDurableSpecErrors(t *testing.T) {
 	assert.Contains(t, err.Error(), `serve.yaml:15:16: channel "approvals": on_change: expected error or restart, got "ignore"`)
 }
 
+// plainStore is a store without a journal.
+type plainStore struct{ store.Store }
+
 func TestServeDurableNeedsAJournal(t *testing.T) {
-	dir := t.TempDir()
-	cfg := load(t, strings.ReplaceAll(approvals, `"memory:"`, "file:"+dir))
-	_, err := serve.New(cfg, serve.Options{DataDir: t.TempDir(), Admin: "off"})
+	comps, err := component.NewRegistry(append(component.Default().All(),
+		component.Store("plain", "a store without a journal", func(component.Env, struct{}) (component.StoreOpener, error) {
+			return func() (store.Store, error) { return plainStore{store.NewMemory()}, nil }, nil
+		}))...)
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "serve.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(strings.ReplaceAll(approvals, `"memory:"`, `{plain: {}}`)), 0o644))
+	cfg, err := config.Load([]string{path}, config.WithComponents(comps))
+	require.NoError(t, err)
+	_, err = serve.New(cfg, serve.Options{DataDir: t.TempDir(), Admin: "off"})
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), `serve.yaml:14:14: channel "approvals": durable: steps: store file keeps no journal of durable runs`)
+	assert.Contains(t, err.Error(), `serve.yaml:14:14: channel "approvals": durable: steps: store plain keeps no journal of durable runs`)
 }

@@ -47,6 +47,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -163,6 +164,7 @@ type plan struct {
 func build(cfg *config.Config, opts Options, open bool) (*Server, error) {
 	opts = opts.withDefaults()
 	s := &Server{opts: opts, log: opts.Logger, servers: &component.Servers{}, metrics: metrics.New(), providers: cfg.Providers()}
+	s.metrics.AddText(s.writeServerMetrics)
 	sections := cfg.Channels()
 	if len(sections) == 0 && len(cfg.Services()) == 0 {
 		return nil, fmt.Errorf("serve: the configuration declares no channels and no services (add a channels: or services: section)")
@@ -526,6 +528,22 @@ func (s *Server) closeProviders(ctx context.Context) {
 	if err := s.providers.Close(ctx); err != nil {
 		s.log.Warn("closing providers", "error", err)
 	}
+}
+
+// writeServerMetrics writes the metrics of the shared servers that have
+// some of their own (a nats source's deliveries and its consumer's
+// pending count), in the Prometheus text format.
+func (s *Server) writeServerMetrics(w io.Writer) error {
+	all := s.servers.All()
+	var errs []error
+	for _, key := range s.servers.Keys() {
+		if mw, ok := all[key].(interface{ WritePrometheus(io.Writer) error }); ok {
+			if err := mw.WritePrometheus(w); err != nil {
+				errs = append(errs, fmt.Errorf("server %s: %w", key, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func (s *Server) closeStores() {

@@ -18,6 +18,7 @@ import (
 //	      # cron: "@every 1m"          (or {spec: "*/5 * * * * *", seconds: true})
 //	      # files: {dir: inbox, glob: "*.json", done: inbox/done, failed: inbox/failed, settle: 1s, rescan: 5s}
 //	      # poll: {url: "http://crm.local/new", every: 30s}
+//	      # nats: {url: "nats://10.0.0.5:4222", stream: ORDERS, subjects: [orders.>], consumer: workers}
 //	    flow: orders
 //	    store: sqlite:data/intake.db   # memory:, file:DIR, sqlite:PATH, or {sqlite: {path: ...}}; default sqlite:<data dir>/<name>.db
 //	    order_by: customer.id          # expression over the payload: same value, one at a time, in order

@@ -52,7 +52,17 @@
 //     atomically; the index is rebuilt when the directory is opened.
 //   - SQLite (package store/sqlite): an SQLite database in WAL mode,
 //     through the pure-Go modernc.org/sqlite driver, so builds need no C
-//     compiler. A program that imports only this package links no SQLite.
+//     compiler. Concurrent writes are group-committed: one transaction
+//     commits the writes queued meanwhile, and each caller returns once
+//     its write has committed. A program that imports only this package
+//     links no SQLite.
+//   - PostgreSQL (package store/postgres): tables in a PostgreSQL
+//     database, through pgx, shared by many workers in many processes.
+//
+// The SQLite and file stores take a durability option: by default a
+// write that returned survives a crash of the process (a power loss may
+// lose the last writes, never corrupt the store); with sync=full it
+// survives a power loss too, at the cost of an fsync per batch of writes.
 //
 // Stores keep copies of the messages, contexts and traces they are given,
 // and the records they return are copies. Errors are *OpError values that
@@ -83,17 +93,19 @@
 // a message parked in state Waiting (a signal, a timer and its due time).
 // Waiting is a state of its own, outside Pending/Processing: Recover does
 // not return it; Journal.Wake moves it to Processing with the step's
-// completion journaled, once. Memory and SQLite implement Journal (SQLite
-// in the tables journal and waits, created when missing); the file store
-// does not, and a durable channel on it is refused. storetest.RunJournal
-// and RunJournalDurable check an implementation.
+// completion journaled, once. Memory, File and SQLite implement Journal
+// (SQLite in the tables journal and waits, created when missing, in one
+// transaction per operation; File in a journal file beside each record,
+// its waits indexed in memory); a durable channel on a store that does
+// not is refused. storetest.RunJournal and RunJournalDurable check an
+// implementation.
 //
 // # Health
 //
 // A store that can check it is writable implements the optional Prober:
 // Probe writes a probe record where records go, makes it durable and
 // removes it, failing as a write would on a read-only folder or database
-// or a full disk. Memory, File and SQLite implement it; storetest.Run
+// or a full disk. Memory, File, SQLite and PostgreSQL implement it; storetest.Run
 // checks it for a store that does. A channel probes its store when it
 // starts (an unwritable store refuses to start) and, while its writes
 // fail, every second until a probe succeeds. A store that is not a

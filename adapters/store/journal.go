@@ -19,8 +19,12 @@ const Waiting State = "waiting"
 // its run that completed, each with its context delta, in the order they
 // completed, and the wait of a message parked in state [Waiting]. It is
 // optional, so that the Store contract stays small: a channel asks for
-// durable runs only of a store that implements it. Memory, File and
-// SQLite do; storetest.RunJournal checks a store that does.
+// durable runs only of a store that implements it. Memory, File, SQLite
+// and PostgreSQL do; storetest.RunJournal checks a store that does. "In
+// one write" below means atomically where the store can: SQLite, Memory
+// and PostgreSQL do; File writes two files, in an order that a crash
+// between them leaves the message owed and recovered (see file.Store.Park
+// and Wake).
 //
 // The journal of a message is kept until [Journal.ClearJournal] (a run
 // from the top); it outlives the message's run, so that `flowrun

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -24,6 +25,7 @@ import (
 	"github.com/svcflow/svcflow/adapters/channel"
 	_ "github.com/svcflow/svcflow/adapters/component/all"
 	"github.com/svcflow/svcflow/adapters/config"
+	"github.com/svcflow/svcflow/adapters/logging"
 	"github.com/svcflow/svcflow/adapters/message"
 	"github.com/svcflow/svcflow/adapters/store"
 	"github.com/svcflow/svcflow/adapters/telemetry"
@@ -251,4 +253,28 @@ func ExampleNew() {
 	// Output:
 	// price 4bf92f3577b34da6a3ce929d0e0e4736
 	// run orders 4bf92f3577b34da6a3ce929d0e0e4736
+}
+
+// TestLogsCarryTraceIDs: what a step logs in a traced run names the trace
+// and the step's span (package logging).
+func TestLogsCarryTraceIDs(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tr := telemetry.New(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)))
+	var b strings.Builder
+	l, err := logging.New(&b, "json", slog.LevelInfo)
+	require.NoError(t, err)
+	f := flow.New("f", flow.Step("say", func(ctx context.Context, c *fc.Context) error {
+		l.InfoContext(ctx, "hello")
+		return nil
+	})).Use(tr.Middleware()).MustBuild()
+	ch, err := channel.New(channel.Config{Name: "c", Flow: f, Observer: tr})
+	require.NoError(t, err)
+	m, err := message.NewJSON(map[string]any{}, map[string]string{"traceparent": traceparent})
+	require.NoError(t, err)
+	require.NoError(t, ch.Handle(t.Context(), m).Err)
+	var got map[string]any
+	require.NoError(t, json.Unmarshal([]byte(b.String()), &got))
+	assert.Equal(t, incomingTrace, got["trace_id"])
+	assert.Equal(t, rec.Ended()[0].SpanContext().SpanID().String(), got["span_id"])
+	assert.Equal(t, m.ID, got["message_id"])
 }

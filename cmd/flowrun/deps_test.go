@@ -38,7 +38,7 @@ func TestLayering(t *testing.T) {
 		return strings.Fields(string(out))
 	}
 	const mod = "github.com/svcflow/svcflow/"
-	concrete := []string{"adapters/httpsource", "adapters/cron", "adapters/filewatch", "adapters/poll", "adapters/steps", "adapters/store/sqlite", "adapters/store/file", "adapters/store/postgres", "modernc.org/sqlite", "github.com/jackc/pgx"}
+	concrete := []string{"adapters/httpsource", "adapters/cron", "adapters/filewatch", "adapters/poll", "adapters/steps", "adapters/store/sqlite", "adapters/store/file", "adapters/store/postgres", "modernc.org/sqlite", "github.com/jackc/pgx", "adapters/nats", "github.com/nats-io/nats-server/v2", "github.com/nats-io/nats.go"}
 	for _, pkg := range []string{mod + "adapters/serve", mod + "adapters/config"} {
 		for _, d := range deps(pkg) {
 			for _, c := range concrete {

@@ -126,3 +126,31 @@ channels:
 	require.NoError(t, json.Unmarshal(rec.Message.Trace, &tr))
 	assert.Equal(t, traceID, tr.TraceID)
 }
+
+// TestServeTracingRefusesUnsupported: an exporter or protocol flowrun
+// does not have stops serve at once with exit 1, naming the variable.
+func TestServeTracingRefusesUnsupported(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	require.NoError(t, os.WriteFile(file, []byte(`version: 1
+flows:
+  f:
+    steps: [{set: {y: "1"}}]
+channels:
+  c:
+    from: {http: {listen: "127.0.0.1:0", path: /in}}
+    flow: f
+    store: "memory:"
+`), 0o644))
+	for env, want := range map[string]string{
+		"OTEL_TRACES_EXPORTER=zipkin":      "flowrun serve: tracing: OTEL_TRACES_EXPORTER=zipkin: only otlp (or none) is supported",
+		"OTEL_EXPORTER_OTLP_PROTOCOL=grpc": "flowrun serve: tracing: OTEL_EXPORTER_OTLP_PROTOCOL=grpc: only http/protobuf is supported",
+	} {
+		cmd := exec.Command(flowrunBin(t), "serve", file, "--admin", "off")
+		cmd.Env = append(os.Environ(), "OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:1", "OTEL_SDK_DISABLED=", env)
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		require.ErrorAs(t, err, &ee, "%s", out)
+		assert.Equal(t, 1, ee.ExitCode())
+		assert.Contains(t, string(out), want)
+	}
+}

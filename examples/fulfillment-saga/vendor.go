@@ -133,6 +133,7 @@ func (a *VendorAPI) Snapshot() (subs, licenses map[string]string, approved []str
 	return subs, licenses, append([]string(nil), a.Approved...), a.TenantLookups
 }
 
+// ServeHTTP implements http.Handler: the vendor API.
 func (a *VendorAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.mu.Lock()
 	defer a.mu.Unlock()

@@ -1,9 +1,10 @@
 // Package all registers every component shipped with svcflow in
-// [component.Default]: the http, cron, files and poll sources, the
-// memory, file and sqlite stores, the built-in step kinds of YAML
-// flows (set, stop, log, template, http, sleep, shell: adapters/steps),
-// the bus's submit and request steps (adapters/bus) and the cache
-// provider (adapters/cache). Import it for its side effect, as
+// [component.Default]: the http, cron, files, poll and nats sources, the
+// memory, file and sqlite stores, the built-in step kinds of YAML flows
+// (set, stop, log, template, http, sleep, shell: adapters/steps), the
+// nats publish step and the nats sink (adapters/nats), the bus's submit
+// and request steps (adapters/bus) and the cache provider
+// (adapters/cache). Import it for its side effect, as
 // cmd/flowrun does:
 //
 //	import _ "github.com/svcflow/svcflow/adapters/component/all"
@@ -18,6 +19,7 @@ import (
 	_ "github.com/svcflow/svcflow/adapters/cron"
 	_ "github.com/svcflow/svcflow/adapters/filewatch"
 	_ "github.com/svcflow/svcflow/adapters/httpsource"
+	_ "github.com/svcflow/svcflow/adapters/nats"
 	_ "github.com/svcflow/svcflow/adapters/poll"
 	_ "github.com/svcflow/svcflow/adapters/steps"
 	_ "github.com/svcflow/svcflow/adapters/store/file"

@@ -2,7 +2,10 @@
 // file per message in a directory: records that any tool can read, copy
 // or back up, kept durable without a database. The index that Search and
 // Count use is held in memory and rebuilt by reading every file when the
-// directory is opened.
+// directory is opened. How durable a write is is the [Sync] option: by
+// default it survives a crash of the process; SyncFull syncs the
+// directory too (one sync shared by concurrent writers), so that it
+// survives a power loss.
 package file
 
 import (
@@ -47,6 +50,7 @@ type Store struct {
 
 	seed  maphash.Seed
 	locks [64]sync.Mutex // serialize writers of the same record
+	jr    journals       // the journal of durable runs (journal.go)
 }
 
 type fileEntry struct {

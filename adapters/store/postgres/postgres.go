@@ -40,7 +40,7 @@ type Store struct {
 	pool  *pgxpool.Pool
 
 	sqlPut, sqlBegin, sqlTransition, sqlGet string
-	msgs, hist                              string // quoted table names
+	msgs, hist, journal, waits              string // quoted table names
 }
 
 var _ store.Store = (*Store)(nil)
@@ -106,6 +106,8 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	s := &Store{table: opts.Table, pool: pool}
 	s.msgs = pgx.Identifier{opts.Table + "_messages"}.Sanitize()
 	s.hist = pgx.Identifier{opts.Table + "_history"}.Sanitize()
+	s.journal = pgx.Identifier{opts.Table + "_journal"}.Sanitize()
+	s.waits = pgx.Identifier{opts.Table + "_waits"}.Sanitize()
 	s.prepareSQL()
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
@@ -157,6 +159,7 @@ func (s *Store) migrate(ctx context.Context) error {
 			PRIMARY KEY (message_id, seq)
 		)`,
 	}
+	stmts = append(stmts, s.journalSchema()...)
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		for i, q := range stmts {
 			var args []any

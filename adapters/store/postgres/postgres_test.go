@@ -46,6 +46,13 @@ func TestStore(t *testing.T) {
 	t.Run("conformance", func(t *testing.T) {
 		storetest.Run(t, func(t *testing.T) store.Store { return open(t, srv.URL, newTable()) })
 	})
+	t.Run("journal", func(t *testing.T) {
+		storetest.RunJournal(t, func(t *testing.T) store.Store { return open(t, srv.URL, newTable()) })
+	})
+	t.Run("journal durable", func(t *testing.T) {
+		table := newTable()
+		storetest.RunJournalDurable(t, func(t *testing.T) store.Store { return open(t, srv.URL, table) })
+	})
 	t.Run("durable", func(t *testing.T) {
 		table := newTable()
 		storetest.RunDurable(t, func(t *testing.T) store.Store { return open(t, srv.URL, table) })

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/svcflow/svcflow/adapters/message"
 	"github.com/svcflow/svcflow/adapters/store"
@@ -61,4 +62,49 @@ func ExampleOpen() {
 	// Output:
 	// stored: 2
 	// left: second processing
+}
+
+func ExampleOpenOptions() {
+	dir, err := os.MkdirTemp("", "store")
+	if err != nil {
+		panic(err)
+	}
+	defer os.RemoveAll(dir)
+
+	// sync=full: every commit is synced to the disk; concurrent writes
+	// share commits (at most 64 per transaction here).
+	s, err := sqlite.OpenOptions(filepath.Join(dir, "intake.db"), sqlite.Options{Sync: sqlite.SyncFull, MaxBatch: 64})
+	if err != nil {
+		panic(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			m := &message.Message{ID: fmt.Sprintf("m-%d", i), ContentType: "text/plain", Payload: []byte("hello")}
+			// Begin returns once the transaction holding it has committed.
+			if err := s.Begin(ctx, m); err != nil {
+				panic(err)
+			}
+		})
+	}
+	wg.Wait()
+	n, err := s.Count(ctx, store.Query{States: []store.State{store.Processing}})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println("processing:", n)
+	// Output:
+	// processing: 8
+}
+
+func ExampleParseDSN() {
+	path, opts, err := sqlite.ParseDSN("data/intake.db?sync=full&wait=1ms")
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(path, opts.Sync, opts.MaxBatch, opts.MaxWait)
+	// Output:
+	// data/intake.db full 256 1ms
 }

@@ -98,7 +98,7 @@ func (s *Store) journalWrite(ctx context.Context, op, id string, to store.State,
 		var one int
 		if err := tx.StmtContext(ctx, s.jr.exists).QueryRowContext(ctx, id).Scan(&one); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
-				return store.ErrNotFound
+				return unwritten{store.ErrNotFound} // the batch goes on without it
 			}
 			return err
 		}
@@ -290,7 +290,7 @@ func (s *Store) Wake(ctx context.Context, id, path string, e store.JournalEntry)
 		if n, err := res.RowsAffected(); err != nil {
 			return err
 		} else if n == 0 {
-			return store.ErrNotWaiting
+			return unwritten{store.ErrNotWaiting}
 		}
 		if err := s.appendEntries(ctx, tx, id, enc); err != nil {
 			return err

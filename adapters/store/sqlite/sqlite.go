@@ -4,6 +4,12 @@
 // its configuration names another: a database in WAL mode that survives
 // crashes, with indexes for searching by state and time.
 //
+// Writes are group-committed (see [Options]): the writes of concurrent
+// callers share transactions, and each caller returns once its write has
+// committed. How durable a commit is is the [Sync] option: by default
+// (SyncNormal) it survives a crash of the process; SyncFull survives a
+// power loss too, for an fsync per batch.
+//
 // Importing this package links the SQLite driver; a program that imports
 // only package store links none.
 package sqlite

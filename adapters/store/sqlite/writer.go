@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -155,6 +156,11 @@ func (s *Store) takeLocked(batch []*writeOp) []*writeOp {
 // lead to the first caller still queued, if any.
 func (s *Store) lead() {
 	q := &s.wq
+	// Let the goroutines that are about to queue a write run first, so
+	// that they join this batch rather than wait for the next: under
+	// load it makes batches several times bigger, for fewer commits;
+	// with nothing else to run it returns at once.
+	runtime.Gosched()
 	q.mu.Lock()
 	batch := s.takeLocked(nil)
 	q.mu.Unlock()

@@ -14,7 +14,9 @@
 //		})
 //	}
 //
-// A store that keeps messages across a restart also runs [RunDurable].
+// A store that keeps messages across a restart also runs [RunDurable],
+// and [RunKill], which kills a process writing to it 20 times and checks
+// that every write it acknowledged is there.
 package storetest
 
 import (

@@ -309,6 +309,13 @@ func printServices(w io.Writer, svcs []config.ServiceInfo) {
 			fmt.Fprintf(tw, "  \treads: %s\n", keyList(s.Needs))
 			fmt.Fprintf(tw, "  \twrites: %s\n", keyList(s.Provides))
 		}
+		if len(s.Given) > 0 {
+			given := make([]string, len(s.Given))
+			for i, g := range s.Given {
+				given[i] = g.String()
+			}
+			fmt.Fprintf(tw, "  \tgiven: %s (providers:)\n", strings.Join(given, ", "))
+		}
 		fmt.Fprintf(tw, "  \te.g. %s\n", s.Example)
 	}
 	tw.Flush()
