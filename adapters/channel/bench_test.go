@@ -53,6 +53,20 @@ func BenchmarkHandle(b *testing.B) {
 			}
 		}
 	})
+	b.Run("channel-redact", func(b *testing.B) { // two keys masked in what is stored
+		ch, err := channel.New(channel.Config{Name: "c", Flow: f, Store: store.NewMemory(), Redact: []string{"tier", "items.price"},
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			res := ch.Handle(ctx, message.New("application/json", payload, nil))
+			if res.Settle != channel.Ack {
+				b.Fatal(res.Err)
+			}
+		}
+	})
 	b.Run("direct", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {

@@ -4,8 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,6 +18,7 @@ import (
 	fc "github.com/svcflow/svcflow/context"
 	"github.com/svcflow/svcflow/errors"
 	"github.com/svcflow/svcflow/flow"
+	"github.com/svcflow/svcflow/internal/redact"
 )
 
 // Config describes a channel.
@@ -45,17 +49,18 @@ type Config struct {
 	// MaxDeliveries, when positive, dead-letters a message that has failed
 	// with a Retry this many times: instead of Nack (redeliver later) the
 	// source is told Fail (an HTTP 500, a file moved to failed/, a broker's
-	// dead-letter subject). Its state stays error, so it can be found and
-	// replayed. Zero: always Nack.
+	// dead-letter subject) and the message goes to state dead
+	// (store.Dead), where it stays, not run again when delivered again,
+	// until it is replayed by hand. Zero: always Nack.
 	MaxDeliveries int
 	// MaxCrashes sets aside a message whose runs keep killing the process:
 	// when this many runs of a message in a row ended with no outcome
 	// recorded (the process crashed, was killed or exited during each, see
 	// store.CrashedRuns), the message is not run again automatically, not
 	// at the next start and not when its source delivers it again. It is
-	// moved to state error with outcome fatal and the error "gave up after
-	// N crashed runs" (see [SetAside]), where `flowrun messages --state
-	// error` finds it and Replay runs it again by hand. Zero means
+	// moved to state dead (store.Dead) with outcome fatal and the error
+	// "gave up after N crashed runs" (see [SetAside]), where `flowrun
+	// messages --state dead` finds it and Replay runs it again by hand. Zero means
 	// DefaultMaxCrashes; negative: never set a message aside.
 	MaxCrashes int
 	// MaxInFlight bounds the messages the channel runs at once, new and
@@ -74,6 +79,17 @@ type Config struct {
 	// so a rejected message delivered again is answered with its reason
 	// with or without traces.
 	NoTrace bool
+	// Redact lists keys whose values are secrets: dotted paths into the
+	// run's context ("password", "card.number"; a list on the way is
+	// entered element by element). The context the store keeps has them
+	// replaced by "[redacted]", and their text (4 characters or more) is
+	// masked in what is kept or logged of the run: the stored error and
+	// reason, the trace's error texts, the channel's log lines. The run
+	// itself, and the answer a source gets, see the values. The payload,
+	// which a replay runs again, is kept as received. The run's context
+	// carries the paths, so a logger that masks them (flowrun's does)
+	// masks what a log step's keys: print.
+	Redact []string
 	// Durable journals each completed step of a run in the store
 	// (`durable: steps`), which must implement store.Journal (else New
 	// fails with [ErrNoJournal]): before the next step starts, the step's
@@ -127,15 +143,17 @@ func WaitWhenBusy(ctx context.Context) context.Context {
 }
 
 // ErrSetAside is wrapped by the error of a delivery of a message that was
-// set aside after crashed runs (see Config.MaxCrashes): it is not run
-// again until it is replayed by hand.
-var ErrSetAside = errors.New("message set aside after crashed runs; replay it by hand")
+// set aside, in state dead: after crashed runs (see Config.MaxCrashes) or
+// dead-lettered after Config.MaxDeliveries. It is not run again until it
+// is replayed by hand.
+var ErrSetAside = errors.New("message set aside (state dead); replay it by hand")
 
-// SetAside reports whether rec is a message set aside after crashed runs
-// (Config.MaxCrashes): state error with outcome fatal, a pair no run
-// records (a Fatal error leaves its message owed).
+// SetAside reports whether rec is a message set aside: in state dead
+// (store.Dead), or, as stores written by earlier versions keep it, in
+// state error with outcome fatal, a pair no run records (a Fatal error
+// leaves its message owed).
 func SetAside(rec *store.Record) bool {
-	return rec != nil && rec.State == store.Error && rec.Outcome == errors.KindFatal
+	return rec != nil && (rec.State == store.Dead || rec.State == store.Error && rec.Outcome == errors.KindFatal)
 }
 
 // Channel runs a flow for every message its sources deliver, recording
@@ -158,6 +176,7 @@ type Channel struct {
 	log     *slog.Logger
 	store   store.Store
 	restart errors.Policy
+	redact  redact.Paths
 	order   keyedLock
 	ids     keyedLock
 	slots   chan struct{} // one per message running; nil: no bound
@@ -266,6 +285,10 @@ func New(cfg Config) (*Channel, error) {
 	}
 	if c.cfg.MaxDeliveries < 0 {
 		return nil, fmt.Errorf("channel %q: max deliveries must not be negative, got %d", cfg.Name, cfg.MaxDeliveries)
+	}
+	var err error
+	if c.redact, err = redact.Parse(cfg.Redact); err != nil {
+		return nil, fmt.Errorf("channel %q: %w", cfg.Name, err)
 	}
 	c.lastErr.Store("")
 	return c, nil
@@ -532,12 +555,13 @@ func (c *Channel) Inject(ctx context.Context, m *message.Message, step string) R
 }
 
 // Replay runs the stored message with the given ID again, whatever its
-// state, and records the new outcome in its history. On a durable channel
-// (Config.Durable) a finished message (done, rejected, error) runs from
-// the top: its journal is cleared first; an owed or waiting one resumes
-// after its completed steps (see [Channel.Resume]).
+// state (a dead letter included), and records the new outcome in its
+// history. On a durable channel (Config.Durable) a finished message
+// (done, rejected, error, dead) runs from the top: its journal is cleared
+// first; an owed or waiting one resumes after its completed steps (see
+// [Channel.Resume]).
 func (c *Channel) Replay(ctx context.Context, id string) (Result, error) {
-	return c.replay(ctx, id, false)
+	return c.replay(ctx, id, "", false)
 }
 
 // Resume is Replay that resumes a message of a durable channel after the
@@ -545,10 +569,54 @@ func (c *Channel) Replay(ctx context.Context, id string) (Result, error) {
 // its fourth step runs from the fourth step, once the cause is fixed. On
 // a channel that is not durable it is Replay.
 func (c *Channel) Resume(ctx context.Context, id string) (Result, error) {
-	return c.replay(ctx, id, true)
+	return c.replay(ctx, id, "", true)
 }
 
-func (c *Channel) replay(ctx context.Context, id string, resume bool) (Result, error) {
+// ReplayFrom is Replay starting at the named step (see flow.From): the
+// steps before it are skipped, and the run starts from the context the
+// message's last run stored, so what those steps wrote is kept (a
+// message never run starts from its payload). Use it to resume a message
+// after the step that failed was fixed, without running again the steps
+// that succeeded (a charge, a mail), on any channel (a durable one's
+// journal is cleared first: the stored context stands for it). A key
+// masked by the channel's redaction is stored masked and so is read
+// masked.
+func (c *Channel) ReplayFrom(ctx context.Context, id, step string) (Result, error) {
+	if step == "" {
+		return Result{}, fmt.Errorf("channel %q: replay %q: empty step name", c.cfg.Name, id)
+	}
+	if err := c.errNotBuilt(); err != nil {
+		return Result{}, err
+	}
+	var names []string
+	var walk func(n *flow.Node)
+	walk = func(n *flow.Node) {
+		if n == nil {
+			return
+		}
+		names = append(names, n.Name)
+		for _, ch := range n.Children {
+			walk(ch)
+		}
+	}
+	g := c.cfg.Flow.Graph()
+	if g != nil {
+		for _, ch := range g.Children {
+			walk(ch)
+		}
+	}
+	if !slices.Contains(names, step) {
+		return Result{}, fmt.Errorf("channel %q: replay %q: flow %q has no step %q (steps: %s): %w",
+			c.cfg.Name, id, c.cfg.Flow.Name(), step, strings.Join(names, ", "), ErrNoStep)
+	}
+	return c.replay(ctx, id, step, false)
+}
+
+// ErrNoStep is wrapped by the error of ReplayFrom given a step its flow
+// does not have; the message is left as it was.
+var ErrNoStep = errors.New("no such step")
+
+func (c *Channel) replay(ctx context.Context, id, from string, resume bool) (Result, error) {
 	if err := c.errNotBuilt(); err != nil {
 		return Result{}, err
 	}
@@ -565,13 +633,29 @@ func (c *Channel) replay(ctx context.Context, id string, resume bool) (Result, e
 		if rec, err = c.store.Get(ctx, id); err != nil {
 			return Result{}, fmt.Errorf("channel %q: replay: %w", c.cfg.Name, err)
 		}
-		if rec.State == store.Done || rec.State == store.Rejected || rec.State == store.Error {
+		switch rec.State {
+		case store.Done, store.Rejected, store.Error, store.Dead:
 			if err := c.durable.j.ClearJournal(ctx, id); err != nil {
 				return Result{}, fmt.Errorf("channel %q: replay: %w", c.cfg.Name, err)
 			}
+		default:
+			if from != "" {
+				if err := c.durable.j.ClearJournal(ctx, id); err != nil {
+					return Result{}, fmt.Errorf("channel %q: replay: %w", c.cfg.Name, err)
+				}
+			}
 		}
 	}
-	return c.run(ctx, rec.Message, nil, false), nil
+	if from == "" {
+		return c.run(ctx, rec.Message, nil, false, nil), nil
+	}
+	var base []byte
+	if rec.Message.Context != nil {
+		if base, err = json.Marshal(rec.Message.Context); err != nil {
+			return Result{}, fmt.Errorf("channel %q: replay %q: stored context: %w", c.cfg.Name, id, err)
+		}
+	}
+	return c.run(ctx, rec.Message, []flow.RunOption{flow.From(from)}, false, base), nil
 }
 
 func (c *Channel) accept(ctx context.Context, m *message.Message, opts []flow.RunOption) Result {
@@ -640,7 +724,7 @@ func (c *Channel) accept(ctx context.Context, m *message.Message, opts []flow.Ru
 		}
 		m = rec.Message // owed: run the stored message again
 	}
-	return c.run(ctx, m, opts, begun)
+	return c.run(ctx, m, opts, begun, nil)
 }
 
 // recoverOne runs again a message a previous process left owed, unless a
@@ -667,7 +751,7 @@ func (c *Channel) recoverOne(intake, ctx context.Context, owed *store.Record) {
 		c.setAside(ctx, rec, n)
 		return
 	}
-	res := c.run(ctx, rec.Message, nil, false)
+	res := c.run(ctx, rec.Message, nil, false, nil)
 	c.log.Info("recovered message", "id", id, "state", res.State)
 }
 
@@ -677,16 +761,16 @@ func (c *Channel) crashedTooOften(n int) bool {
 	return c.cfg.MaxCrashes > 0 && n >= c.cfg.MaxCrashes
 }
 
-// setAside moves an owed message whose last n runs crashed to state error,
+// setAside moves an owed message whose last n runs crashed to state dead,
 // outcome fatal, and answers its delivery with a failure.
 func (c *Channel) setAside(ctx context.Context, rec *store.Record, n int) Result {
 	msg := fmt.Sprintf("gave up after %d crashed runs", n)
-	if err := c.store.Transition(context.WithoutCancel(ctx), rec.Message.ID, store.Error,
+	if err := c.store.Transition(context.WithoutCancel(ctx), rec.Message.ID, store.Dead,
 		store.Update{Outcome: errors.KindFatal, Err: msg}); err != nil {
-		c.log.Error("store transition failed", "id", rec.Message.ID, "to", store.Error, "error", err)
+		c.log.Error("store transition failed", "id", rec.Message.ID, "to", store.Dead, "error", err)
 		return c.left(rec.Message, fmt.Errorf("channel %q: %w", c.cfg.Name, err))
 	}
-	rec.State, rec.Outcome, rec.Err = store.Error, errors.KindFatal, msg
+	rec.State, rec.Outcome, rec.Err = store.Dead, errors.KindFatal, msg
 	c.log.Error("message set aside: its runs keep crashing the process; replay it by hand once fixed",
 		"id", rec.Message.ID, "crashed_runs", n)
 	return c.setAsideResult(rec)
@@ -697,7 +781,7 @@ func (c *Channel) setAsideResult(rec *store.Record) Result {
 	c.counts[2].Add(1)
 	err := fmt.Errorf("channel %q: %s: %w", c.cfg.Name, rec.Err, ErrSetAside)
 	c.lastErr.Store(err.Error())
-	res := Result{Settle: Fail, Outcome: errors.KindOf(err), State: store.Error, Message: rec.Message, Err: err, ErrorID: newErrorID()}
+	res := Result{Settle: Fail, Outcome: errors.KindOf(err), State: rec.State, Message: rec.Message, Err: err, ErrorID: newErrorID()}
 	c.log.Warn("delivery of a message set aside", "id", rec.Message.ID, "error_id", res.ErrorID)
 	return res
 }
@@ -746,14 +830,16 @@ func (c *Channel) left(m *message.Message, err error) Result {
 // records the outcome.
 //
 // begun says the store already has the message in Processing (a new
-// message recorded with Begin); else run records that transition.
-func (c *Channel) run(ctx context.Context, m *message.Message, opts []flow.RunOption, begun bool) Result {
-	return c.runMessage(ctx, m, opts, begun, begun)
+// message recorded with Begin); else run records that transition. base,
+// when not nil, is the JSON of the context to start from instead of the
+// payload's (ReplayFrom).
+func (c *Channel) run(ctx context.Context, m *message.Message, opts []flow.RunOption, begun bool, base []byte) Result {
+	return c.runMessage(ctx, m, opts, begun, begun, base)
 }
 
 // runMessage is run; fresh says the message was stored by this delivery
 // (Begin), so it has no journal yet.
-func (c *Channel) runMessage(ctx context.Context, m *message.Message, opts []flow.RunOption, begun, fresh bool) Result {
+func (c *Channel) runMessage(ctx context.Context, m *message.Message, opts []flow.RunOption, begun, fresh bool, base []byte) Result {
 	c.running.Add(1)
 	defer c.running.Add(-1)
 	ctx = withRun(ctx, c.cfg.Name, m.ID)
@@ -797,6 +883,7 @@ func (c *Channel) runMessage(ctx context.Context, m *message.Message, opts []flo
 	if c.cfg.Observer != nil {
 		ctx, traceID, endRun = c.cfg.Observer.BeginRun(ctx, c.cfg.Name, c.cfg.Flow.Name(), m)
 	}
+	ctx = redact.WithPaths(ctx, c.redact)
 	for restarts := 0; ; restarts++ {
 		if dj != nil && restarts > 0 {
 			if err = dj.reload(ctx); err != nil {
@@ -805,7 +892,11 @@ func (c *Channel) runMessage(ctx context.Context, m *message.Message, opts []flo
 		}
 		c.gate.RLock()
 		gen := c.gen
-		out, err = contextOf(m)
+		if base != nil {
+			out, err = storedContext(m, base)
+		} else {
+			out, err = contextOf(m)
+		}
 		if err == nil {
 			runOpts := opts
 			if !c.cfg.NoTrace {
@@ -840,6 +931,13 @@ func (c *Channel) runMessage(ctx context.Context, m *message.Message, opts []flo
 		m.Context = map[string]any{}
 	}
 	m.Trace = nil
+	stored, secrets := c.redact.Map(m.Context)
+	if len(secrets) > 0 && tr != nil {
+		tr.Err, tr.Reason = secrets.Text(tr.Err), secrets.Text(tr.Reason)
+		for i := range tr.Steps {
+			tr.Steps[i].Err = secrets.Text(tr.Steps[i].Err)
+		}
+	}
 	var trace []byte
 	if tr != nil {
 		tr.TraceID = traceID
@@ -875,10 +973,11 @@ func (c *Channel) runMessage(ctx context.Context, m *message.Message, opts []flo
 		res.Settle, res.State, res.RetryAfter = Leave, store.Pending, c.cfg.RetryAfter
 		res.Outcome = kind
 		c.counts[3].Add(1)
-		c.lastErr.Store(err.Error())
-		c.log.Warn("message left unfinished", "id", m.ID, "error", err)
+		msg := secrets.Text(err.Error())
+		c.lastErr.Store(msg)
+		c.log.Warn("message left unfinished", "id", m.ID, "error", msg)
 		if terr := c.store.Transition(context.WithoutCancel(ctx), m.ID, store.Pending,
-			store.Update{Outcome: kind, Err: err.Error()}); terr != nil {
+			store.Update{Outcome: kind, Err: msg}); terr != nil {
 			c.log.Error("store transition failed", "id", m.ID, "to", store.Pending, "error", terr)
 			res.State = store.Processing
 		}
@@ -891,7 +990,7 @@ func (c *Channel) runMessage(ctx context.Context, m *message.Message, opts []flo
 		}
 		if c.cfg.MaxDeliveries > 0 {
 			if rec, gerr := c.store.Get(ctx, m.ID); gerr == nil && rec.Attempts >= c.cfg.MaxDeliveries {
-				res.Settle, res.RetryAfter = Fail, 0 // dead-lettered
+				res.Settle, res.RetryAfter, st = Fail, 0, store.Dead // dead-lettered
 				err = fmt.Errorf("dead-lettered after %d deliveries: %w", rec.Attempts, err)
 				res.Err = err
 			}
@@ -900,18 +999,18 @@ func (c *Channel) runMessage(ctx context.Context, m *message.Message, opts []flo
 		res.Settle, st = Fail, store.Error
 	}
 	res.State = st
-	u := store.Update{Outcome: kind, Context: m.Context, Trace: trace}
+	u := store.Update{Outcome: kind, Context: stored, Trace: trace}
 	if kind == errors.KindStop {
 		if se, ok := errors.AsType[*errors.StopError](err); ok {
-			u.Reason = se.Reason
+			u.Reason = secrets.Text(se.Reason)
 		}
 	}
 	if err != nil {
-		u.Err = err.Error()
+		u.Err = secrets.Text(err.Error())
 		c.lastErr.Store(u.Err)
 		if res.Settle != Ack {
 			res.ErrorID = newErrorID()
-			c.log.Error("message failed", "id", m.ID, "error_id", res.ErrorID, "error", err)
+			c.log.Error("message failed", "id", m.ID, "error_id", res.ErrorID, "error", u.Err)
 		}
 	}
 	terr := c.store.Transition(context.WithoutCancel(ctx), m.ID, st, u)
@@ -1038,6 +1137,22 @@ func contextOf(m *message.Message) (*fc.Context, error) {
 		if len(m.Payload) > 0 {
 			c.Set("body", string(m.Payload))
 		}
+	}
+	meta := make(map[string]any, len(m.Meta)+1)
+	for k, v := range m.Meta {
+		meta[k] = v
+	}
+	meta["id"] = m.ID
+	c.Set("meta", meta)
+	return c, nil
+}
+
+// storedContext returns a fresh context from base, a stored context as
+// JSON, with the message's meta.
+func storedContext(m *message.Message, base []byte) (*fc.Context, error) {
+	c, err := fc.FromJSON(base)
+	if err != nil {
+		return fc.New(), errors.Stopf("stored context: %v", err)
 	}
 	meta := make(map[string]any, len(m.Meta)+1)
 	for k, v := range m.Meta {

@@ -3,6 +3,8 @@ package channel_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -479,9 +481,23 @@ func TestMaxDeliveriesDeadLetters(t *testing.T) {
 	assert.NotEmpty(t, second.ErrorID)
 	rec, err := st.Get(t.Context(), m.ID)
 	require.NoError(t, err)
-	assert.Equal(t, store.Error, rec.State, "kept in error, to replay")
+	assert.Equal(t, store.Dead, rec.State, "a dead letter, to replay by hand")
 	assert.Equal(t, errors.KindRetryExhausted, rec.Outcome)
 	assert.Equal(t, 2, rec.Attempts)
+	assert.True(t, channel.SetAside(rec))
+
+	third := ch.Handle(t.Context(), m.Clone()) // delivered again: not run
+	assert.Equal(t, channel.Fail, third.Settle)
+	assert.ErrorIs(t, third.Err, channel.ErrSetAside)
+	rec, err = st.Get(t.Context(), m.ID)
+	require.NoError(t, err)
+	assert.Equal(t, 2, rec.Attempts, "not run again")
+	assert.Equal(t, store.Dead, rec.State)
+
+	res, err := ch.Replay(t.Context(), m.ID) // by hand: runs (and fails again)
+	require.NoError(t, err)
+	assert.Equal(t, 3, mustGet(t, st, m.ID).Attempts)
+	assert.Equal(t, store.Dead, res.State, "still over max_deliveries")
 
 	_, err = channel.New(channel.Config{Name: "c", Flow: orderFlow(t), MaxDeliveries: -1})
 	assert.ErrorContains(t, err, "max deliveries must not be negative")
@@ -498,4 +514,121 @@ func TestStoreThatCannotBeWrittenLeavesMessage(t *testing.T) {
 	assert.Equal(t, channel.Leave, res.Settle, "not accepted: the source keeps it (HTTP 503, no ack)")
 	assert.ErrorIs(t, res.Err, store.ErrClosed)
 	assert.False(t, ran.Load(), "nothing runs before the message is recorded")
+}
+
+func mustGet(t *testing.T, st store.Store, id string) *store.Record {
+	t.Helper()
+	rec, err := st.Get(t.Context(), id)
+	require.NoError(t, err)
+	return rec
+}
+
+func TestReplayFromStep(t *testing.T) {
+	var charges atomic.Int32
+	var broken atomic.Bool
+	broken.Store(true)
+	f := flow.New("order",
+		flow.Step("charge", func(ctx context.Context, c *fc.Context) error {
+			charges.Add(1)
+			c.Set("charge_id", fmt.Sprintf("ch-%d", charges.Load()))
+			return nil
+		}),
+		flow.Step("ship", func(ctx context.Context, c *fc.Context) error {
+			if broken.Load() {
+				return errors.New("carrier down")
+			}
+			c.Set("shipped", c.View()["charge_id"])
+			return nil
+		}),
+	).MustBuild()
+	st := store.NewMemory()
+	ch, err := channel.New(channel.Config{Name: "c", Flow: f, Store: st})
+	require.NoError(t, err)
+	m := jsonMsg(t, map[string]any{"order": "o-1"})
+	res := ch.Handle(t.Context(), m)
+	require.Equal(t, store.Error, res.State)
+	assert.Equal(t, "ch-1", mustGet(t, st, m.ID).Message.Context["charge_id"], "the failed run's context is stored")
+
+	broken.Store(false)
+	res, err = ch.ReplayFrom(t.Context(), m.ID, "ship")
+	require.NoError(t, err)
+	require.Equal(t, store.Done, res.State, "%v", res.Err)
+	assert.Equal(t, int32(1), charges.Load(), "charge is not run again")
+	rec := mustGet(t, st, m.ID)
+	assert.Equal(t, "ch-1", rec.Message.Context["shipped"], "ship read what charge wrote before")
+	assert.Equal(t, "o-1", rec.Message.Context["order"])
+
+	_, err = ch.ReplayFrom(t.Context(), m.ID, "nope")
+	assert.ErrorIs(t, err, channel.ErrNoStep)
+	assert.ErrorContains(t, err, `flow "order" has no step "nope" (steps: charge, ship)`)
+	assert.Equal(t, store.Done, mustGet(t, st, m.ID).State, "an unknown step leaves the message as it was")
+	_, err = ch.ReplayFrom(t.Context(), "missing", "ship")
+	assert.ErrorIs(t, err, store.ErrNotFound)
+}
+
+// TestRedact: the keys a channel redacts are masked in the stored
+// context, and their values in the stored error, reason and trace, while
+// the run and the answer see them.
+func TestRedact(t *testing.T) {
+	f := flow.New("login",
+		flow.Step("fetch", func(ctx context.Context, c *fc.Context) error {
+			c.Set("token", "tok-7f3a9")
+			c.Set("card", map[string]any{"number": "4111111111111111", "brand": "visa"})
+			return nil
+		}),
+		flow.Step("check", func(ctx context.Context, c *fc.Context) error {
+			v := c.View()
+			if v["password"] == "wrong-pass" {
+				return errors.Stopf("password wrong-pass refused with token %s", v["token"])
+			}
+			if v["password"] == "boom-pass" {
+				return errors.New("backend said no to card 4111111111111111")
+			}
+			return nil
+		}),
+	).MustBuild()
+	st := store.NewMemory()
+	_, err := channel.New(channel.Config{Name: "c", Flow: f, Redact: []string{"a..b"}})
+	assert.ErrorContains(t, err, `channel "c": redact: "a..b"`)
+	var logs strings.Builder
+	ch, err := channel.New(channel.Config{Name: "c", Flow: f, Store: st, Redact: []string{"password", "token", "card.number"},
+		Logger: slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, nil))})
+	require.NoError(t, err)
+
+	ok := jsonMsg(t, map[string]any{"user": "ann", "password": "s3cret-pass"})
+	res := ch.Handle(t.Context(), ok)
+	require.Equal(t, store.Done, res.State, "%v", res.Err)
+	assert.Equal(t, "s3cret-pass", res.Message.Context["password"], "the answer sees the values")
+	rec := mustGet(t, st, ok.ID)
+	assert.Equal(t, "[redacted]", rec.Message.Context["password"])
+	assert.Equal(t, "[redacted]", rec.Message.Context["token"])
+	assert.Equal(t, map[string]any{"number": "[redacted]", "brand": "visa"}, rec.Message.Context["card"])
+	assert.Equal(t, "ann", rec.Message.Context["user"])
+
+	for _, pw := range []string{"wrong-pass", "boom-pass"} {
+		m := jsonMsg(t, map[string]any{"user": "bob", "password": pw})
+		ch.Handle(t.Context(), m)
+		rec := mustGet(t, st, m.ID)
+		kept := rec.Err + rec.Reason + string(rec.Message.Trace)
+		for _, h := range rec.History {
+			kept += h.Err + h.Reason
+		}
+		assert.NotContains(t, kept, pw, "stored error, reason, history and trace")
+		assert.NotContains(t, kept, "tok-7f3a9")
+		assert.NotContains(t, kept, "4111111111111111")
+		assert.Contains(t, kept, "[redacted]")
+	}
+	assert.Contains(t, logs.String(), "message failed")
+	assert.NotContains(t, logs.String(), "4111111111111111", "the channel's logs")
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.w.Write(p)
 }

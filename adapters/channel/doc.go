@@ -4,7 +4,7 @@
 //
 // For every message a source delivers, the channel records it in the store
 // (pending), runs the flow on it (processing) and records the outcome, the
-// run's context and trace (done, rejected, error). A message a crash left
+// run's context and trace (done, rejected, error, dead). A message a crash left
 // pending or processing runs again when the channel starts; a finished
 // message delivered again is answered from the store, not run twice.
 //
@@ -15,7 +15,7 @@
 //	the flow returned        outcome          state       settle   HTTP
 //	nil                      ok               done        Ack      200 with the output context
 //	Stop                     stop             rejected    Ack      422 with the reason
-//	Retry, retries ran out   retry-exhausted  error       Nack     503 with Retry-After (Fail after MaxDeliveries)
+//	Retry, retries ran out   retry-exhausted  error       Nack     503 with Retry-After (after MaxDeliveries: dead, Fail, 500)
 //	Fatal                    -                -           -        services closed and re-initialised under the
 //	                                                               restart backoff; the message runs again
 //	canceled (shutdown)      canceled         pending     Leave    503; runs again on the next start
@@ -26,9 +26,10 @@
 // with its outcome recorded; one left processing with no outcome was
 // running when its process died. A message whose runs keep killing the
 // process is set aside after Config.MaxCrashes such runs in a row (default
-// 3): state error, outcome fatal, error "gave up after N crashed runs";
+// 3): state dead, outcome fatal, error "gave up after N crashed runs";
 // it is not run again, at a start or a redelivery, until replayed by hand
-// ([SetAside]). A result the store cannot keep (a context holding +Inf or
+// ([SetAside], [Channel.Replay], [Channel.ReplayFrom] to resume at a
+// step). Config.Redact masks secrets in what is stored and logged. A result the store cannot keep (a context holding +Inf or
 // NaN) ends the message in state error with the reason, without its
 // context, and fails it (HTTP 500 with an error id). A rejected message delivered again is
 // answered from the store with the same Stop reason, which the store

@@ -281,7 +281,7 @@ func (c *Channel) resume(ctx context.Context, id string) (Result, error) {
 		return Result{Settle: Ack, State: rec.State, Outcome: errors.KindOK, Message: rec.Message}, nil
 	}
 	// Wake left it processing: the run is its attempt.
-	return c.runMessage(ctx, rec.Message, nil, rec.State == store.Processing, false), nil
+	return c.runMessage(ctx, rec.Message, nil, rec.State == store.Processing, false, nil), nil
 }
 
 // timers wakes the messages whose wait is due, until intake stops: a

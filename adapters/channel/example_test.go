@@ -3,6 +3,7 @@ package channel_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 
 	"github.com/svcflow/svcflow/adapters/channel"
 	"github.com/svcflow/svcflow/adapters/message"
@@ -35,4 +36,37 @@ func ExampleChannel_Handle() {
 	// ack done hello Ada false
 	// ack rejected <nil> true
 	// done in store: 1
+}
+
+// A message whose last step failed is resumed at that step once it is
+// fixed: the steps before it (here a charge) do not run again.
+func ExampleChannel_ReplayFrom() {
+	shipping := false
+	f := flow.New("order",
+		flow.Step("charge", func(ctx context.Context, c *fc.Context) error {
+			fmt.Println("charging")
+			c.Set("charge_id", "ch-1")
+			return nil
+		}),
+		flow.Step("ship", func(ctx context.Context, c *fc.Context) error {
+			if !shipping {
+				return errors.New("carrier down")
+			}
+			charge, _ := c.Get("charge_id")
+			c.Set("shipped_for", charge)
+			return nil
+		}),
+	).MustBuild()
+	ch, _ := channel.New(channel.Config{Name: "orders", Flow: f, Store: store.NewMemory(), Logger: slog.New(slog.DiscardHandler)})
+	m := message.New("application/json", []byte(`{"order": "o-1"}`), nil)
+	res := ch.Handle(context.Background(), m)
+	fmt.Println(res.State, res.Err)
+
+	shipping = true // fixed
+	res, _ = ch.ReplayFrom(context.Background(), m.ID, "ship")
+	fmt.Println(res.State, res.Message.Context["shipped_for"])
+	// Output:
+	// charging
+	// error flow "order": step "ship": carrier down
+	// done ch-1
 }

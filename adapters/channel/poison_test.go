@@ -51,7 +51,7 @@ func TestPoisonMessageIsSetAsideAfterCrashedRuns(t *testing.T) {
 
 	rec, err := st.Get(t.Context(), poison.ID)
 	require.NoError(t, err)
-	assert.Equal(t, store.Error, rec.State, "set aside")
+	assert.Equal(t, store.Dead, rec.State, "set aside")
 	assert.Equal(t, errors.KindFatal, rec.Outcome)
 	assert.Equal(t, "gave up after 3 crashed runs", rec.Err)
 	assert.True(t, channel.SetAside(rec))
@@ -65,7 +65,7 @@ func TestPoisonMessageIsSetAsideAfterCrashedRuns(t *testing.T) {
 	// A source delivering it again does not run it either.
 	res := ch.Handle(t.Context(), poison)
 	assert.Equal(t, channel.Fail, res.Settle)
-	assert.Equal(t, store.Error, res.State)
+	assert.Equal(t, store.Dead, res.State)
 	assert.ErrorIs(t, res.Err, channel.ErrSetAside)
 	assert.NotEmpty(t, res.ErrorID)
 	assert.Equal(t, int32(1), runs.Load())

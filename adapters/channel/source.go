@@ -89,7 +89,8 @@ type Result struct {
 	// rejection.
 	Outcome errors.Kind
 	// State is the message's state in the store after the run
-	// (store.Done, store.Rejected, store.Error; store.Pending when the
+	// (store.Done, store.Rejected, store.Error, store.Dead for a message
+	// set aside; store.Pending when the
 	// message is left with its outcome recorded, store.Processing when it
 	// is left without).
 	State store.State

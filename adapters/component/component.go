@@ -180,6 +180,11 @@ type Env struct {
 	// Servers shares servers between components (one HTTP server behind
 	// many routes). Nil: each [Env.Server] call makes its own.
 	Servers *Servers
+	// Existing asks a store to open only what exists (a tool that reads
+	// stored messages): a store whose file or folder is missing fails
+	// with an error wrapping [ErrNoStore] that names it, and creates
+	// nothing.
+	Existing bool
 
 	values map[reflect.Type]any // see WithValue
 }
@@ -266,6 +271,10 @@ func (s *Servers) Keys() []string {
 // registered or built: no name, no constructor, a spec that is not a
 // struct.
 var ErrInvalid = fmt.Errorf("invalid component")
+
+// ErrNoStore is wrapped by the error of a store opened with Env.Existing
+// whose data does not exist.
+var ErrNoStore = fmt.Errorf("no such store")
 
 // ErrUnknown is returned (wrapped) when no component of a kind has a name.
 var ErrUnknown = fmt.Errorf("unknown component")

@@ -25,7 +25,12 @@ var MemoryStore = Store("memory", "messages kept in memory: lost when the proces
 		if n < 0 {
 			return nil, fmt.Errorf("max_finished %d: %w", n, ErrInvalid)
 		}
-		return func() (store.Store, error) { return store.NewMemory(store.WithMaxFinished(n)), nil }, nil
+		return func() (store.Store, error) {
+			if env.Existing {
+				return nil, fmt.Errorf("%w: a memory store keeps nothing once its process ends", ErrNoStore)
+			}
+			return store.NewMemory(store.WithMaxFinished(n)), nil
+		}, nil
 	})
 
 func init() { Register(MemoryStore) }

@@ -28,7 +28,11 @@ import (
 // fills this field, a slice; at most one field), oneormany (a slice field
 // that also takes a single item), inline (the field, a [Pairs] or a map,
 // is the spec's whole mapping: `set: {total: "..."}`; the spec has no
-// other field). default is the value used when the key is absent: the text
+// other field), path (a string field naming a file or folder: a relative
+// path is resolved against the folder of the configuration file that
+// declares it, so `dir: inbox` in conf/app.yaml is conf/inbox whatever
+// the working directory; a value given with --set stays relative to the
+// working directory, as do values starting with ":" such as ":memory:"). default is the value used when the key is absent: the text
 // itself for a string field, else written as in YAML (default:"5s",
 // default:"[a, b]"). enum lists the values a string field takes
 // (enum:"debug,info,warn,error"). doc is one line
@@ -58,6 +62,7 @@ type Field struct {
 	List      bool
 	OneOrMany bool
 	Inline    bool
+	Path      bool     // a file or folder: a relative one is resolved against the configuration file's folder
 	Enum      []string // the values a string field takes; nil: any
 	Min       int      // the least value of a signed integer field (tag min, default 0)
 	Kind      Kind     // the component kind of a Ref field
@@ -98,6 +103,8 @@ func Fields(t reflect.Type) []Field {
 				f.List = true
 			case "inline":
 				f.Inline = true
+			case "path":
+				f.Path = true
 			}
 		}
 		if m := sf.Tag.Get("min"); m != "" {

@@ -428,7 +428,7 @@ flows:
 	assert.Equal(t, "3 USD", out["label"])
 	assert.Equal(t, map[string]any{"unit": "USD", "extra": map[string]any{"a": 1.0}}, cfg.Vars())
 
-	assert.Contains(t, loadErr(t, src, config.WithSet("nope.x=1")), `test.yaml:2:1: top level: unknown key "nope"`, "a created path is still checked")
+	assert.Contains(t, loadErr(t, src, config.WithSet("nope.x=1")), `--set nope.x=1: top level: unknown key "nope"`, "a created path is still checked, and reported at the flag")
 	assert.Contains(t, loadErr(t, src, config.WithSet("novalue")), `--set: expected path=value`)
 
 	noVars := strings.Replace(src, "vars: {unit: EUR}\n", "", 1)
@@ -436,8 +436,11 @@ flows:
 	out, err = run(t, cfg, "f", map[string]any{"x": 1})
 	require.NoError(t, err)
 	assert.Equal(t, "1 GBP", out["label"], "--set creates a missing section")
-	assert.Contains(t, loadErr(t, src, config.WithSet("flows.f.retry.max_attempts=lots")),
-		`test.yaml:7:27: flow "f": retry: max_attempts: expected an integer, got "lots"`, "an override is reported where the value it replaced was")
+	got := loadErr(t, src, config.WithSet("vars.unit=USD", "flows.f.retry.max_attempts=lots"))
+	assert.Equal(t, `--set flows.f.retry.max_attempts=lots: flow "f": retry: max_attempts: expected an integer, got "lots"`, got,
+		"a problem in an override names the flag, not a position in the file")
+	got = loadErr(t, src, config.WithSet("flows.f.retry={max_attempts: 2, bogus: 1}"))
+	assert.Equal(t, `--set flows.f.retry={max_attempts: 2, bogus: 1}: flow "f": retry: unknown key "bogus": expected one of initial, multiplier, max, max_interval, max_attempts, max_elapsed, jitter, retry_all`, got)
 }
 
 func TestSeveralFilesAndChannels(t *testing.T) {

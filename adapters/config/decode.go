@@ -307,6 +307,9 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, what, path string, fd com
 			ok = false
 		}
 		if ok {
+			if fd.Path {
+				s = d.f.resolvePath(n, s)
+			}
 			v.SetString(s)
 		}
 		return ok
@@ -596,6 +599,9 @@ func (d *decoder) ref(n *yaml.Node, what, path string, kind component.Kind) (com
 			if !hasScalar || sf.Type.Kind() != reflect.String {
 				d.at(d.f, n, "%s: %s takes nothing after %q", what, name, name+":")
 				return component.Ref{}, false
+			}
+			if sf.Path {
+				rest = d.f.resolvePath(n, rest)
 			}
 			sv.Field(sf.Index).SetString(rest)
 			present[sf.Name] = true

@@ -118,6 +118,31 @@
 // declare what they read: the keys they name are the step's needs, checked
 // by the flow's build like a Go step's contract.
 //
+// # Environment variables, files and paths
+//
+// Scalar values (never keys) may hold references, replaced when the file
+// is read, before anything else ([WithLookupEnv] replaces the
+// environment):
+//
+//	url: ${API_URL}/v1            # the environment variable; unset is an error at its file:line:col
+//	region: ${REGION:eu-west}     # a default, used when REGION is unset or empty
+//	token: ${file:secrets/token}  # a file's content (relative to this file's folder), one trailing newline dropped
+//	note: "$${HOME}"              # the escape: the text ${HOME}, unreplaced (a shell step's own variables)
+//
+// A reference replaces text inside one scalar and never adds YAML
+// structure. A plain (unquoted) scalar then has the type of its new text
+// (port: ${PORT} is a number), a quoted one stays a string unless it has
+// a tag: in a flow mapping, where YAML wants the reference quoted, write
+// {max_attempts: !!int "${N}"}.
+//
+// A spec field marked path (the folder of a files source, the file of an
+// sqlite store) is a path: a relative one is resolved against the folder
+// of the file that declares it, not the working directory; a value given
+// with [WithSet] stays relative to the working directory. A problem in a
+// [WithSet] value is reported at the flag ("--set flows.f.retry.max_attempts=x:
+// ..."), not in the file. A value that is one word ending in a colon
+// (store: memory:) is read as that text, as if quoted.
+//
 // # Tests
 //
 //	tests:
@@ -132,6 +157,12 @@
 //	        error: retry                                    # an errors.Kind: stop, retry, retry-exhausted, fatal, failed, panic, canceled; or any
 //	        error_contains: down
 //	        through: charge                                 # optional: flow.Through (or from: flow.From)
+//
+// A suite may declare the HTTP service its flow calls (http_service:
+// {var: NAME, routes: {"GET /path": {status, headers, json | body} or a
+// list of them, one per request, the last repeated}, default: {...}}):
+// [Case.Run] starts it on a free loopback port for the case and the var
+// NAME (declared in vars) reads its URL meanwhile.
 //
 // error: names the outcome the run must end with; retry also matches a run
 // whose retries ran out (retry-exhausted), and failure is still accepted

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -33,10 +34,11 @@ type Source struct {
 type Option func(*options)
 
 type options struct {
-	reg     *Registry
-	comps   *component.Registry
-	sets    []string
-	dataDir string
+	reg       *Registry
+	comps     *component.Registry
+	sets      []string
+	lookupEnv func(string) (string, bool)
+	dataDir   string
 }
 
 // WithRegistry loads with the services of r (default: a new registry with
@@ -108,12 +110,17 @@ func LoadSources(srcs []Source, opts ...Option) (*Config, error) {
 	if o.comps == nil {
 		o.comps = component.Default()
 	}
-	l := &loader{reg: o.reg, vars: map[string]any{}, cfg: &Config{reg: o.reg, comps: o.comps, flows: map[string]*flowDef{}, providers: provide.New()}, dataDir: o.dataDir}
-	l.tpl = &tplEnv{funcs: templateFuncs(l.vars), vars: l.vars}
+	if o.lookupEnv == nil {
+		o.lookupEnv = os.LookupEnv
+	}
+	l := &loader{lookupEnv: o.lookupEnv, reg: o.reg, vars: map[string]any{}, cfg: &Config{reg: o.reg, comps: o.comps, flows: map[string]*flowDef{}, providers: provide.New()}, dataDir: o.dataDir}
+	l.overrides = &varOverrides{}
+	l.tpl = &tplEnv{funcs: templateFuncs(l.vars, l.overrides), vars: l.vars}
 	l.env = o.reg.stepEnv()
 	l.setKinds()
 	l.load(srcs, o.sets)
 	if len(l.errs) > 0 {
+		l.errs = l.setErrors(o.sets)
 		order := map[string]int{}
 		for i, s := range srcs {
 			if _, ok := order[s.Name]; !ok {
@@ -137,6 +144,8 @@ type loader struct {
 	stepKeys  []string      // the keys of a step: its kinds and modifiers
 	budget    int           // steps left to parse: aliases cannot blow up a load
 	targets   map[string]*callTarget
+	lookupEnv func(string) (string, bool)
+	overrides *varOverrides          // vars replaced while a test case runs
 	providers map[string]providerDef // the providers: entries, by name
 	dataDir   string                 // where providers keep files (WithDataDir)
 }
@@ -150,6 +159,7 @@ func (l *loader) load(srcs []Source, sets []string) {
 	l.budget = maxSteps
 	for _, s := range srcs {
 		if f := l.parseFile(s); f != nil {
+			l.interpolate(f, l.lookupEnv)
 			l.cfg.files = append(l.cfg.files, f)
 		}
 	}
@@ -220,7 +230,7 @@ func (l *loader) parseFile(s Source) (f *srcFile) {
 		return nil
 	}
 	var doc yaml.Node
-	if err := safeYAML(s.Data, &doc); err != nil {
+	if err := parseLenient(s.Data, &doc); err != nil {
 		var le *yaml.LoadError
 		switch {
 		case errors.As(err, &le) && le.Mark.Line > 0 && tabIndent(f, le.Mark.Line) > 0:
@@ -234,7 +244,7 @@ func (l *loader) parseFile(s Source) (f *srcFile) {
 				}
 			}
 			if le.Message == "mapping values are not allowed in this context" {
-				msg += ` (a value with ": " in it or ending in ":" needs quotes: store: "memory:")`
+				msg += ` (quote a value with ": " in it: reason: "late: out of stock")`
 			}
 			l.atPos(f, le.Mark.Line, le.Mark.Column, err, "bad YAML: %s", msg)
 		case strings.Contains(err.Error(), "multiple"):
@@ -257,6 +267,39 @@ func (l *loader) parseFile(s Source) (f *srcFile) {
 	}
 	f.root = doc.Content[0]
 	return f
+}
+
+// endsInColon matches a line whose value is one word ending in a colon
+// ("store: memory:"), which YAML refuses ("mapping values are not
+// allowed"): such a value is read as the string "memory:".
+var endsInColon = regexp.MustCompile(`^(\s*(?:- )?[A-Za-z_][\w.-]*:[ \t]+)([A-Za-z_][\w-]*:)([ \t]*(?:#.*)?)$`)
+
+// parseLenient decodes data into a node as safeYAML does, but reads a
+// value that is one word ending in a colon (store: memory:) as that text,
+// as if it were quoted. Positions are unchanged: the quote takes the
+// column of the word.
+func parseLenient(data []byte, n *yaml.Node) error {
+	err := safeYAML(data, n)
+	for range 100 {
+		var le *yaml.LoadError
+		if err == nil || !errors.As(err, &le) || le.Message != "mapping values are not allowed in this context" || le.Mark.Line < 1 {
+			return err
+		}
+		lines := bytes.Split(data, []byte("\n"))
+		i := le.Mark.Line - 1
+		if i >= len(lines) {
+			return err
+		}
+		m := endsInColon.FindSubmatch(bytes.TrimSuffix(lines[i], []byte("\r")))
+		if m == nil {
+			return err
+		}
+		lines[i] = []byte(string(m[1]) + `"` + string(m[2]) + `"` + string(m[3]))
+		data = bytes.Join(lines, []byte("\n"))
+		*n = yaml.Node{}
+		err = safeYAML(data, n)
+	}
+	return err
 }
 
 // tabIndent returns the 1-based column of the first tab in the

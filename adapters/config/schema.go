@@ -111,7 +111,11 @@ func Schema(opts SchemaOptions) map[string]any {
 		"name": str, "input": map[string]any{"type": "object"}, "want": map[string]any{"type": "object"},
 		"error": map[string]any{"enum": errorKinds}, "error_contains": str, "stubs": stubs, "from": str, "through": str,
 	}, "name")
-	suite := obj(map[string]any{"flow": str, "stubs": stubs, "cases": map[string]any{"type": "array", "items": testCase}}, "flow", "cases")
+	answer := obj(map[string]any{"status": map[string]any{"type": "integer", "minimum": 100, "maximum": 599},
+		"headers": map[string]any{"type": "object", "additionalProperties": str}, "json": map[string]any{}, "body": str})
+	httpService := obj(map[string]any{"var": str, "default": answer, "routes": map[string]any{"type": "object",
+		"additionalProperties": anyOf(answer, map[string]any{"type": "array", "items": answer})}}, "var")
+	suite := obj(map[string]any{"flow": str, "stubs": stubs, "http_service": httpService, "cases": map[string]any{"type": "array", "items": testCase}}, "flow", "cases")
 
 	return map[string]any{
 		"$schema":     "https://json-schema.org/draft/2020-12/schema",

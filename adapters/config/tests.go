@@ -22,6 +22,9 @@ type Suite struct {
 	File  string  // the file declaring the suite
 	Line  int     // the line of the suite in File
 	Cases []*Case // in declaration order
+	// HTTPServiceVar names the var whose URL the suite's http_service
+	// replaces while each case runs; empty when the suite declares none.
+	HTTPServiceVar string
 }
 
 // Case is one test case: an input, the expected subset of the output or
@@ -38,7 +41,8 @@ type Case struct {
 	From, Through string         // run options (flow.From, flow.Through)
 	Stubs         []string       // the names of the stubbed steps
 
-	flow     *flow.Flow // built with the stubs
+	flow     *flow.Flow   // built with the stubs
+	service  *httpService // the suite's http_service, nil when none
 	wantPos  map[string]pos
 	errorPos pos
 }
@@ -72,7 +76,7 @@ func parseKind(s string, kinds []errors.Kind) (errors.Kind, bool) {
 func (c *Config) Tests() []*Suite { return slices.Clone(c.suites) }
 
 var (
-	suiteKeys = []string{"flow", "stubs", "cases"}
+	suiteKeys = []string{"flow", "stubs", "http_service", "cases"}
 	caseKeys  = []string{"name", "input", "want", "error", "error_contains", "stubs", "from", "through"}
 )
 
@@ -109,6 +113,14 @@ func (l *loader) parseSuite(f *srcFile, n *yaml.Node) {
 	if fd, ok := fs.get("stubs"); ok {
 		suiteStubs, _ = l.parseStubs(f, def, fd.val)
 	}
+	var svc *httpService
+	if fd, ok := fs.get("http_service"); ok {
+		if svc, ok = l.parseHTTPService(f, fd.val); ok {
+			s.HTTPServiceVar = svc.Var
+		} else {
+			svc = nil
+		}
+	}
 	cd, ok := fs.get("cases")
 	if !ok {
 		l.at(f, n, "tests: missing key \"cases\"")
@@ -129,6 +141,7 @@ func (l *loader) parseSuite(f *srcFile, n *yaml.Node) {
 			continue
 		}
 		names[tc.Name] = cn.Line
+		tc.service = svc
 		s.Cases = append(s.Cases, tc)
 	}
 	l.cfg.suites = append(l.cfg.suites, s)
@@ -396,11 +409,25 @@ func (r *Result) Passed() bool { return len(r.Failures) == 0 }
 // subset of the output. Values compare as in package flowtest: by their
 // JSON form, numbers that are not integers within a relative 1e-9, nested
 // maps as subsets, lists element by element.
+//
+// A case of a suite with an http_service starts that service first, on a
+// free loopback port, and stops it when the run ends; meanwhile the
+// service's var holds its URL for every flow of the configuration, so
+// such cases must not run concurrently with other runs of it (flowrun
+// test runs cases one at a time).
 func (tc *Case) Run(ctx context.Context) *Result {
 	r := &Result{Case: tc}
 	if tc.flow == nil {
 		r.Failures = append(r.Failures, tc.at(pos{}, "the flow did not build"))
 		return r
+	}
+	if tc.service != nil {
+		stop, err := tc.service.start()
+		if err != nil {
+			r.Failures = append(r.Failures, tc.at(pos{}, "%v", err))
+			return r
+		}
+		defer stop()
 	}
 	var opts []flow.RunOption
 	if tc.From != "" {

@@ -125,3 +125,67 @@ tests:
 	require.Len(t, got["close is not equal"], 1)
 	assert.Contains(t, got["close is not equal"][0], `key "r": want 0.3001, got 0.30000000000000004`)
 }
+
+// TestHTTPServiceOfASuite: a suite's http_service is started for each
+// case, answers its routes (a list: one answer per request, the last
+// repeated) and the default, and its var holds its URL while the case
+// runs, and only then.
+func TestHTTPServiceOfASuite(t *testing.T) {
+	cfg := load(t, `
+vars: {api: "http://127.0.0.1:1"}
+flows:
+  f:
+    input: [id]
+    steps:
+      - http: {url: '{{var "api"}}/items/{{.id}}', into: item, status_into: status, allow_status: [404, 409], retry: {max_attempts: 1}}
+tests:
+  - flow: f
+    http_service:
+      var: api
+      routes:
+        GET /items/a: {json: {name: apple}}
+        /items/b:
+          - {status: 409, body: busy, headers: {X-Try: "1"}}
+          - {json: {name: banana}}
+      default: {status: 404, json: {missing: true}}
+    cases:
+      - {name: a, input: {id: a}, want: {item: {name: apple}, status: 200}}
+      - {name: b first, input: {id: b}, want: {status: 409}}
+      - {name: other, input: {id: zz}, want: {item: {missing: true}, status: 404}}
+`)
+	suites := cfg.Tests()
+	require.Len(t, suites, 1)
+	assert.Equal(t, "api", suites[0].HTTPServiceVar)
+	for _, tc := range suites[0].Cases {
+		r := tc.Run(context.Background())
+		assert.True(t, r.Passed(), "%s: %v", tc.Name, r.Failures)
+	}
+	assert.Equal(t, "http://127.0.0.1:1", cfg.Vars()["api"], "the var is the file's outside the cases")
+
+	got := loadErr(t, `
+vars: {api: x}
+flows:
+  f:
+    steps: [{set: {y: "1"}}]
+tests:
+  - flow: f
+    http_service:
+      var: apii
+      routes:
+        items/a: {json: 1}
+        GET /b: {status: 9000, jsn: 1}
+        GET /c: []
+        GET /d: {json: 1, body: x}
+    cases: [{name: c}]
+`)
+	for _, want := range []string{
+		`test.yaml:9:12: tests: http_service: var "apii" is not declared in vars`,
+		`test.yaml:11:9: tests: http_service: route "items/a": expected "METHOD /path" or "/path"`,
+		`test.yaml:12:26: tests: http_service: route GET /b: status: expected an integer from 100 to 599, got 9000`,
+		`test.yaml:12:32: tests: http_service: route GET /b: unknown key "jsn": expected one of status, headers, json, body (did you mean "json"?)`,
+		`test.yaml:13:17: tests: http_service: route "GET /c": expected at least one answer`,
+		`test.yaml:14:27: tests: http_service: route GET /d: give json or body, not both`,
+	} {
+		assert.Contains(t, got, want)
+	}
+}

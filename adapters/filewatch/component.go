@@ -14,10 +14,10 @@ import (
 //
 // The folder is created when the channel starts, if needed.
 type Spec struct {
-	Dir         string        `yaml:"dir" spec:"required,scalar" doc:"the folder to watch (created at start if missing)"`
+	Dir         string        `yaml:"dir" spec:"required,scalar,path" doc:"the folder to watch, relative to the configuration file's folder (created at start if missing)"`
 	Glob        string        `yaml:"glob" default:"*" doc:"take only files whose base name matches (path/filepath.Match syntax)"`
-	Done        string        `yaml:"done" doc:"where finished files go (default: done/ under dir)"`
-	Failed      string        `yaml:"failed" doc:"where failed files go, each beside a .error.txt (default: failed/ under dir)"`
+	Done        string        `yaml:"done" spec:"path" doc:"where finished files go (default: done/ under dir)"`
+	Failed      string        `yaml:"failed" spec:"path" doc:"where failed files go, each beside a .error.txt (default: failed/ under dir)"`
 	Settle      time.Duration `yaml:"settle" default:"1s" doc:"how long a file must stay unchanged before it is taken"`
 	Rescan      time.Duration `yaml:"rescan" default:"5s" doc:"how often the folder is listed in full"`
 	Concurrency int           `yaml:"concurrency" default:"1" doc:"how many files are handled at once"`

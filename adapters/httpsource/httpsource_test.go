@@ -411,6 +411,11 @@ func TestMalformedBody(t *testing.T) {
 		{"application/json", `null`, "body: JSON null, want an object"},
 		{"application/json", `true`, "body: JSON boolean, want an object"},
 		{"application/json;;", `{}`, `Content-Type: invalid media type "application/json;;"`},
+		// A body the channel would read as JSON is checked whatever the
+		// header says (curl -d sends form-urlencoded).
+		{"application/x-www-form-urlencoded", `{"a":`, "body: invalid JSON at offset 5: unexpected end of JSON input"},
+		{"", `{"items": [1,}`, "body: invalid JSON at offset 14: invalid character '}' looking for beginning of value"},
+		{"text/plain", `{} x`, "body: invalid JSON at offset 4: invalid character 'x' after top-level value"},
 	} {
 		resp := ts.do(t, "POST", "/in", tt.ct, tt.body)
 		assert.Equal(t, 400, resp.status, tt.body)

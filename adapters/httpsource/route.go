@@ -276,7 +276,11 @@ func (rt *route) message(w http.ResponseWriter, r *http.Request) (*message.Messa
 		return m, rerr
 	}
 	switch {
-	case message.IsJSON(ct):
+	case message.IsJSON(ct) || len(body) > 0 && body[0] == '{':
+		// A body the channel reads as JSON (a JSON Content-Type, or a
+		// body that begins with "{", whatever the header says: curl -d
+		// sends form-urlencoded) must be a JSON object: else 400, and
+		// nothing is recorded.
 		if msg := checkJSONObject(body); msg != "" {
 			return m, &requestError{http.StatusBadRequest, msg}
 		}

@@ -68,6 +68,7 @@ import (
 	"github.com/svcflow/svcflow/errors"
 	"github.com/svcflow/svcflow/flow"
 	"github.com/svcflow/svcflow/internal/jsonenc"
+	"github.com/svcflow/svcflow/internal/redact"
 	"github.com/svcflow/svcflow/provide"
 )
 
@@ -98,6 +99,14 @@ type Options struct {
 	// Observer observes every channel's runs (tracing: a span per run);
 	// see channel.RunObserver.
 	Observer channel.RunObserver
+	// Channel, when set, makes [New] open the store of this channel only
+	// and make only it (a tool reading one channel's messages); the
+	// other channels are still checked.
+	Channel string
+	// ExistingStores makes [New] open only stores that exist: a missing
+	// database or folder is an error naming it (component.ErrNoStore),
+	// and nothing is created.
+	ExistingStores bool
 }
 
 func (o Options) withDefaults() Options {
@@ -206,6 +215,9 @@ func build(cfg *config.Config, opts Options, open bool) (*Server, error) {
 		s.metrics.AddText(built.Bus.WritePrometheus) // the svcflow_bus_* series
 	}
 	for _, p := range plans {
+		if opts.Channel != "" && p.spec.Name != opts.Channel {
+			continue
+		}
 		st, err := p.open()
 		if err != nil {
 			errs = append(errs, p.at.Errorf("store", "channel %q: %s", p.spec.Name, storeError(p.spec.Store.Component.Name, err)))
@@ -228,7 +240,7 @@ func build(cfg *config.Config, opts Options, open bool) (*Server, error) {
 		ch, err := channel.New(channel.Config{Name: p.spec.Name, Flow: p.flow, Sources: p.sources, Store: st,
 			RetryAfter: p.spec.RetryAfter, Restart: p.spec.Restart, Logger: s.log, NoTrace: !p.spec.Trace, Observer: s.opts.Observer,
 			MaxDeliveries: p.spec.MaxDeliveries, MaxCrashes: p.spec.MaxCrashes, MaxInFlight: p.spec.MaxInFlight, OrderKey: p.order,
-			Durable: durable, RestartOnChange: p.spec.OnChange == "restart"})
+			Durable: durable, RestartOnChange: p.spec.OnChange == "restart", Redact: p.spec.Redact})
 		if err != nil {
 			errs = append(errs, p.at.Errorf("", "channel %q: %v", p.spec.Name, err))
 			continue
@@ -268,7 +280,7 @@ func (s *Server) plan(cfg *config.Config, sec config.Section) (plan, config.Erro
 	}
 	p.at = at
 	sp := &p.spec
-	env := component.Env{Name: sp.Name, Logger: s.log, DataDir: s.opts.DataDir, Servers: s.servers}.
+	env := component.Env{Name: sp.Name, Logger: s.log, DataDir: s.opts.DataDir, Servers: s.servers, Existing: s.opts.ExistingStores}.
 		WithValue(component.ResponseObserver(s.metrics.ObserveResponse))
 	if sp.Flow == "" {
 		// missing or not a string: reported by Decode
@@ -329,6 +341,9 @@ func (s *Server) plan(cfg *config.Config, sec config.Section) (plan, config.Erro
 			errs = append(errs, at.Errorf("order_by", "channel %q: order_by: %v", sp.Name, err))
 		}
 		p.order = key
+	}
+	if _, err := redact.Parse(sp.Redact); err != nil {
+		errs = append(errs, at.Errorf("redact", "channel %q: %v", sp.Name, err))
 	}
 	return p, errs
 }

@@ -25,11 +25,12 @@ import (
 //	    retry_after: 5s                # redelivery delay when retries ran out
 //	    restart: {initial: 100ms, max: 30s, max_attempts: 10}   # after Fatal errors; the keys of a flow's retry:
 //	    trace: false                   # do not store each run's trace (default true)
-//	    max_deliveries: 5              # dead-letter after 5 failed deliveries (file -> failed/)
+//	    max_deliveries: 5              # dead-letter (state dead) after 5 failed deliveries (file -> failed/)
 //	    max_in_flight: 1024            # messages run at once; beyond, HTTP answers 503 + Retry-After (default 1024)
 //	    max_crashes: 3                 # set aside a message whose last 3 runs crashed the process (default 3)
 //	    durable: steps                 # journal each completed step; resume after it (the store must keep a journal)
 //	    on_change: error               # a durable message whose flow changed: error (default) or restart from the top
+//	    redact: [password, card.number] # secrets: masked in the stored context, errors, traces and logs
 //
 // `flowrun services` lists the components and their fields.
 type Spec struct {
@@ -57,11 +58,15 @@ type Spec struct {
 	MaxInFlight int `yaml:"max_in_flight" default:"1024" min:"-1" doc:"how many messages the channel runs at once, new and recovered; beyond it HTTP requests get 503 with Retry-After and other sources wait; -1: no bound"`
 	// MaxCrashes sets aside a message after this many runs in a row that
 	// ended with the process (0: channel.DefaultMaxCrashes; -1: never).
-	MaxCrashes int `yaml:"max_crashes" default:"3" min:"-1" doc:"set a message aside (state error, outcome fatal, \"gave up after N crashed runs\"; replay it by hand) after this many runs in a row crashed the process with no outcome recorded; -1: never"`
+	MaxCrashes int `yaml:"max_crashes" default:"3" min:"-1" doc:"set a message aside (state dead, outcome fatal, \"gave up after N crashed runs\"; replay it by hand) after this many runs in a row crashed the process with no outcome recorded; -1: never"`
 	// Durable is "steps" for durable runs (channel.Config.Durable), ""
 	// for none.
 	Durable string `yaml:"durable" enum:"steps" doc:"steps: journal each completed step in the store (its context delta) and resume a message after its completed steps after a crash, a redelivery or a replay; wait and long sleep steps park the message (state waiting) with no goroutine held"`
 	// OnChange says what becomes of a durable message whose flow changed
 	// since its journal was written: "error" or "restart".
 	OnChange string `yaml:"on_change" default:"error" enum:"error,restart" doc:"a durable message whose flow changed since its steps were journaled: error (state error, naming the change) or restart (run it from the top)"`
+	// Redact lists the context keys (dotted paths) whose values are
+	// secrets: masked in the stored context, and their text in stored
+	// errors, traces and the channel's logs (see channel.Config.Redact).
+	Redact []string `yaml:"redact" doc:"context keys (dotted paths: password, card.number) masked as [redacted] in the stored context, and their values masked in stored errors, traces and logs"`
 }

@@ -10,12 +10,18 @@
 //
 //	Pending ──▶ Processing ──▶ Done       the flow succeeded
 //	                       ├──▶ Rejected  the flow refused the message
-//	                       └──▶ Error     the flow failed
+//	                       ├──▶ Error     the flow failed
+//	                       └──▶ Dead      set aside: a dead letter (failed on
+//	                                      every allowed delivery) or poison
+//	                                      (its runs kept crashing the process)
+//
+// A Dead record is not owed (Recover skips it) and a channel does not run
+// it again on its own; replaying it by hand moves it on.
 //
 // Every transition is appended to the record's History with its time and
 // error text, and entering Processing increments Attempts. Any state may
-// follow any other: replaying a message means moving a Done, Rejected or
-// Error record back to Processing (or Pending) and running it again; the
+// follow any other: replaying a message means moving a Done, Rejected,
+// Error or Dead record back to Processing (or Pending) and running it again; the
 // history keeps every earlier run. A transition may also replace the
 // stored message's Context and Trace with those of the run.
 //

@@ -61,7 +61,7 @@ type MemoryOption func(*Memory)
 
 // WithMaxFinished keeps at most n finished (done or rejected) records,
 // forgetting the oldest finished first. Records still owed (pending,
-// processing, error) are never dropped. A forgotten message delivered again
+// processing, error, dead) are never dropped. A forgotten message delivered again
 // is processed again.
 func WithMaxFinished(n int) MemoryOption { return func(m *Memory) { m.maxFinished = n } }
 

@@ -36,16 +36,21 @@ const (
 	Rejected State = "rejected"
 	// Error: the flow failed; the message may be replayed.
 	Error State = "error"
+	// Dead: set aside, a dead letter: the message failed on every one of
+	// its channel's max_deliveries, or its runs kept crashing the process
+	// (poison). It is not run again automatically, neither at a start nor
+	// when delivered again, until it is replayed by hand.
+	Dead State = "dead"
 )
 
 // States lists every valid state, in life-cycle order ([Waiting], of
 // durable runs, is defined with [Journal]).
-var States = []State{Pending, Processing, Done, Rejected, Error, Waiting}
+var States = []State{Pending, Processing, Done, Rejected, Error, Dead, Waiting}
 
 // Valid reports whether s is one of the defined states.
 func (s State) Valid() bool {
 	switch s {
-	case Pending, Processing, Done, Rejected, Error, Waiting:
+	case Pending, Processing, Done, Rejected, Error, Dead, Waiting:
 		return true
 	}
 	return false

@@ -164,7 +164,7 @@ func openStore(t *testing.T, data string) store.Store {
 
 // TestPoisonMessageIsSetAside: a message whose service exits the process
 // kills flowrun serve on its first run and on each recovery; after the
-// third crashed run, the next start sets it aside (state error, outcome
+// third crashed run, the next start sets it aside (state dead, outcome
 // fatal, "gave up after 3 crashed runs") and serves normally, and a client
 // sending it again gets a 500 without it running.
 func TestPoisonMessageIsSetAside(t *testing.T) {
@@ -203,14 +203,14 @@ func TestPoisonMessageIsSetAside(t *testing.T) {
 	st := openStore(t, data)
 	rec, err := st.Get(context.Background(), "poison-1")
 	require.NoError(t, err)
-	assert.Equal(t, store.Error, rec.State)
+	assert.Equal(t, store.Dead, rec.State)
 	assert.Equal(t, flowerrors.KindFatal, rec.Outcome)
 	assert.Equal(t, "gave up after 3 crashed runs", rec.Err)
 	assert.Equal(t, 3, rec.Attempts)
 	require.NoError(t, st.Close())
 
 	// A user finds it.
-	out, err := exec.Command(bin, "messages", file, "--data", data, "--channel", "c", "--state", "error").CombinedOutput()
+	out, err := exec.Command(bin, "messages", file, "--data", data, "--channel", "c", "--state", "dead").CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	assert.Contains(t, string(out), "poison-1")
 	assert.Contains(t, string(out), "gave up after 3 crashed runs")

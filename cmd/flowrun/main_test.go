@@ -149,7 +149,8 @@ func TestRunJSONL(t *testing.T) {
 }
 
 // TestRunJSONLInterrupted sends SIGINT to a batch reading an endless
-// pipe: it finishes the records it read, writes them, and reports.
+// pipe: it finishes the records it read, writes them, reports, and exits
+// 130 as an interrupted command does.
 func TestRunJSONLInterrupted(t *testing.T) {
 	cmd := exec.Command(flowrunBin(t), "run", batchYAML, "--jsonl", "-", "--progress", "none")
 	stdin, err := cmd.StdinPipe()
@@ -169,7 +170,7 @@ func TestRunJSONLInterrupted(t *testing.T) {
 	stdin.Close()
 	var ee *exec.ExitError
 	require.ErrorAs(t, err, &ee)
-	assert.Equal(t, 1, ee.ExitCode())
+	assert.Equal(t, 130, ee.ExitCode(), "interrupted by SIGINT")
 	assert.Contains(t, errb.String(), "batch: 1 records in")
 	assert.Contains(t, errb.String(), "interrupted: input after line 1 was not read")
 }
@@ -230,7 +231,7 @@ func TestTest(t *testing.T) {
 	require.NoError(t, os.WriteFile(failing, bytes.Replace(src, []byte("gross: 21.42"), []byte("gross: 21.43"), 1), 0o644))
 	r = flowrun(t, "", "test", failing)
 	assert.Equal(t, 1, r.code)
-	assert.Contains(t, r.out, "--- FAIL: price_lines/german_order")
+	assert.Contains(t, r.out, "--- FAIL: price_lines/german order (", "the case's name as written")
 	assert.Contains(t, r.out, `key "gross": want 21.43, got 21.42`)
 	assert.True(t, strings.HasSuffix(r.out, "\n3 passed, 1 failed\n"), r.out)
 }

@@ -53,10 +53,10 @@ func flowrun(t *testing.T, args ...string) (int, string, string) {
 	return code, out.String(), errb.String()
 }
 
+// TestEnrichCases runs the YAML cases as a user does, out of the box: the
+// suite declares the customers service it calls, started for each case.
 func TestEnrichCases(t *testing.T) {
-	srv := httptest.NewServer(customers())
-	defer srv.Close()
-	code, out, errOut := flowrun(t, "test", "enrich.yaml", "--set", "vars.customers_api="+srv.URL)
+	code, out, errOut := flowrun(t, "test", "enrich.yaml")
 	assert.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
 	assert.Contains(t, out, "8 passed, 0 failed")
 }

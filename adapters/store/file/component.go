@@ -14,7 +14,7 @@ import (
 //	store: file:data/intake?sync=full
 //	store: {file: {dir: data/intake, sync: full}}
 type Spec struct {
-	Dir  string `yaml:"dir" spec:"required,scalar" doc:"the folder of the JSON files, one per message (created if missing); ?sync=full may follow"`
+	Dir  string `yaml:"dir" spec:"required,scalar,path" doc:"the folder of the JSON files, one per message, relative to the configuration file's folder (created if missing); ?sync=full may follow"`
 	Sync string `yaml:"sync" default:"normal" doc:"normal: a write that returned survives a crash of the process; full: it survives a power loss too, at the cost of an fsync of the folder per group of writes"`
 }
 
@@ -32,6 +32,11 @@ var Component = component.Store("file", "messages as JSON files in a folder, one
 			return nil, fmt.Errorf("empty folder: %w", component.ErrInvalid)
 		}
 		return func() (store.Store, error) {
+			if env.Existing {
+				if _, err := os.Stat(dir); err != nil {
+					return nil, fmt.Errorf("%w: %s: %w (nothing was created)", component.ErrNoStore, dir, err)
+				}
+			}
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				return nil, err
 			}

@@ -20,7 +20,7 @@ import (
 // [ParseDSN]) or be given as fields; a field set to other than its
 // default wins over the same option in the path.
 type Spec struct {
-	Path     string        `yaml:"path" spec:"required,scalar" doc:"the database file (its folder is created); :memory: for a database in memory; options may follow a '?': sync=full, batch=N, wait=DURATION"`
+	Path     string        `yaml:"path" spec:"required,scalar,path" doc:"the database file, relative to the configuration file's folder (its folder is created); :memory: for a database in memory; options may follow a '?': sync=full, batch=N, wait=DURATION"`
 	Sync     string        `yaml:"sync" default:"normal" doc:"normal: a write that returned survives a crash of the process; full: it survives a power loss too, at the cost of an fsync per batch of writes"`
 	MaxBatch int           `yaml:"max_batch" default:"256" doc:"the most writes one transaction commits (writes of concurrent callers are committed together)"`
 	MaxWait  time.Duration `yaml:"max_wait" doc:"how long a batch that is not full waits for more writes (unset: it does not wait)"`
@@ -56,6 +56,11 @@ var Component = component.Store("sqlite", "messages in an SQLite database file: 
 			return nil, fmt.Errorf("empty path: %w", component.ErrInvalid)
 		}
 		return func() (store.Store, error) {
+			if env.Existing && path != ":memory:" {
+				if _, err := os.Stat(path); err != nil {
+					return nil, fmt.Errorf("%w: %s: %w (nothing was created)", component.ErrNoStore, path, err)
+				}
+			}
 			if path != ":memory:" {
 				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 					return nil, err

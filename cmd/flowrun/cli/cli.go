@@ -7,25 +7,30 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/svcflow/svcflow/adapters/component"
 	"github.com/svcflow/svcflow/adapters/config"
 	ferrors "github.com/svcflow/svcflow/errors"
 	"github.com/svcflow/svcflow/flow"
+	"github.com/svcflow/svcflow/internal/redact"
 )
 
 // Exit codes of every command.
 const (
-	ExitOK      = 0 // success
-	ExitFailure = 1 // a run, a test or a configuration failed
-	ExitUsage   = 2 // bad command line
-	ExitStopped = 3 // a run ended with a Stop error (rejected input)
+	ExitOK          = 0   // success
+	ExitFailure     = 1   // a run, a test or a configuration failed
+	ExitUsage       = 2   // bad command line
+	ExitStopped     = 3   // a run ended with a Stop error (rejected input)
+	ExitInterrupted = 130 // interrupted by SIGINT (Ctrl-C), as shells report it: 128 + 2
 )
 
 // Command is one flowrun command. Commands are kept in a table: a file of
@@ -151,16 +156,39 @@ type Env struct {
 }
 
 // Main runs flowrun with the process's arguments (without the program
-// name) and returns the exit code; SIGINT and SIGTERM cancel the running
-// command, which then finishes what it can and reports. A custom flowrun:
+// name) and returns the exit code. SIGINT and SIGTERM cancel the running
+// command, which then finishes what it can and reports; after SIGINT
+// (Ctrl-C) the exit code is ExitInterrupted (130), and a second SIGINT
+// ends the process at once. A custom flowrun:
 //
 //	func main() {
 //		os.Exit(cli.Main(os.Args[1:], cli.WithService(greet, "say hello")))
 //	}
 func Main(args []string, opts ...Option) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	return Run(ctx, args, opts...)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	var got atomic.Value
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		select {
+		case sig := <-sigs:
+			got.Store(sig)
+			signal.Reset(os.Interrupt) // a second Ctrl-C ends the process
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	code := Run(ctx, args, opts...)
+	cancel()
+	<-done
+	signal.Stop(sigs)
+	if sig, _ := got.Load().(os.Signal); sig == os.Interrupt {
+		return ExitInterrupted
+	}
+	return code
 }
 
 // Run is Main with a context of the caller's.
@@ -187,19 +215,80 @@ func Run(ctx context.Context, args []string, opts ...Option) int {
 			if c, ok := e.cmds[args[1]]; ok {
 				return c.Run(ctx, e, []string{"-h"})
 			}
-			fmt.Fprintf(e.Stderr, "flowrun help: unknown command %q\n", args[1])
+			fmt.Fprintf(e.Stderr, "flowrun help: unknown command %q%s\n", args[1], suggestOne(args[1], e.commandNames()))
 			return ExitUsage
 		}
 		e.usage(e.Stdout)
 		return ExitOK
+	case "-v", "--version":
+		name = "version"
 	}
 	c, ok := e.cmds[name]
 	if !ok {
-		fmt.Fprintf(e.Stderr, "flowrun: unknown command %q\n\n", name)
-		e.usage(e.Stderr)
+		fmt.Fprintf(e.Stderr, "flowrun: unknown command %q%s\nRun \"flowrun -h\" for the commands.\n", name, suggestOne(name, e.commandNames()))
 		return ExitUsage
 	}
 	return c.Run(ctx, e, args[1:])
+}
+
+// commandNames returns the names of the commands, sorted.
+func (e *Env) commandNames() []string {
+	return slices.Sorted(maps.Keys(e.cmds))
+}
+
+// suggestOne returns ` (did you mean "x"?)` for the choice closest to s,
+// or "" when none is close.
+func suggestOne(s string, choices []string) string {
+	if best := closest(s, choices); best != "" {
+		return fmt.Sprintf(" (did you mean %q?)", best)
+	}
+	return ""
+}
+
+// closest returns the choice nearest to s by edit distance, when it is
+// near enough to be a typo (or s is a prefix of it), else "".
+func closest(s string, choices []string) string {
+	best, bestD := "", 0
+	for _, c := range choices {
+		d := editDistance(strings.ToLower(s), strings.ToLower(c))
+		if strings.HasPrefix(c, s) && len(s) >= 2 {
+			d = min(d, 1)
+		}
+		if best == "" || d < bestD {
+			best, bestD = c, d
+		}
+	}
+	if best == "" || bestD > max(1, len(s)/3) {
+		return ""
+	}
+	return best
+}
+
+// editDistance is the Damerau-Levenshtein distance of a and b (adjacent
+// transpositions count one).
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	d := make([][]int, len(ra)+1)
+	for i := range d {
+		d[i] = make([]int, len(rb)+1)
+		d[i][0] = i
+	}
+	for j := range rb {
+		d[0][j+1] = j + 1
+	}
+	for i := 1; i <= len(ra); i++ {
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(ra)][len(rb)]
 }
 
 // sortedCommands returns the commands in help order.
@@ -235,7 +324,8 @@ Commands:
 		fmt.Fprintf(w, "  %-10s %s\n", c.Name, c.Summary)
 	}
 	fmt.Fprint(w, `
-Run "flowrun COMMAND -h" for a command's flags and examples.
+Run "flowrun COMMAND -h" for a command's flags and examples, "flowrun
+completion bash|zsh|fish" for shell completion.
 
 Examples:
   flowrun run --example orders              # an embedded example on its sample input
@@ -247,6 +337,7 @@ Exit codes:
   1  failure (a run failed, a test failed, the configuration has errors)
   2  usage error (bad command line)
   3  stopped (a run ended with a Stop error: the input was rejected)
+  130 interrupted (Ctrl-C)
 `)
 }
 
@@ -262,10 +353,11 @@ func indent(s, prefix string) string {
 
 // FlagSet returns a flag set for c. Parse it with [Env.Parse]: -h then
 // prints the command's usage, flags and examples to standard output.
+// Flags are written --name in help and errors; -name works too.
 func (e *Env) FlagSet(c *Command) *flag.FlagSet {
 	fs := flag.NewFlagSet(c.Name, flag.ContinueOnError)
-	fs.SetOutput(e.Stderr) // flag errors ("flag provided but not defined")
-	fs.Usage = func() {}   // Parse prints the help itself
+	fs.SetOutput(io.Discard) // Parse reports flag errors itself
+	fs.Usage = func() {}     // Parse prints the help itself
 	e.flagCmds = append(e.flagCmds, flagCmd{fs, c})
 	return fs
 }
@@ -278,19 +370,59 @@ type flagCmd struct {
 // help prints a command's usage, flags and examples.
 func (e *Env) help(w io.Writer, fs *flag.FlagSet, c *Command) {
 	fmt.Fprintf(w, "Usage: %s\n\n%s\n\nFlags:\n", c.Usage, strings.TrimSpace(c.Help))
-	out := fs.Output()
-	fs.SetOutput(w)
-	fs.PrintDefaults()
-	fs.SetOutput(out)
+	printFlags(w, fs)
 	if c.Example != "" {
 		fmt.Fprintf(w, "\nExamples:\n%s\n", indent(strings.TrimSpace(c.Example), "  "))
 	}
 }
 
+// printFlags lists the flags of fs as --name TYPE, then the usage and
+// the default, like flag.PrintDefaults with two dashes.
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		name, usage := flag.UnquoteUsage(f)
+		line := "  " + dashed(f.Name)
+		if name != "" {
+			line += " " + name
+		}
+		if len(line) <= 4+2 {
+			line += "\t"
+		} else {
+			line += "\n    \t"
+		}
+		line += strings.ReplaceAll(usage, "\n", "\n    \t")
+		if d := f.DefValue; d != "" && d != "false" && d != "0" && d != "0s" && d != "[]" {
+			if g, ok := f.Value.(flag.Getter); ok && reflect.TypeOf(g.Get()) == reflect.TypeFor[string]() {
+				line += fmt.Sprintf(" (default %q)", d)
+			} else {
+				line += fmt.Sprintf(" (default %v)", d)
+			}
+		}
+		fmt.Fprintln(w, line)
+	})
+}
+
+// dashed writes a flag as it is typed: --name, or -v for a one-letter
+// flag.
+func dashed(name string) string {
+	if len(name) == 1 {
+		return "-" + name
+	}
+	return "--" + name
+}
+
+// flagNames returns the names of fs's flags.
+func flagNames(fs *flag.FlagSet) []string {
+	var out []string
+	fs.VisitAll(func(f *flag.Flag) { out = append(out, f.Name) })
+	return out
+}
+
 // Parse parses args with fs, allowing flags after positional arguments
 // (flowrun run FILE --flow NAME). It returns the positional arguments, or
 // ok false with the exit code to return: 0 after -h (help printed to
-// standard output), ExitUsage after a bad flag.
+// standard output), ExitUsage after a bad flag (an unknown one with a
+// "did you mean").
 func (e *Env) Parse(fs *flag.FlagSet, args []string) (pos []string, code int, ok bool) {
 	var c *Command
 	for _, fc := range e.flagCmds {
@@ -304,13 +436,12 @@ func (e *Env) Parse(fs *flag.FlagSet, args []string) (pos []string, code int, ok
 			if c != nil {
 				e.help(e.Stdout, fs, c)
 			} else {
-				fs.SetOutput(e.Stdout)
-				fs.PrintDefaults()
+				printFlags(e.Stdout, fs)
 			}
 			return nil, ExitOK, false
 		}
 		if err != nil {
-			fmt.Fprintf(e.Stderr, "Run \"flowrun %s -h\" for usage.\n", fs.Name())
+			fmt.Fprintf(e.Stderr, "flowrun %s: %s\nRun \"flowrun %s -h\" for usage.\n", fs.Name(), flagError(fs, err), fs.Name())
 			return nil, ExitUsage, false
 		}
 		rest := fs.Args()
@@ -323,6 +454,27 @@ func (e *Env) Parse(fs *flag.FlagSet, args []string) (pos []string, code int, ok
 		pos = append(pos, rest[0])
 		args = rest[1:]
 	}
+}
+
+// flagError rewrites an error of package flag with --name: an unknown
+// flag with the nearest known one, a bad value naming the flag.
+func flagError(fs *flag.FlagSet, err error) string {
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
+		name = strings.TrimLeft(name, "-")
+		if best := closest(name, flagNames(fs)); best != "" {
+			return fmt.Sprintf("unknown flag %s (did you mean %s?)", dashed(name), dashed(best))
+		}
+		return fmt.Sprintf("unknown flag %s", dashed(name))
+	}
+	if name, ok := strings.CutPrefix(msg, "flag needs an argument: "); ok {
+		return "flag --" + strings.TrimLeft(name, "-") + " needs a value"
+	}
+	// invalid value "x" for flag -workers: parse error
+	if i := strings.Index(msg, " for flag -"); i >= 0 {
+		msg = msg[:i] + " for flag --" + msg[i+len(" for flag -"):]
+	}
+	return msg
 }
 
 // usageError prints a usage problem for c and returns ExitUsage.
@@ -366,13 +518,14 @@ func (lf *LoadFlags) Register(fs *flag.FlagSet) {
 
 // Registry returns a registry with the program's services.
 func (e *Env) Registry(lf *LoadFlags) (*config.Registry, error) {
-	// The log built-in writes to this program's standard error; a
-	// WithRegistryOptions logger, given later, wins.
+	// The log built-in writes to this program's standard error, with the
+	// keys a channel redacts masked; a WithRegistryOptions logger, given
+	// later, wins.
 	log := e.log
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(e.Stderr, nil))
 	}
-	opts := []config.RegistryOption{config.WithLogger(log)}
+	opts := []config.RegistryOption{config.WithLogger(slog.New(redact.NewHandler(log.Handler())))}
 	opts = append(opts, e.regOpts...)
 	if lf != nil && lf.AllowShell {
 		opts = append(opts, config.AllowShell())
@@ -408,6 +561,12 @@ func (e *Env) Load(c *Command, files []string, lf *LoadFlags) (cfg *config.Confi
 			return nil, e.usageError(c, "no example %q (examples: %s)", lf.Example, strings.Join(e.exampleNames(), ", ")), false
 		}
 		cfg, err = config.LoadSources([]config.Source{{Name: ex.name + ".yaml", Data: ex.data}}, opts...)
+	case slices.Contains(files, "-"):
+		srcs, code, ok := e.readSources(c, files)
+		if !ok {
+			return nil, code, false
+		}
+		cfg, err = config.LoadSources(srcs, opts...)
 	default:
 		cfg, err = config.Load(files, opts...)
 	}
@@ -417,6 +576,63 @@ func (e *Env) Load(c *Command, files []string, lf *LoadFlags) (cfg *config.Confi
 	}
 	return cfg, 0, true
 }
+
+// stdinName is the name of a configuration read from standard input
+// ("-"), in error positions: stdin:3:5: ...
+const stdinName = "stdin"
+
+// readSources reads the files, "-" being standard input (once), for a
+// load that reads standard input.
+func (e *Env) readSources(c *Command, files []string) ([]config.Source, int, bool) {
+	var srcs []config.Source
+	var errs config.Errors
+	stdin := false
+	for _, p := range files {
+		if p != "-" {
+			data, err := os.ReadFile(p)
+			if err != nil {
+				errs = append(errs, &config.Error{File: p, Msg: fmt.Sprintf("cannot read: %v", err), Err: err})
+				continue
+			}
+			srcs = append(srcs, config.Source{Name: p, Data: data})
+			continue
+		}
+		if stdin {
+			return nil, e.usageError(c, "- (standard input) given twice"), false
+		}
+		stdin = true
+		data, err := io.ReadAll(e.Stdin)
+		if err != nil {
+			fmt.Fprintf(e.Stderr, "flowrun %s: reading standard input: %v\n", c.Name, err)
+			return nil, ExitFailure, false
+		}
+		srcs = append(srcs, config.Source{Name: stdinName, Data: data})
+	}
+	if len(errs) > 0 {
+		printLoadError(e.Stderr, errs)
+		return nil, ExitFailure, false
+	}
+	return srcs, 0, true
+}
+
+// dataDir returns the folder of the default stores: the --data flag when
+// given on the command line (relative to the working directory), else
+// "data" in the folder of the first configuration file (the working
+// directory for an embedded example or standard input).
+func dataDir(fs *flag.FlagSet, files []string) string {
+	if f := fs.Lookup("data"); f != nil && f.Value.String() != "" {
+		return f.Value.String()
+	}
+	for _, p := range files {
+		if p != "-" {
+			return filepath.Join(filepath.Dir(p), "data")
+		}
+	}
+	return "data"
+}
+
+// dataUsage is the usage of the --data flags.
+const dataUsage = "folder of the default SQLite stores (default: data in the folder of the first file)"
 
 // printLoadError prints each problem of a load on its own line, then a
 // count.

@@ -86,7 +86,8 @@ func TestHelp(t *testing.T) {
 		assert.Equal(t, 0, r.code, cmd)
 		assert.Contains(t, r.out, "Usage: flowrun "+cmd, cmd)
 		assert.Contains(t, r.out, "Examples:\n  flowrun "+cmd, cmd)
-		assert.Contains(t, r.out, "-set path=value", cmd)
+		assert.Contains(t, r.out, "\n  --set path=value\n", cmd)
+		assert.NotRegexp(t, `(?m)^  -[a-z][a-z]`, r.out, "flags are shown --name (a one-letter flag -v)")
 		assert.Equal(t, r, flowrun(t, "", "help", cmd))
 	}
 	r = flowrun(t, "")
@@ -95,9 +96,31 @@ func TestHelp(t *testing.T) {
 	r = flowrun(t, "", "frobnicate")
 	assert.Equal(t, ExitUsage, r.code)
 	assert.Contains(t, r.errOut, `unknown command "frobnicate"`)
+	assert.NotContains(t, r.errOut, "did you mean")
 	r = flowrun(t, "", "run", "--bogus")
 	assert.Equal(t, ExitUsage, r.code)
-	assert.Contains(t, r.errOut, "flag provided but not defined: -bogus")
+	assert.Equal(t, "flowrun run: unknown flag --bogus\nRun \"flowrun run -h\" for usage.\n", r.errOut)
+}
+
+func TestDidYouMean(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"rnu"}, `flowrun: unknown command "rnu" (did you mean "run"?)`},
+		{[]string{"valiate", "x.yaml"}, `flowrun: unknown command "valiate" (did you mean "validate"?)`},
+		{[]string{"mesages"}, `(did you mean "messages"?)`},
+		{[]string{"help", "grpah"}, `flowrun help: unknown command "grpah" (did you mean "graph"?)`},
+		{[]string{"run", "--flwo", "x"}, `flowrun run: unknown flag --flwo (did you mean --flow?)`},
+		{[]string{"run", "-inptu", "{}"}, `flowrun run: unknown flag --inptu (did you mean --input?)`},
+		{[]string{"test", "--allow-emtpy"}, `flowrun test: unknown flag --allow-emtpy (did you mean --allow-empty?)`},
+		{[]string{"run", "--workers", "x"}, `flowrun run: invalid value "x" for flag --workers: parse error`},
+		{[]string{"run", "--flow"}, `flowrun run: flag --flow needs a value`},
+	} {
+		r := flowrun(t, "", tc.args...)
+		assert.Equal(t, ExitUsage, r.code, tc.args)
+		assert.Contains(t, r.errOut, tc.want, tc.args)
+	}
 }
 
 func TestRun(t *testing.T) {

@@ -22,14 +22,15 @@ func init() {
 	register(&Command{
 		Name:    "validate",
 		Summary: "check YAML files and list every problem with file:line:col",
-		Usage:   "flowrun validate FILE... [--data DIR] [--set path=value] [--allow-shell]",
+		Usage:   "flowrun validate FILE...|- [--data DIR] [--set path=value] [--allow-shell]",
 		Help: `Loads the files as one configuration and checks everything a run would:
 the format (unknown keys, wrong types, bad durations), expressions and
 templates, references to flows and services, and the build checks of
 every flow (each key a step needs is provided on every path before it).
 Channels are built exactly as serve builds them (sources, stores, flows)
 and nothing is started, opened or created. Every problem is listed, not
-just the first, as file:line:col: message.`,
+just the first, as file:line:col: message. FILE - reads standard input
+(named stdin in positions).`,
 		Example: `flowrun validate examples/orders/orders.yaml
 flowrun validate flows/*.yaml`,
 		Run: validateCmd,
@@ -37,8 +38,9 @@ flowrun validate flows/*.yaml`,
 	register(&Command{
 		Name:    "graph",
 		Summary: "draw a flow as Graphviz DOT or Mermaid",
-		Usage:   "flowrun graph FILE... [--flow NAME] [--format dot|mermaid]",
-		Help:    `Prints the structure of a flow (the first declared, unless --flow names another).`,
+		Usage:   "flowrun graph FILE...|- [--flow NAME] [--format dot|mermaid]",
+		Help: `Prints the structure of a flow (the first declared, unless --flow names
+another). FILE - reads standard input.`,
 		Example: `flowrun graph examples/orders/orders.yaml | dot -Tsvg > orders.svg
 flowrun graph examples/orders/orders.yaml --flow fulfil --format mermaid`,
 		Run: graphCmd,
@@ -68,16 +70,25 @@ YAML as you type (yaml-language-server: # yaml-language-server: $schema=...).`,
 	register(&Command{
 		Name:    "test",
 		Summary: "run the test cases declared in YAML files",
-		Usage:   "flowrun test FILE... [--run REGEXP] [-v] [--set path=value]",
+		Usage:   "flowrun test FILE...|- [--run PATTERN] [-v] [--allow-empty] [--set path=value]",
 		Help: `Runs the cases of the tests: sections. Each case runs its flow on its
 input, with stubs replacing named steps, and checks the expected outcome
 (error: stop|retry|retry-exhausted|fatal|failed|panic|canceled|any; retry
 also matches a run whose retries ran out) or the expected subset of the
 output (want:; numbers that are not integers match within a relative
-1e-9). Prints a line per case, like go test -v, the failures with their
-file:line:col, and a final "N passed, N failed".`,
+1e-9). Prints a line per case, like go test -v, named FLOW/CASE as
+written in the YAML, the failures with their file:line:col, and a final
+"N passed, N failed". Running no case at all (no tests: section, or a
+--run that matches nothing) is a failure unless --allow-empty.
+
+--run selects cases as go test -run does, by regular expressions that
+match anywhere in a name: "gold" runs the cases whose flow or case name
+contains gold; "orders/gold" the cases of flow orders whose name contains
+gold; "^orders$/^wrong value$" exactly one. Spaces in case names are kept
+(an underscore matches a space too). FILE - reads standard input.`,
 		Example: `flowrun test examples/orders/orders.yaml
-flowrun test flows/*.yaml --run 'orders/gold'`,
+flowrun test flows/*.yaml --run 'orders/gold'
+flowrun test examples/orders/orders.yaml --run 'orders/^empty order$' -v`,
 		Run: testCmd,
 	})
 }
@@ -87,7 +98,7 @@ func validateCmd(ctx context.Context, e *Env, args []string) int {
 	fs := e.FlagSet(c)
 	var lf LoadFlags
 	lf.Register(fs)
-	data := fs.String("data", "data", "folder of the default SQLite stores (nothing is created)")
+	fs.String("data", "", dataUsage+"; nothing is created")
 	files, code, ok := e.Parse(fs, args)
 	if !ok {
 		return code
@@ -102,7 +113,7 @@ func validateCmd(ctx context.Context, e *Env, args []string) int {
 	channels, services := len(cfg.Channels()), len(cfg.Services())
 	if channels > 0 || services > 0 {
 		// Build every channel exactly as serve would, starting nothing.
-		if err := serve.Check(cfg, serve.Options{DataDir: *data}); err != nil {
+		if err := serve.Check(cfg, serve.Options{DataDir: dataDir(fs, files)}); err != nil {
 			printLoadError(e.Stderr, err)
 			return ExitFailure
 		}
@@ -345,8 +356,9 @@ func testCmd(ctx context.Context, e *Env, args []string) int {
 	fs := e.FlagSet(c)
 	var lf LoadFlags
 	lf.Register(fs)
-	run := fs.String("run", "", "run only the cases whose FLOW/CASE name matches this `regexp`")
+	run := fs.String("run", "", "run only the cases whose FLOW/CASE name matches this `pattern` (see above)")
 	verbose := fs.Bool("v", false, "also print each case's output")
+	allowEmpty := fs.Bool("allow-empty", false, "pass when no case runs (default: a failure)")
 	timeout := fs.Duration("timeout", time.Minute, "fail a case that runs longer than this")
 	files, code, ok := e.Parse(fs, args)
 	if !ok {
@@ -355,10 +367,10 @@ func testCmd(ctx context.Context, e *Env, args []string) int {
 	if len(files) == 0 && lf.Example == "" {
 		return e.usageError(c, "no file given")
 	}
-	var filter *regexp.Regexp
+	var filter *casePattern
 	if *run != "" {
 		var err error
-		if filter, err = regexp.Compile(*run); err != nil {
+		if filter, err = newCasePattern(*run); err != nil {
 			return e.usageError(c, "--run: %v", err)
 		}
 	}
@@ -368,12 +380,13 @@ func testCmd(ctx context.Context, e *Env, args []string) int {
 		fmt.Fprintln(e.Stdout, "0 passed, 1 failed")
 		return code
 	}
-	passed, failed := 0, 0
+	passed, failed, total := 0, 0, 0
 	start := time.Now()
 	for _, s := range cfg.Tests() {
 		for _, tc := range s.Cases {
-			name := s.Flow + "/" + strings.ReplaceAll(tc.Name, " ", "_")
-			if filter != nil && !filter.MatchString(name) {
+			total++
+			name := s.Flow + "/" + tc.Name
+			if filter != nil && !filter.match(s.Flow, tc.Name) {
 				continue
 			}
 			cctx, cancel := context.WithTimeout(ctx, *timeout)
@@ -395,6 +408,16 @@ func testCmd(ctx context.Context, e *Env, args []string) int {
 			}
 		}
 	}
+	if passed+failed == 0 && !*allowEmpty {
+		switch {
+		case total == 0:
+			fmt.Fprintf(e.Stdout, "FAIL: no test cases in %s (add a tests: section, or pass --allow-empty)\n", strings.Join(cfg.Files(), ", "))
+		default:
+			fmt.Fprintf(e.Stdout, "FAIL: --run %q matches none of the %s (names are FLOW/CASE as written in the YAML; pass --allow-empty to accept)\n", *run, plural(total, "test case"))
+		}
+		fmt.Fprintln(e.Stdout, "0 passed, 0 failed")
+		return ExitFailure
+	}
 	if failed > 0 {
 		fmt.Fprintf(e.Stdout, "FAIL (%.2fs)\n", time.Since(start).Seconds())
 	} else {
@@ -405,6 +428,45 @@ func testCmd(ctx context.Context, e *Env, args []string) int {
 		return ExitFailure
 	}
 	return ExitOK
+}
+
+// casePattern is a --run pattern. Without a slash, a case runs when the
+// pattern matches its flow's name or its own; with one, the part before
+// the first slash must match the flow's name and the rest the case's
+// (`orders/gold`, `^orders$/^gold customer$`). Each part is an unanchored
+// regular expression, as in go test -run. A case name matches as written
+// in the YAML (spaces kept), or with spaces written as underscores, the
+// way go test names subtests.
+type casePattern struct {
+	flow, kase *regexp.Regexp // kase nil: no slash
+	either     *regexp.Regexp
+}
+
+func newCasePattern(s string) (*casePattern, error) {
+	p := &casePattern{}
+	flowPart, casePart, slash := strings.Cut(s, "/")
+	var err error
+	if !slash {
+		p.either, err = regexp.Compile(s)
+		return p, err
+	}
+	if p.flow, err = regexp.Compile(flowPart); err != nil {
+		return nil, err
+	}
+	if p.kase, err = regexp.Compile(casePart); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *casePattern) match(flowName, caseName string) bool {
+	caseMatch := func(re *regexp.Regexp) bool {
+		return re.MatchString(caseName) || re.MatchString(strings.ReplaceAll(caseName, " ", "_"))
+	}
+	if p.either != nil {
+		return p.either.MatchString(flowName) || caseMatch(p.either)
+	}
+	return p.flow.MatchString(flowName) && caseMatch(p.kase)
 }
 
 func compactJSON(m map[string]any) string {

@@ -22,16 +22,23 @@
 //
 //	flowrun run [FILE...] [--flow NAME] [--input JSON|@FILE|-] [--trace[=json]]
 //	flowrun run FILE --jsonl IN.jsonl [--out OUT.jsonl] [--workers N]
-//	flowrun validate FILE...
-//	flowrun graph FILE [--flow NAME] [--format dot|mermaid]
+//	flowrun validate FILE...|-
+//	flowrun graph FILE|- [--flow NAME] [--format dot|mermaid]
 //	flowrun services
-//	flowrun test FILE... [--run REGEXP] [-v]
+//	flowrun test FILE...|- [--run PATTERN] [-v] [--allow-empty]
+//	flowrun eval EXPR [--input JSON|@FILE|-] [--cond]
+//	flowrun serve FILE... [--data DIR] [--admin ADDR]
+//	flowrun messages FILE... --channel NAME [--state S] [show ID | replay ID [--from STEP] | replay --all --state S]
+//	flowrun completion bash|zsh|fish
+//	flowrun version
 //
-// Every command takes -h. Commands that load YAML also take --set
-// path=value (repeatable), --allow-shell and --example NAME.
+// Every command takes -h; help and errors write flags --name (-name works
+// too), and a mistyped command or flag gets a "did you mean". Commands
+// that load YAML also take --set path=value (repeatable), --allow-shell
+// and --example NAME; a FILE "-" is standard input.
 //
 // Exit codes: 0 ok, 1 failure, 2 usage error, 3 stopped (a run ended with
-// a Stop error).
+// a Stop error), 130 interrupted by SIGINT ([Main]).
 //
 // # Adding a command
 //

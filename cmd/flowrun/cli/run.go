@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -86,6 +87,26 @@ func runCmd(ctx context.Context, e *Env, args []string) int {
 	}
 	if *jsonl != "" && *input != "" {
 		return e.usageError(c, "give --input or --jsonl, not both")
+	}
+	if *jsonl == "" {
+		var batch []string
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name == "out" || f.Name == "workers" || f.Name == "progress" {
+				batch = append(batch, "--"+f.Name)
+			}
+		})
+		if len(batch) > 0 {
+			return e.usageError(c, "%s: batch flags need --jsonl FILE (a single run prints its output to standard output)", strings.Join(batch, ", "))
+		}
+	}
+	stdinUses := 0
+	for _, use := range []bool{slices.Contains(files, "-"), *input == "-", *jsonl == "-"} {
+		if use {
+			stdinUses++
+		}
+	}
+	if stdinUses > 1 {
+		return e.usageError(c, "standard input (-) can be read once: as the file, --input or --jsonl")
 	}
 	if *jsonl != "" && trace != "" {
 		return e.usageError(c, "--trace applies to single runs, not --jsonl batches")

@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/svcflow/svcflow/adapters/channel"
 	"github.com/svcflow/svcflow/adapters/serve"
 	"github.com/svcflow/svcflow/adapters/store"
 	"github.com/svcflow/svcflow/errors"
@@ -30,8 +31,8 @@ close. Every message is recorded in its channel's store before its flow
 runs (SQLite under --data by default), so messages a crash left unfinished
 run again at the next start, in the background while new ones are served;
 one whose runs crashed the process max_crashes times in a row (default 3)
-is set aside in state error ("gave up after N crashed runs") for a replay
-by hand. Each store is probed with a write at start (an unwritable one
+is set aside in state dead ("gave up after N crashed runs") for a replay
+by hand, as is one that failed max_deliveries times. Each store is probed with a write at start (an unwritable one
 stops serve with exit 1) and while writes fail (/readyz answers 503).
 The admin address serves /healthz, /readyz and Prometheus /metrics; it
 is bound to loopback by default ("off" disables it). Tracing is off
@@ -44,28 +45,41 @@ flowrun serve flows.yaml --data /var/lib/flowrun --admin 127.0.0.1:9191`,
 	})
 	register(&Command{
 		Name:    "messages",
-		Summary: "search a channel's stored messages, show one, replay it, or signal it",
-		Usage:   "flowrun messages FILE... --channel NAME [--state STATE] [--since T] [--limit N] [show ID | replay ID [--resume] | signal ID NAME [--set k=v]... [--admin ADDR --token T]]",
-		Help: `Reads the store of a channel declared in the files. Without an action it
-lists messages (newest first): id, time, state, outcome (ok, stop,
-retry-exhausted, failed, panic, ...; "-" when none is recorded: pending,
-processing, or stored before outcomes were), attempts, the reason of a
-rejection and the last error. "show ID" prints the whole record as JSON
-(payload, context, trace, outcome, reason, history; for a channel with
-durable: steps also its journal, the steps completed with their writes,
-and what it waits for). "replay ID" runs the stored message through the
-channel's flow again and records the new outcome in its history; on a
-durable channel a finished message (done, rejected, error) runs from the
-top, an owed or waiting one resumes after its journaled steps, and
---resume resumes any. "signal ID NAME --set k=v" sends the signal NAME
-with values to a message waiting at a wait step of a durable channel:
-with --admin ADDR through the admin API of the flowrun serve running it,
-else the message resumes here. Stop flowrun serve first when the store
-is a SQLite file shared with it only for replay and signal without
---admin.`,
-		Example: `flowrun messages examples/intake/intake.yaml --channel intake --state error
+		Summary: "search a channel's stored messages, show one, replay them, or signal one",
+		Usage:   "flowrun messages FILE... --channel NAME [--state STATE] [--since T] [--limit N] [show ID | replay ID [--from STEP | --resume] | replay --all --state STATE | signal ID NAME [--set k=v]... [--admin ADDR --token T]]",
+		Help: `Reads the store of a channel declared in the files; a store that does not
+exist is an error naming it (nothing is created: check --data or the
+store's path). Without an action it lists messages (newest first): id,
+time, state, outcome (ok, stop, retry-exhausted, failed, panic, ...; "-"
+when none is recorded: pending, processing, or stored before outcomes
+were), attempts, the reason of a rejection and the last error.
+
+States: pending, processing, done, rejected, error, waiting (a durable
+run parked at a wait step), and dead: set aside after max_deliveries
+failed deliveries or max_crashes crashed runs, not run again until
+replayed.
+
+"show ID" prints the whole record as JSON (payload, context, trace,
+outcome, reason, history; for a channel with durable: steps also its
+journal, the steps completed with their writes, and what it waits for).
+"replay ID" runs the stored message through the channel's flow again and
+records the new outcome in its history; on a durable channel a finished
+message (done, rejected, error, dead) runs from the top, an owed or
+waiting one resumes after its journaled steps, and --resume resumes any.
+With --from STEP it starts at that step, on the context the last run
+stored, so the steps before it (a charge, a mail) do not run again.
+"replay --all --state dead" replays every message in that state (and
+--since), oldest first, a line each. "signal ID NAME --set k=v" sends the
+signal NAME with values to a message waiting at a wait step of a durable
+channel: with --admin ADDR through the admin API of the flowrun serve
+running it, else the message resumes here. Stop flowrun serve first when
+the store is a SQLite file shared with it only for replay and signal
+without --admin.`,
+		Example: `flowrun messages examples/intake/intake.yaml --channel intake --state dead
 flowrun messages examples/intake/intake.yaml --channel intake show 1f0c...
 flowrun messages examples/intake/intake.yaml --channel intake replay 1f0c...
+flowrun messages examples/intake/intake.yaml --channel intake replay 1f0c... --from ship
+flowrun messages examples/intake/intake.yaml --channel intake replay --all --state dead
 flowrun messages approvals.yaml --channel approvals --state waiting
 flowrun messages approvals.yaml --channel approvals signal 1f0c... approved --set by=ann --admin 127.0.0.1:9090`,
 		Run: messagesCmd,
@@ -77,7 +91,7 @@ func serveCmd(ctx context.Context, e *Env, args []string) int {
 	fs := e.FlagSet(c)
 	var lf LoadFlags
 	lf.Register(fs)
-	data := fs.String("data", "data", "folder of the default SQLite stores")
+	fs.String("data", "", dataUsage)
 	admin := fs.String("admin", "127.0.0.1:9090", "address of /healthz, /readyz, /metrics (\"off\" to disable)")
 	drain := fs.Duration("drain", 30*time.Second, "how long a graceful stop waits for messages in flight")
 	logFlags := registerLogFlags(fs)
@@ -93,7 +107,7 @@ func serveCmd(ctx context.Context, e *Env, args []string) int {
 	if !ok {
 		return code
 	}
-	opts := serve.Options{DataDir: *data, Admin: *admin, Drain: *drain, Logger: logger}
+	opts := serve.Options{DataDir: dataDir(fs, files), Admin: *admin, Drain: *drain, Logger: logger}
 	flush, ok := e.tracing(ctx, c, logger, &opts)
 	if !ok {
 		return ExitFailure
@@ -131,12 +145,14 @@ func messagesCmd(ctx context.Context, e *Env, args []string) int {
 	fs := e.FlagSet(c)
 	var lf LoadFlags
 	lf.Register(fs)
-	data := fs.String("data", "data", "folder of the default SQLite stores")
+	fs.String("data", "", dataUsage)
 	chName := fs.String("channel", "", "the channel whose store to read (required)")
-	state := fs.String("state", "", "only messages in this state: pending, processing, done, rejected, error, waiting")
+	state := fs.String("state", "", "only messages in this `state`: pending, processing, done, rejected, error, dead, waiting")
 	resume := fs.Bool("resume", false, "replay: resume a durable channel's message after its journaled steps, whatever its state")
 	since := fs.String("since", "", "only messages at or after this time (RFC 3339) or this long ago (1h)")
 	limit := fs.Int("limit", 50, "list at most N messages (0: all)")
+	all := fs.Bool("all", false, "replay: every message that --state and --since select (instead of an ID)")
+	from := fs.String("from", "", "replay: start at this `step`, on the context the last run stored (the steps before it are skipped)")
 	pos, code, ok := e.Parse(fs, args)
 	if !ok {
 		return code
@@ -144,12 +160,37 @@ func messagesCmd(ctx context.Context, e *Env, args []string) int {
 	var files []string
 	var action, id string
 	for i := 0; i < len(pos); i++ {
-		if (pos[i] == "show" || pos[i] == "replay") && i+1 < len(pos) {
-			action, id = pos[i], pos[i+1]
-			i++
+		if pos[i] == "show" || pos[i] == "replay" {
+			if action != "" {
+				return e.usageError(c, "give one action: show ID or replay ID")
+			}
+			action = pos[i]
+			if i+1 < len(pos) && !isConfigFile(pos[i+1]) {
+				id = pos[i+1]
+				i++
+			}
 			continue
 		}
 		files = append(files, pos[i])
+	}
+	switch {
+	case action == "show" && id == "":
+		return e.usageError(c, "show: expected a message ID: messages FILE --channel NAME show ID")
+	case action == "replay" && id == "" && !*all:
+		return e.usageError(c, "replay: expected a message ID, or --all with --state (replay --state dead --all)")
+	case action == "replay" && id != "" && *all:
+		return e.usageError(c, "replay: give an ID or --all, not both")
+	case *all && action != "replay":
+		return e.usageError(c, "--all applies to replay")
+	case *from != "" && action != "replay":
+		return e.usageError(c, "--from applies to replay")
+	case *from != "" && *resume:
+		return e.usageError(c, "replay: give --from STEP or --resume, not both")
+	case *all && *state == "":
+		return e.usageError(c, "replay --all: give --state (dead, error, ...) to say which messages")
+	}
+	if len(files) == 0 && lf.Example == "" {
+		return e.usageError(c, "no file given")
 	}
 	if *chName == "" {
 		return e.usageError(c, "--channel is required")
@@ -158,7 +199,11 @@ func messagesCmd(ctx context.Context, e *Env, args []string) int {
 	if *state != "" {
 		st := store.State(*state)
 		if !st.Valid() {
-			return e.usageError(c, "--state: unknown state %q", *state)
+			var names []string
+			for _, s := range store.States {
+				names = append(names, string(s))
+			}
+			return e.usageError(c, "--state: unknown state %q (expected one of %s)%s", *state, strings.Join(names, ", "), suggestOne(*state, names))
 		}
 		q.States = []store.State{st}
 	}
@@ -175,20 +220,25 @@ func messagesCmd(ctx context.Context, e *Env, args []string) int {
 	if !ok {
 		return code
 	}
-	srv, err := serve.New(cfg, serve.Options{DataDir: *data, Admin: "off", Logger: slog.New(slog.NewTextHandler(e.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	var names []string
+	for _, sec := range cfg.Channels() {
+		names = append(names, sec.Name)
+	}
+	if !slices.Contains(names, *chName) {
+		if len(names) == 0 {
+			fmt.Fprintf(e.Stderr, "flowrun messages: the configuration declares no channels\n")
+			return ExitFailure
+		}
+		return e.usageError(c, "no channel %q (channels: %s)%s", *chName, strings.Join(names, ", "), suggestOne(*chName, names))
+	}
+	srv, err := serve.New(cfg, serve.Options{DataDir: dataDir(fs, files), Admin: "off", Channel: *chName, ExistingStores: true,
+		Logger: slog.New(slog.NewTextHandler(e.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		printLoadError(e.Stderr, err)
 		return ExitFailure
 	}
 	defer srv.Close()
-	ch, found := srv.Channel(*chName)
-	if !found {
-		var names []string
-		for _, c := range srv.Channels() {
-			names = append(names, c.Name())
-		}
-		return e.usageError(c, "no channel %q (channels: %s)", *chName, strings.Join(names, ", "))
-	}
+	ch, _ := srv.Channel(*chName)
 	st := ch.Store()
 	if signal {
 		return signalAction(ctx, e, c, ch, sigArgs)
@@ -197,8 +247,7 @@ func messagesCmd(ctx context.Context, e *Env, args []string) int {
 	case "show":
 		rec, err := st.Get(ctx, id)
 		if err != nil {
-			fmt.Fprintf(e.Stderr, "flowrun messages: %v\n", err)
-			return ExitFailure
+			return e.messageError(st, id, err)
 		}
 		shown := showRecord(rec)
 		shown.Journal, shown.Wait = journalOf(ctx, st, id)
@@ -206,14 +255,20 @@ func messagesCmd(ctx context.Context, e *Env, args []string) int {
 		fmt.Fprintln(e.Stdout, string(out))
 		return ExitOK
 	case "replay":
-		replay := ch.Replay
-		if *resume {
-			replay = ch.Resume
+		if *all {
+			return e.replayAll(ctx, ch, q, *from, *resume)
 		}
-		res, err := replay(ctx, id)
+		var res channel.Result
+		switch {
+		case *from != "":
+			res, err = ch.ReplayFrom(ctx, id, *from)
+		case *resume:
+			res, err = ch.Resume(ctx, id)
+		default:
+			res, err = ch.Replay(ctx, id)
+		}
 		if err != nil {
-			fmt.Fprintf(e.Stderr, "flowrun messages: %v\n", err)
-			return ExitFailure
+			return e.messageError(st, id, err)
 		}
 		out, _ := json.MarshalIndent(res.Message.Context, "", "  ")
 		fmt.Fprintln(e.Stdout, string(out))
@@ -251,6 +306,80 @@ func messagesCmd(ctx context.Context, e *Env, args []string) int {
 	}
 	fmt.Fprintf(e.Stdout, "%d of %d messages\n", len(recs), total)
 	return ExitOK
+}
+
+// isConfigFile reports whether a positional argument after show or
+// replay is a configuration file rather than a message ID.
+func isConfigFile(arg string) bool {
+	return arg == "-" || strings.HasSuffix(arg, ".yaml") || strings.HasSuffix(arg, ".yml")
+}
+
+// messageError reports an error about one message: a missing one by its
+// ID and the store it is not in.
+func (e *Env) messageError(st store.Store, id string, err error) int {
+	if errors.Is(err, store.ErrNotFound) {
+		fmt.Fprintf(e.Stderr, "flowrun messages: no message %q in the channel's store (list them with the same command without show/replay)\n", id)
+		return ExitFailure
+	}
+	fmt.Fprintf(e.Stderr, "flowrun messages: %v\n", err)
+	return ExitFailure
+}
+
+// replayAll replays every message q selects (all of them: q's limit is
+// ignored), oldest first, and prints a line per message and a summary.
+// The exit code is 1 when any replay failed, else 3 when any stopped.
+func (e *Env) replayAll(ctx context.Context, ch *channel.Channel, q store.Query, from string, resume bool) int {
+	q.Desc, q.Limit = false, 0
+	recs, err := ch.Store().Search(ctx, q)
+	if err != nil {
+		fmt.Fprintf(e.Stderr, "flowrun messages: %v\n", err)
+		return ExitFailure
+	}
+	counts := map[store.State]int{}
+	code, done := ExitOK, 0
+	for _, rec := range recs {
+		if ctx.Err() != nil {
+			fmt.Fprintf(e.Stderr, "interrupted: %d of %d replayed\n", done, len(recs))
+			break
+		}
+		done++
+		id := rec.Message.ID
+		var res channel.Result
+		switch {
+		case from != "":
+			res, err = ch.ReplayFrom(ctx, id, from)
+		case resume:
+			res, err = ch.Resume(ctx, id)
+		default:
+			res, err = ch.Replay(ctx, id)
+		}
+		if err != nil {
+			fmt.Fprintf(e.Stdout, "%s\tfailed\t%v\n", id, err)
+			code = ExitFailure
+			continue
+		}
+		counts[res.State]++
+		line := fmt.Sprintf("%s\t%s", id, res.State)
+		if res.Err != nil {
+			line += "\t" + cell(res.Err.Error(), 120)
+			if c := exitCode(res.Err); c == ExitFailure || code == ExitOK {
+				code = c
+			}
+		}
+		fmt.Fprintln(e.Stdout, line)
+	}
+	var parts []string
+	for _, s := range store.States {
+		if n := counts[s]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, s))
+		}
+	}
+	summary := "nothing"
+	if len(parts) > 0 {
+		summary = strings.Join(parts, ", ")
+	}
+	fmt.Fprintf(e.Stderr, "replayed %d messages: %s\n", done, summary)
+	return code
 }
 
 // cell returns s for a table cell: on one line, cut to at most n runes.
