@@ -278,3 +278,32 @@ func TestDuplicateCombinatorPathsAreUnique(t *testing.T) {
 	assert.Equal(t, "f/all", g.Children[0].Path)
 	assert.Equal(t, "f/all#2", g.Children[1].Path)
 }
+
+func TestDurableUntilIsOneUnit(t *testing.T) {
+	var rounds, after atomic.Int32
+	f := flow.New("loop",
+		flow.Until("n >= 3", flow.Step("inc", func(ctx context.Context, c *fc.Context) error {
+			rounds.Add(1)
+			n, _ := c.Get("n")
+			f, _ := n.(float64)
+			c.Set("n", f+1)
+			return nil
+		}, flow.Provides(fc.Key[float64]("n")))),
+		flow.Step("after", func(ctx context.Context, c *fc.Context) error {
+			if after.Add(1) == 1 {
+				return errors.New("crash after the loop")
+			}
+			return nil
+		}),
+	).MustBuild()
+	j := newJournal()
+	_, err := f.Run(context.Background(), nil, flow.WithJournal(j))
+	require.ErrorContains(t, err, "crash after the loop")
+	units := j.all()
+	require.Len(t, units, 1, "the loop is one unit; the steps inside it are not journaled")
+	assert.Equal(t, "loop/until(n >= 3)", units[0].Path)
+	out, err := f.Run(context.Background(), nil, flow.WithJournal(j))
+	require.NoError(t, err)
+	assert.Equal(t, 3.0, out.View()["n"])
+	assert.Equal(t, int32(3), rounds.Load(), "the loop is not run again")
+}

@@ -351,9 +351,10 @@ func (b *Bus) Start(ctx context.Context) error {
 }
 
 // Stop stops the transport, the custom services (in reverse order), then
-// the internal ones. Each drains its mailbox until ctx ends; messages
-// still queued then are left: a durable mailbox keeps them for the next
-// start, a request waiting for one of them gets ErrStopped.
+// the internal ones. Each drains its mailbox until ctx ends; the messages
+// still queued then are kept to run first at the next start (a durable
+// mailbox also keeps them for the next process), and a request waiting
+// for one of them gets ErrStopped.
 func (b *Bus) Stop(ctx context.Context) error {
 	b.bgMu.Lock()
 	b.bgClosed = true
@@ -387,7 +388,6 @@ func (b *Bus) Stop(ctx context.Context) error {
 				if err := s.stop(ctx, false); err != nil {
 					errs = append(errs, err)
 				}
-				s.failLeft()
 			}
 		}
 	}
@@ -402,6 +402,8 @@ func (b *Bus) StartService(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
+	b.stateMu.Lock() // not while SetState changes what runs
+	defer b.stateMu.Unlock()
 	b.mu.RLock()
 	running, enabled := b.running, b.state.Enabled
 	b.mu.RUnlock()
@@ -414,9 +416,9 @@ func (b *Bus) StartService(ctx context.Context, name string) error {
 	return s.start(ctx)
 }
 
-// StopService stops a custom service gracefully (see [Bus.Stop]); later
-// messages to it fail with ErrStopped until StartService. Internal
-// services are refused with ErrInternal.
+// StopService stops a custom service gracefully, as [Bus.Stop] stops
+// each service; later messages to it fail with ErrStopped until
+// StartService. Internal services are refused with ErrInternal.
 func (b *Bus) StopService(ctx context.Context, name string) error {
 	s, err := b.local(name)
 	if err != nil {
@@ -557,8 +559,14 @@ func (b *Bus) request(ctx context.Context, from, dest, action string, body map[s
 	return b.requestLocal(ctx, s, from, action, body)
 }
 
-// requestLocal queues a request for s and waits for its reply.
+// requestLocal queues a request for s and waits for its reply, until ctx
+// ends (Options.RequestTimeout when it has no deadline).
 func (b *Bus) requestLocal(ctx context.Context, s *service, from, action string, body map[string]any) (map[string]any, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, b.opts.RequestTimeout)
+		defer cancel()
+	}
 	e := &envelope{from: from, action: action, body: body, ctx: ctx, reply: make(chan reply, 1)}
 	if err := s.deliver(ctx, e); err != nil {
 		return nil, err
@@ -586,7 +594,9 @@ func (b *Bus) State() State {
 // (body: enabled, debug and Values), queued like any other; then
 // disabling stops the custom services (each runs its mailbox first, the
 // StateUpdate included). Internal services keep running. It returns the
-// services' start and stop errors joined.
+// services' start and stop errors joined. It waits for the services it
+// stops to run their mailboxes: an action must not call it (it would wait
+// for itself); a flow uses the state step, applied after its run.
 func (b *Bus) SetState(ctx context.Context, st State) error {
 	b.stateMu.Lock()
 	defer b.stateMu.Unlock()

@@ -407,3 +407,44 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return string(s.b)
 }
+
+func TestStopLeavesSubmitsForTheNextStartAndFailsWaitingRequests(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		gate := make(chan struct{})
+		rec := &recorder{}
+		act := flow.Step("slow", func(ctx context.Context, c *fc.Context) error {
+			if v, _ := c.Get("block"); v == true {
+				select {
+				case <-gate:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+			return rec.action("r").Call(ctx, c)
+		})
+		b := newBus(t, bus.Options{}, bus.Service{Name: "svc", Actions: bus.Actions{bus.Process: act}})
+		require.NoError(t, b.Submit(t.Context(), "svc", bus.Process, map[string]any{"block": true, "n": 1}))
+		require.NoError(t, b.Submit(t.Context(), "svc", bus.Process, map[string]any{"n": 2}))
+		errc := make(chan error, 1)
+		go func() {
+			_, err := b.Request(context.Background(), "svc", bus.Process, map[string]any{"n": 3})
+			errc <- err
+		}()
+		synctest.Wait()
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel() // no time to drain
+		require.ErrorIs(t, b.StopService(ctx, "svc"), context.Canceled)
+		err := <-errc
+		require.ErrorIs(t, err, bus.ErrStopped, "a waiting request is answered")
+		assert.Equal(t, int64(2), statusOf(b, "svc").Pending, "the canceled run and the submit are kept")
+
+		close(gate)
+		require.NoError(t, b.StartService(t.Context(), "svc"))
+		stop(t, b)
+		var ns []any
+		for _, m := range rec.all() {
+			ns = append(ns, m["n"])
+		}
+		assert.Equal(t, []any{1, 2}, ns, "the kept messages ran first, in order; the request did not run")
+	})
+}

@@ -292,13 +292,15 @@ func (s *service) stop(ctx context.Context, disable bool) error {
 		err = fmt.Errorf("bus: stop %q: drain: %w", s.def.Name, ctx.Err())
 	}
 	s.hard()
+	s.failLeft()
 	s.state.Store(StateStopped)
-	s.log.Info("service stopped", "queued", len(s.mailbox)+len(s.held))
+	s.log.Info("service stopped", "queued", len(s.held))
 	return err
 }
 
-// failLeft answers the requests left in the mailbox of a stopped service
-// when the bus stops: nobody would run them.
+// failLeft answers the requests a stop left in the mailbox (or held)
+// with ErrStopped, rather than let them wait for a next start; the
+// submits left move to held, to run first at the next start.
 func (s *service) failLeft() {
 	n := 0
 	keep := s.held[:0]
@@ -327,7 +329,7 @@ func (s *service) failLeft() {
 			s.held = append(s.held, e)
 		default:
 			if n > 0 || len(s.held) > 0 {
-				s.log.Warn("bus stopped with messages not run", "requests_failed", n, "left", len(s.held))
+				s.log.Warn("service stopped with messages not run", "requests_failed", n, "left", len(s.held))
 			}
 			return
 		}
@@ -377,7 +379,13 @@ func (s *service) work(ctx context.Context, ready chan<- error) {
 		}
 	}
 	s.owed = nil
+	hard := ctx.Done()
 	for {
+		select { // a hard stop leaves the rest queued
+		case <-hard:
+			return
+		default:
+		}
 		select { // the common case, cheaper than the select below
 		case e := <-s.mailbox:
 			if !s.handle(ctx, e) {

@@ -118,6 +118,9 @@ func TestStopDuringRecoveryLeavesTheRestOwed(t *testing.T) {
 	require.Eventually(t, func() bool { return g.now.Load() == 2 }, waitLong, tick)
 	stopped := make(chan error)
 	go func() { stopped <- ch.Stop(t.Context()) }()
+	// Release the two running only once the stop is under way: released
+	// earlier, recovery could run every owed message before Stop begins.
+	require.Eventually(t, func() bool { return ch.Status().State == channel.StateStopping }, waitLong, tick)
 	close(g.release) // the two running finish: a graceful stop drains them
 	require.NoError(t, <-stopped)
 	done, err := st.Count(t.Context(), store.Query{States: []store.State{store.Done}})

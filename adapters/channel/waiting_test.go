@@ -89,7 +89,9 @@ func TestWaitingMessagesAllocations(t *testing.T) {
 	grew := int64(heapWaiting) - int64(heapBefore)
 	t.Logf("%d waiting messages: heap %+d bytes (%.0f per message), goroutines %d -> %d", n, grew, float64(grew)/float64(n), goroutinesBefore, goroutinesWaiting)
 	assert.Less(t, grew, int64(WaitingMemoryBound), "heap growth for %d waiting messages", n)
-	assert.LessOrEqual(t, goroutinesWaiting, goroutinesBefore+2, "no goroutine per waiting message")
+	// A few goroutines may start meanwhile (database/sql's connection
+	// cleaners); one per waiting message would be 10,000.
+	assert.LessOrEqual(t, goroutinesWaiting, goroutinesBefore+10, "no goroutine per waiting message")
 
 	t0 = time.Now()
 	parallel(func(id string) {

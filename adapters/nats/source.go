@@ -152,6 +152,9 @@ type inflight struct {
 // be settled and returns nil.
 func (s *Source) Run(ctx context.Context, h channel.Handler) error {
 	if _, err := s.ep.acquire(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while connecting
+		}
 		return err
 	}
 	defer s.ep.release()

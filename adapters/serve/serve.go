@@ -233,7 +233,7 @@ func build(cfg *config.Config, opts Options, open bool) (*Server, error) {
 		s.stores = append(s.stores, st)
 		durable := p.spec.Durable == "steps"
 		if _, ok := st.(store.Journal); durable && !ok {
-			errs = append(errs, p.at.Errorf("durable", "channel %q: durable: steps: store %s keeps no journal of durable runs (it does not implement store.Journal); use sqlite:, file: or memory:",
+			errs = append(errs, p.at.Errorf("durable", "channel %q: durable: steps: store %s keeps no journal of durable runs (it does not implement store.Journal); use one that does, such as sqlite:, file: or memory:",
 				p.spec.Name, p.spec.Store.Component.Name))
 			continue
 		}

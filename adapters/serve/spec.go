@@ -20,7 +20,7 @@ import (
 //	      # poll: {url: "http://crm.local/new", every: 30s}
 //	      # nats: {url: "nats://10.0.0.5:4222", stream: ORDERS, subjects: [orders.>], consumer: workers}
 //	    flow: orders
-//	    store: sqlite:data/intake.db   # memory:, file:DIR, sqlite:PATH, or {sqlite: {path: ...}}; default sqlite:<data dir>/<name>.db
+//	    store: sqlite:data/intake.db   # memory:, file:DIR, sqlite:PATH[?sync=full], postgres://..., or {sqlite: {path: ...}}; default sqlite:<data dir>/<name>.db
 //	    order_by: customer.id          # expression over the payload: same value, one at a time, in order
 //	    retry_after: 5s                # redelivery delay when retries ran out
 //	    restart: {initial: 100ms, max: 30s, max_attempts: 10}   # after Fatal errors; the keys of a flow's retry:

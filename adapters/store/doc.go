@@ -99,10 +99,12 @@
 // a message parked in state Waiting (a signal, a timer and its due time).
 // Waiting is a state of its own, outside Pending/Processing: Recover does
 // not return it; Journal.Wake moves it to Processing with the step's
-// completion journaled, once. Memory, File and SQLite implement Journal
-// (SQLite in the tables journal and waits, created when missing, in one
-// transaction per operation; File in a journal file beside each record,
-// its waits indexed in memory); a durable channel on a store that does
+// completion journaled, once. Memory, File, SQLite and PostgreSQL
+// implement Journal (SQLite in the tables journal and waits, created when
+// missing, in one transaction per operation; PostgreSQL likewise, in the
+// tables TABLE_journal and TABLE_waits, under the lock of the message's
+// row; File in a journal file beside each record, its waits indexed in
+// memory); a durable channel on a store that does
 // not is refused. storetest.RunJournal and RunJournalDurable check an
 // implementation.
 //

@@ -212,6 +212,13 @@ func (s *Store) write(name string, rec *store.Record) (err error) {
 	if err = os.Rename(f.Name(), filepath.Join(s.dir, name)); err != nil {
 		return err
 	}
+	return s.syncDir()
+}
+
+// syncDir makes the renames done so far durable with SyncFull: one sync
+// of the directory, shared by the writers that renamed meanwhile. With
+// SyncNormal it does nothing: a rename survives a crash of the process.
+func (s *Store) syncDir() error {
 	if s.opts.Sync != SyncFull {
 		return nil
 	}

@@ -104,7 +104,8 @@ func (s *Store) readJournal(recordName string) (*journalFile, error) {
 	return &jf, nil
 }
 
-// writeJournal stores jf atomically and durably, as write stores a record.
+// writeJournal stores jf atomically, as write stores a record, and as
+// durably (see Sync).
 func (s *Store) writeJournal(recordName string, jf *journalFile) (err error) {
 	data, err := json.Marshal(jf)
 	if err != nil {
@@ -132,7 +133,7 @@ func (s *Store) writeJournal(recordName string, jf *journalFile) (err error) {
 	if err = os.Rename(f.Name(), filepath.Join(s.dir, journalName(recordName))); err != nil {
 		return err
 	}
-	return s.dirf.Sync()
+	return s.syncDir()
 }
 
 // withJournal runs f on the journal of message id under the message's

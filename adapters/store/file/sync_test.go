@@ -183,7 +183,7 @@ func TestKill(t *testing.T) {
 }
 
 func TestKillSyncFull(t *testing.T) {
-	storetest.RunKill(t, storetest.KillOptions{Kills: 5},
+	storetest.RunKill(t, storetest.KillOptions{Kills: 3},
 		func(t *testing.T) string { return filepath.Join(t.TempDir(), "msgs") },
 		func(t *testing.T, dir string) store.Store {
 			s, err := OpenOptions(dir, Options{Sync: SyncFull})

@@ -317,7 +317,7 @@ func TestKill(t *testing.T) {
 }
 
 func TestKillSyncFull(t *testing.T) {
-	storetest.RunKill(t, storetest.KillOptions{Kills: 5},
+	storetest.RunKill(t, storetest.KillOptions{Kills: 3},
 		func(t *testing.T) string { return filepath.Join(t.TempDir(), "kill.db") },
 		func(t *testing.T, path string) store.Store {
 			s, err := OpenOptions(path, Options{Sync: SyncFull})

@@ -15,7 +15,8 @@ func init() {
 		Summary: "print a shell completion script: bash, zsh or fish",
 		Usage:   "flowrun completion bash|zsh|fish",
 		Help: `Prints a script that completes flowrun's commands, their flags and the
-values of a few flags (--format, --state, --log, completion's shells) in
+values of a few flags (--format, --state, --log, --log-level, --progress,
+completion's shells) in
 the shell named; other arguments complete as file names. The script is
 made from this flowrun's own command table, so a flowrun of your own
 (commands added with WithCommand) completes its commands too.`,
@@ -28,10 +29,11 @@ flowrun completion fish > ~/.config/fish/completions/flowrun.fish`,
 
 // flagValues are the values completed after a flag, by flag name.
 var flagValues = map[string][]string{
-	"format":   {"dot", "mermaid"},
-	"state":    {"pending", "processing", "done", "rejected", "error", "dead"},
-	"log":      {"text", "json"},
-	"progress": {"auto", "bar", "lines", "none"},
+	"format":    {"dot", "mermaid"},
+	"state":     {"pending", "processing", "done", "rejected", "error", "dead", "waiting"},
+	"log":       {"text", "json"},
+	"log-level": {"debug", "info", "warn", "error"},
+	"progress":  {"auto", "bar", "lines", "none"},
 }
 
 // completionCommand is what a completion script knows of a command.

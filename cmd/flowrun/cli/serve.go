@@ -34,6 +34,9 @@ one whose runs crashed the process max_crashes times in a row (default 3)
 is set aside in state dead ("gave up after N crashed runs") for a replay
 by hand, as is one that failed max_deliveries times. Each store is probed with a write at start (an unwritable one
 stops serve with exit 1) and while writes fail (/readyz answers 503).
+A nats source without url runs a nats-server in the process, JetStream
+stored under --data/nats; with url it connects (an unreachable server
+or a stream that differs from its declaration stops serve with exit 1).
 The admin address serves /healthz, /readyz and Prometheus /metrics; it
 is bound to loopback by default ("off" disables it). Tracing is off
 unless OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_TRACES_EXPORTER=otlp asks for
