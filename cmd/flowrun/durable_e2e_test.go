@@ -94,6 +94,7 @@ type durableRig struct {
 	bin, file, data, addr string
 	record, marker, admin string
 	args                  []string
+	env                   []string // more environment of serve
 }
 
 func newDurableRig(t *testing.T, flowName string) *durableRig {
@@ -124,7 +125,7 @@ func (r *durableRig) serve() *child {
 	require.NoError(r.t, err)
 	r.t.Cleanup(func() { f.Close() })
 	c.cmd = exec.Command(r.bin, append([]string{"serve"}, r.args...)...)
-	c.cmd.Env = append(os.Environ(), "SVCFLOW_RECORD="+r.record, "SVCFLOW_MARKER="+r.marker)
+	c.cmd.Env = append(append(os.Environ(), "SVCFLOW_RECORD="+r.record, "SVCFLOW_MARKER="+r.marker), r.env...)
 	c.cmd.Stdout, c.cmd.Stderr = f, f
 	require.NoError(r.t, c.cmd.Start())
 	go func() { c.done <- c.cmd.Wait() }()
@@ -267,15 +268,25 @@ func TestDurableWaitGetsASignalAfterRestart(t *testing.T) {
 	require.NoError(t, c.cmd.Process.Kill())
 	require.Equal(t, -1, c.exit(t))
 
+	r.env = []string{"FLOWRUN_ADMIN_TOKEN=s3cret"} // the restarted serve requires the token
 	c = r.serve()
 	c.listening(t, r.addr)
-	out, err := exec.Command(r.bin, "messages", r.file, "--data", r.data, "--channel", "c", "signal", "k1", "approved",
-		"--set", "by=ann", "--admin", r.admin).CombinedOutput()
+	signal := func(token string, args ...string) *exec.Cmd {
+		cmd := exec.Command(r.bin, append([]string{"messages", r.file, "--data", r.data, "--channel", "c", "signal", "k1", "approved", "--admin", r.admin}, args...)...)
+		cmd.Env = append(os.Environ(), "FLOWRUN_ADMIN_TOKEN="+token)
+		return cmd
+	}
+	out, err := signal("", "--set", "by=mallory").CombinedOutput()
+	require.Error(t, err, "no token: refused")
+	assert.Contains(t, string(out), "401")
+	out, err = signal("wrong", "--set", "by=mallory").CombinedOutput()
+	require.Error(t, err, "a wrong token: refused")
+	assert.Contains(t, string(out), "401")
+	out, err = signal("s3cret", "--set", "by=ann").CombinedOutput()
 	require.NoError(t, err, "%s\nserve log:\n%s", out, c.logText())
 	assert.Contains(t, string(out), "signalled k1: done")
 	assert.Contains(t, string(out), `"by": "ann"`)
-	out, err = exec.Command(r.bin, "messages", r.file, "--data", r.data, "--channel", "c", "signal", "k1", "approved",
-		"--admin", r.admin).CombinedOutput()
+	out, err = signal("", "--token", "s3cret").CombinedOutput()
 	require.Error(t, err, "signalled once")
 	assert.Contains(t, string(out), "409 Conflict")
 	r.stop(c)

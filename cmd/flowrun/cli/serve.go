@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"os"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -38,7 +39,10 @@ A nats source without url runs a nats-server in the process, JetStream
 stored under --data/nats; with url it connects (an unreachable server
 or a stream that differs from its declaration stops serve with exit 1).
 The admin address serves /healthz, /readyz and Prometheus /metrics; it
-is bound to loopback by default ("off" disables it). Tracing is off
+is bound to loopback by default ("off" disables it). Its endpoints that
+change something (signalling a waiting message) require the token in
+FLOWRUN_ADMIN_TOKEN, when that is set, as "Authorization: Bearer TOKEN";
+an environment variable keeps it out of the process list. Tracing is off
 unless OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_TRACES_EXPORTER=otlp asks for
 OpenTelemetry spans (exported with OTLP over HTTP). flowrun validate
 checks a file exactly as serve builds it.`,
@@ -110,7 +114,8 @@ func serveCmd(ctx context.Context, e *Env, args []string) int {
 	if !ok {
 		return code
 	}
-	opts := serve.Options{DataDir: dataDir(fs, files), Admin: *admin, Drain: *drain, Logger: logger}
+	opts := serve.Options{DataDir: dataDir(fs, files), Admin: *admin, Drain: *drain, Logger: logger,
+		AdminToken: os.Getenv(AdminTokenEnv)}
 	flush, ok := e.tracing(ctx, c, logger, &opts)
 	if !ok {
 		return ExitFailure

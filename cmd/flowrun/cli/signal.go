@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -49,7 +50,7 @@ func signalAction(ctx context.Context, e *Env, c *Command, ch *channel.Channel, 
 		return nil
 	})
 	admin := fs.String("admin", "", "send the signal to the flowrun serve whose admin address is `ADDR` (host:port) instead of running the message here")
-	token := fs.String("token", "", "the admin token of that flowrun serve (--admin)")
+	token := fs.String("token", os.Getenv(AdminTokenEnv), "the admin token of that flowrun serve (--admin); default: $"+AdminTokenEnv)
 	var pos []string
 	for len(args) > 0 {
 		if err := fs.Parse(args); err != nil {
@@ -82,6 +83,11 @@ func signalAction(ctx context.Context, e *Env, c *Command, ch *channel.Channel, 
 	}
 	return ExitOK
 }
+
+// AdminTokenEnv names the environment variable holding the admin token:
+// flowrun serve requires it on its admin endpoints that change something
+// when it is set, and flowrun messages ... signal --admin sends it.
+const AdminTokenEnv = "FLOWRUN_ADMIN_TOKEN"
 
 // signalRemote posts the signal to a running server's admin API.
 func signalRemote(ctx context.Context, e *Env, admin, token, chName, id, name string, values map[string]any) int {
