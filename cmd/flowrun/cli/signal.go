@@ -50,7 +50,7 @@ func signalAction(ctx context.Context, e *Env, c *Command, ch *channel.Channel, 
 		return nil
 	})
 	admin := fs.String("admin", "", "send the signal to the flowrun serve whose admin address is `ADDR` (host:port) instead of running the message here")
-	token := fs.String("token", os.Getenv(AdminTokenEnv), "the admin token of that flowrun serve (--admin); default: $"+AdminTokenEnv)
+	token := fs.String("token", "", "the admin token of that flowrun serve (--admin); default: $"+AdminTokenEnv)
 	var pos []string
 	for len(args) > 0 {
 		if err := fs.Parse(args); err != nil {
@@ -67,6 +67,9 @@ func signalAction(ctx context.Context, e *Env, c *Command, ch *channel.Channel, 
 	}
 	id, name := pos[0], pos[1]
 	if *admin != "" {
+		if *token == "" {
+			*token = os.Getenv(AdminTokenEnv) // not the flag's default: help would print it
+		}
 		return signalRemote(ctx, e, *admin, *token, ch.Name(), id, name, values)
 	}
 	res, err := ch.Signal(ctx, id, name, values)
