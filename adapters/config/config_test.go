@@ -613,3 +613,18 @@ flows:
 	require.NoError(t, err)
 	assert.Equal(t, 4.5, out["half"])
 }
+
+// A step written with only a modifier (compensate:, retry:, ...) is told
+// that the modifier goes beside a step's kind.
+func TestModifierWithoutAStepKind(t *testing.T) {
+	msg := loadErr(t, `version: 1
+flows:
+  f:
+    steps:
+      - saga:
+          - set: {a: "1"}
+      - compensate: {set: {b: "2"}}
+`)
+	assert.Contains(t, msg, "test.yaml:7:9: step: expected a step kind")
+	assert.Contains(t, msg, "(compensate: belongs to a step: write it beside the step's kind, as in {use: charge, compensate: ...})")
+}

@@ -181,6 +181,8 @@ func (l *loader) parseStep(fx *flowCtx, n *yaml.Node, inSaga bool) (stepDef, boo
 		hint := ""
 		if len(l.stepKinds) == len(structuralKinds)+len(comboKinds) {
 			hint = " (no step component is registered: link the built-in ones with adapters/steps or adapters/component/all)"
+		} else if len(fs.order) > 0 && slices.Contains(modifiers, fs.order[0]) {
+			hint = fmt.Sprintf(" (%s: belongs to a step: write it beside the step's kind, as in {use: charge, %s: ...})", fs.order[0], fs.order[0])
 		}
 		l.at(f, n, "step: expected a step kind: one of %s, or a registered service name%s", strings.Join(l.stepKinds, ", "), hint)
 		return stepDef{}, false
