@@ -117,6 +117,10 @@ func (a *App) Channel() *channel.Channel { return a.ch }
 // finish), and closes the store and the providers.
 func (a *App) Run(ctx context.Context) error {
 	err := a.ch.Start(ctx)
+	if err == nil {
+		// Serve once the route has its handler: before, it answers 503.
+		err = a.srv.WaitReady(ctx)
+	}
 	serveCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan error, 1)
 	if err == nil {
