@@ -182,11 +182,14 @@ func (s *Store) read(name string) (*store.Record, error) {
 	return &rec, nil
 }
 
-// write stores rec in the named file atomically: a temporary file, synced
-// and renamed over the record's. With SyncFull, it then syncs the
-// directory, together with the writers that renamed meanwhile.
-func (s *Store) write(name string, rec *store.Record) (err error) {
-	data, err := json.Marshal(rec)
+// write stores rec in the named file atomically: see writeJSON.
+func (s *Store) write(name string, rec *store.Record) error { return s.writeJSON(name, rec) }
+
+// writeJSON stores v as JSON in the named file atomically: a temporary
+// file, synced and renamed over the named one. With SyncFull, it then
+// syncs the directory, together with the writers that renamed meanwhile.
+func (s *Store) writeJSON(name string, v any) (err error) {
+	data, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}

@@ -106,34 +106,8 @@ func (s *Store) readJournal(recordName string) (*journalFile, error) {
 
 // writeJournal stores jf atomically, as write stores a record, and as
 // durably (see Sync).
-func (s *Store) writeJournal(recordName string, jf *journalFile) (err error) {
-	data, err := json.Marshal(jf)
-	if err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(s.dir, tempPrefix+"*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(f.Name(), filepath.Join(s.dir, journalName(recordName))); err != nil {
-		return err
-	}
-	return s.syncDir()
+func (s *Store) writeJournal(recordName string, jf *journalFile) error {
+	return s.writeJSON(journalName(recordName), jf)
 }
 
 // withJournal runs f on the journal of message id under the message's
