@@ -35,6 +35,7 @@ type envelope struct {
 	meta     map[string]string // from a source
 	ctx      context.Context   // the requester's; nil for a submit
 	reply    chan reply        // nil for a submit
+	done     func(error)       // a transport's: called once the run ended
 	recorded bool              // in the store (pending or processing)
 	pooled   bool              // from envelopes: put back once run
 	act      *actionInfo       // set by deliver
@@ -442,10 +443,13 @@ func (s *service) handle(ctx context.Context, e *envelope) bool {
 		case kind == errors.KindPanic:
 			s.panics.Add(1)
 			s.settle(ctx, e, c, err)
+			e.finished(err)
 			return s.restart(ctx, err)
 		case kind == errors.KindFatal && ctx.Err() == nil:
 			if max := cmp.Or(s.policy().MaxAttempts, DefaultMaxRestarts); restarts >= max {
-				s.settle(ctx, e, c, fmt.Errorf("gave up after %d restarts: %w", restarts, err))
+				err = fmt.Errorf("gave up after %d restarts: %w", restarts, err)
+				s.settle(ctx, e, c, err)
+				e.finished(err)
 				return true
 			}
 			if !s.restart(ctx, err) {
@@ -460,11 +464,23 @@ func (s *service) handle(ctx context.Context, e *envelope) bool {
 		}
 		s.crashes = 0
 		s.settle(ctx, e, c, err)
+		if e.done != nil {
+			e.finished(err)
+		}
 		if e.pooled {
 			*e = envelope{}
 			envelopes.Put(e)
 		}
 		return true
+	}
+}
+
+// finished tells a transport that e ran to its outcome.
+func (e *envelope) finished(err error) {
+	if e.done != nil {
+		done := e.done
+		e.done = nil
+		done(err)
 	}
 }
 

@@ -75,6 +75,7 @@ type Config struct {
 	suites    []*Suite
 	channels  []Section
 	services  []Section // see services.go
+	bus       []Section // see services.go
 	providers *provide.Container
 }
 
@@ -153,7 +154,7 @@ type loader struct {
 // maxSteps bounds the steps a configuration may hold, aliases expanded.
 const maxSteps = 20_000
 
-var topKeys = []string{"version", "vars", "providers", "flows", "channels", "services", "tests"}
+var topKeys = []string{"version", "vars", "providers", "flows", "channels", "services", "bus", "tests"}
 
 func (l *loader) load(srcs []Source, sets []string) {
 	l.budget = maxSteps
@@ -206,7 +207,8 @@ func (l *loader) load(srcs []Source, sets []string) {
 			}
 		}
 		l.parseServices(f, fs)
-		if !fs.has("flows") && !fs.has("channels") && !fs.has("services") && !fs.has("tests") && fs.unknown == 0 {
+		l.parseBus(f, fs)
+		if !fs.has("flows") && !fs.has("channels") && !fs.has("services") && !fs.has("bus") && !fs.has("tests") && fs.unknown == 0 {
 			l.at(f, f.root, "top level: expected flows (and optionally vars, tests, channels)")
 		}
 	}

@@ -206,7 +206,7 @@ func schemaCmd(ctx context.Context, e *Env, args []string) int {
 	}
 	enc := json.NewEncoder(e.Stdout)
 	enc.SetIndent("", "  ")
-	if err := enc.Encode(config.Schema(config.SchemaOptions{Channel: reflect.TypeFor[serve.Spec](), Service: bus.SpecType, Components: e.Components()})); err != nil {
+	if err := enc.Encode(config.Schema(config.SchemaOptions{Channel: reflect.TypeFor[serve.Spec](), Service: bus.SpecType, Bus: bus.FileSpecType, Components: e.Components()})); err != nil {
 		fmt.Fprintf(e.Stderr, "flowrun schema: %v\n", err)
 		return ExitFailure
 	}
@@ -222,6 +222,7 @@ var componentSections = []struct {
 	{component.KindStore, "Stores (channels: store: NAME:value or {NAME: spec})"},
 	{component.KindSink, "Sinks"},
 	{component.KindProvider, "Providers"},
+	{component.KindTransport, "Transports (bus: transport: {NAME: spec})"},
 }
 
 // printComponents lists the components of reg by kind but steps (which
@@ -230,7 +231,7 @@ func printComponents(w io.Writer, reg *component.Registry) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, sec := range componentSections {
 		names := reg.Names(sec.kind)
-		if len(names) == 0 && (sec.kind == component.KindSink || sec.kind == component.KindProvider) {
+		if len(names) == 0 && (sec.kind == component.KindSink || sec.kind == component.KindProvider || sec.kind == component.KindTransport) {
 			continue
 		}
 		fmt.Fprintf(tw, "\n%s:\n", sec.title)
