@@ -423,13 +423,13 @@ const (
 	KindCase   = "case"
 	KindWhen   = "when"
 	KindUnless = "unless"
-	KindAll    = "all"   // children run concurrently
-	KindTap    = "tap"   // child runs beside the flow, result discarded
-	KindEach   = "each"  // children run once per element of Label's key
-	KindUntil  = "until" // children repeat until Label holds
-	KindFirst  = "first" // the first guard child whose Label holds runs
-	KindGuard  = "guard" // a candidate of first: Label is its condition
-	KindSaga   = "saga"  // children compensated in reverse on failure
+	KindAll    = "all"    // children run concurrently
+	KindTap    = "tap"    // child runs beside the flow, result discarded
+	KindEach   = "each"   // children run once per element of Label's key
+	KindUntil  = "until"  // children repeat until Label holds
+	KindFirst  = "first"  // the first guard child whose Label holds runs
+	KindGuard  = "guard"  // a candidate of first: Label is its condition
+	KindSaga   = "saga"   // children compensated in reverse on failure
 	KindDivert = "divert" // children run if Label holds, then the flow ends
 	KindShape  = "shape"  // a combinator under Passthrough, StoreInputAs or StoreOutputAs: Name says which
 )

@@ -107,7 +107,9 @@ func TestShapesBuildChecks(t *testing.T) {
 	f, err := flow.New("f",
 		flow.Passthrough(flow.StoreOutputAs(writer("w", "x", 1), "out")),
 		flow.StoreInputAs(needs("n", "in"), "in"),
-		flow.Func("typed", func(ctx context.Context, in struct{ Out, In map[string]any }) (struct{}, error) { return struct{}{}, nil }),
+		flow.Func("typed", func(ctx context.Context, in struct{ Out, In map[string]any }) (struct{}, error) {
+			return struct{}{}, nil
+		}),
 	).Build()
 	require.NoError(t, err)
 	assert.ElementsMatch(t, []string{"out", "in"}, names(f.Contract().Provides))
