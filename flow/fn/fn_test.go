@@ -97,7 +97,7 @@ func TestSliceServicesErrors(t *testing.T) {
 		svc  flow.Service
 		want string
 	}{
-		{"nil function", fn.Filter[item]("f", items, out, nil), "fn: nil function"},
+		{"nil function", fn.Filter[item]("f", items, out, nil), "nil function"},
 		{"chunk size", fn.Chunk("c", items, fc.Key[[][]item]("p"), 0), "chunk size must be at least 1"},
 		{"empty into", fn.Map("m", items, fc.Key[[]int](""), qtyOf), "empty into key"},
 	} {

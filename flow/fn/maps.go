@@ -63,15 +63,15 @@ func Rename(name string, renames map[string]string) *MapStep {
 		to := renames[old]
 		switch {
 		case old == "" || to == "":
-			m.fail("fn: rename %q to %q: empty key", old, to)
+			m.fail("rename %q to %q: empty key", old, to)
 		case seen[to] != "":
-			m.fail("fn: rename: %q and %q both renamed to %q", seen[to], old, to)
+			m.fail("%q and %q both renamed to %q", seen[to], old, to)
 		}
 		seen[to] = old
 		m.renames = append(m.renames, [2]string{old, to})
 	}
 	if len(renames) == 0 {
-		m.fail("fn: rename: no keys")
+		m.fail("rename: no keys")
 	}
 	return m
 }
@@ -97,11 +97,11 @@ func Merge(name string, sources ...string) *MapStep {
 func newMap(name, op string, keys []string) *MapStep {
 	m := &MapStep{name: name, op: op, keys: keys}
 	if len(keys) == 0 && op != "rename" {
-		m.fail("fn: %s: no keys", op)
+		m.fail("%s: no keys", op)
 	}
 	for _, k := range keys {
 		if k == "" {
-			m.fail("fn: %s: an empty key", op)
+			m.fail("%s: an empty key", op)
 		}
 	}
 	return m
@@ -117,10 +117,10 @@ func (m *MapStep) fail(format string, args ...any) {
 // JSON form); one that cannot be is a Stop; null is an empty map.
 func (m *MapStep) From(key string) *MapStep {
 	if key == "" {
-		m.fail("fn: %s: empty from key", m.op)
+		m.fail("%s: empty from key", m.op)
 	}
 	if m.op == "merge" {
-		m.fail("fn: merge: From does not apply (the sources are the maps); use Into")
+		m.fail("merge: From does not apply (the sources are the maps); use Into")
 	}
 	m.from = key
 	return m
@@ -130,7 +130,7 @@ func (m *MapStep) From(key string) *MapStep {
 // other keys (and the source map) are left as they are.
 func (m *MapStep) Into(key string) *MapStep {
 	if key == "" {
-		m.fail("fn: %s: empty into key", m.op)
+		m.fail("%s: empty into key", m.op)
 	}
 	m.into = key
 	return m

@@ -36,9 +36,9 @@ func newSlice[T, R any](name string, from fc.Key[[]T], into fc.Key[R], op func([
 	if err == nil {
 		switch {
 		case from == "":
-			err = errors.New("fn: empty from key")
+			err = errors.New("empty from key")
 		case into == "":
-			err = errors.New("fn: empty into key")
+			err = errors.New("empty into key")
 		}
 	}
 	return &sliceStep[T, R]{name: name, from: from, into: into, op: op, err: err}
@@ -71,7 +71,7 @@ func (s *sliceStep[T, R]) Call(_ context.Context, c *fc.Context) error {
 // nilFunc is the construction error of a service given a nil function.
 func nilFunc(f any) error {
 	if reflect.ValueOf(f).IsNil() {
-		return errors.New("fn: nil function")
+		return errors.New("nil function")
 	}
 	return nil
 }
@@ -131,7 +131,7 @@ func KeyBy[T any, K comparable](name string, from fc.Key[[]T], into fc.Key[map[K
 func Chunk[T any](name string, from fc.Key[[]T], into fc.Key[[][]T], size int) flow.Service {
 	var err error
 	if size < 1 {
-		err = fmt.Errorf("fn: chunk size must be at least 1, got %d", size)
+		err = fmt.Errorf("chunk size must be at least 1, got %d", size)
 	}
 	return newSlice(name, from, into, func(in []T) [][]T { return lo.Chunk(in, size) }, err)
 }
