@@ -47,10 +47,12 @@ type Call struct {
 // Result is the outcome of one call: a SendMulti entry, or the response
 // of a SendAsync handed to OnResponse.
 type Result struct {
-	// Target is the target as the sender named it; Key is the completion
-	// key of an async call ("" otherwise).
-	Target string
-	Key    string
+	// Target is the target as the sender named it (a component or a
+	// role); Component is the component it reached ("" when none); Key
+	// is the completion key of an async call ("" otherwise).
+	Target    string
+	Component string
+	Key       string
 	// Request is what was sent; Response the target's output context
 	// (nil when it failed).
 	Request  map[string]any
@@ -370,6 +372,9 @@ func (p *Production) send(ctx context.Context, from *comp, target string, req ma
 		}
 	}
 	x := p.lookup(name)
+	if x != nil {
+		res.Component = name
+	}
 	switch {
 	case !p.running.Load():
 		res.Err = fmt.Errorf("production %q: send to %q: %w", p.name, target, ErrStopped)

@@ -9,11 +9,11 @@ import (
 
 	"github.com/svcflow/svcflow/adapters/channel"
 	"github.com/svcflow/svcflow/adapters/message"
-	"github.com/svcflow/svcflow/adapters/poll"
 	"github.com/svcflow/svcflow/adapters/store"
 	fc "github.com/svcflow/svcflow/context"
 	"github.com/svcflow/svcflow/errors"
 	"github.com/svcflow/svcflow/flow"
+	"github.com/svcflow/svcflow/internal/pollsrc"
 )
 
 // comp is a declared component and its running state.
@@ -104,39 +104,52 @@ func (x *comp) stop(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// startService makes the business service's channel (once) and starts
-// it: the channel initialises the flow once, then runs the sources.
-func (x *comp) startService(ctx context.Context) error {
-	if x.ch == nil {
-		f, ok := x.svc.(*flow.Flow)
-		if !ok {
-			var err error
-			f, err = flow.New(x.def.Name, x.svc).Use(x.p.opts.Middleware...).Build()
-			if err != nil {
-				return fmt.Errorf("service %q: %w", x.def.Name, err)
-			}
-		}
-		st := x.def.Store
-		if st == nil {
-			st = store.NewMemory()
-			x.own = st
-		}
-		sources := append([]channel.Source(nil), x.def.Sources...)
-		if pl := x.def.Poll; pl != nil {
-			src, err := poll.New(x.def.Name+" poll", pl.Every, x.onPoll, poll.WithLogger(x.log))
-			if err != nil {
-				return fmt.Errorf("service %q: poll: %w", x.def.Name, err)
-			}
-			sources = append(sources, src)
-		}
-		ch, err := channel.New(channel.Config{Name: x.def.Name, Flow: f, Sources: sources, Store: st,
-			Logger: x.log, Observer: observer{x: x, next: x.p.opts.Observer}, Durable: x.def.Durable,
-			MaxInFlight: x.def.Pool})
+// makeChannel makes the business service's channel: it opens nothing.
+func (x *comp) makeChannel() error {
+	f, ok := x.svc.(*flow.Flow)
+	if !ok {
+		var err error
+		f, err = flow.New(x.def.Name, x.svc).Use(x.p.opts.Middleware...).Build()
 		if err != nil {
 			return fmt.Errorf("service %q: %w", x.def.Name, err)
 		}
-		x.ch = ch
 	}
+	if x.def.Durable {
+		if _, ok := x.svc.(*flow.Flow); !ok {
+			return fmt.Errorf("service %q: durable runs need a *flow.Flow implementation (its steps are journaled)", x.def.Name)
+		}
+	}
+	st := x.def.Store
+	if st == nil {
+		if x.own == nil {
+			x.own = store.NewMemory()
+		}
+		st = x.own
+	}
+	var sources []channel.Source
+	for _, src := range x.def.Sources {
+		sources = append(sources, ownSource{Source: src, x: x})
+	}
+	if pl := x.def.Poll; pl != nil {
+		src, err := pollsrc.New(x.def.Name+" poll", pl.Every, x.onPoll, pollsrc.WithLogger(x.log))
+		if err != nil {
+			return fmt.Errorf("service %q: poll: %w", x.def.Name, err)
+		}
+		sources = append(sources, src)
+	}
+	ch, err := channel.New(channel.Config{Name: x.def.Name, Flow: f, Sources: sources, Store: st,
+		Logger: x.log, Observer: observer{x: x, next: x.p.opts.Observer}, Durable: x.def.Durable,
+		MaxInFlight: x.def.Pool})
+	if err != nil {
+		return fmt.Errorf("service %q: %w", x.def.Name, err)
+	}
+	x.ch = ch
+	return nil
+}
+
+// startService starts the business service's channel: it initialises the
+// flow once, then runs the sources.
+func (x *comp) startService(ctx context.Context) error {
 	if err := x.ch.Start(ctx); err != nil {
 		return fmt.Errorf("service %q: %w", x.def.Name, err)
 	}
@@ -162,6 +175,18 @@ func (x *comp) onPoll(ctx context.Context) ([]*message.Message, error) {
 		out = append(out, msg)
 	}
 	return out, nil
+}
+
+// ownSource runs a source of a business service with the service's Self
+// in its context: a poll function given to poll.New can send as the
+// service (production.From).
+type ownSource struct {
+	channel.Source
+	x *comp
+}
+
+func (o ownSource) Run(ctx context.Context, h channel.Handler) error {
+	return o.Source.Run(withSelf(ctx, o.x), h)
 }
 
 // observer puts the service's run in the context of each run of its
@@ -228,7 +253,8 @@ func (x *comp) leave(err error) {
 // context. The caller has entered.
 func (x *comp) call(ctx context.Context, req map[string]any) (out map[string]any, err error) {
 	c := fc.FromMap(req)
-	if x.def.Settings != nil && x.isFlow() {
+	settings := x.def.Settings != nil && x.isFlow()
+	if settings {
 		c.Set("settings", x.def.Settings)
 	}
 	ctx, r := newRun(ctx, x)
@@ -241,7 +267,11 @@ func (x *comp) call(ctx context.Context, req map[string]any) (out map[string]any
 	if err = x.svc.Call(ctx, c); err != nil {
 		return nil, err
 	}
-	return c.Map(), nil
+	out = c.Map()
+	if settings {
+		delete(out, "settings") // the component's, not the response's
+	}
+	return out, nil
 }
 
 // isFlow reports whether the implementation is a YAML or Go flow, whose

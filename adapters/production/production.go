@@ -201,6 +201,8 @@ func (p *Production) Add(c Component) error {
 		return fmt.Errorf("production: add %q: pool %d must not be negative", c.Name, c.Pool)
 	case c.Kind != Service && (len(c.Sources) > 0 || c.Poll != nil || c.Store != nil || c.Durable):
 		return fmt.Errorf("production: add %q: sources, poll, store and durable are for business services, not a %s", c.Name, c.Kind)
+	case c.Durable && c.Kind == Service && !isFlow(c.Service):
+		return fmt.Errorf("production: add %q: durable runs need a *flow.Flow implementation (its steps are journaled)", c.Name)
 	case c.Poll != nil && (c.Poll.Every <= 0 || c.Poll.OnPoll == nil):
 		return fmt.Errorf("production: add %q: poll: Every must be positive and OnPoll set", c.Name)
 	}
@@ -214,6 +216,11 @@ func (p *Production) Add(c Component) error {
 	}
 	c.Targets = maps.Clone(c.Targets)
 	x := newComp(p, c)
+	if c.Kind == Service {
+		if err := x.makeChannel(); err != nil {
+			return fmt.Errorf("production: add %q: %w", c.Name, err)
+		}
+	}
 	p.comps[c.Name] = x
 	p.order = append(p.order, x)
 	return nil
@@ -235,8 +242,15 @@ func (p *Production) Substitute(name string, svc flow.Service) error {
 	case svc == nil:
 		return fmt.Errorf("production: substitute %q: nil service", name)
 	}
+	old, oldSvc := x.ch, x.svc
 	x.def.Service = svc
 	x.svc = svc
+	if x.def.Kind == Service {
+		if err := x.makeChannel(); err != nil {
+			x.ch, x.svc, x.def.Service = old, oldSvc, oldSvc
+			return fmt.Errorf("production: substitute %q: %w", name, err)
+		}
+	}
 	return nil
 }
 
@@ -373,8 +387,7 @@ func (p *Production) stopStarted(ctx context.Context) error {
 func (p *Production) Running() bool { return p.running.Load() }
 
 // Channels returns the channels of the business services, in declaration
-// order (nil entries left out before Start): what `flowrun serve` shows
-// on its admin API and metrics.
+// order: what `flowrun serve` shows on its admin API and metrics.
 func (p *Production) Channels() []*channel.Channel {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -436,4 +449,9 @@ func (p *Production) Status() []ComponentStatus {
 		out[i] = x.status()
 	}
 	return out
+}
+
+func isFlow(s flow.Service) bool {
+	_, ok := s.(*flow.Flow)
+	return ok
 }
