@@ -107,6 +107,12 @@ type Config struct {
 	// its journal was written from the top (`on_change: restart`) instead
 	// of leaving it in state error naming the change.
 	RestartOnChange bool
+	// DeferRecovery makes Start leave the messages owed in the store
+	// alone: [Channel.RecoverOwed] runs them again later. It is for a
+	// channel that takes over from another instance still draining on the
+	// same store (serve's hot reload): that one's messages in flight are
+	// processing, not owed, until it stopped.
+	DeferRecovery bool
 }
 
 // Defaults of Config fields.
@@ -187,6 +193,7 @@ type Channel struct {
 	mu       sync.Mutex
 	state    string
 	stopIn   context.CancelFunc // stops intake
+	intake   context.Context    // canceled by stopIn (RecoverOwed)
 	hard     context.Context    // canceled when a Stop's deadline passes
 	hardStop context.CancelFunc
 	srcDone  chan struct{}
@@ -355,9 +362,12 @@ func (c *Channel) Start(ctx context.Context) error {
 	if err := c.cfg.Flow.Init(ctx); err != nil {
 		return fail(err)
 	}
-	owed, err := store.Recover(ctx, c.store)
-	if err != nil {
-		return fail(errors.Join(err, c.cfg.Flow.Close(ctx)))
+	var owed []*store.Record
+	if !c.cfg.DeferRecovery {
+		var err error
+		if owed, err = store.Recover(ctx, c.store); err != nil {
+			return fail(errors.Join(err, c.cfg.Flow.Close(ctx)))
+		}
 	}
 
 	intake, stop := context.WithCancel(context.WithoutCancel(ctx))
@@ -383,7 +393,7 @@ func (c *Channel) Start(ctx context.Context) error {
 	}
 	go func() { wg.Wait(); close(done) }()
 	c.mu.Lock()
-	c.state, c.stopIn, c.srcDone, c.srcErrs = StateRunning, stop, done, nil
+	c.state, c.stopIn, c.srcDone, c.srcErrs, c.intake = StateRunning, stop, done, nil, intake
 	c.mu.Unlock()
 	c.log.Info("channel started", "sources", len(c.cfg.Sources), "owed", len(owed))
 	return nil
