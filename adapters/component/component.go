@@ -82,8 +82,8 @@ func (c Component) Fields() []Field { return Fields(c.spec) }
 
 // Build calls the constructor with spec, a value or pointer of the
 // component's spec type. The result's type depends on the kind: a
-// [channel.Source], a [StoreOpener], a [flow.Service], a [channel.Sink], or any
-// value for a provider. A panic in the constructor is returned as an
+// [channel.Source], a [StoreOpener], a [flow.Service], a [channel.Sink], a
+// bus.Transport for a transport, or any value for a provider. A panic in the constructor is returned as an
 // error.
 func (c Component) Build(env Env, spec any) (v any, err error) {
 	if c.build == nil {

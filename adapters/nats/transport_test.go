@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/svcflow/svcflow/adapters/bus"
+	"github.com/svcflow/svcflow/adapters/serve"
 	snats "github.com/svcflow/svcflow/adapters/nats"
 	fc "github.com/svcflow/svcflow/context"
 	"github.com/svcflow/svcflow/errors"
@@ -152,4 +153,58 @@ func TestTransportKeepsSubmitsWhileDown(t *testing.T) {
 	require.Eventually(t, func() bool { return got.count() == 50 }, 10*time.Second, 5*time.Millisecond)
 	require.NoError(t, b.Stop(t.Context()))
 	assert.Equal(t, 50, got.total(), "each once")
+}
+
+// TestTransportValidate: validate reports the bus transport's spec errors
+// at file:line:col.
+func TestTransportValidate(t *testing.T) {
+	cfg := load(t, `version: 1
+flows:
+  work:
+    steps: [{set: {x: "1"}}]
+services:
+  svc:
+    actions: {Process: work}
+bus:
+  transport:
+    nats: {url: "localhost:4222", stream: "S.V", ack_wait: soon}
+`)
+	err := serve.Check(cfg, serve.Options{DataDir: t.TempDir()})
+	require.Error(t, err)
+	for _, want := range []string{
+		`serve.yaml:10:60: bus: transport: nats: ack_wait: expected a duration such as 250ms or 2s, got "soon"`,
+	} {
+		assert.Contains(t, err.Error(), want)
+	}
+	cfg = load(t, `version: 1
+flows:
+  work:
+    steps: [{set: {x: "1"}}]
+services:
+  svc:
+    actions: {Process: work}
+bus:
+  transport:
+    nats: {url: "localhost:4222", stream: "S.V"}
+`)
+	err = serve.Check(cfg, serve.Options{DataDir: t.TempDir()})
+	require.Error(t, err)
+	t.Log(err)
+	assert.Contains(t, err.Error(), `serve.yaml:10:5: bus: transport: nats: url:`)
+	assert.Contains(t, err.Error(), `url: "localhost:4222" is not a NATS URL`)
+	assert.Contains(t, err.Error(), `stream: "S.V": a stream name`)
+	cfg = load(t, `version: 1
+flows:
+  work:
+    steps: [{set: {x: "1"}}]
+services:
+  svc:
+    actions: {Process: work}
+bus:
+  transport:
+    kafka: {}
+`)
+	err = serve.Check(cfg, serve.Options{DataDir: t.TempDir()})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `serve.yaml:10:5: bus: transport: unknown transport "kafka"`)
 }
