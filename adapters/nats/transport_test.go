@@ -10,8 +10,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/svcflow/svcflow/adapters/bus"
-	"github.com/svcflow/svcflow/adapters/serve"
 	snats "github.com/svcflow/svcflow/adapters/nats"
+	"github.com/svcflow/svcflow/adapters/serve"
 	fc "github.com/svcflow/svcflow/context"
 	"github.com/svcflow/svcflow/errors"
 	"github.com/svcflow/svcflow/flow"
