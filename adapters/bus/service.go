@@ -99,6 +99,7 @@ type service struct {
 	up        bool // actions initialised and OnStart called
 	crashes   int  // crashes in a row
 	recorder  store.Store
+	ids       []byte // the worker's: room for the ids it makes (nextID)
 
 	bgMu     sync.Mutex
 	bgCtx    context.Context
@@ -163,8 +164,8 @@ func (s *service) deliver(ctx context.Context, e *envelope) error {
 		return fmt.Errorf("bus: submit to %q action %q: %w", s.def.Name, e.action, ErrStopped)
 	}
 	full := s.def.WhenFull == Fail || (e.from == s.def.Name && s.inOwnRun(ctx))
-	if e.id == "" {
-		e.id = s.b.newID()
+	if e.id == "" && s.recorder != nil {
+		e.id = s.b.newID() // recorded under it; else the worker names it (run)
 	}
 	if s.recorder != nil {
 		if full && len(s.mailbox) == cap(s.mailbox) {
@@ -506,6 +507,9 @@ func (s *service) run(ctx context.Context, e *envelope, action flow.Service) (c 
 			meta[k] = v
 		}
 		meta["from"], meta["destination"], meta["action"] = "", s.name, e.action
+	}
+	if e.id == "" {
+		e.id = s.nextID()
 	}
 	meta["id"] = e.id
 	if e.from != "" {
