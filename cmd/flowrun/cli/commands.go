@@ -221,7 +221,7 @@ var componentSections = []struct {
 }{
 	{component.KindSource, "Sources (channels: from: {NAME: spec})"},
 	{component.KindStore, "Stores (channels: store: NAME:value or {NAME: spec})"},
-	{component.KindSink, "Sinks"},
+	{component.KindSink, "Sinks (channels: to: {NAME: spec})"},
 	{component.KindProvider, "Providers"},
 	{component.KindTransport, "Transports (bus: transport: {NAME: spec})"},
 }
