@@ -1,5 +1,5 @@
 // Package all registers every component shipped with svcflow in
-// [component.Default]: the http, cron, files, poll and nats sources, the
+// [component.Default]: the http, cron, files, poll, ftp and nats sources, the
 // memory, file and sqlite stores, the built-in step kinds of YAML flows
 // (set, stop, log, template, http, sleep, shell: adapters/steps), the
 // nats publish step and the nats sink (adapters/nats), the bus's submit
@@ -18,6 +18,7 @@ import (
 	_ "github.com/svcflow/svcflow/adapters/cache"
 	_ "github.com/svcflow/svcflow/adapters/cron"
 	_ "github.com/svcflow/svcflow/adapters/filewatch"
+	_ "github.com/svcflow/svcflow/adapters/ftp"
 	_ "github.com/svcflow/svcflow/adapters/httpsource"
 	_ "github.com/svcflow/svcflow/adapters/nats"
 	_ "github.com/svcflow/svcflow/adapters/poll"
