@@ -126,3 +126,44 @@ func TestShapesInSchema(t *testing.T) {
 		assert.Contains(t, string(b), k)
 	}
 }
+
+// TestShapesREADMEExample: the README's pypeman example, with its HTTP
+// service stubbed as flowrun test does.
+func TestShapesREADMEExample(t *testing.T) {
+	cfg, err := config.LoadSources([]config.Source{{Name: "crm.yaml", Data: []byte(`
+vars: {crm: "http://127.0.0.1:1"}
+flows:
+  intake:
+    input: [customer_id]
+    steps:
+      - http: {url: "{{var \"crm\"}}/customers/{{.customer_id}}", into: response}
+        passthrough: true
+        store_output_as: crm           # crm.response is the answer; the context is otherwise unchanged
+      - when:
+          if: "crm.response.blocked"
+          divert: true                 # blocked customers: reject and end here
+          steps: [{set: {status: "'blocked'"}}]
+      - set: {status: "'accepted'"}
+tests:
+  - flow: intake
+    http_service:
+      var: crm
+      routes:
+        GET /customers/c-1: {json: {blocked: false}}
+        GET /customers/c-2: {json: {blocked: true}}
+    cases:
+      - {name: accepted, input: {customer_id: c-1}, want: {status: accepted, crm: {response: {blocked: false}}}}
+      - {name: blocked, input: {customer_id: c-2}, want: {status: blocked}}
+`)}})
+	require.NoError(t, err)
+	n := 0
+	for _, s := range cfg.Tests() {
+		for _, tc := range s.Cases {
+			n++
+			r := tc.Run(t.Context())
+			assert.True(t, r.Passed(), "%s: %s\noutput: %v", tc.Name, strings.Join(r.Failures, "\n"), r.Output)
+			assert.NotContains(t, r.Output, "response", "passthrough drops the step's own writes")
+		}
+	}
+	assert.Equal(t, 2, n)
+}
