@@ -382,7 +382,7 @@ flows:
 			assert.NotEmpty(t, s.Disabled)
 		}
 	}
-	assert.Equal(t, []string{"call", "http", "log", "set", "shell", "sleep", "stop", "template", "wait", "round", "subtotal"}, names)
+	assert.Equal(t, []string{"call", "drop", "http", "log", "set", "shell", "sleep", "stop", "template", "wait", "round", "subtotal"}, names)
 }
 
 func TestGeneratedNamesAndGraph(t *testing.T) {

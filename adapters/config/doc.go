@@ -153,8 +153,8 @@
 //	        input: {items: [...], customer: {tier: gold}}
 //	        want: {total: 90}                               # a subset of the output
 //	      - name: payment down
-//	        stubs: {charge: {error: retry, message: down}}  # stop, retry, fatal, failed; or any step form
-//	        error: retry                                    # an errors.Kind: stop, retry, retry-exhausted, fatal, failed, panic, canceled; or any
+//	        stubs: {charge: {error: retry, message: down}}  # stop, dropped, retry, fatal, failed; or any step form
+//	        error: retry                                    # an errors.Kind: stop, dropped, retry, retry-exhausted, fatal, failed, panic, canceled; or any
 //	        error_contains: down
 //	        through: charge                                 # optional: flow.Through (or from: flow.From)
 //
