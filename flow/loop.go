@@ -103,7 +103,9 @@ func (it *Iter) build(b *builder, path string, in keys) (runner, keys, *Node) {
 	if (it.from == "") != (it.into == "") {
 		b.errorf(name, "", nil, "collect needs both a source and a target key")
 	}
+	b.isolated++
 	rs, bodyOut, nodes := b.sequence(it.steps, p, body, name)
+	b.isolated--
 	r.body = seqRunner(rs)
 	out := in
 	if it.into != "" && in != nil {
@@ -362,7 +364,9 @@ func (l *Loop) build(b *builder, path string, in keys) (runner, keys, *Node) {
 	if l.max <= 0 {
 		b.errorf(name, "", nil, "max loops must be positive, got %d", l.max)
 	}
+	b.isolated++
 	rs, out, nodes := b.sequence(l.steps, p, in.clone(), name)
+	b.isolated--
 	_, e := b.expr(name, l.cond, out, true)
 	return &untilRunner{flow: b.flow, name: name, path: p, expr: e, max: l.max, body: seqRunner(rs)}, out,
 		&Node{Kind: KindUntil, Name: name, Path: p, Label: l.cond, Children: nodes}
