@@ -186,6 +186,7 @@ type plan struct {
 	sources []channel.Source
 	open    component.StoreOpener
 	order   func(*message.Message) string
+	hooks   channel.Hooks
 	at      *config.Decoded
 }
 
@@ -297,7 +298,7 @@ func (s *Server) channelConfig(p plan, st store.Store) channel.Config {
 	return channel.Config{Name: p.spec.Name, Flow: p.flow, Sources: p.sources, Store: st,
 		RetryAfter: p.spec.RetryAfter, Restart: p.spec.Restart, Logger: s.log, NoTrace: !p.spec.Trace, Observer: s.opts.Observer,
 		MaxDeliveries: p.spec.MaxDeliveries, MaxCrashes: p.spec.MaxCrashes, MaxInFlight: p.spec.MaxInFlight, OrderKey: p.order,
-		Durable: p.spec.Durable == "steps", RestartOnChange: p.spec.OnChange == "restart", Redact: p.spec.Redact}
+		Durable: p.spec.Durable == "steps", RestartOnChange: p.spec.OnChange == "restart", Redact: p.spec.Redact, Hooks: p.hooks}
 }
 
 // storeError is the text of an error of the named store, which names the
@@ -328,7 +329,7 @@ func (s *Server) plan(cfg *config.Config, sec config.Section) (plan, config.Erro
 	env := component.Env{Name: sp.Name, Logger: s.log, DataDir: s.opts.DataDir, Servers: s.sourceServers(), Existing: s.opts.ExistingStores}.
 		WithValue(component.ResponseObserver(s.metrics.ObserveResponse))
 	if sp.Flow == "" {
-		// missing or not a string: reported by Decode
+		// none: the channel records and answers each message as it came
 	} else if b, ok := cfg.Builder(sp.Flow); !ok {
 		known := "the configuration declares none"
 		switch names := cfg.Flows(); len(names) {
@@ -343,6 +344,28 @@ func (s *Server) plan(cfg *config.Config, sec config.Section) (plan, config.Erro
 		errs = append(errs, at.Errorf("flow", "channel %q: flow %q: %v", sp.Name, sp.Flow, err))
 	} else {
 		p.flow = f
+	}
+	for _, h := range []struct {
+		key  string
+		name string
+		to   **flow.Flow
+	}{{"on_ok", sp.OnOK.Call, &p.hooks.OnOK}, {"on_failure", sp.OnFailure.Call, &p.hooks.OnFailure},
+		{"on_reject", sp.OnReject.Call, &p.hooks.OnReject}, {"on_drop", sp.OnDrop.Call, &p.hooks.OnDrop},
+		{"finally", sp.Finally.Call, &p.hooks.Finally}} {
+		if h.name == "" {
+			continue
+		}
+		b, ok := cfg.Builder(h.name)
+		if !ok {
+			errs = append(errs, at.Errorf(h.key, "channel %q: %s: unknown flow %q: %s", sp.Name, h.key, h.name, expectedFlows(cfg.Flows())))
+			continue
+		}
+		f, err := b.Use(flow.Measure(s.metrics)).Use(s.opts.Middleware...).Build()
+		if err != nil {
+			errs = append(errs, at.Errorf(h.key, "channel %q: %s: flow %q: %v", sp.Name, h.key, h.name, err))
+			continue
+		}
+		*h.to = f
 	}
 	for i, ref := range sp.From {
 		if ref.IsZero() {
