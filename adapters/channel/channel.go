@@ -421,12 +421,6 @@ func (c *Channel) Start(ctx context.Context) error {
 	if c.durable != nil {
 		wg.Go(func() { c.timers(intake, context.WithoutCancel(ctx)) })
 	}
-	c.mu.Lock()
-	c.stopIn, c.srcDone, c.srcErrs, c.intake = stop, done, nil, intake
-	c.mu.Unlock()
-	// Running before the sources start: a source that delivers at once (a
-	// poll at start) is not refused as "starting".
-	c.transition(StateRunning, nil, StateStarting)
 	for _, src := range c.cfg.Sources {
 		wg.Go(func() {
 			if err := src.Run(intake, c); err != nil && intake.Err() == nil {
