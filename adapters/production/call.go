@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/svcflow/svcflow/adapters/logging"
 	"github.com/svcflow/svcflow/errors"
 )
 
@@ -98,10 +99,15 @@ type run struct {
 	as *asyncCalls // nil until the first SendAsync
 }
 
-// Value implements context.Context.
+// Value implements context.Context. It also answers logging.AttrsKey:
+// records logged with the run's context through logging.Handler (YAML
+// log steps under flowrun) carry component and kind.
 func (r *run) Value(key any) any {
-	if key == (runKey{}) {
+	switch key {
+	case runKey{}:
 		return r
+	case logging.AttrsKey{}:
+		return r.x.attrs
 	}
 	return r.Context.Value(key)
 }
