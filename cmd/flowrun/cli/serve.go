@@ -35,6 +35,9 @@ one whose runs crashed the process max_crashes times in a row (default 3)
 is set aside in state dead ("gave up after N crashed runs") for a replay
 by hand, as is one that failed max_deliveries times. Each store is probed with a write at start (an unwritable one
 stops serve with exit 1) and while writes fail (/readyz answers 503).
+The services: of the files run on a bus, and the components of a
+production: section (business services, processes, operations) in a
+production started before the channels and stopped after them.
 A nats source without url runs a nats-server in the process, JetStream
 stored under --data/nats; with url it connects (an unreachable server
 or a stream that differs from its declaration stops serve with exit 1).
