@@ -229,6 +229,8 @@ func entryDiff(sec, old, neu string) (string, bool) {
 		}
 		isImpl := slices.Contains(impl, k)
 		switch {
+		case k == "steps" && inOld && inNew:
+			parts = append(parts, stepsDiff(ov, nv))
 		case sec == "channels" && k == "from":
 			d, gone := sourcesDiff(ov, nv)
 			parts = append(parts, "from: "+d)
@@ -271,6 +273,27 @@ func sourcesDiff(old, neu string) (string, bool) {
 		parts = append(parts, "source added: "+strings.Join(mapShort(added), ", "))
 	}
 	return strings.Join(parts, "; "), len(removed) > 0
+}
+
+// stepsDiff describes the change of a steps: list, step by step
+// (numbered from 1).
+func stepsDiff(old, neu string) string {
+	a, b := sourceList(old), sourceList(neu)
+	var parts []string
+	for i := range max(len(a), len(b)) {
+		switch {
+		case i >= len(a):
+			parts = append(parts, fmt.Sprintf("step %d added: %s", i+1, short(b[i])))
+		case i >= len(b):
+			parts = append(parts, fmt.Sprintf("step %d removed (was %s)", i+1, short(a[i])))
+		case a[i] != b[i]:
+			parts = append(parts, fmt.Sprintf("step %d: %s -> %s", i+1, short(a[i]), short(b[i])))
+		}
+	}
+	if len(parts) > 3 {
+		parts = append(parts[:3], fmt.Sprintf("and %d more", len(parts)-3))
+	}
+	return "steps: " + strings.Join(parts, "; ")
 }
 
 func mapShort(xs []string) []string {
@@ -341,8 +364,25 @@ func mappingOf(text string) *mapping {
 	return out
 }
 
-// short is a value on one line, cut to 80 characters.
+// short is a value on one line (YAML's flow style), cut to 80
+// characters.
 func short(s string) string {
+	var doc yaml.Node
+	if yaml.Load([]byte(s), &doc) == nil && len(doc.Content) > 0 {
+		var flowStyle func(n *yaml.Node)
+		flowStyle = func(n *yaml.Node) {
+			if n.Kind == yaml.MappingNode || n.Kind == yaml.SequenceNode {
+				n.Style = yaml.FlowStyle
+			}
+			for _, c := range n.Content {
+				flowStyle(c)
+			}
+		}
+		flowStyle(doc.Content[0])
+		if b, err := yaml.Dump(doc.Content[0]); err == nil {
+			s = string(b)
+		}
+	}
 	s = strings.Join(strings.Fields(s), " ")
 	if len(s) > 80 {
 		s = s[:77] + "..."
