@@ -41,6 +41,15 @@
 // sources share the channels' servers, /readyz names a service that should
 // run and does not ("service NAME"; one the bus state disabled is not
 // counted) and /metrics adds the svcflow_bus_* series.
+//
+// The components a configuration declares under production: run in a
+// production (package production): it starts after the bus and before
+// the channels and stops after the channels; its business services'
+// sources share the channels' servers, their stores default to the
+// default store named after the component, /metrics counts their
+// channels like the others, the signal endpoint reaches their waiting
+// messages (a business service is named like a channel there) and
+// /readyz names a component that does not run ("component NAME").
 package serve
 
 import (
@@ -62,6 +71,7 @@ import (
 	"github.com/svcflow/svcflow/adapters/config"
 	"github.com/svcflow/svcflow/adapters/message"
 	"github.com/svcflow/svcflow/adapters/metrics"
+	"github.com/svcflow/svcflow/adapters/production"
 	"github.com/svcflow/svcflow/adapters/store"
 	"github.com/svcflow/svcflow/branch"
 	"github.com/svcflow/svcflow/errors"
@@ -140,6 +150,8 @@ type Server struct {
 	providers *provide.Container // the configuration's, closed after the channels
 	bus       *bus.Built         // the services: of the configuration; nil: none
 	reload    reloadState        // the running configuration and what a hot reload needs (reload.go)
+
+	production *production.Built // the production: of the configuration; nil: none
 }
 
 // Check builds every channel of cfg exactly as [New] does (flows with
@@ -175,8 +187,8 @@ func build(cfg *config.Config, opts Options, open bool) (*Server, error) {
 	s := &Server{opts: opts, log: opts.Logger, servers: &component.Servers{}, metrics: metrics.New(), providers: cfg.Providers()}
 	s.metrics.AddText(s.writeServerMetrics)
 	sections := cfg.Channels()
-	if len(sections) == 0 && len(cfg.Services()) == 0 {
-		return nil, fmt.Errorf("serve: the configuration declares no channels and no services (add a channels: or services: section)")
+	if len(sections) == 0 && len(cfg.Services()) == 0 && len(cfg.Production()) == 0 {
+		return nil, fmt.Errorf("serve: the configuration declares no channels, services or production (add a channels:, services: or production: section)")
 	}
 	var errs config.Errors
 	var plans []plan
@@ -201,9 +213,23 @@ func build(cfg *config.Config, opts Options, open bool) (*Server, error) {
 		}
 		errs = append(errs, berrs...)
 	}
+	prod, err := s.buildProduction(cfg, open)
+	if err != nil {
+		var perrs config.Errors
+		if !errors.As(err, &perrs) {
+			if built != nil {
+				_ = built.Close()
+			}
+			return nil, err
+		}
+		errs = append(errs, perrs...)
+	}
 	if len(errs) > 0 {
 		if built != nil {
 			_ = built.Close()
+		}
+		if prod != nil {
+			_ = prod.Close()
 		}
 		return nil, errs.Sorted()
 	}
@@ -211,6 +237,10 @@ func build(cfg *config.Config, opts Options, open bool) (*Server, error) {
 		return nil, nil
 	}
 	s.bus = built
+	s.production = prod
+	for _, ch := range s.productionChannels() {
+		s.metrics.AddChannel(ch)
+	}
 	if built != nil {
 		s.metrics.AddText(built.Bus.WritePrometheus) // the svcflow_bus_* series
 	}
@@ -412,7 +442,7 @@ func (s *Server) Channels() []*channel.Channel {
 
 // Channel returns the named channel.
 func (s *Server) Channel(name string) (*channel.Channel, bool) {
-	for _, c := range s.Channels() {
+	for _, c := range append(s.Channels(), s.productionChannels()...) {
 		if c.Name() == name {
 			return c, true
 		}
@@ -487,6 +517,9 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	var started []*channel.Channel
 	runErr := s.startBus(ctx)
+	if runErr == nil {
+		runErr = s.startProduction(ctx)
+	}
 	for _, ch := range s.channels {
 		if runErr != nil {
 			break
@@ -528,6 +561,9 @@ func (s *Server) Run(ctx context.Context) error {
 		if err := started[i].Stop(drainCtx); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if err := s.stopProduction(drainCtx); err != nil {
+		errs = append(errs, err)
 	}
 	if err := s.stopBus(drainCtx); err != nil {
 		errs = append(errs, err)
@@ -585,6 +621,11 @@ func (s *Server) closeStores() {
 			s.log.Warn("closing store", "error", err)
 		}
 	}
+	if s.production != nil {
+		if err := s.production.Close(); err != nil {
+			s.log.Warn("closing store", "error", err)
+		}
+	}
 	for _, st := range s.stores {
 		if err := st.Close(); err != nil {
 			s.log.Warn("closing store", "error", err)
@@ -622,6 +663,7 @@ func (s *Server) adminHandler() http.Handler {
 			}
 		}
 		notReady = append(notReady, s.busNotReady()...)
+		notReady = append(notReady, s.productionNotReady()...)
 		code := http.StatusOK
 		if len(notReady) > 0 {
 			code = http.StatusServiceUnavailable
