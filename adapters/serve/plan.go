@@ -119,31 +119,31 @@ func (c Change) String() string {
 
 // whatOf names the entries of a section.
 var whatOf = map[string]string{
-	"channels":              "channel",
-	"flows":                 "flow",
-	"services":              "service",
-	"providers":             "provider",
-	"vars":                  "var",
-	"production.components": "production component",
-	"production":            "production setting",
+	"channels":   "channel",
+	"flows":      "flow",
+	"services":   "service",
+	"providers":  "provider",
+	"vars":       "var",
+	"production": "production component",
 }
 
 // implementationKeys are the keys of an entry whose change changes what
 // implements it (destructive): a channel's flow, its sources and store;
 // a component's kind and the flow or service behind it.
 var implementationKeys = map[string][]string{
-	"channels":              {"flow", "from", "store"},
-	"services":              {"actions"},
-	"providers":             {},
-	"production.components": {"kind", "class", "flow", "service", "type", "implementation"},
+	"channels":   {"flow", "from", "store"},
+	"services":   {"actions"},
+	"providers":  {},
+	"production": {"kind", "flow", "from", "store"},
 }
 
 // Diff returns the changes from base to next, by section (in name
 // order) and entry name. Adding an entry is safe; removing one is
-// destructive (but tests); changing one is safe (settings) unless it
-// changes what implements the entry: a channel's flow, sources (a route
-// removed or moved) or store, a component's kind or the flow or service
-// behind it, a provider's component, a service's actions.
+// destructive (but tests); changing one is safe (settings, targets, a
+// flow's steps, a var) unless it changes what implements the entry: a
+// channel's or a production component's flow, sources (a route removed or
+// moved: any source present before and not after) or store, a production
+// component's kind, a provider's component, a bus service's actions.
 func Diff(base, next config.Normalized) []Change {
 	var out []Change
 	sections := slices.Sorted(maps.Keys(base.Sections))

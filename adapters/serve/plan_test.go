@@ -24,9 +24,7 @@ channels:
     flow: orders
     max_in_flight: 10
 production:
-  name: shop
-  components:
-    Router: {kind: process, flow: orders, settings: {limit: 1}}
+  Router: {kind: process, flow: orders, settings: {limit: 1}}
 `
 
 func normalized(t *testing.T, text string, sets ...string) config.Normalized {

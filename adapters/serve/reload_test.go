@@ -416,3 +416,71 @@ func TestNonLoopbackAdminNeedsAToken(t *testing.T) {
 	cancel()
 	require.NoError(t, srv2.Run(ctx)) // releases the listeners
 }
+
+const prodV1 = `version: 1
+flows:
+  front:
+    input: [text]
+    steps:
+      - set: {msg: "{message: text}"}
+      - send: {target: Op, body: msg, into: answer}
+      - set: {reply: "answer.my_string"}
+  op:
+    input: [{name: message, type: string}, settings]
+    steps:
+      - set: {my_string: "settings.prefix + message"}
+channels:
+  stats:
+    from: {http: {listen: "127.0.0.1:0", path: /stats}}
+    flow: op
+    store: memory:
+production:
+  Echo:
+    kind: operation
+    flow: op
+    settings: {prefix: "v1 "}
+  Front:
+    kind: service
+    flow: front
+    from: {http: {listen: "127.0.0.1:0", path: /echo}}
+    targets: {Op: Echo}
+    store: "memory:"
+`
+
+// TestApplyProductionChange: a production's change (a setting: safe)
+// restarts the production in place and leaves the channels alone;
+// removing a component is destructive.
+func TestApplyProductionChange(t *testing.T) {
+	rs := startReload(t, prodV1)
+	stats, _ := rs.srv.Channel("stats")
+	p := rs.plan(strings.Replace(prodV1, `prefix: "v1 "`, `prefix: "v2 "`, 1))
+	require.Equal(t, []serve.Change{{Kind: serve.Modify, What: "production component", Name: "Echo", Class: serve.Safe,
+		Detail: "settings: {prefix: 'v1 '} -> {prefix: 'v2 '}"}}, p.Changes)
+	_, out := post(t, rs.base+"/echo", "", `{"text": "hello"}`)
+	require.Equal(t, "v1 hello", out["reply"], "%v", out)
+
+	code, res := rs.apply(p, false)
+	require.Equal(t, 200, code, "%v", res)
+	assert.Equal(t, "restarted", res["production"])
+	assert.Equal(t, []any{"stats"}, res["kept"])
+	_, out = post(t, rs.base+"/echo", "", `{"text": "hello"}`)
+	assert.Equal(t, "v2 hello", out["reply"], "%v", out)
+	again, _ := rs.srv.Channel("stats")
+	assert.Same(t, stats, again)
+
+	removed := strings.Replace(strings.Replace(prodV1, `prefix: "v1 "`, `prefix: "v2 "`, 1), `  Echo:
+    kind: operation
+    flow: op
+    settings: {prefix: "v2 "}
+`, "", 1)
+	removed = strings.Replace(removed, "    targets: {Op: Echo}\n", "", 1)
+	removed = strings.Replace(removed, "      - send: {target: Op, body: msg, into: answer}\n      - set: {reply: \"answer.my_string\"}\n", "      - set: {reply: \"'alone'\"}\n", 1)
+	p = rs.plan(removed)
+	require.NotEmpty(t, p.Destructive(), "%v", p.Changes)
+	code, res = rs.apply(p, false)
+	assert.Equal(t, http.StatusUnprocessableEntity, code, "%v", res)
+	code, res = rs.apply(p, true)
+	require.Equal(t, 200, code, "%v", res)
+	_, out = post(t, rs.base+"/echo", "", `{"text": "hello"}`)
+	assert.Equal(t, "alone", out["reply"], "%v", out)
+}
