@@ -26,6 +26,9 @@
 // channel or message, 409 when the message does not wait for that
 // signal. Options.AdminToken, when set, is required as a bearer token.
 //
+// The admin address serves the web console too (package console): its
+// pages under /console/ (/ redirects there) and its JSON API under /api/.
+//
 // Stores are health-checked. New probes each store it opens (see
 // store.Prober): one that cannot be written (a read-only folder or
 // database file, a full disk) is refused with an error naming the
@@ -69,6 +72,7 @@ import (
 	"github.com/svcflow/svcflow/adapters/channel"
 	"github.com/svcflow/svcflow/adapters/component"
 	"github.com/svcflow/svcflow/adapters/config"
+	"github.com/svcflow/svcflow/adapters/console"
 	"github.com/svcflow/svcflow/adapters/message"
 	"github.com/svcflow/svcflow/adapters/metrics"
 	"github.com/svcflow/svcflow/adapters/production"
@@ -100,7 +104,9 @@ type Options struct {
 	Logger *slog.Logger
 	// AdminToken, when set, is required (Authorization: Bearer TOKEN) by
 	// the admin endpoints that change something: sending a signal to a
-	// waiting message.
+	// waiting message. The console's actions need it and are refused
+	// without one; its reads need it when Admin is not loopback (see
+	// package console).
 	AdminToken string
 	// Middleware wraps every step of every channel's flow, inside the
 	// metrics middleware (tracing: a span per step attempt).
@@ -150,6 +156,7 @@ type Server struct {
 	providers *provide.Container // the configuration's, closed after the channels
 	bus       *bus.Built         // the services: of the configuration; nil: none
 	reload    reloadState        // the running configuration and what a hot reload needs (reload.go)
+	console   *console.Console   // the web console on the admin address
 
 	production *production.Built // the production: of the configuration; nil: none
 }
@@ -569,6 +576,7 @@ func (s *Server) Run(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	if s.admin != nil {
+		s.console.Close() // ends its event streams, which Shutdown would wait for
 		_ = s.admin.Shutdown(drainCtx)
 	} else if s.adminLn != nil {
 		_ = s.adminLn.Close()
@@ -688,6 +696,10 @@ func (s *Server) adminHandler() http.Handler {
 	mux.Handle("POST /channels/{channel}/messages/{id}/signals/{signal}", s.requireAdmin(http.HandlerFunc(s.signal)))
 	s.adminRoutes(mux) // admin.go: the running configuration, apply and rollback
 	mux.Handle("GET /metrics", s.metrics.Handler())
+	s.console = console.New(console.Options{Channels: s.Channels, Token: s.opts.AdminToken, Addr: s.adminLn.Addr().String(), Logger: s.log})
+	mux.Handle("/api/", s.console)
+	mux.Handle("/console/", s.console)
+	mux.Handle("GET /{$}", http.RedirectHandler("/console/", http.StatusFound))
 	return mux
 }
 
