@@ -531,6 +531,16 @@ func (s *Server) applyFiles(ctx context.Context, files Files, allowDestructive b
 		}
 	}
 
+	// A source runs its first handler asynchronously: the routes switch
+	// once every new one has its handler, so none answers "not ready".
+	for _, n := range nexts {
+		if n.overlap {
+			if err := waitSources(ctx, n.parts.sources); err != nil {
+				return fail(err)
+			}
+		}
+	}
+
 	// Switch: routes move to the running servers at once, new servers
 	// serve, the channel list and metrics change.
 	for _, key := range staging.Keys() {
@@ -755,6 +765,26 @@ func closeUnserved(srv component.Server) {
 	if srv.Addr() != "" {
 		_ = srv.Serve(ctx) // serves nothing: ctx is done; closes its listener
 	}
+}
+
+// waitSources waits until each source that tells (Ready() bool: an HTTP
+// route) takes messages, at most readyWait.
+func waitSources(ctx context.Context, srcs []channel.Source) error {
+	deadline := time.Now().Add(readyWait)
+	for _, src := range srcs {
+		r, ok := src.(interface{ Ready() bool })
+		if !ok {
+			continue
+		}
+		for !r.Ready() && time.Now().Before(deadline) {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}
+	return nil
 }
 
 // allDetach reports whether every source holds a place in a shared

@@ -74,7 +74,7 @@ func (r *recorder) service() flow.Service {
 
 // reloadServer is a running server and what its tests use.
 type reloadServer struct {
-	t     *testing.T
+	t     testing.TB
 	srv   *serve.Server
 	dir   string
 	data  string
@@ -86,7 +86,7 @@ type reloadServer struct {
 	done  chan error
 }
 
-func startReload(t *testing.T, text string) *reloadServer {
+func startReload(t testing.TB, text string) *reloadServer {
 	t.Helper()
 	rs := &reloadServer{t: t, dir: t.TempDir(), data: t.TempDir(), rec: &recorder{runs: map[string]int{}}, token: "s3cret", done: make(chan error, 1)}
 	rs.reg = config.NewRegistry()
@@ -168,7 +168,7 @@ func (rs *reloadServer) apply(p *serve.Plan, destructive bool) (int, map[string]
 // post sends one order with an Idempotency-Key, again while the answer
 // is 503 (not ready, busy: the client is told to retry), and returns the
 // final status and body.
-func post(t *testing.T, url, key, body string) (int, map[string]any) {
+func post(t testing.TB, url, key, body string) (int, map[string]any) {
 	for {
 		req, err := http.NewRequest("POST", url, strings.NewReader(body))
 		if err != nil {
