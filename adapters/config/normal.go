@@ -207,3 +207,15 @@ func (c *Config) Sets() []string { return slices.Clone(c.sets) }
 func (c *Config) Normalized() (Normalized, error) {
 	return Normalize(c.Sources(), c.sets...)
 }
+
+// LoadLike loads the files srcs with the overrides sets as c was
+// loaded: with its registry, its components, its environment lookup
+// (WithLookupEnv) and its data folder (WithDataDir). It is how a running
+// server loads the configuration a plan brings.
+func (c *Config) LoadLike(srcs []Source, sets ...string) (*Config, error) {
+	opts := []Option{WithRegistry(c.reg), WithComponents(c.comps), WithDataDir(c.dataDir), WithSet(sets...)}
+	if c.lookupEnv != nil {
+		opts = append(opts, WithLookupEnv(c.lookupEnv))
+	}
+	return LoadSources(srcs, opts...)
+}

@@ -103,7 +103,6 @@ type reloadState struct {
 	running  bool
 	serveCtx context.Context
 	building *component.Servers // where sources being built register (staging)
-	loadOpts []config.Option
 }
 
 // running is the configuration a server runs.
@@ -152,7 +151,6 @@ func (s *Server) setRunning(cfg *config.Config) {
 	for _, pt := range s.reload.parts {
 		pt.gen = s.reload.gen
 	}
-	s.reload.loadOpts = []config.Option{config.WithRegistry(cfg.Registry()), config.WithComponents(cfg.Components())}
 	s.reload.current.Store(newRunning(cfg))
 }
 
@@ -367,7 +365,7 @@ func (s *Server) applyFiles(ctx context.Context, files Files, allowDestructive b
 			return nil, fmt.Errorf("%w: section %s changed (a running server changes channels, production, flows, vars and providers)", ErrNeedsRestart, sec)
 		}
 	}
-	cfg, err := config.LoadSources(files.Sources(), append(slices.Clone(s.reload.loadOpts), config.WithSet(files.Sets...))...)
+	cfg, err := cur.cfg.LoadLike(files.Sources(), files.Sets...)
 	if err != nil {
 		return nil, err
 	}
