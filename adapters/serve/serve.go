@@ -26,6 +26,15 @@
 // channel or message, 409 when the message does not wait for that
 // signal. Options.AdminToken, when set, is required as a bearer token.
 //
+// The admin API changes the configuration of a running server (a hot
+// reload, see [Server.Apply]): GET /config answers the running
+// configuration, normalized, and its fingerprint ([RunningConfig]);
+// POST /apply takes a [Plan] (made by [NewPlan] against that
+// fingerprint, `flowrun plan`) and POST /rollback a backup an apply
+// wrote into DataDir/backups/. Those three require Options.AdminToken,
+// when set, through one check (requireAdmin), and an admin address that
+// is not loopback is refused without a token ([ErrAdminNotLoopback]).
+//
 // The admin address serves the web console too (package console): its
 // pages under /console/ (/ redirects there) and its JSON API under /api/.
 //
@@ -103,8 +112,10 @@ type Options struct {
 	// Logger receives the logs (default slog.Default()).
 	Logger *slog.Logger
 	// AdminToken, when set, is required (Authorization: Bearer TOKEN) by
-	// the admin endpoints that change something: sending a signal to a
-	// waiting message. The console's actions need it and are refused
+	// the admin endpoints that change something (sending a signal to a
+	// waiting message, apply, rollback) and by GET /config. Without it
+	// the admin address must be loopback (Listen refuses another with
+	// ErrAdminNotLoopback). LoadOrCreateToken keeps one in a file. The console's actions need it and are refused
 	// without one; its reads need it when Admin is not loopback (see
 	// package console).
 	AdminToken string
