@@ -44,6 +44,15 @@
 // sources share the channels' servers, /readyz names a service that should
 // run and does not ("service NAME"; one the bus state disabled is not
 // counted) and /metrics adds the svcflow_bus_* series.
+//
+// The components a configuration declares under production: run in a
+// production (package production): it starts after the bus and before
+// the channels and stops after the channels; its business services'
+// sources share the channels' servers, their stores default to the
+// default store named after the component, /metrics counts their
+// channels like the others, the signal endpoint reaches their waiting
+// messages (a business service is named like a channel there) and
+// /readyz names a component that does not run ("component NAME").
 package serve
 
 import (
@@ -67,6 +76,7 @@ import (
 	"github.com/svcflow/svcflow/adapters/console"
 	"github.com/svcflow/svcflow/adapters/message"
 	"github.com/svcflow/svcflow/adapters/metrics"
+	"github.com/svcflow/svcflow/adapters/production"
 	"github.com/svcflow/svcflow/adapters/store"
 	"github.com/svcflow/svcflow/branch"
 	"github.com/svcflow/svcflow/errors"
@@ -147,6 +157,8 @@ type Server struct {
 	providers *provide.Container // the configuration's, closed after the channels
 	bus       *bus.Built         // the services: of the configuration; nil: none
 	console   *console.Console   // the web console on the admin address
+
+	production *production.Built // the production: of the configuration; nil: none
 }
 
 // Check builds every channel of cfg exactly as [New] does (flows with
@@ -182,8 +194,8 @@ func build(cfg *config.Config, opts Options, open bool) (*Server, error) {
 	s := &Server{opts: opts, log: opts.Logger, servers: &component.Servers{}, metrics: metrics.New(), providers: cfg.Providers()}
 	s.metrics.AddText(s.writeServerMetrics)
 	sections := cfg.Channels()
-	if len(sections) == 0 && len(cfg.Services()) == 0 {
-		return nil, fmt.Errorf("serve: the configuration declares no channels and no services (add a channels: or services: section)")
+	if len(sections) == 0 && len(cfg.Services()) == 0 && len(cfg.Production()) == 0 {
+		return nil, fmt.Errorf("serve: the configuration declares no channels, services or production (add a channels:, services: or production: section)")
 	}
 	var errs config.Errors
 	var plans []plan
@@ -208,9 +220,23 @@ func build(cfg *config.Config, opts Options, open bool) (*Server, error) {
 		}
 		errs = append(errs, berrs...)
 	}
+	prod, err := s.buildProduction(cfg, open)
+	if err != nil {
+		var perrs config.Errors
+		if !errors.As(err, &perrs) {
+			if built != nil {
+				_ = built.Close()
+			}
+			return nil, err
+		}
+		errs = append(errs, perrs...)
+	}
 	if len(errs) > 0 {
 		if built != nil {
 			_ = built.Close()
+		}
+		if prod != nil {
+			_ = prod.Close()
 		}
 		return nil, errs.Sorted()
 	}
@@ -218,6 +244,10 @@ func build(cfg *config.Config, opts Options, open bool) (*Server, error) {
 		return nil, nil
 	}
 	s.bus = built
+	s.production = prod
+	for _, ch := range s.productionChannels() {
+		s.metrics.AddChannel(ch)
+	}
 	if built != nil {
 		s.metrics.AddText(built.Bus.WritePrometheus) // the svcflow_bus_* series
 	}
@@ -407,7 +437,7 @@ func (s *Server) Channels() []*channel.Channel { return slices.Clone(s.channels)
 
 // Channel returns the named channel.
 func (s *Server) Channel(name string) (*channel.Channel, bool) {
-	for _, c := range s.channels {
+	for _, c := range append(s.Channels(), s.productionChannels()...) {
 		if c.Name() == name {
 			return c, true
 		}
@@ -479,6 +509,9 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	var started []*channel.Channel
 	runErr := s.startBus(ctx)
+	if runErr == nil {
+		runErr = s.startProduction(ctx)
+	}
 	for _, ch := range s.channels {
 		if runErr != nil {
 			break
@@ -518,6 +551,9 @@ func (s *Server) Run(ctx context.Context) error {
 		if err := started[i].Stop(drainCtx); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if err := s.stopProduction(drainCtx); err != nil {
+		errs = append(errs, err)
 	}
 	if err := s.stopBus(drainCtx); err != nil {
 		errs = append(errs, err)
@@ -575,6 +611,11 @@ func (s *Server) closeStores() {
 			s.log.Warn("closing store", "error", err)
 		}
 	}
+	if s.production != nil {
+		if err := s.production.Close(); err != nil {
+			s.log.Warn("closing store", "error", err)
+		}
+	}
 	for _, st := range s.stores {
 		if err := st.Close(); err != nil {
 			s.log.Warn("closing store", "error", err)
@@ -612,6 +653,7 @@ func (s *Server) adminHandler() http.Handler {
 			}
 		}
 		notReady = append(notReady, s.busNotReady()...)
+		notReady = append(notReady, s.productionNotReady()...)
 		code := http.StatusOK
 		if len(notReady) > 0 {
 			code = http.StatusServiceUnavailable
