@@ -77,6 +77,7 @@ type Config struct {
 	services   []Section // see services.go
 	production []Section // see production.go
 	providers  *provide.Container
+	sets       []string // WithSet's overrides (see normal.go)
 }
 
 // Load reads and checks the YAML files at paths. The error, if any, is
@@ -119,6 +120,7 @@ func LoadSources(srcs []Source, opts ...Option) (*Config, error) {
 	l.tpl = &tplEnv{funcs: templateFuncs(l.vars, l.overrides), vars: l.vars}
 	l.env = o.reg.stepEnv()
 	l.setKinds()
+	l.cfg.sets = slices.Clone(o.sets)
 	l.load(srcs, o.sets)
 	if len(l.errs) > 0 {
 		l.errs = l.setErrors(o.sets)

@@ -66,7 +66,6 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/svcflow/svcflow/adapters/bus"
@@ -157,6 +156,7 @@ type Server struct {
 	providers *provide.Container // the configuration's, closed after the channels
 	bus       *bus.Built         // the services: of the configuration; nil: none
 	console   *console.Console   // the web console on the admin address
+	reload    reloadState        // the running configuration and what a hot reload needs (reload.go)
 
 	production *production.Built // the production: of the configuration; nil: none
 }
@@ -274,22 +274,30 @@ func build(cfg *config.Config, opts Options, open bool) (*Server, error) {
 				p.spec.Name, p.spec.Store.Component.Name))
 			continue
 		}
-		ch, err := channel.New(channel.Config{Name: p.spec.Name, Flow: p.flow, Sources: p.sources, Store: st,
-			RetryAfter: p.spec.RetryAfter, Restart: p.spec.Restart, Logger: s.log, NoTrace: !p.spec.Trace, Observer: s.opts.Observer,
-			MaxDeliveries: p.spec.MaxDeliveries, MaxCrashes: p.spec.MaxCrashes, MaxInFlight: p.spec.MaxInFlight, OrderKey: p.order,
-			Durable: durable, RestartOnChange: p.spec.OnChange == "restart", Redact: p.spec.Redact})
+		ch, err := channel.New(s.channelConfig(p, st))
 		if err != nil {
 			errs = append(errs, p.at.Errorf("", "channel %q: %v", p.spec.Name, err))
 			continue
 		}
 		s.channels = append(s.channels, ch)
 		s.metrics.AddChannel(ch)
+		s.track(ch, p, st)
 	}
 	if len(errs) > 0 {
 		s.closeStores()
 		return nil, errs.Sorted()
 	}
+	s.setRunning(cfg)
 	return s, nil
+}
+
+// channelConfig is the configuration of the channel p describes, on
+// store st.
+func (s *Server) channelConfig(p plan, st store.Store) channel.Config {
+	return channel.Config{Name: p.spec.Name, Flow: p.flow, Sources: p.sources, Store: st,
+		RetryAfter: p.spec.RetryAfter, Restart: p.spec.Restart, Logger: s.log, NoTrace: !p.spec.Trace, Observer: s.opts.Observer,
+		MaxDeliveries: p.spec.MaxDeliveries, MaxCrashes: p.spec.MaxCrashes, MaxInFlight: p.spec.MaxInFlight, OrderKey: p.order,
+		Durable: p.spec.Durable == "steps", RestartOnChange: p.spec.OnChange == "restart", Redact: p.spec.Redact}
 }
 
 // storeError is the text of an error of the named store, which names the
@@ -317,7 +325,7 @@ func (s *Server) plan(cfg *config.Config, sec config.Section) (plan, config.Erro
 	}
 	p.at = at
 	sp := &p.spec
-	env := component.Env{Name: sp.Name, Logger: s.log, DataDir: s.opts.DataDir, Servers: s.servers, Existing: s.opts.ExistingStores}.
+	env := component.Env{Name: sp.Name, Logger: s.log, DataDir: s.opts.DataDir, Servers: s.sourceServers(), Existing: s.opts.ExistingStores}.
 		WithValue(component.ResponseObserver(s.metrics.ObserveResponse))
 	if sp.Flow == "" {
 		// missing or not a string: reported by Decode
@@ -433,7 +441,11 @@ func orderKey(src string) (func(*message.Message) string, error) {
 }
 
 // Channels returns the channels, in declaration order.
-func (s *Server) Channels() []*channel.Channel { return slices.Clone(s.channels) }
+func (s *Server) Channels() []*channel.Channel {
+	s.reload.chMu.RLock()
+	defer s.reload.chMu.RUnlock()
+	return slices.Clone(s.channels)
+}
 
 // Channel returns the named channel.
 func (s *Server) Channel(name string) (*channel.Channel, bool) {
@@ -460,6 +472,9 @@ func (s *Server) Listen() error {
 		}
 	}
 	if s.opts.Admin != "off" && s.adminLn == nil {
+		if err := s.checkAdminAddr(); err != nil {
+			return err
+		}
 		ln, err := net.Listen("tcp", s.opts.Admin)
 		if err != nil {
 			return fmt.Errorf("serve: admin %s: %w", s.opts.Admin, err)
@@ -498,7 +513,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	// The admin address answers at once: /healthz while channels start
 	// and recover, /readyz once they run.
-	var wg sync.WaitGroup
+	wg := &s.reload.wg
 	if s.adminLn != nil {
 		s.admin = &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
 		wg.Go(func() {
@@ -526,6 +541,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	serveCtx, stopServing := context.WithCancel(context.WithoutCancel(ctx))
 	if runErr == nil {
+		s.startReloads(serveCtx)
 		for key, srv := range s.servers.All() {
 			// Requests wait in the listener's backlog until every route of
 			// the server has its channel: none is answered "not ready".
@@ -543,6 +559,7 @@ func (s *Server) Run(ctx context.Context) error {
 		s.log.Info("serving", "channels", len(s.channels), "addrs", s.Addrs())
 		<-ctx.Done()
 		s.log.Info("shutting down", "drain", s.opts.Drain)
+		started = s.endReloads() // the channels running now: a plan applied may have changed them
 	}
 	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.Drain)
 	defer cancel()
@@ -581,6 +598,7 @@ func (s *Server) Close() {
 // closeProviders closes the values of the configuration's providers:
 // section, after the channels that use them stopped.
 func (s *Server) closeProviders(ctx context.Context) {
+	s.closeOldProviders(ctx) // of configurations a plan replaced
 	if s.providers == nil {
 		return
 	}
@@ -632,7 +650,7 @@ func (s *Server) adminHandler() http.Handler {
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		var notReady, recovering, unwritable []string
 		statuses := []channel.Status{}
-		for _, ch := range s.channels {
+		for _, ch := range s.Channels() {
 			st := ch.Status()
 			statuses = append(statuses, st)
 			switch {
@@ -675,10 +693,13 @@ func (s *Server) adminHandler() http.Handler {
 		}
 		writeJSON(w, code, body)
 	})
-	mux.HandleFunc("POST /channels/{channel}/messages/{id}/signals/{signal}", s.signal)
+	mux.Handle("POST /channels/{channel}/messages/{id}/signals/{signal}", s.requireAdmin(http.HandlerFunc(s.signal)))
+	s.adminRoutes(mux) // admin.go: the running configuration, apply and rollback
 	mux.Handle("GET /metrics", s.metrics.Handler())
-	s.console = console.New(console.Options{Channels: s.Channels, Token: s.opts.AdminToken, Addr: s.adminLn.Addr().String(), Logger: s.log})
+	channels := func() []*channel.Channel { return append(s.Channels(), s.productionChannels()...) }
+	s.console = console.New(console.Options{Channels: channels, Token: s.opts.AdminToken, Addr: s.adminLn.Addr().String(), Logger: s.log})
 	mux.Handle("/api/", s.console)
+	mux.Handle("POST /api/", s.requireAdmin(s.console)) // the console's actions; it refuses them too when no token is set
 	mux.Handle("/console/", s.console)
 	mux.Handle("GET /{$}", http.RedirectHandler("/console/", http.StatusFound))
 	return mux
