@@ -42,7 +42,10 @@ The admin address serves /healthz, /readyz and Prometheus /metrics; it
 is bound to loopback by default ("off" disables it). Its endpoints that
 change something (signalling a waiting message) require the token in
 FLOWRUN_ADMIN_TOKEN, when that is set, as "Authorization: Bearer TOKEN";
-an environment variable keeps it out of the process list. Tracing is off
+an environment variable keeps it out of the process list. It also serves
+the web console: open http://ADMIN/ in a browser (its JSON API is under
+/api/); its actions need that token, and reads do too when the admin
+address is not loopback. Tracing is off
 unless OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_TRACES_EXPORTER=otlp asks for
 OpenTelemetry spans (exported with OTLP over HTTP). flowrun validate
 checks a file exactly as serve builds it.`,
