@@ -409,6 +409,12 @@ func (c *Channel) Start(ctx context.Context) error {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	c.owed.Store(int64(len(owed)))
+	c.mu.Lock()
+	c.stopIn, c.srcDone, c.srcErrs, c.intake = stop, done, nil, intake
+	c.mu.Unlock()
+	// Running before the sources start: a source may deliver at once, and
+	// a channel refuses deliveries while it is not running.
+	c.transition(StateRunning, nil, StateStarting)
 	if len(owed) > 0 {
 		wg.Go(func() { c.recoverAll(intake, context.WithoutCancel(ctx), owed) })
 	}
@@ -427,10 +433,6 @@ func (c *Channel) Start(ctx context.Context) error {
 		})
 	}
 	go func() { wg.Wait(); close(done) }()
-	c.mu.Lock()
-	c.stopIn, c.srcDone, c.srcErrs, c.intake = stop, done, nil, intake
-	c.mu.Unlock()
-	c.transition(StateRunning, nil, StateStarting)
 	c.log.Info("channel started", "sources", len(c.cfg.Sources), "owed", len(owed))
 	return nil
 }

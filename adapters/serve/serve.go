@@ -155,8 +155,8 @@ type Server struct {
 	adminLn   net.Listener
 	providers *provide.Container // the configuration's, closed after the channels
 	bus       *bus.Built         // the services: of the configuration; nil: none
-	console   *console.Console   // the web console on the admin address
 	reload    reloadState        // the running configuration and what a hot reload needs (reload.go)
+	console   *console.Console   // the web console on the admin address
 
 	production *production.Built // the production: of the configuration; nil: none
 }
