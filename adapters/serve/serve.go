@@ -730,8 +730,10 @@ func (s *Server) adminHandler() http.Handler {
 	mux.Handle("POST /channels/{channel}/messages/{id}/signals/{signal}", s.requireAdmin(http.HandlerFunc(s.signal)))
 	s.adminRoutes(mux) // admin.go: the running configuration, apply and rollback
 	mux.Handle("GET /metrics", s.metrics.Handler())
-	s.console = console.New(console.Options{Channels: s.Channels, Token: s.opts.AdminToken, Addr: s.adminLn.Addr().String(), Logger: s.log})
+	channels := func() []*channel.Channel { return append(s.Channels(), s.productionChannels()...) }
+	s.console = console.New(console.Options{Channels: channels, Token: s.opts.AdminToken, Addr: s.adminLn.Addr().String(), Logger: s.log})
 	mux.Handle("/api/", s.console)
+	mux.Handle("POST /api/", s.requireAdmin(s.console)) // the console's actions; it refuses them too when no token is set
 	mux.Handle("/console/", s.console)
 	mux.Handle("GET /{$}", http.RedirectHandler("/console/", http.StatusFound))
 	return mux

@@ -52,7 +52,9 @@ rollback and messages signal read it there), or FLOWRUN_ADMIN_TOKEN when
 that is set (an environment variable keeps it out of the process list).
 An admin address that is not loopback is refused without a token. A
 running serve changes configuration without a restart: see flowrun plan
-and flowrun apply. Tracing is off
+and flowrun apply. It also serves the web console: open http://ADMIN/ in
+a browser (its JSON API is under /api/); its actions need the admin
+token, and reads do too when the admin address is not loopback. Tracing is off
 unless OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_TRACES_EXPORTER=otlp asks for
 OpenTelemetry spans (exported with OTLP over HTTP). flowrun validate
 checks a file exactly as serve builds it.`,
