@@ -141,6 +141,7 @@ func (b *Builder) Build() (*Flow, error) {
 		taps:   bl.taps,
 		graph:  &Node{Kind: KindFlow, Name: b.name, Path: b.name, Children: nodes},
 		x:      x,
+		undos:  bl.undos,
 	}
 	f.fps = fingerprints(f.graph)
 	f.contract.Needs = append(f.contract.Needs, b.input...)
@@ -180,8 +181,9 @@ type Flow struct {
 	names    map[string]string
 	graph    *Node
 	taps     *taps
-	x        *runExtras        // per-run selection and scope; nil: none
-	fps      map[string]string // structural fingerprints by node path ("": the flow)
+	x        *runExtras                // per-run selection and scope; nil: none
+	fps      map[string]string         // structural fingerprints by node path ("": the flow)
+	undos    map[string]CompensateFunc // the undos of its sagas by key, for durable runs
 }
 
 // ErrNotBuilt is wrapped by the errors of the methods of a value that its
@@ -269,7 +271,7 @@ func (f *Flow) RunContext(ctx context.Context, c *fc.Context, opts ...RunOption)
 		}
 	}
 	if r.journal != nil {
-		r.fps = f.fps
+		r.fps, r.undos = f.fps, f.undos
 	}
 	if r.trace != nil {
 		r.trace.begin(f)
