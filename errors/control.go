@@ -15,6 +15,8 @@ import (
 var (
 	// ErrStop matches every *StopError.
 	ErrStop = New("stop")
+	// ErrDrop matches every *DropError.
+	ErrDrop = New("dropped")
 	// ErrRetry matches every *RetryError.
 	ErrRetry = New("retry")
 	// ErrFatal matches every *FatalError.
@@ -80,6 +82,52 @@ func (e *StopError) Is(target error) bool { return target == ErrStop }
 
 // Unwrap returns the Cause.
 func (e *StopError) Unwrap() error { return e.Cause }
+
+// DropError ends a run on purpose and consumes the message silently: the
+// message is not for this flow (a filter), nothing is wrong with it, and
+// no one is told. Unlike a Stop it is not a rejection: a channel acks the
+// message, counts it as dropped and stores it as done with outcome
+// KindDropped and the reason; an HTTP source answers 204 No Content by
+// default. Inside an Each, an element whose steps drop is left out of the
+// collected results and the other elements go on. It is never retried.
+// Create it with Drop or Dropf.
+type DropError struct {
+	// Reason says why the message was dropped, for humans.
+	Reason string
+	// Cause is the underlying error, if any.
+	Cause error
+}
+
+// Drop returns a *DropError with the given reason.
+func Drop(reason string) error { return &DropError{Reason: reason} }
+
+// Dropf returns a *DropError whose Reason is formatted as by
+// fmt.Sprintf; an error given to a %w verb becomes the Cause.
+func Dropf(format string, args ...any) error {
+	w := fmt.Errorf(format, args...)
+	e := &DropError{Reason: w.Error()}
+	switch u := w.(type) {
+	case interface{ Unwrap() error }:
+		e.Cause = u.Unwrap()
+	case interface{ Unwrap() []error }:
+		e.Cause = Join(u.Unwrap()...)
+	}
+	return e
+}
+
+// Error returns "dropped: <reason>" ("dropped" without a reason).
+func (e *DropError) Error() string {
+	if e.Reason == "" {
+		return "dropped"
+	}
+	return "dropped: " + e.Reason
+}
+
+// Is reports whether target is ErrDrop.
+func (e *DropError) Is(target error) bool { return target == ErrDrop }
+
+// Unwrap returns the Cause.
+func (e *DropError) Unwrap() error { return e.Cause }
 
 // RetryError marks a transient failure: the step should run again under a
 // Policy. Create it with Retry or RetryAfter.

@@ -14,6 +14,12 @@
 //     Unprocessable Entity; message adapters reject the message and ack it,
 //     so it is not redelivered.
 //
+//   - Drop (Drop, Dropf, ErrDrop, KindDropped): the run ends on purpose
+//     and the message is consumed silently (a filter): not a rejection.
+//     Channels ack it, count it and store it as done with outcome
+//     dropped; HTTP adapters answer 204 No Content; inside an Each only
+//     the element that dropped is left out. It is never retried.
+//
 //   - Retry (Retry, RetryAfter, ErrRetry): a transient failure. The engine
 //     runs the step again under its Policy, waiting the backoff interval or
 //     the RetryAfter hint. When the retries are exhausted the result is an
@@ -37,16 +43,16 @@
 //     message is not acked.
 //
 // When an error carries several kinds (for example a Join of a Retry and a
-// Stop), the most severe wins: Fatal > Canceled > Stop > Panic > Retry >
-// Failed (KindOf gives the full order). KindFailed is any other error: by
+// Stop), the most severe wins: Fatal > Canceled > Stop > Dropped > Panic >
+// Retry > Failed (KindOf gives the full order). KindFailed is any other error: by
 // default it is not retried.
 //
 // # Outcomes
 //
 // Kind is the one vocabulary of outcomes, used by traces, logs, metrics
 // labels, test tables and channel results. Besides the kinds of errors
-// above (KindOK for success, KindStop, KindRetry, KindFatal, KindCanceled,
-// KindPanic, KindFailed), it names what becomes of retried work:
+// above (KindOK for success, KindStop, KindDropped, KindRetry, KindFatal,
+// KindCanceled, KindPanic, KindFailed), it names what becomes of retried work:
 //
 //   - KindWillRetry ("will-retry"): an attempt that failed and is retried;
 //     its error is a *WillRetryError (ErrWillRetry).

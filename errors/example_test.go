@@ -24,6 +24,16 @@ func ExampleStop() {
 	// true stop
 }
 
+func ExampleDrop() {
+	// A filter: messages of other types are consumed silently.
+	err := fmt.Errorf("step %q: %w", "only-orders", errors.Drop("not an order"))
+	fmt.Println(errors.KindOf(err), errors.Is(err, errors.ErrDrop), errors.IsStop(err))
+	fmt.Println(err)
+	// Output:
+	// dropped true false
+	// step "only-orders": dropped: not an order
+}
+
 func ExampleStopf() {
 	cause := errors.New("unexpected end of JSON input")
 	err := errors.Stopf("decode order %d: %w", 42, cause)

@@ -55,6 +55,11 @@ const (
 	// an earlier run and was not run again; its trace span keeps the
 	// original times. No error has this kind.
 	KindResumed
+	// KindDropped ("dropped"): the run ended on purpose and the message
+	// is consumed silently (DropError): not an error, not a rejection; a
+	// channel counts it and stores it as done with this outcome. Inside
+	// an Each, the element that dropped is left out and the others go on.
+	KindDropped
 )
 
 var kindNames = [...]string{
@@ -70,6 +75,7 @@ var kindNames = [...]string{
 	KindRetryExhausted: "retry-exhausted",
 	KindWaiting:        "waiting",
 	KindResumed:        "resumed",
+	KindDropped:        "dropped",
 }
 
 // Kinds returns every kind, in the order of their values.
@@ -86,7 +92,7 @@ func (k Kind) Valid() bool { return k >= 0 && int(k) < len(kindNames) }
 
 // String returns the kind's name: "ok", "stop", "retry", "fatal",
 // "canceled", "panic", "failed", "skipped", "will-retry",
-// "retry-exhausted", "waiting" or "resumed"; "Kind(N)" for a value that is
+// "retry-exhausted", "waiting", "resumed" or "dropped"; "Kind(N)" for a value that is
 // not a kind.
 func (k Kind) String() string {
 	if k.Valid() {
@@ -133,7 +139,7 @@ func ParseKind(s string) (Kind, error) {
 // wrapping, Join, and the control errors' own causes). When several kinds
 // are present the most severe wins:
 //
-//	Fatal > Canceled > Waiting > Stop > Panic > WillRetry > RetryExhausted > Retry > Failed
+//	Fatal > Canceled > Waiting > Stop > Dropped > Panic > WillRetry > RetryExhausted > Retry > Failed
 //
 // A nil error is KindOK. KindOf never returns KindSkipped or KindResumed.
 func KindOf(err error) Kind {
@@ -148,6 +154,8 @@ func KindOf(err error) Kind {
 		return KindWaiting
 	case Is(err, ErrStop):
 		return KindStop
+	case Is(err, ErrDrop):
+		return KindDropped
 	case Is(err, ErrPanic):
 		return KindPanic
 	case Is(err, ErrWillRetry):
@@ -164,6 +172,9 @@ func KindOf(err error) Kind {
 
 // IsStop reports whether err classifies as KindStop.
 func IsStop(err error) bool { return KindOf(err) == KindStop }
+
+// IsDrop reports whether err classifies as KindDropped.
+func IsDrop(err error) bool { return KindOf(err) == KindDropped }
 
 // IsRetry reports whether err is a transient failure, whatever became of
 // it: it classifies as KindRetry or KindRetryExhausted, or as KindWillRetry

@@ -27,6 +27,7 @@ func TestKindString(t *testing.T) {
 		errors.KindRetryExhausted: "retry-exhausted",
 		errors.KindWaiting:        "waiting",
 		errors.KindResumed:        "resumed",
+		errors.KindDropped:        "dropped",
 		errors.Kind(42):           "Kind(42)",
 		errors.Kind(-1):           "Kind(-1)",
 	}
@@ -73,7 +74,7 @@ func TestKindTextErrors(t *testing.T) {
 	for _, bad := range []string{"", "OK", "Stop", "retry_exhausted", "any", "none"} {
 		k := errors.KindStop
 		err := k.UnmarshalText([]byte(bad))
-		assert.EqualError(t, err, `errors: unknown kind "`+bad+`": want one of ok, stop, retry, fatal, canceled, panic, failed, skipped, will-retry, retry-exhausted, waiting, resumed`)
+		assert.EqualError(t, err, `errors: unknown kind "`+bad+`": want one of ok, stop, retry, fatal, canceled, panic, failed, skipped, will-retry, retry-exhausted, waiting, resumed, dropped`)
 		assert.Equal(t, errors.KindStop, k, "unchanged on error")
 	}
 	var v struct{ K errors.Kind }
@@ -149,6 +150,13 @@ func TestKindOf(t *testing.T) {
 		{"retry wrapping canceled", errors.Retry(context.Canceled), errors.KindCanceled},
 		{"panic with fatal value", &errors.PanicError{Value: fatal}, errors.KindFatal},
 		{"fatal in %w pair", fmt.Errorf("%w; %w", retry, fatal), errors.KindFatal},
+		{"drop", errors.Drop("not ours"), errors.KindDropped},
+		{"wrapped drop", wrap(errors.Dropf("type %q", "x")), errors.KindDropped},
+		{"sentinel drop", errors.ErrDrop, errors.KindDropped},
+		{"stop>drop", errors.Join(errors.Drop("d"), stop), errors.KindStop},
+		{"drop>panic", errors.Join(panicErr, errors.Drop("d")), errors.KindDropped},
+		{"drop>retry", errors.Join(retry, errors.Drop("d")), errors.KindDropped},
+		{"canceled>drop", errors.Join(errors.Drop("d"), context.Canceled), errors.KindCanceled},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -160,6 +168,7 @@ func TestKindOf(t *testing.T) {
 			assert.Equal(t, wantRetry, errors.IsRetry(tt.err), "IsRetry")
 			assert.NotEqual(t, errors.KindSkipped, got, "no error is skipped")
 			assert.Equal(t, tt.want == errors.KindFatal, errors.IsFatal(tt.err), "IsFatal")
+			assert.Equal(t, tt.want == errors.KindDropped, errors.IsDrop(tt.err), "IsDrop")
 		})
 	}
 }
@@ -169,4 +178,20 @@ func TestKindOfWaiting(t *testing.T) {
 	assert.Equal(t, errors.KindWaiting, errors.KindOf(parked))
 	assert.Equal(t, errors.KindCanceled, errors.KindOf(errors.Join(parked, context.Canceled)), "a canceled run is canceled")
 	assert.Equal(t, errors.KindWaiting, errors.KindOf(errors.Join(parked, errors.Stop("x"))))
+}
+
+func TestDropError(t *testing.T) {
+	err := errors.Drop("not an order")
+	assert.EqualError(t, err, "dropped: not an order")
+	assert.ErrorIs(t, err, errors.ErrDrop)
+	assert.NotErrorIs(t, err, errors.ErrStop, "a drop is not a rejection")
+	de, ok := errors.AsType[*errors.DropError](fmt.Errorf("step f: %w", err))
+	require.True(t, ok)
+	assert.Equal(t, "not an order", de.Reason)
+	assert.EqualError(t, errors.Drop(""), "dropped")
+
+	wrapped := errors.Dropf("type %q: %w", "ping", io.EOF)
+	assert.EqualError(t, wrapped, `dropped: type "ping": EOF`)
+	assert.ErrorIs(t, wrapped, io.EOF, "the cause is kept")
+	assert.Equal(t, errors.KindDropped, errors.KindOf(wrapped))
 }

@@ -121,6 +121,9 @@ type builder struct {
 	forks     int                       // forks and firsts numbered so far
 	providers *provide.Container        // what Func inputs are given
 	paths     map[string]int            // combinator paths seen, for unique
+	isolated  int                       // each, until and tap bodies enclosing the step being built (no Divert there)
+	diverts   []keys                    // the keys known where each Divert ends the flow
+	steps     map[string]*StepInfo      // each leaf by name (the first given), for Flow.Lookup
 	undos     map[string]CompensateFunc // every undo by its key, for durable compensation
 	parkers   int                       // leaves that may park ([Parker]) built so far
 }
@@ -296,8 +299,11 @@ func (b *builder) leaf(svc Service, path string, in keys) (runner, keys, *Node) 
 	if in != nil {
 		b.checkNeeds(name, contract.Needs, in)
 	}
-	if in != nil && len(contract.Provides) > 0 {
+	if in != nil && (len(contract.Provides) > 0 || len(contract.Removes) > 0) {
 		out = in.clone()
+		for _, k := range contract.Removes {
+			delete(out, k)
+		}
 		for _, k := range contract.Provides {
 			out[k.Name] = origin{typ: k.Type, by: name}
 		}
@@ -313,7 +319,14 @@ func (b *builder) leaf(svc Service, path string, in keys) (runner, keys, *Node) 
 	if !slices.ContainsFunc(b.leaves, func(l Service) bool { return sameService(l, svc) }) {
 		b.leaves = append(b.leaves, svc) // one Init and Close per service value
 	}
-	return b.wrapLeaf(svc, newLeaf(svc, b.flow, p, b.policy, b.timeout, b.mw)), out, n
+	l := newLeaf(svc, b.flow, p, b.policy, b.timeout, b.mw)
+	if b.steps == nil {
+		b.steps = map[string]*StepInfo{}
+	}
+	if _, seen := b.steps[name]; !seen && name != "" {
+		b.steps[name] = &l.info
+	}
+	return b.wrapLeaf(svc, l), out, n
 }
 
 // stubbed is a replacement step that keeps the original's name and contract.

@@ -35,7 +35,11 @@ func (cb *combinator) Call(ctx context.Context, c *fc.Context) error {
 		}
 		cb.built = r
 	})
-	return cb.built.run(ctx, &runState{}, c)
+	err := cb.built.run(ctx, &runState{}, c)
+	if err == errThrough { // a Divert ended it: done
+		err = nil
+	}
+	return err
 }
 
 // notBuilt is the error of Call on a combinator of type typ that its

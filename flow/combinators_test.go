@@ -774,3 +774,48 @@ func TestTraceDecodesEarlierJSON(t *testing.T) {
 	require.NoError(t, err)
 	assert.JSONEq(t, stored, string(again), "re-encoded the same")
 }
+
+// TestEachDrop: an element whose steps drop is left out of the collected
+// results and the other elements go on, in order, whatever the
+// concurrency; a drop outside an Each ends the run with outcome dropped.
+func TestEachDrop(t *testing.T) {
+	double := flow.Func("double", func(ctx context.Context, in struct{ Item int }) (struct{ Doubled int }, error) {
+		if in.Item%3 == 0 {
+			return struct{ Doubled int }{}, errors.Dropf("%d: multiple of 3", in.Item)
+		}
+		return struct{ Doubled int }{in.Item * 2}, nil
+	})
+	for _, workers := range []int{1, 4} {
+		t.Run(fmt.Sprint("workers=", workers), func(t *testing.T) {
+			var ran atomic.Int64
+			count := flow.Step("count", func(ctx context.Context, c *fc.Context) error { ran.Add(1); return nil })
+			f := flow.New("each",
+				flow.Each("nums", double, count).Collect("doubled", "results").Concurrency(workers),
+			).Input(fc.Key[[]int]("nums")).MustBuild()
+			tr := &flow.Trace{}
+			c, err := f.Run(t.Context(), map[string]any{"nums": []int{1, 3, 4, 6, 7, 9}}, flow.WithTrace(tr))
+			require.NoError(t, err, "a dropped element does not end the loop")
+			assert.Equal(t, []int{2, 8, 14}, c.View()["results"], "dropped elements are left out, order kept")
+			assert.Equal(t, int64(3), ran.Load(), "the steps after the drop do not run for that element")
+			assert.Equal(t, errors.KindOK, tr.Outcome)
+			drops := 0
+			for _, s := range tr.Steps {
+				if s.Outcome == errors.KindDropped {
+					drops++
+				}
+			}
+			assert.Equal(t, 3, drops, "each drop is traced")
+		})
+	}
+
+	f := flow.New("filter", flow.Step("only", func(ctx context.Context, c *fc.Context) error {
+		return errors.Drop("not ours")
+	}), setStep("after", "x", 1)).MustBuild()
+	tr := &flow.Trace{}
+	c, err := f.Run(t.Context(), map[string]any{}, flow.WithTrace(tr))
+	require.ErrorIs(t, err, errors.ErrDrop)
+	assert.Equal(t, errors.KindDropped, errors.KindOf(err))
+	assert.False(t, c.Has("x"), "the run ends at the drop")
+	assert.Equal(t, errors.KindDropped, tr.Outcome)
+	assert.Equal(t, "not ours", tr.Reason)
+}

@@ -19,6 +19,14 @@
 // step sits under the saga), [Retry] and [Timeout]. A built [*Flow] is
 // itself a Service, so flows nest.
 //
+// The node options of pypeman: [Passthrough] runs a step and discards its
+// writes, [StoreInputAs] and [StoreOutputAs] keep a step's input (the
+// context before it) or output (the keys it wrote) under a key, and
+// [Divert] runs steps when a condition holds and then ends the flow
+// instead of going on. [Flow.Lookup] finds a step of a built flow by
+// name. Package flow/fn holds ready-made services for data shaping
+// (pick, omit, filter, group by, ...).
+//
 // # Provided values
 //
 // [Builder.Provide] gives a flow a container of package provide: a
@@ -59,7 +67,8 @@
 // are built in; Logger and Measure label each attempt with its outcome.
 // [WithTrace] records a run step by step, with each step's outcome (or
 // skipped) and attempts. [Flow.Graph] returns the structure, which renders
-// as DOT or Mermaid. Package flowtest runs table-driven tests of services
+// as DOT or Mermaid, or gives its nodes and edges as data ([Node.Diagram]).
+// Package flowtest runs table-driven tests of services
 // and flows.
 //
 // # Durable runs

@@ -139,12 +139,17 @@ func (b *Builder) Build() (*Flow, error) {
 		leaves: bl.leaves,
 		names:  bl.names,
 		taps:   bl.taps,
+		steps:  bl.steps,
 		graph:  &Node{Kind: KindFlow, Name: b.name, Path: b.name, Children: nodes},
 		x:      x,
 		undos:  bl.undos,
 	}
 	f.fps = fingerprints(f.graph)
 	f.contract.Needs = append(f.contract.Needs, b.input...)
+	if len(bl.diverts) > 0 && out != nil {
+		// A run a Divert ended provides only what was known there.
+		out = intersect(append([]keys{out}, bl.diverts...))
+	}
 	for _, name := range slices.Sorted(maps.Keys(out)) {
 		if o := out[name]; o.by != "" {
 			f.contract.Provides = append(f.contract.Provides, fc.KeyInfo{Name: name, Type: o.typ})
@@ -181,8 +186,9 @@ type Flow struct {
 	names    map[string]string
 	graph    *Node
 	taps     *taps
-	x        *runExtras                // per-run selection and scope; nil: none
-	fps      map[string]string         // structural fingerprints by node path ("": the flow)
+	x        *runExtras        // per-run selection and scope; nil: none
+	fps      map[string]string // structural fingerprints by node path ("": the flow)
+	steps    map[string]*StepInfo
 	undos    map[string]CompensateFunc // the undos of its sagas by key, for durable runs
 }
 
@@ -419,13 +425,15 @@ const (
 	KindCase   = "case"
 	KindWhen   = "when"
 	KindUnless = "unless"
-	KindAll    = "all"   // children run concurrently
-	KindTap    = "tap"   // child runs beside the flow, result discarded
-	KindEach   = "each"  // children run once per element of Label's key
-	KindUntil  = "until" // children repeat until Label holds
-	KindFirst  = "first" // the first guard child whose Label holds runs
-	KindGuard  = "guard" // a candidate of first: Label is its condition
-	KindSaga   = "saga"  // children compensated in reverse on failure
+	KindAll    = "all"    // children run concurrently
+	KindTap    = "tap"    // child runs beside the flow, result discarded
+	KindEach   = "each"   // children run once per element of Label's key
+	KindUntil  = "until"  // children repeat until Label holds
+	KindFirst  = "first"  // the first guard child whose Label holds runs
+	KindGuard  = "guard"  // a candidate of first: Label is its condition
+	KindSaga   = "saga"   // children compensated in reverse on failure
+	KindDivert = "divert" // children run if Label holds, then the flow ends
+	KindShape  = "shape"  // a combinator under Passthrough, StoreInputAs or StoreOutputAs: Name says which
 )
 
 // Node describes one element of a built flow, for graphs and tools.

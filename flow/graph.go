@@ -30,6 +30,13 @@ import (
 //     "each <key>" followed by the steps it runs per element;
 //   - tap is a dashed edge to its step, which leads nowhere: the flow goes
 //     on beside it;
+//   - [Divert] is a diamond labelled with the condition whose "yes" edge
+//     leads into its steps and from their end to the end of the flow
+//     (of the nested flow's cluster, for a divert inside one); its "no"
+//     edge goes on to the next step;
+//   - a step under [Passthrough], [StoreInputAs] or [StoreOutputAs] adds
+//     the options to its second line ("passthrough, store_output_as:
+//     lookup"); a combinator under them is a cluster named so;
 //   - saga, a flow node below the root, a step node with children, and any
 //     kind this function does not know are a cluster labelled with the
 //     node's name, holding its children in sequence (a kind with no
@@ -107,6 +114,7 @@ type drawing struct {
 	edges []gEdge
 	ids   map[string]bool
 	holes int
+	exits []gPending // the ends of diverts: edges to the end of their flow
 }
 
 func newDrawing(n *Node) *drawing {
@@ -124,7 +132,7 @@ func newDrawing(n *Node) *drawing {
 		out = g.draw(n, []gPending{{id: start}})
 	}
 	end := g.add("flow_end", "end", "", shapeTerm)
-	g.connect(out, end, false)
+	g.connect(append(out, g.exits...), end, false)
 	return g
 }
 
@@ -238,7 +246,17 @@ func (g *drawing) draw(n *Node, in []gPending) []gPending {
 		if len(n.Children) > 0 {
 			return g.cluster(n, in)
 		}
-		return g.box(n, n.Name, graphContract(n), shapeBox, in)
+		small := graphContract(n)
+		if n.Label != "" { // passthrough, store_input_as, store_output_as
+			small = strings.TrimPrefix(small+"; "+n.Label, "; ")
+		}
+		return g.box(n, n.Name, small, shapeBox, in)
+	case KindDivert:
+		// A condition whose "yes" edge runs the steps, which lead to the
+		// end of the flow; "no" goes on.
+		id := g.box(n, n.Label, "", shapeDiamond, in)[0].id
+		g.exits = append(g.exits, g.seq(n.Children, []gPending{{id: id, label: "yes"}})...)
+		return []gPending{{id: id, label: "no"}}
 	case KindThen, KindCase:
 		return g.seq(n.Children, in)
 	case KindFork:
@@ -336,7 +354,14 @@ func (g *drawing) cluster(n *Node, in []gPending) []gPending {
 	top := g.stack[len(g.stack)-1]
 	top.items = append(top.items, gItem{cluster: c})
 	g.stack = append(g.stack, c)
+	saved := g.exits
+	if n.Kind == KindFlow {
+		g.exits = nil // a nested flow's diverts end the nested flow only
+	}
 	out := g.seq(n.Children, in)
+	if n.Kind == KindFlow {
+		out, g.exits = append(out, g.exits...), saved
+	}
 	g.stack = g.stack[:len(g.stack)-1]
 	return out
 }

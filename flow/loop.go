@@ -32,7 +32,11 @@ type Iter struct {
 // under "index" (rename them with [Iter.As] and [Iter.Index]). Writes of an
 // iteration are discarded, except the key named by [Iter.Collect], gathered
 // into a slice in element order. A missing or nil key iterates zero times.
-// The first failing iteration ends the loop with its error.
+// The first failing iteration ends the loop with its error, except a drop
+// (errors.Drop): an element whose steps drop is left out (it contributes
+// nothing to the collected slice, which is then shorter) and the other
+// elements go on. On a durable run a dropped element is not journaled: it
+// runs again, and drops again, when the run resumes.
 func Each(key string, steps ...Service) *Iter {
 	it := &Iter{key: key, steps: steps, item: "item", index: "index", workers: 1}
 	it.self = it
@@ -100,7 +104,9 @@ func (it *Iter) build(b *builder, path string, in keys) (runner, keys, *Node) {
 		b.errorf(name, "", nil, "collect needs both a source and a target key")
 	}
 	parkers := b.parkers
+	b.isolated++
 	rs, bodyOut, nodes := b.sequence(it.steps, p, body, name)
+	b.isolated--
 	r.body = seqRunner(rs)
 	r.parks = b.parkers > parkers
 	out := in
@@ -161,6 +167,16 @@ func (e *eachRunner) run(ctx context.Context, r *runState, c *fc.Context) error 
 		view = c.View()
 	}
 	qual := qualify(ctx, e.path)
+	var dropped []bool // by element; nil until one drops
+	var dropMu sync.Mutex
+	drop := func(i int) {
+		dropMu.Lock()
+		if dropped == nil {
+			dropped = make([]bool, n)
+		}
+		dropped[i] = true
+		dropMu.Unlock()
+	}
 	one := func(ctx context.Context, i int) error {
 		var start time.Time
 		var ulog *sagaLog
@@ -191,6 +207,10 @@ func (e *eachRunner) run(ctx context.Context, r *runState, c *fc.Context) error 
 		snap.Set(e.item, elems.Index(i).Interface())
 		snap.Set(e.index, i)
 		if err := e.body.run(ctx, r, snap); err != nil {
+			if errors.KindOf(err) == errors.KindDropped {
+				drop(i) // this element is left out; the others go on
+				return nil
+			}
 			return err
 		}
 		var collected any
@@ -230,6 +250,15 @@ func (e *eachRunner) run(ctx context.Context, r *runState, c *fc.Context) error 
 		return err
 	}
 	if e.into != "" {
+		if dropped != nil {
+			kept := reflect.MakeSlice(st, 0, n)
+			for i := range n {
+				if !dropped[i] {
+					kept = reflect.Append(kept, results.Index(i))
+				}
+			}
+			results = kept
+		}
 		c.Set(e.into, results.Interface())
 	}
 	return nil
@@ -380,7 +409,9 @@ func (l *Loop) build(b *builder, path string, in keys) (runner, keys, *Node) {
 		b.errorf(name, "", nil, "max loops must be positive, got %d", l.max)
 	}
 	parkers := b.parkers
+	b.isolated++
 	rs, out, nodes := b.sequence(l.steps, p, in.clone(), name)
+	b.isolated--
 	_, e := b.expr(name, l.cond, out, true)
 	return &untilRunner{flow: b.flow, name: name, path: p, expr: e, max: l.max, body: seqRunner(rs), parks: b.parkers > parkers}, out,
 		&Node{Kind: KindUntil, Name: name, Path: p, Label: l.cond, Children: nodes}

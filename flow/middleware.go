@@ -11,7 +11,7 @@ import (
 
 // Logger returns middleware that logs every step attempt with l: the flow,
 // the step, its duration, its outcome (an errors.Kind, see [Middleware])
-// and its error. Successful attempts log at Debug, Stop at Info, an
+// and its error. Successful attempts log at Debug, Stop and Drop at Info, an
 // attempt that will be retried (will-retry) at Warn, everything else
 // (retry-exhausted, failed, fatal, panic, canceled) at Error. A nil l uses
 // slog.Default().
@@ -29,7 +29,7 @@ func Logger(l *slog.Logger) Middleware {
 			switch outcome {
 			case errors.KindOK:
 				level = slog.LevelDebug
-			case errors.KindStop:
+			case errors.KindStop, errors.KindDropped:
 				level = slog.LevelInfo
 			case errors.KindWillRetry, errors.KindRetry:
 				level = slog.LevelWarn

@@ -277,7 +277,9 @@ func (t *tap) build(b *builder, path string, in keys) (runner, keys, *Node) {
 		b.errorf("", "", nil, "tap: nil step (at %s)", path)
 		return seqRunner(nil), in, &Node{Kind: KindTap, Name: name, Path: p}
 	}
+	b.isolated++
 	br, _, bn := b.compile(t.step, p, in.clone())
+	b.isolated--
 	return &tapRunner{name: name, flow: b.flow, body: br, taps: b.taps}, in,
 		&Node{Kind: KindTap, Name: name, Path: p, Children: []*Node{bn}}
 }

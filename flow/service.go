@@ -50,6 +50,9 @@ type Compensator interface {
 type Contract struct {
 	Needs    []fc.KeyInfo // keys read; Optional ones may be absent
 	Provides []fc.KeyInfo // keys written on success
+	// Removes lists keys deleted on success: later steps cannot need
+	// them (a step that both removes and provides a key provides it).
+	Removes []string
 }
 
 // Contractor is implemented by services that declare a [Contract]. A

@@ -28,7 +28,8 @@ type Trace struct {
 	Err string `json:"error,omitempty"`
 	// Reason is the reason of the Stop that ended the run (its
 	// *errors.StopError's Reason), when the outcome is stop: what a
-	// channel answers a rejected message with.
+	// channel answers a rejected message with; or of the Drop (its
+	// *errors.DropError's Reason) when the outcome is dropped.
 	Reason string `json:"reason,omitempty"`
 	// TraceID is the ID of the distributed (OpenTelemetry) trace the run
 	// belongs to, when a channel runs with tracing; empty otherwise.
@@ -100,6 +101,9 @@ func (tr *tracer) end(err error) {
 	}
 	if se, ok := errors.AsType[*errors.StopError](err); ok && tr.t.Outcome == errors.KindStop {
 		tr.t.Reason = se.Reason
+	}
+	if de, ok := errors.AsType[*errors.DropError](err); ok && tr.t.Outcome == errors.KindDropped {
+		tr.t.Reason = de.Reason
 	}
 }
 

@@ -25,7 +25,9 @@ import (
 type Config struct {
 	// Name identifies the channel in logs, metrics and errors. Required.
 	Name string
-	// Flow processes each message. Required.
+	// Flow processes each message. Nil: a channel with no steps, which
+	// records each message and answers it with its context (the payload's
+	// keys and meta), as done.
 	Flow *flow.Flow
 	// Sources feed the channel; none is fine for a channel driven by
 	// Handle, Inject and Replay only.
@@ -111,7 +113,26 @@ type Config struct {
 	// its journal was written from the top (`on_change: restart`) instead
 	// of leaving it in state error naming the change.
 	RestartOnChange bool
+	// Hooks are flows run after each message's outcome is settled (on
+	// ok, on failure, on reject, on drop, finally); see [Hooks].
+	Hooks Hooks
+	// OnStateChange, when set, is told every change of the channel's
+	// state (stopped, starting, running, restarting, stopping), with its
+	// cause, in the order they happen, one at a time. It runs on the
+	// goroutine that changes the state (Start, Stop, a run that hit a
+	// Fatal): it must return soon and must not call Start or Stop.
+	OnStateChange func(StateChange)
+	// DeferRecovery makes Start leave the messages owed in the store
+	// alone: [Channel.RecoverOwed] runs them again later. It is for a
+	// channel that takes over from another instance still draining on the
+	// same store (serve's hot reload): that one's messages in flight are
+	// processing, not owed, until it stopped.
+	DeferRecovery bool
 }
+
+// PassStep is the one step of the flow of a channel configured without
+// one (Config.Flow nil): it changes nothing.
+const PassStep = "pass"
 
 // Defaults of Config fields.
 const (
@@ -188,9 +209,11 @@ type Channel struct {
 	gate sync.RWMutex // runs hold it shared; a restart holds it exclusively
 	gen  uint64       // restart generation, guarded by gate
 
+	evMu     sync.Mutex // held while a state change is made and told (transition)
 	mu       sync.Mutex
 	state    string
 	stopIn   context.CancelFunc // stops intake
+	intake   context.Context    // canceled by stopIn (RecoverOwed)
 	hard     context.Context    // canceled when a Stop's deadline passes
 	hardStop context.CancelFunc
 	srcDone  chan struct{}
@@ -200,7 +223,8 @@ type Channel struct {
 	running  atomic.Int64
 	owed     atomic.Int64 // owed messages whose recovery has not ended
 	restarts atomic.Int64
-	counts   [6]atomic.Int64 // by outcome: done, rejected, error, left, duplicate, waiting
+	counts   [7]atomic.Int64 // by outcome: done, rejected, error, left, duplicate, waiting, dropped
+	hookErrs atomic.Int64    // hooks that failed
 	lastErr  atomic.Value    // string
 	health   health          // whether the store can be written
 	durable  *durable        // nil: not durable
@@ -244,7 +268,11 @@ func New(cfg Config) (*Channel, error) {
 		return nil, errors.New("channel: name is required")
 	}
 	if cfg.Flow == nil {
-		return nil, fmt.Errorf("channel %q: flow is required", cfg.Name)
+		f, err := flow.New(cfg.Name, flow.Step(PassStep, func(context.Context, *fc.Context) error { return nil })).Build()
+		if err != nil {
+			return nil, fmt.Errorf("channel %q: %w", cfg.Name, err)
+		}
+		cfg.Flow = f
 	}
 	for i, s := range cfg.Sources {
 		if s == nil {
@@ -336,22 +364,22 @@ func (c *Channel) Start(ctx context.Context) error {
 	if err := c.errNotBuilt(); err != nil {
 		return err
 	}
-	c.mu.Lock()
-	if c.state != StateStopped {
+	if !c.transition(StateStarting, nil, StateStopped) {
+		c.mu.Lock()
 		st := c.state
 		c.mu.Unlock()
 		return fmt.Errorf("channel %q: start: already %s", c.cfg.Name, st)
 	}
-	c.state = StateStarting
-	c.hard, c.hardStop = context.WithCancel(context.WithoutCancel(ctx))
+	hard, hardStop := context.WithCancel(context.WithoutCancel(ctx))
+	c.mu.Lock()
+	c.hard, c.hardStop = hard, hardStop
 	c.mu.Unlock()
 
 	fail := func(err error) error {
-		c.mu.Lock()
-		c.state = StateStopped
+		err = fmt.Errorf("channel %q: start: %w", c.cfg.Name, err)
 		c.hardStop()
-		c.mu.Unlock()
-		return fmt.Errorf("channel %q: start: %w", c.cfg.Name, err)
+		c.transition(StateStopped, err)
+		return err
 	}
 	if err := c.probeStore(ctx); err != nil {
 		return fail(err)
@@ -359,9 +387,26 @@ func (c *Channel) Start(ctx context.Context) error {
 	if err := c.cfg.Flow.Init(ctx); err != nil {
 		return fail(err)
 	}
-	owed, err := store.Recover(ctx, c.store)
-	if err != nil {
-		return fail(errors.Join(err, c.cfg.Flow.Close(ctx)))
+	hooks := c.cfg.Hooks.all()
+	for i, h := range hooks {
+		if err := h.Init(ctx); err != nil {
+			errs := []error{fmt.Errorf("hook %s: %w", h.Name(), err)}
+			for _, done := range hooks[:i] {
+				errs = append(errs, done.Close(ctx))
+			}
+			return fail(errors.Join(append(errs, c.cfg.Flow.Close(ctx))...))
+		}
+	}
+	var owed []*store.Record
+	if !c.cfg.DeferRecovery {
+		var err error
+		if owed, err = store.Recover(ctx, c.store); err != nil {
+			errs := []error{err, c.cfg.Flow.Close(ctx)}
+			for _, h := range hooks {
+				errs = append(errs, h.Close(ctx))
+			}
+			return fail(errors.Join(errs...))
+		}
 	}
 
 	intake, stop := context.WithCancel(context.WithoutCancel(ctx))
@@ -387,8 +432,9 @@ func (c *Channel) Start(ctx context.Context) error {
 	}
 	go func() { wg.Wait(); close(done) }()
 	c.mu.Lock()
-	c.state, c.stopIn, c.srcDone, c.srcErrs = StateRunning, stop, done, nil
+	c.stopIn, c.srcDone, c.srcErrs, c.intake = stop, done, nil, intake
 	c.mu.Unlock()
+	c.transition(StateRunning, nil, StateStarting)
 	c.log.Info("channel started", "sources", len(c.cfg.Sources), "owed", len(owed))
 	return nil
 }
@@ -453,8 +499,8 @@ func (c *Channel) Stop(ctx context.Context) error {
 	if err := c.errNotBuilt(); err != nil {
 		return err
 	}
-	c.mu.Lock()
-	if c.state != StateRunning {
+	if !c.transition(StateStopping, nil, StateRunning) {
+		c.mu.Lock()
 		st := c.state
 		c.mu.Unlock()
 		if st == StateStopped {
@@ -462,7 +508,7 @@ func (c *Channel) Stop(ctx context.Context) error {
 		}
 		return fmt.Errorf("channel %q: stop: %s", c.cfg.Name, st)
 	}
-	c.state = StateStopping
+	c.mu.Lock()
 	stop, done := c.stopIn, c.srcDone
 	c.mu.Unlock()
 
@@ -482,15 +528,21 @@ func (c *Channel) Stop(ctx context.Context) error {
 		<-drained
 	}
 	closeErr := c.cfg.Flow.Close(context.WithoutCancel(ctx))
+	for _, h := range c.cfg.Hooks.all() {
+		if err := h.Close(context.WithoutCancel(ctx)); err != nil {
+			closeErr = errors.Join(closeErr, fmt.Errorf("hook %s: %w", h.Name(), err))
+		}
+	}
 	if closeErr != nil {
 		closeErr = fmt.Errorf("channel %q: stop: %w", c.cfg.Name, closeErr)
 	}
+	err := errors.Join(drainErr, closeErr)
 	c.mu.Lock()
-	c.state = StateStopped
 	c.hardStop()
 	c.mu.Unlock()
+	c.transition(StateStopped, err)
 	c.log.Info("channel stopped")
-	return errors.Join(drainErr, closeErr)
+	return err
 }
 
 // Status is a snapshot of a channel's state and counters.
@@ -508,10 +560,15 @@ type Status struct {
 	// error (the store states they ended in), left (not finished: to be
 	// redelivered or run again at the next start), duplicate (a
 	// finished or waiting message delivered again, answered from the
-	// store) and waiting (runs of a durable channel that parked).
-	Outcomes  map[string]int64 `json:"outcomes"`
-	Sources   []string         `json:"sources"`              // the sources' names
-	LastError string           `json:"last_error,omitempty"` // the text of the latest error
+	// store), waiting (runs of a durable channel that parked) and
+	// dropped (consumed silently by errors.Drop; stored as done). A
+	// delivery refused because the channel was busy or not running
+	// (ErrBusy, ErrStopped) counts as left.
+	Outcomes map[string]int64 `json:"outcomes"`
+	// HookErrors counts the hooks (Config.Hooks) that failed.
+	HookErrors int64    `json:"hook_errors"`
+	Sources    []string `json:"sources"`              // the sources' names
+	LastError  string   `json:"last_error,omitempty"` // the text of the latest error
 	// StoreError is the latest store write failure while the store cannot
 	// be written (a full disk, a read-only database): the last write
 	// failed, and no write or probe has succeeded since. Deliveries are
@@ -520,7 +577,7 @@ type Status struct {
 	StoreError string `json:"store_error,omitempty"`
 }
 
-var outcomeNames = [6]string{"done", "rejected", "error", "left", "duplicate", "waiting"}
+var outcomeNames = [7]string{"done", "rejected", "error", "left", "duplicate", "waiting", "dropped"}
 
 // Status returns the channel's state and counters. For a Channel New did
 // not make it is a stopped channel with no counters, whose LastError says
@@ -533,7 +590,7 @@ func (c *Channel) Status() Status {
 	st := c.state
 	c.mu.Unlock()
 	s := Status{Name: c.cfg.Name, State: st, InFlight: c.running.Load(), Recovering: c.owed.Load(), Restarts: c.restarts.Load(),
-		Outcomes: map[string]int64{}, LastError: c.lastErr.Load().(string), StoreError: c.health.error()}
+		Outcomes: map[string]int64{}, LastError: c.lastErr.Load().(string), StoreError: c.health.error(), HookErrors: c.hookErrs.Load()}
 	for i, n := range outcomeNames {
 		s.Outcomes[n] = c.counts[i].Load()
 	}
@@ -546,8 +603,13 @@ func (c *Channel) Status() Status {
 // Handle records m and runs the flow on it; it implements [Handler] for
 // sources. A message whose ID is already stored and finished (done or
 // rejected) is not run again: its stored outcome is returned (sources may
-// deliver a message twice; a restart re-offers files). Handle may be
-// called while the channel is stopped (a synchronous use without sources).
+// deliver a message twice; a restart re-offers files).
+//
+// The channel must be running (Start; it may have no sources): a
+// channel stopped, never started, starting or stopping refuses the
+// message at once with an error wrapping [ErrStopped], records nothing
+// and runs nothing (Settle Leave). A message Handle took before Stop
+// began is finished by the graceful stop.
 func (c *Channel) Handle(ctx context.Context, m *message.Message) Result {
 	return c.accept(ctx, m, nil)
 }
@@ -560,7 +622,9 @@ func (c *Channel) Inject(ctx context.Context, m *message.Message, step string) R
 
 // Replay runs the stored message with the given ID again, whatever its
 // state (a dead letter included), and records the new outcome in its
-// history. On a durable channel (Config.Durable) a finished message
+// history. It works on a running channel and on a stopped one (`flowrun
+// messages replay` replays without starting the channel's sources); a
+// channel starting or stopping refuses it with [ErrStopped]. On a durable channel (Config.Durable) a finished message
 // (done, rejected, error, dead) runs from the top: its journal is cleared
 // first; an owed or waiting one resumes after its completed steps (see
 // [Channel.Resume]).
@@ -616,6 +680,23 @@ func (c *Channel) ReplayFrom(ctx context.Context, id, step string) (Result, erro
 	return c.replay(ctx, id, step, false)
 }
 
+// admitReplay admits a replay: on a running channel it counts in flight
+// like a delivery (a graceful Stop waits for it); on a stopped one it
+// runs by itself (flowrun messages replay: no sources, no recovery); a
+// channel starting or stopping refuses it with ErrStopped.
+func (c *Channel) admitReplay() (func(), error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch c.state {
+	case StateRunning, StateRestarting:
+		c.inflight.Add(1)
+		return c.inflight.Done, nil
+	case StateStopped:
+		return func() {}, nil
+	}
+	return nil, fmt.Errorf("channel %q: replay: %w (%s)", c.cfg.Name, ErrStopped, c.state)
+}
+
 // ErrNoStep is wrapped by the error of ReplayFrom given a step its flow
 // does not have; the message is left as it was.
 var ErrNoStep = errors.New("no such step")
@@ -624,6 +705,11 @@ func (c *Channel) replay(ctx context.Context, id, from string, resume bool) (Res
 	if err := c.errNotBuilt(); err != nil {
 		return Result{}, err
 	}
+	release, err := c.admitReplay()
+	if err != nil {
+		return Result{}, err
+	}
+	defer release()
 	rec, err := c.store.Get(ctx, id)
 	if err != nil {
 		return Result{}, fmt.Errorf("channel %q: replay: %w", c.cfg.Name, err)
@@ -669,7 +755,9 @@ func (c *Channel) accept(ctx context.Context, m *message.Message, opts []flow.Ru
 	if m == nil {
 		return Result{Settle: Fail, Outcome: errors.KindFailed, State: store.Error, Err: fmt.Errorf("channel %q: nil message", c.cfg.Name)}
 	}
-	c.inflight.Add(1)
+	if !c.admit() {
+		return c.refused(m)
+	}
 	defer c.inflight.Done()
 	if c.slots != nil {
 		select {
@@ -717,6 +805,8 @@ func (c *Channel) accept(ctx context.Context, m *message.Message, opts []flow.Ru
 			res := Result{Settle: Ack, Outcome: errors.KindOK, State: rec.State, Message: rec.Message}
 			if rec.State == store.Rejected {
 				res.Outcome, res.Err = errors.KindStop, errors.Stop(rejection(rec))
+			} else if rec.Outcome == errors.KindDropped {
+				res.Outcome, res.Err = errors.KindDropped, errors.Drop(rec.Reason)
 			}
 			return res
 		}
@@ -814,6 +904,32 @@ func (c *Channel) lock(ctx context.Context, m *message.Message) (func(), error) 
 			c.order.unlock(key)
 		}
 	}, nil
+}
+
+// admit counts a delivery in flight if the channel is running (or
+// restarting after a Fatal), and reports whether it did. The check and
+// the count are made under the lock Stop changes the state under, so
+// that a delivery is either counted before Stop waits for those in
+// flight, or refused.
+func (c *Channel) admit() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state != StateRunning && c.state != StateRestarting {
+		return false
+	}
+	c.inflight.Add(1)
+	return true
+}
+
+// refused leaves a message delivered to a channel that is not running:
+// nothing is recorded nor run.
+func (c *Channel) refused(m *message.Message) Result {
+	c.mu.Lock()
+	st := c.state
+	c.mu.Unlock()
+	c.counts[3].Add(1)
+	err := errors.Retry(fmt.Errorf("channel %q: %w (%s)", c.cfg.Name, ErrStopped, st))
+	return Result{Settle: Leave, Outcome: errors.KindRetry, Message: m, Err: err, RetryAfter: c.cfg.RetryAfter}
 }
 
 // busy leaves a message the channel has no slot for (MaxInFlight): it is
@@ -917,7 +1033,7 @@ func (c *Channel) runMessage(ctx context.Context, m *message.Message, opts []flo
 			err = fmt.Errorf("gave up after %d restarts: %w", restarts, err)
 			break
 		}
-		if rerr := c.restartServices(ctx, gen); rerr != nil {
+		if rerr := c.restartServices(ctx, gen, err); rerr != nil {
 			err = errors.Join(err, rerr)
 			break
 		}
@@ -957,7 +1073,7 @@ func (c *Channel) runMessage(ctx context.Context, m *message.Message, opts []flo
 		if pe, ok := errors.AsType[*flow.ParkError](err); ok {
 			return c.park(ctx, m, dj, pe, store.Update{Context: m.Context, Trace: trace})
 		}
-		if kind != errors.KindOK && kind != errors.KindStop {
+		if kind != errors.KindOK && kind != errors.KindStop && kind != errors.KindDropped {
 			// What the run completed is resumed by the next one.
 			if ferr := dj.flush(ctx); ferr != nil {
 				c.log.Error("journal write failed", "id", m.ID, "error", ferr)
@@ -969,6 +1085,9 @@ func (c *Channel) runMessage(ctx context.Context, m *message.Message, opts []flo
 		res.Settle, st = Ack, store.Done
 	case kind == errors.KindStop:
 		res.Settle, st = Ack, store.Rejected
+	case kind == errors.KindDropped:
+		// Consumed silently: finished, never delivered again.
+		res.Settle, st = Ack, store.Done
 	case kind == errors.KindCanceled || kind == errors.KindFatal:
 		// Not the message's fault: it stays owed (processing) and runs
 		// again on the next start or redelivery.
@@ -1009,9 +1128,16 @@ func (c *Channel) runMessage(ctx context.Context, m *message.Message, opts []flo
 			u.Reason = secrets.Text(se.Reason)
 		}
 	}
+	if kind == errors.KindDropped {
+		if de, ok := errors.AsType[*errors.DropError](err); ok {
+			u.Reason = secrets.Text(de.Reason)
+		}
+	}
 	if err != nil {
 		u.Err = secrets.Text(err.Error())
-		c.lastErr.Store(u.Err)
+		if kind != errors.KindDropped {
+			c.lastErr.Store(u.Err)
+		}
 		if res.Settle != Ack {
 			res.ErrorID = newErrorID()
 			c.log.Error("message failed", "id", m.ID, "error_id", res.ErrorID, "error", u.Err)
@@ -1027,7 +1153,12 @@ func (c *Channel) runMessage(ctx context.Context, m *message.Message, opts []flo
 		res.Settle, res.State = Leave, store.Processing
 		c.counts[3].Add(1)
 	} else {
-		c.counts[stateCount(st)].Add(1)
+		if kind == errors.KindDropped {
+			c.counts[6].Add(1)
+		} else {
+			c.counts[stateCount(st)].Add(1)
+		}
+		c.runHooks(ctx, m, m.Context, kind, st, u, secrets)
 	}
 	res.Outcome = errors.KindOf(res.Err)
 	return res
@@ -1078,6 +1209,7 @@ func (c *Channel) unstorable(ctx context.Context, res Result, u store.Update, ca
 	c.log.Error("message failed", "id", id, "error_id", res.ErrorID, "error", err)
 	res.Settle, res.State, res.Outcome = Fail, store.Error, errors.KindFailed
 	c.counts[2].Add(1)
+	c.runHooks(ctx, res.Message, map[string]any{}, errors.KindFailed, store.Error, fu, nil)
 	return res
 }
 
@@ -1090,15 +1222,16 @@ var (
 
 // restartServices closes and re-initialises the flow's services, once per
 // generation: concurrent runs that hit the same Fatal share one restart.
-func (c *Channel) restartServices(ctx context.Context, gen uint64) error {
+func (c *Channel) restartServices(ctx context.Context, gen uint64, cause error) error {
 	c.gate.Lock()
 	defer c.gate.Unlock()
 	if c.gen != gen {
 		return nil // another run restarted the services already
 	}
-	c.setState(StateRestarting)
-	defer c.setState(StateRunning)
-	_, err := c.restart.Do(ctx, func(ctx context.Context, attempt int) error {
+	c.transition(StateRestarting, cause, StateRunning)
+	var err error
+	defer func() { c.transition(StateRunning, err, StateRestarting) }()
+	_, err = c.restart.Do(ctx, func(ctx context.Context, attempt int) error {
 		c.restarts.Add(1)
 		if err := c.cfg.Flow.Close(ctx); err != nil {
 			c.log.Warn("close before restart failed", "error", err)
@@ -1115,14 +1248,6 @@ func (c *Channel) restartServices(ctx context.Context, gen uint64) error {
 	c.gen++
 	c.log.Info("services restarted")
 	return nil
-}
-
-func (c *Channel) setState(s string) {
-	c.mu.Lock()
-	if c.state == StateRunning || c.state == StateRestarting {
-		c.state = s
-	}
-	c.mu.Unlock()
 }
 
 // contextOf builds a run's context from a message: a JSON object payload

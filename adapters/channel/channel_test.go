@@ -83,6 +83,7 @@ func TestHandleOutcomes(t *testing.T) {
 	st := store.NewMemory()
 	ch, err := channel.New(channel.Config{Name: "orders", Flow: orderFlow(t), Store: st})
 	require.NoError(t, err)
+	running(t, ch)
 	tests := []struct {
 		kind    string
 		settle  channel.Settle
@@ -127,7 +128,7 @@ func TestHandleOutcomes(t *testing.T) {
 		})
 	}
 	s := ch.Status()
-	assert.Equal(t, map[string]int64{"done": 1, "rejected": 1, "error": 3, "left": 0, "duplicate": 0, "waiting": 0}, s.Outcomes)
+	assert.Equal(t, map[string]int64{"done": 1, "rejected": 1, "error": 3, "left": 0, "duplicate": 0, "waiting": 0, "dropped": 0}, s.Outcomes)
 }
 
 func TestDuplicateFinishedMessageIsNotRunAgain(t *testing.T) {
@@ -138,6 +139,7 @@ func TestDuplicateFinishedMessageIsNotRunAgain(t *testing.T) {
 	})).MustBuild()
 	ch, err := channel.New(channel.Config{Name: "c", Flow: f})
 	require.NoError(t, err)
+	running(t, ch)
 	m := jsonMsg(t, map[string]any{"a": 1})
 	for range 3 {
 		res := ch.Handle(t.Context(), m.Clone())
@@ -149,6 +151,7 @@ func TestDuplicateFinishedMessageIsNotRunAgain(t *testing.T) {
 	// A rejected duplicate is answered with the same reason.
 	rejecting, err := channel.New(channel.Config{Name: "r", Flow: orderFlow(t)})
 	require.NoError(t, err)
+	running(t, rejecting)
 	m = jsonMsg(t, map[string]any{"kind": "stop"})
 	first := rejecting.Handle(t.Context(), m.Clone())
 	again := rejecting.Handle(t.Context(), m.Clone())
@@ -175,6 +178,7 @@ func TestRejectedDuplicateReasonIsData(t *testing.T) {
 			st := store.NewMemory()
 			ch, err := channel.New(channel.Config{Name: "r", Flow: f, Store: st, NoTrace: noTrace})
 			require.NoError(t, err)
+			running(t, ch)
 			m := jsonMsg(t, map[string]any{"x": 1})
 			first := ch.Handle(t.Context(), m.Clone())
 			again := ch.Handle(t.Context(), m.Clone())
@@ -205,6 +209,7 @@ func TestRejectedDuplicateReasonIsData(t *testing.T) {
 	st := store.NewMemory()
 	ch, err := channel.New(channel.Config{Name: "r", Flow: f, Store: st, NoTrace: true})
 	require.NoError(t, err)
+	running(t, ch)
 	m := jsonMsg(t, map[string]any{"x": 1})
 	require.NoError(t, st.Begin(t.Context(), m))
 	require.NoError(t, st.Transition(t.Context(), m.ID, store.Rejected, store.Update{
@@ -263,6 +268,7 @@ func TestFatalBeyondRestartBudgetLeavesMessageOwed(t *testing.T) {
 	ch, err := channel.New(channel.Config{Name: "c", Flow: flow.New("f", svc).MustBuild(), Store: st,
 		Restart: &errors.Policy{Initial: time.Millisecond, MaxAttempts: 2}})
 	require.NoError(t, err)
+	running(t, ch)
 	m := jsonMsg(t, map[string]any{"x": 1})
 	res := ch.Handle(t.Context(), m)
 	assert.Equal(t, channel.Leave, res.Settle)
@@ -369,6 +375,7 @@ func TestOrderingPerKey(t *testing.T) {
 		return m.Meta["key"]
 	}})
 	require.NoError(t, err)
+	running(t, ch)
 	var wg sync.WaitGroup
 	for _, key := range []string{"a", "b"} {
 		wg.Go(func() {
@@ -407,6 +414,7 @@ func TestReplayAndInject(t *testing.T) {
 	st := store.NewMemory()
 	ch, err := channel.New(channel.Config{Name: "c", Flow: flow.New("f", step("a"), step("b")).MustBuild(), Store: st})
 	require.NoError(t, err)
+	running(t, ch)
 	m := jsonMsg(t, map[string]any{})
 	assert.Equal(t, channel.Ack, ch.Inject(t.Context(), m, "b").Settle)
 	assert.Equal(t, []string{"b"}, log)
@@ -431,6 +439,7 @@ func TestNonJSONPayloadAndBadJSON(t *testing.T) {
 	})).MustBuild()
 	ch, err := channel.New(channel.Config{Name: "c", Flow: f})
 	require.NoError(t, err)
+	running(t, ch)
 	res := ch.Handle(t.Context(), message.New("text/plain", []byte("hello"), nil))
 	assert.Equal(t, channel.Ack, res.Settle)
 	assert.Equal(t, "hello", got)
@@ -456,12 +465,11 @@ func TestConfigErrors(t *testing.T) {
 	f := orderFlow(t)
 	_, err := channel.New(channel.Config{Flow: f})
 	assert.EqualError(t, err, "channel: name is required")
-	_, err = channel.New(channel.Config{Name: "x"})
-	assert.EqualError(t, err, `channel "x": flow is required`)
 	_, err = channel.New(channel.Config{Name: "x", Flow: f, Sources: []channel.Source{nil}})
 	assert.EqualError(t, err, `channel "x": source 1 is nil`)
 	ch, err := channel.New(channel.Config{Name: "x", Flow: f})
 	require.NoError(t, err)
+	running(t, ch)
 	require.NoError(t, ch.Stop(t.Context()), "stopping a stopped channel is a no-op")
 	require.NoError(t, ch.Start(t.Context()))
 	assert.ErrorContains(t, ch.Start(t.Context()), "already running")
@@ -472,6 +480,7 @@ func TestMaxDeliveriesDeadLetters(t *testing.T) {
 	st := store.NewMemory()
 	ch, err := channel.New(channel.Config{Name: "c", Flow: orderFlow(t), Store: st, MaxDeliveries: 2})
 	require.NoError(t, err)
+	running(t, ch)
 	m := jsonMsg(t, map[string]any{"kind": "retry"})
 	first := ch.Handle(t.Context(), m.Clone())
 	assert.Equal(t, channel.Nack, first.Settle, "first delivery: redeliver later")
@@ -505,11 +514,12 @@ func TestMaxDeliveriesDeadLetters(t *testing.T) {
 
 func TestStoreThatCannotBeWrittenLeavesMessage(t *testing.T) {
 	st := store.NewMemory()
-	require.NoError(t, st.Close())
 	var ran atomic.Bool
 	f := flow.New("f", flow.Step("s", func(ctx context.Context, c *fc.Context) error { ran.Store(true); return nil })).MustBuild()
 	ch, err := channel.New(channel.Config{Name: "c", Flow: f, Store: st})
 	require.NoError(t, err)
+	running(t, ch)
+	require.NoError(t, st.Close())
 	res := ch.Handle(t.Context(), jsonMsg(t, map[string]any{}))
 	assert.Equal(t, channel.Leave, res.Settle, "not accepted: the source keeps it (HTTP 503, no ack)")
 	assert.ErrorIs(t, res.Err, store.ErrClosed)
@@ -544,6 +554,7 @@ func TestReplayFromStep(t *testing.T) {
 	st := store.NewMemory()
 	ch, err := channel.New(channel.Config{Name: "c", Flow: f, Store: st})
 	require.NoError(t, err)
+	running(t, ch)
 	m := jsonMsg(t, map[string]any{"order": "o-1"})
 	res := ch.Handle(t.Context(), m)
 	require.Equal(t, store.Error, res.State)
@@ -594,6 +605,7 @@ func TestRedact(t *testing.T) {
 	ch, err := channel.New(channel.Config{Name: "c", Flow: f, Store: st, Redact: []string{"password", "token", "card.number"},
 		Logger: slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, nil))})
 	require.NoError(t, err)
+	running(t, ch)
 
 	ok := jsonMsg(t, map[string]any{"user": "ann", "password": "s3cret-pass"})
 	res := ch.Handle(t.Context(), ok)
@@ -631,4 +643,13 @@ func (w *syncWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.w.Write(p)
+}
+
+// running starts ch for the test and stops it when the test ends: a
+// channel handles messages only while it runs.
+func running(t testing.TB, ch *channel.Channel) *channel.Channel {
+	t.Helper()
+	require.NoError(t, ch.Start(context.Background()))
+	t.Cleanup(func() { _ = ch.Stop(context.Background()) })
+	return ch
 }

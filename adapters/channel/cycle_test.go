@@ -41,6 +41,7 @@ func TestCycleInResultEndsInError(t *testing.T) {
 			f := flow.New("f", flow.Step("s", tc.step)).MustBuild()
 			ch, err := channel.New(channel.Config{Name: "c", Flow: f, Store: st})
 			require.NoError(t, err)
+			running(t, ch)
 			m := jsonMsg(t, map[string]any{"a": 1})
 			res := ch.Handle(t.Context(), m)
 			assert.Equal(t, channel.Fail, res.Settle)
@@ -59,7 +60,7 @@ func TestCycleInResultEndsInError(t *testing.T) {
 			owed, err := store.Recover(t.Context(), st)
 			require.NoError(t, err)
 			assert.Empty(t, owed, "nothing to run again on the next start")
-			assert.Equal(t, map[string]int64{"done": 0, "rejected": 0, "error": 1, "left": 0, "duplicate": 0, "waiting": 0}, ch.Status().Outcomes)
+			assert.Equal(t, map[string]int64{"done": 0, "rejected": 0, "error": 1, "left": 0, "duplicate": 0, "waiting": 0, "dropped": 0}, ch.Status().Outcomes)
 		})
 	}
 }

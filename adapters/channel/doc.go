@@ -15,6 +15,7 @@
 //	the flow returned        outcome          state       settle   HTTP
 //	nil                      ok               done        Ack      200 with the output context
 //	Stop                     stop             rejected    Ack      422 with the reason
+//	Drop                     dropped          done        Ack      204, no body (consumed silently)
 //	Retry, retries ran out   retry-exhausted  error       Nack     503 with Retry-After (after MaxDeliveries: dead, Fail, 500)
 //	Fatal                    -                -           -        services closed and re-initialised under the
 //	                                                               restart backoff; the message runs again
@@ -43,6 +44,20 @@
 // "meta" and its id as meta.id, the key to make a flow's effects
 // idempotent.
 //
+// A Drop (errors.Drop: a filter, "not for us") is not a rejection: the
+// message is stored as done with outcome dropped and the reason
+// (store.Record's Outcome and Reason), counted under "dropped" in
+// Status.Outcomes, and a duplicate delivery is answered dropped again.
+//
+// Hooks (Config.Hooks: on ok, on failure, on reject, on drop, finally)
+// are flows run after a message's outcome is recorded, on a copy of its
+// final context with the outcome under [OutcomeKey]; a failing hook is
+// logged and counted (Status.HookErrors) and changes nothing.
+// Config.OnStateChange is told each state change of the channel
+// (stopped, starting, running, restarting, stopping) with its cause. A
+// channel without a flow (Config.Flow nil) records and answers each
+// message as it came.
+//
 // Lifecycle: [Channel.Start] initialises the flow's services, starts the
 // sources and returns; the owed messages run again in the background,
 // concurrently (at most RecoverConcurrency, and half of MaxInFlight, at a
@@ -55,7 +70,12 @@
 // delivery beyond it is left unrecorded with [ErrBusy] (HTTP 503 with
 // Retry-After), unless its context comes from [WaitWhenBusy].
 // [Channel.Handle], [Channel.Inject] and [Channel.Replay] also work on a
-// channel without sources.
+// channel without sources. Handle and Inject take messages only while the
+// channel runs: on a channel stopped, never started, starting or
+// stopping they refuse at once with [ErrStopped] (Leave: HTTP 503,
+// redelivery) and record nothing, so that no message is left processing
+// by a race with Stop. Replay also works on a stopped channel (`flowrun
+// messages replay`).
 //
 // Durable runs: with Config.Durable (`durable: steps`) each completed step
 // of a run is journaled in the store (store.Journal) before the next

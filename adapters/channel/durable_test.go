@@ -111,6 +111,7 @@ func TestDurableFatalRestartResumes(t *testing.T) {
 	ch, err := channel.New(channel.Config{Name: "c", Flow: f, Durable: true,
 		Restart: &errors.Policy{Initial: time.Millisecond, MaxAttempts: 3}})
 	require.NoError(t, err)
+	running(t, ch)
 	res := ch.Handle(context.Background(), jsonMsg(t, map[string]any{}))
 	require.NoError(t, res.Err)
 	assert.Equal(t, store.Done, res.State)
@@ -242,6 +243,7 @@ func TestDurableChangedFlowIsNotResumed(t *testing.T) {
 	v1 := flow.New("f", step("a", nil), step("b", nil), step("c", &down)).MustBuild()
 	ch, err := channel.New(channel.Config{Name: "c", Flow: v1, Store: st, Durable: true})
 	require.NoError(t, err)
+	running(t, ch)
 	m := jsonMsg(t, map[string]any{})
 	res := ch.Handle(context.Background(), m)
 	require.Equal(t, store.Error, res.State)
@@ -253,6 +255,7 @@ func TestDurableChangedFlowIsNotResumed(t *testing.T) {
 		step("b", nil), step("c", nil)).MustBuild()
 	ch2, err := channel.New(channel.Config{Name: "c", Flow: v2, Store: st, Durable: true})
 	require.NoError(t, err)
+	running(t, ch2)
 	res, err = ch2.Resume(context.Background(), m.ID)
 	require.NoError(t, err)
 	assert.Equal(t, store.Error, res.State)
@@ -265,6 +268,7 @@ func TestDurableChangedFlowIsNotResumed(t *testing.T) {
 	// With on_change: restart, it runs from the top.
 	ch3, err := channel.New(channel.Config{Name: "c", Flow: v2, Store: st, Durable: true, RestartOnChange: true})
 	require.NoError(t, err)
+	running(t, ch3)
 	res, err = ch3.Resume(context.Background(), m.ID)
 	require.NoError(t, err)
 	assert.Equal(t, store.Done, res.State)
@@ -277,6 +281,7 @@ func TestDurableChangedFlowIsNotResumed(t *testing.T) {
 	v3 := flow.New("f", step("a", nil), step("b", nil), step("c", nil), step("d", nil)).MustBuild()
 	ch4, err := channel.New(channel.Config{Name: "c", Flow: v3, Store: st, Durable: true})
 	require.NoError(t, err)
+	running(t, ch4)
 	res, err = ch4.Resume(context.Background(), m2.ID)
 	require.NoError(t, err)
 	assert.Equal(t, store.Done, res.State)
@@ -286,6 +291,7 @@ func TestDurableReplayOfFinishedRunsFromTheTop(t *testing.T) {
 	var calls [5]atomic.Int32
 	ch, err := channel.New(channel.Config{Name: "c", Flow: fiveSteps(&calls, nil), Durable: true})
 	require.NoError(t, err)
+	running(t, ch)
 	m := jsonMsg(t, map[string]any{})
 	require.Equal(t, store.Done, ch.Handle(context.Background(), m).State)
 	_, err = ch.Replay(context.Background(), m.ID)

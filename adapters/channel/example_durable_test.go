@@ -3,6 +3,7 @@ package channel_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 
 	"github.com/svcflow/svcflow/adapters/channel"
 	"github.com/svcflow/svcflow/adapters/message"
@@ -38,7 +39,10 @@ func ExampleChannel_Signal() {
 			return nil
 		}),
 	).MustBuild()
-	ch, _ := channel.New(channel.Config{Name: "refunds", Flow: f, Store: store.NewMemory(), Durable: true, NoTrace: true})
+	ch, _ := channel.New(channel.Config{Name: "refunds", Flow: f, Store: store.NewMemory(), Durable: true, NoTrace: true,
+		Logger: slog.New(slog.DiscardHandler)})
+	_ = ch.Start(context.Background())
+	defer ch.Stop(context.Background())
 
 	m := message.New("application/json", []byte(`{"order": "o-1"}`), nil)
 	res := ch.Handle(context.Background(), m)

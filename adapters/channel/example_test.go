@@ -23,7 +23,11 @@ func ExampleChannel_Handle() {
 		return nil
 	})).MustBuild()
 	st := store.NewMemory()
-	ch, _ := channel.New(channel.Config{Name: "greetings", Flow: f, Store: st})
+	ch, _ := channel.New(channel.Config{Name: "greetings", Flow: f, Store: st, Logger: slog.New(slog.DiscardHandler)})
+	if err := ch.Start(context.Background()); err != nil { // a channel handles messages while it runs
+		panic(err)
+	}
+	defer ch.Stop(context.Background())
 
 	for _, body := range []string{`{"name": "Ada"}`, `{"name": ""}`} {
 		m := message.New("application/json", []byte(body), nil)
@@ -58,6 +62,8 @@ func ExampleChannel_ReplayFrom() {
 		}),
 	).MustBuild()
 	ch, _ := channel.New(channel.Config{Name: "orders", Flow: f, Store: store.NewMemory(), Logger: slog.New(slog.DiscardHandler)})
+	_ = ch.Start(context.Background())
+	defer ch.Stop(context.Background())
 	m := message.New("application/json", []byte(`{"order": "o-1"}`), nil)
 	res := ch.Handle(context.Background(), m)
 	fmt.Println(res.State, res.Err)

@@ -28,6 +28,7 @@ func TestIDReusedWithAnotherRequest(t *testing.T) {
 	})).MustBuild()
 	ch, err := channel.New(channel.Config{Name: "c", Flow: f, Store: store.NewMemory()})
 	require.NoError(t, err)
+	running(t, ch)
 	ctx := context.Background()
 	msg := func(id, hash string) *message.Message {
 		m := message.New("application/json", []byte(`{}`), map[string]string{})

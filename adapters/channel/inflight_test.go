@@ -53,6 +53,7 @@ func TestMaxInFlightLeavesExcessBusy(t *testing.T) {
 	st := store.NewMemory()
 	ch, err := channel.New(channel.Config{Name: "c", Flow: g.flow(), Store: st, MaxInFlight: 2})
 	require.NoError(t, err)
+	running(t, ch)
 	var wg sync.WaitGroup
 	for range 2 {
 		wg.Go(func() {

@@ -84,6 +84,7 @@ func TestPoisonMessageDeliveredAgainIsSetAside(t *testing.T) {
 	var runs atomic.Int32
 	ch, err := channel.New(channel.Config{Name: "c", Flow: countingFlow(&runs), Store: st, MaxCrashes: 2})
 	require.NoError(t, err)
+	running(t, ch)
 	res := ch.Handle(t.Context(), poison) // a client's retry, before any recovery
 	assert.Equal(t, channel.Fail, res.Settle)
 	assert.ErrorIs(t, res.Err, channel.ErrSetAside)
@@ -97,6 +98,7 @@ func TestPoisonMessageDeliveredAgainIsSetAside(t *testing.T) {
 	crashed(t, st, other, 10)
 	ch, err = channel.New(channel.Config{Name: "c", Flow: countingFlow(&runs), Store: st, MaxCrashes: -1})
 	require.NoError(t, err)
+	running(t, ch)
 	res = ch.Handle(t.Context(), other)
 	assert.Equal(t, store.Done, res.State)
 }
@@ -117,6 +119,7 @@ func TestUnstorableResultEndsInError(t *testing.T) {
 			})).MustBuild()
 			ch, err := channel.New(channel.Config{Name: "c", Flow: f, Store: st})
 			require.NoError(t, err)
+			running(t, ch)
 			m := jsonMsg(t, map[string]any{"x": 10})
 			res := ch.Handle(t.Context(), m)
 			assert.Equal(t, channel.Fail, res.Settle)

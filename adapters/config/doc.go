@@ -53,6 +53,7 @@
 //	      - use: notify                  # a registered Go service (or just "- notify")
 //	channels: {...}                      # kept unread for the channel adapters (Config.Channels)
 //	services: {...}                      # kept unread for the bus, package adapters/bus (Config.Services)
+//	production: {...}                    # kept unread for the production, package adapters/production (Config.Production)
 //	tests: [...]                         # cases for `flowrun test` (see below)
 //
 // Each entry of providers: is a provider component ({kind: spec}) whose

@@ -66,16 +66,18 @@ func WithSet(sets ...string) Option { return func(o *options) { o.sets = append(
 // Config is a loaded configuration: its flows built and checked, its tests,
 // its vars and the channel sections kept for the channel adapters.
 type Config struct {
-	reg       *Registry
-	comps     *component.Registry
-	files     []*srcFile
-	vars      map[string]any
-	flows     map[string]*flowDef
-	order     []string
-	suites    []*Suite
-	channels  []Section
-	services  []Section // see services.go
-	providers *provide.Container
+	reg        *Registry
+	comps      *component.Registry
+	files      []*srcFile
+	vars       map[string]any
+	flows      map[string]*flowDef
+	order      []string
+	suites     []*Suite
+	channels   []Section
+	services   []Section // see services.go
+	production []Section // see production.go
+	providers  *provide.Container
+	sets       []string // WithSet's overrides (see normal.go)
 }
 
 // Load reads and checks the YAML files at paths. The error, if any, is
@@ -118,6 +120,7 @@ func LoadSources(srcs []Source, opts ...Option) (*Config, error) {
 	l.tpl = &tplEnv{funcs: templateFuncs(l.vars, l.overrides), vars: l.vars}
 	l.env = o.reg.stepEnv()
 	l.setKinds()
+	l.cfg.sets = slices.Clone(o.sets)
 	l.load(srcs, o.sets)
 	if len(l.errs) > 0 {
 		l.errs = l.setErrors(o.sets)
@@ -153,7 +156,7 @@ type loader struct {
 // maxSteps bounds the steps a configuration may hold, aliases expanded.
 const maxSteps = 20_000
 
-var topKeys = []string{"version", "vars", "providers", "flows", "channels", "services", "tests"}
+var topKeys = []string{"version", "vars", "providers", "flows", "channels", "services", "production", "tests"}
 
 func (l *loader) load(srcs []Source, sets []string) {
 	l.budget = maxSteps
@@ -206,7 +209,8 @@ func (l *loader) load(srcs []Source, sets []string) {
 			}
 		}
 		l.parseServices(f, fs)
-		if !fs.has("flows") && !fs.has("channels") && !fs.has("services") && !fs.has("tests") && fs.unknown == 0 {
+		l.parseProduction(f, fs)
+		if !fs.has("flows") && !fs.has("channels") && !fs.has("services") && !fs.has("production") && !fs.has("tests") && fs.unknown == 0 {
 			l.at(f, f.root, "top level: expected flows (and optionally vars, tests, channels)")
 		}
 	}

@@ -14,6 +14,9 @@ type SchemaOptions struct {
 	// Service is the spec type of an entry under services: (bus.Spec);
 	// nil: services are described as objects only.
 	Service reflect.Type
+	// Component is the spec type of an entry under production:
+	// (production.Spec); nil: components are described as objects only.
+	Component reflect.Type
 	// Components are the step kinds flows name and the components
 	// channel specs name (default component.Default()).
 	Components *component.Registry
@@ -23,7 +26,7 @@ type SchemaOptions struct {
 // file: version, vars, providers (the provider components), flows with
 // every step kind (those of the step components from their specs) and
 // combinator, channels (with the sources and stores of the component
-// registry), services (the bus) and tests. It is a value for encoding/json; `flowrun schema` prints it for editors.
+// registry), services (the bus), production (its components) and tests. It is a value for encoding/json; `flowrun schema` prints it for editors.
 // It checks the shape of a file; the loader checks the rest (expressions,
 // keys provided on every path, flow names).
 func Schema(opts SchemaOptions) map[string]any {
@@ -100,6 +103,10 @@ func Schema(opts SchemaOptions) map[string]any {
 	if opts.Service != nil {
 		service = component.Schema(opts.Service, opts.Components)
 	}
+	prodComponent := map[string]any{"type": "object"}
+	if opts.Component != nil {
+		prodComponent = component.Schema(opts.Component, opts.Components)
+	}
 
 	errorKinds := make([]any, len(ErrorKinds))
 	for i, k := range ErrorKinds {
@@ -123,13 +130,14 @@ func Schema(opts SchemaOptions) map[string]any {
 		"description": "flows, channels and tests for flowrun",
 		"type":        "object",
 		"properties": map[string]any{
-			"version":   map[string]any{"const": Version},
-			"vars":      map[string]any{"type": "object"},
-			"providers": map[string]any{"type": "object", "additionalProperties": component.ComponentSchema(component.KindProvider, opts.Components)},
-			"flows":     map[string]any{"type": "object", "additionalProperties": flowSchema},
-			"channels":  map[string]any{"type": "object", "additionalProperties": channel},
-			"services":  map[string]any{"type": "object", "additionalProperties": service},
-			"tests":     map[string]any{"type": "array", "items": suite},
+			"version":    map[string]any{"const": Version},
+			"vars":       map[string]any{"type": "object"},
+			"providers":  map[string]any{"type": "object", "additionalProperties": component.ComponentSchema(component.KindProvider, opts.Components)},
+			"flows":      map[string]any{"type": "object", "additionalProperties": flowSchema},
+			"channels":   map[string]any{"type": "object", "additionalProperties": channel},
+			"services":   map[string]any{"type": "object", "additionalProperties": service},
+			"production": map[string]any{"type": "object", "additionalProperties": prodComponent},
+			"tests":      map[string]any{"type": "array", "items": suite},
 		},
 		"additionalProperties": false,
 		"$defs": map[string]any{

@@ -86,7 +86,7 @@ func WithName(name string) RouteOption {
 
 // route is one method and path of a Server, and the channel.Source for it.
 type route struct {
-	srv      *Server
+	srv      *Server // guarded by mu once the route serves (Adopt moves it)
 	method   string
 	path     string
 	name     string
@@ -131,16 +131,18 @@ func (rt *route) Run(ctx context.Context, h channel.Handler) error {
 		return fmt.Errorf("httpsource: %s: %w", rt.Name(), ErrRunning)
 	}
 	rt.active, rt.h = true, h
+	srv := rt.srv
 	rt.mu.Unlock()
-	rt.srv.notify()
+	srv.notify()
 	rt.log.Debug("http route ready", "source", rt.Name())
 
 	<-ctx.Done()
 
 	rt.mu.Lock()
 	rt.h = nil
+	srv = rt.srv // Adopt may have moved the route to another server
 	rt.mu.Unlock()
-	rt.srv.notify()
+	srv.notify()
 	rt.wg.Wait() // no Add can happen now: h is nil
 	rt.mu.Lock()
 	rt.active = false

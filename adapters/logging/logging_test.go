@@ -79,6 +79,8 @@ func TestTaggedWithChannelAndMessage(t *testing.T) {
 	})).MustBuild()
 	ch, err := channel.New(channel.Config{Name: "intake", Flow: f})
 	require.NoError(t, err)
+	require.NoError(t, ch.Start(context.Background())) // a channel handles messages while it runs
+	t.Cleanup(func() { _ = ch.Stop(context.Background()) })
 	m, err := message.NewJSON(map[string]any{}, nil)
 	require.NoError(t, err)
 	require.NoError(t, ch.Handle(t.Context(), m).Err)

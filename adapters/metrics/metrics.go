@@ -16,8 +16,10 @@
 //
 // svcflow_messages_total counts a channel's messages by what became of
 // them: done, rejected, error (the store's states), left (not finished:
-// redelivered or run again at the next start) and duplicate (answered
-// from the store). The channel gauges are read at each scrape: from the
+// redelivered or run again at the next start), duplicate (answered
+// from the store) and dropped (consumed silently by a drop; stored as
+// done). svcflow_channel_hook_errors_total counts the channel's outcome
+// hooks (on_ok, on_failure, ...) that failed. The channel gauges are read at each scrape: from the
 // channel's status (in flight, recovering, up, store writable) and from
 // its store (owed: pending or processing; waiting: parked by a durable
 // run; dead: dead letters).
@@ -160,6 +162,21 @@ func (r *Registry) AddChannel(ch *channel.Channel) {
 	r.chmu.Unlock()
 }
 
+// ReplaceChannel replaces old by next among the channels whose series
+// are exported (serve's hot reload: a channel changed while running);
+// a nil old adds next, a nil next removes old. The counters of a
+// replaced channel start again from zero (a counter reset).
+func (r *Registry) ReplaceChannel(old, next *channel.Channel) {
+	r.chmu.Lock()
+	defer r.chmu.Unlock()
+	if old != nil {
+		r.channels = slices.DeleteFunc(r.channels, func(c *channel.Channel) bool { return c == old })
+	}
+	if next != nil {
+		r.channels = append(r.channels, next)
+	}
+}
+
 // AddText adds the metrics write writes, in the Prometheus text format,
 // at every scrape: parts that expose their metrics as text (the bus)
 // join the registry's. A family both name is an error of the scrape.
@@ -213,7 +230,8 @@ func (r *Registry) WritePrometheus(w io.Writer) error {
 }
 
 var (
-	descMessages   = prometheus.NewDesc("svcflow_messages_total", "Messages handled by a channel, by outcome: done, rejected, error, left (not finished: run again later), duplicate (answered from the store).", []string{"channel", "outcome"}, nil)
+	descMessages   = prometheus.NewDesc("svcflow_messages_total", "Messages handled by a channel, by outcome: done, rejected, error, left (not finished: run again later), duplicate (answered from the store), dropped (consumed silently).", []string{"channel", "outcome"}, nil)
+	descHookErrors = prometheus.NewDesc("svcflow_channel_hook_errors_total", "Outcome hooks of a channel (on_ok, on_failure, on_reject, on_drop, finally) that failed.", []string{"channel"}, nil)
 	descInFlight   = prometheus.NewDesc("svcflow_messages_in_flight", "Messages being processed by a channel.", []string{"channel"}, nil)
 	descRecovering = prometheus.NewDesc("svcflow_messages_recovering", "Owed messages a channel found at start that have not run again yet.", []string{"channel"}, nil)
 	descOwed       = prometheus.NewDesc("svcflow_messages_owed", "Messages in a channel's store not finished yet: pending or processing.", []string{"channel"}, nil)
@@ -228,7 +246,7 @@ var (
 type channelCollector struct{ r *Registry }
 
 func (c channelCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descMessages, descInFlight, descRecovering, descOwed, descWaiting, descDead, descRestarts, descUp, descWritable} {
+	for _, d := range []*prometheus.Desc{descMessages, descInFlight, descRecovering, descOwed, descWaiting, descDead, descRestarts, descUp, descWritable, descHookErrors} {
 		ch <- d
 	}
 }
@@ -239,12 +257,13 @@ func (c channelCollector) Collect(out chan<- prometheus.Metric) {
 	c.r.chmu.Unlock()
 	for _, ch := range chans {
 		st := ch.Status()
-		for _, o := range []string{"done", "rejected", "error", "left", "duplicate"} {
+		for _, o := range []string{"done", "rejected", "error", "left", "duplicate", "dropped"} {
 			out <- prometheus.MustNewConstMetric(descMessages, prometheus.CounterValue, float64(st.Outcomes[o]), st.Name, o)
 		}
 		out <- prometheus.MustNewConstMetric(descInFlight, prometheus.GaugeValue, float64(st.InFlight), st.Name)
 		out <- prometheus.MustNewConstMetric(descRecovering, prometheus.GaugeValue, float64(st.Recovering), st.Name)
 		out <- prometheus.MustNewConstMetric(descRestarts, prometheus.CounterValue, float64(st.Restarts), st.Name)
+		out <- prometheus.MustNewConstMetric(descHookErrors, prometheus.CounterValue, float64(st.HookErrors), st.Name)
 		out <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, bool01(st.State == channel.StateRunning), st.Name)
 		out <- prometheus.MustNewConstMetric(descWritable, prometheus.GaugeValue, bool01(st.StoreError == ""), st.Name)
 		st0 := ch.Store()

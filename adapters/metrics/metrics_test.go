@@ -62,6 +62,8 @@ func TestChannelAndStepMetrics(t *testing.T) {
 	})).Use(flow.Measure(r)).MustBuild()
 	ch, err := channel.New(channel.Config{Name: "intake", Flow: f})
 	require.NoError(t, err)
+	require.NoError(t, ch.Start(context.Background())) // a channel handles messages while it runs
+	t.Cleanup(func() { _ = ch.Stop(context.Background()) })
 	r.AddChannel(ch)
 	var wg sync.WaitGroup
 	for i := range 10 {
@@ -79,7 +81,9 @@ func TestChannelAndStepMetrics(t *testing.T) {
 	assert.Contains(t, out, `svcflow_messages_total{channel="intake",outcome="rejected"} 2`+"\n")
 	assert.Contains(t, out, `svcflow_step_duration_seconds_count{flow="orders",outcome="ok",step="check"} 8`+"\n")
 	assert.Contains(t, out, `svcflow_step_duration_seconds_count{flow="orders",outcome="stop",step="check"} 2`+"\n")
-	assert.Contains(t, out, `svcflow_channel_up{channel="intake"} 0`+"\n")
+	assert.Contains(t, out, `svcflow_channel_up{channel="intake"} 1`+"\n")
+	assert.Contains(t, out, `svcflow_messages_total{channel="intake",outcome="dropped"} 0`+"\n")
+	assert.Contains(t, out, `svcflow_channel_hook_errors_total{channel="intake"} 0`+"\n")
 	assert.Contains(t, out, `svcflow_store_writable{channel="intake"} 1`+"\n")
 	assert.Contains(t, out, "# TYPE svcflow_step_duration_seconds histogram\n")
 }
@@ -212,6 +216,8 @@ func TestLint(t *testing.T) {
 	st := store.NewMemory()
 	ch, err := channel.New(channel.Config{Name: "intake", Flow: f, Store: st})
 	require.NoError(t, err)
+	require.NoError(t, ch.Start(context.Background())) // a channel handles messages while it runs
+	t.Cleanup(func() { _ = ch.Stop(context.Background()) })
 	r.AddChannel(ch)
 	m, err := message.NewJSON(map[string]any{}, nil)
 	require.NoError(t, err)
@@ -245,6 +251,8 @@ func TestOwedGauge(t *testing.T) {
 	st := store.NewMemory()
 	ch, err := channel.New(channel.Config{Name: "intake", Flow: f, Store: st})
 	require.NoError(t, err)
+	require.NoError(t, ch.Start(context.Background())) // a channel handles messages while it runs
+	t.Cleanup(func() { _ = ch.Stop(context.Background()) })
 	r.AddChannel(ch)
 	for i := range 3 {
 		m, err := message.NewJSON(map[string]any{"i": i}, nil)

@@ -66,6 +66,8 @@ flows:
 	defer func() { assert.NoError(t, producer.Close(context.Background())) }()
 	pch, err := channel.New(channel.Config{Name: "produce", Flow: producer, Logger: quiet, Observer: tr})
 	require.NoError(t, err)
+	require.NoError(t, pch.Start(context.Background())) // a channel handles messages while it runs
+	t.Cleanup(func() { _ = pch.Stop(context.Background()) })
 	m, err := message.NewJSON(map[string]any{"x": 1}, map[string]string{"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"})
 	require.NoError(t, err)
 	require.NoError(t, pch.Handle(t.Context(), m).Err)

@@ -26,6 +26,9 @@
 // channel or message, 409 when the message does not wait for that
 // signal. Options.AdminToken, when set, is required as a bearer token.
 //
+// The admin address serves the web console too (package console): its
+// pages under /console/ (/ redirects there) and its JSON API under /api/.
+//
 // Stores are health-checked. New probes each store it opens (see
 // store.Prober): one that cannot be written (a read-only folder or
 // database file, a full disk) is refused with an error naming the
@@ -41,6 +44,15 @@
 // sources share the channels' servers, /readyz names a service that should
 // run and does not ("service NAME"; one the bus state disabled is not
 // counted) and /metrics adds the svcflow_bus_* series.
+//
+// The components a configuration declares under production: run in a
+// production (package production): it starts after the bus and before
+// the channels and stops after the channels; its business services'
+// sources share the channels' servers, their stores default to the
+// default store named after the component, /metrics counts their
+// channels like the others, the signal endpoint reaches their waiting
+// messages (a business service is named like a channel there) and
+// /readyz names a component that does not run ("component NAME").
 package serve
 
 import (
@@ -54,15 +66,16 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/svcflow/svcflow/adapters/bus"
 	"github.com/svcflow/svcflow/adapters/channel"
 	"github.com/svcflow/svcflow/adapters/component"
 	"github.com/svcflow/svcflow/adapters/config"
+	"github.com/svcflow/svcflow/adapters/console"
 	"github.com/svcflow/svcflow/adapters/message"
 	"github.com/svcflow/svcflow/adapters/metrics"
+	"github.com/svcflow/svcflow/adapters/production"
 	"github.com/svcflow/svcflow/adapters/store"
 	"github.com/svcflow/svcflow/branch"
 	"github.com/svcflow/svcflow/errors"
@@ -91,7 +104,9 @@ type Options struct {
 	Logger *slog.Logger
 	// AdminToken, when set, is required (Authorization: Bearer TOKEN) by
 	// the admin endpoints that change something: sending a signal to a
-	// waiting message.
+	// waiting message. The console's actions need it and are refused
+	// without one; its reads need it when Admin is not loopback (see
+	// package console).
 	AdminToken string
 	// Middleware wraps every step of every channel's flow, inside the
 	// metrics middleware (tracing: a span per step attempt).
@@ -140,6 +155,10 @@ type Server struct {
 	adminLn   net.Listener
 	providers *provide.Container // the configuration's, closed after the channels
 	bus       *bus.Built         // the services: of the configuration; nil: none
+	reload    reloadState        // the running configuration and what a hot reload needs (reload.go)
+	console   *console.Console   // the web console on the admin address
+
+	production *production.Built // the production: of the configuration; nil: none
 }
 
 // Check builds every channel of cfg exactly as [New] does (flows with
@@ -175,8 +194,8 @@ func build(cfg *config.Config, opts Options, open bool) (*Server, error) {
 	s := &Server{opts: opts, log: opts.Logger, servers: &component.Servers{}, metrics: metrics.New(), providers: cfg.Providers()}
 	s.metrics.AddText(s.writeServerMetrics)
 	sections := cfg.Channels()
-	if len(sections) == 0 && len(cfg.Services()) == 0 {
-		return nil, fmt.Errorf("serve: the configuration declares no channels and no services (add a channels: or services: section)")
+	if len(sections) == 0 && len(cfg.Services()) == 0 && len(cfg.Production()) == 0 {
+		return nil, fmt.Errorf("serve: the configuration declares no channels, services or production (add a channels:, services: or production: section)")
 	}
 	var errs config.Errors
 	var plans []plan
@@ -201,9 +220,23 @@ func build(cfg *config.Config, opts Options, open bool) (*Server, error) {
 		}
 		errs = append(errs, berrs...)
 	}
+	prod, err := s.buildProduction(cfg, open)
+	if err != nil {
+		var perrs config.Errors
+		if !errors.As(err, &perrs) {
+			if built != nil {
+				_ = built.Close()
+			}
+			return nil, err
+		}
+		errs = append(errs, perrs...)
+	}
 	if len(errs) > 0 {
 		if built != nil {
 			_ = built.Close()
+		}
+		if prod != nil {
+			_ = prod.Close()
 		}
 		return nil, errs.Sorted()
 	}
@@ -211,6 +244,10 @@ func build(cfg *config.Config, opts Options, open bool) (*Server, error) {
 		return nil, nil
 	}
 	s.bus = built
+	s.production = prod
+	for _, ch := range s.productionChannels() {
+		s.metrics.AddChannel(ch)
+	}
 	if built != nil {
 		s.metrics.AddText(built.Bus.WritePrometheus) // the svcflow_bus_* series
 	}
@@ -237,22 +274,30 @@ func build(cfg *config.Config, opts Options, open bool) (*Server, error) {
 				p.spec.Name, p.spec.Store.Component.Name))
 			continue
 		}
-		ch, err := channel.New(channel.Config{Name: p.spec.Name, Flow: p.flow, Sources: p.sources, Store: st,
-			RetryAfter: p.spec.RetryAfter, Restart: p.spec.Restart, Logger: s.log, NoTrace: !p.spec.Trace, Observer: s.opts.Observer,
-			MaxDeliveries: p.spec.MaxDeliveries, MaxCrashes: p.spec.MaxCrashes, MaxInFlight: p.spec.MaxInFlight, OrderKey: p.order,
-			Durable: durable, RestartOnChange: p.spec.OnChange == "restart", Redact: p.spec.Redact})
+		ch, err := channel.New(s.channelConfig(p, st))
 		if err != nil {
 			errs = append(errs, p.at.Errorf("", "channel %q: %v", p.spec.Name, err))
 			continue
 		}
 		s.channels = append(s.channels, ch)
 		s.metrics.AddChannel(ch)
+		s.track(ch, p, st)
 	}
 	if len(errs) > 0 {
 		s.closeStores()
 		return nil, errs.Sorted()
 	}
+	s.setRunning(cfg)
 	return s, nil
+}
+
+// channelConfig is the configuration of the channel p describes, on
+// store st.
+func (s *Server) channelConfig(p plan, st store.Store) channel.Config {
+	return channel.Config{Name: p.spec.Name, Flow: p.flow, Sources: p.sources, Store: st,
+		RetryAfter: p.spec.RetryAfter, Restart: p.spec.Restart, Logger: s.log, NoTrace: !p.spec.Trace, Observer: s.opts.Observer,
+		MaxDeliveries: p.spec.MaxDeliveries, MaxCrashes: p.spec.MaxCrashes, MaxInFlight: p.spec.MaxInFlight, OrderKey: p.order,
+		Durable: p.spec.Durable == "steps", RestartOnChange: p.spec.OnChange == "restart", Redact: p.spec.Redact}
 }
 
 // storeError is the text of an error of the named store, which names the
@@ -280,7 +325,7 @@ func (s *Server) plan(cfg *config.Config, sec config.Section) (plan, config.Erro
 	}
 	p.at = at
 	sp := &p.spec
-	env := component.Env{Name: sp.Name, Logger: s.log, DataDir: s.opts.DataDir, Servers: s.servers, Existing: s.opts.ExistingStores}.
+	env := component.Env{Name: sp.Name, Logger: s.log, DataDir: s.opts.DataDir, Servers: s.sourceServers(), Existing: s.opts.ExistingStores}.
 		WithValue(component.ResponseObserver(s.metrics.ObserveResponse))
 	if sp.Flow == "" {
 		// missing or not a string: reported by Decode
@@ -396,11 +441,15 @@ func orderKey(src string) (func(*message.Message) string, error) {
 }
 
 // Channels returns the channels, in declaration order.
-func (s *Server) Channels() []*channel.Channel { return slices.Clone(s.channels) }
+func (s *Server) Channels() []*channel.Channel {
+	s.reload.chMu.RLock()
+	defer s.reload.chMu.RUnlock()
+	return slices.Clone(s.channels)
+}
 
 // Channel returns the named channel.
 func (s *Server) Channel(name string) (*channel.Channel, bool) {
-	for _, c := range s.channels {
+	for _, c := range append(s.Channels(), s.productionChannels()...) {
 		if c.Name() == name {
 			return c, true
 		}
@@ -423,6 +472,9 @@ func (s *Server) Listen() error {
 		}
 	}
 	if s.opts.Admin != "off" && s.adminLn == nil {
+		if err := s.checkAdminAddr(); err != nil {
+			return err
+		}
 		ln, err := net.Listen("tcp", s.opts.Admin)
 		if err != nil {
 			return fmt.Errorf("serve: admin %s: %w", s.opts.Admin, err)
@@ -461,7 +513,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	// The admin address answers at once: /healthz while channels start
 	// and recover, /readyz once they run.
-	var wg sync.WaitGroup
+	wg := &s.reload.wg
 	if s.adminLn != nil {
 		s.admin = &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
 		wg.Go(func() {
@@ -472,6 +524,9 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	var started []*channel.Channel
 	runErr := s.startBus(ctx)
+	if runErr == nil {
+		runErr = s.startProduction(ctx)
+	}
 	for _, ch := range s.channels {
 		if runErr != nil {
 			break
@@ -486,6 +541,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	serveCtx, stopServing := context.WithCancel(context.WithoutCancel(ctx))
 	if runErr == nil {
+		s.startReloads(serveCtx)
 		for key, srv := range s.servers.All() {
 			// Requests wait in the listener's backlog until every route of
 			// the server has its channel: none is answered "not ready".
@@ -503,6 +559,7 @@ func (s *Server) Run(ctx context.Context) error {
 		s.log.Info("serving", "channels", len(s.channels), "addrs", s.Addrs())
 		<-ctx.Done()
 		s.log.Info("shutting down", "drain", s.opts.Drain)
+		started = s.endReloads() // the channels running now: a plan applied may have changed them
 	}
 	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.Drain)
 	defer cancel()
@@ -512,10 +569,14 @@ func (s *Server) Run(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
+	if err := s.stopProduction(drainCtx); err != nil {
+		errs = append(errs, err)
+	}
 	if err := s.stopBus(drainCtx); err != nil {
 		errs = append(errs, err)
 	}
 	if s.admin != nil {
+		s.console.Close() // ends its event streams, which Shutdown would wait for
 		_ = s.admin.Shutdown(drainCtx)
 	} else if s.adminLn != nil {
 		_ = s.adminLn.Close()
@@ -537,6 +598,7 @@ func (s *Server) Close() {
 // closeProviders closes the values of the configuration's providers:
 // section, after the channels that use them stopped.
 func (s *Server) closeProviders(ctx context.Context) {
+	s.closeOldProviders(ctx) // of configurations a plan replaced
 	if s.providers == nil {
 		return
 	}
@@ -567,6 +629,11 @@ func (s *Server) closeStores() {
 			s.log.Warn("closing store", "error", err)
 		}
 	}
+	if s.production != nil {
+		if err := s.production.Close(); err != nil {
+			s.log.Warn("closing store", "error", err)
+		}
+	}
 	for _, st := range s.stores {
 		if err := st.Close(); err != nil {
 			s.log.Warn("closing store", "error", err)
@@ -583,7 +650,7 @@ func (s *Server) adminHandler() http.Handler {
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		var notReady, recovering, unwritable []string
 		statuses := []channel.Status{}
-		for _, ch := range s.channels {
+		for _, ch := range s.Channels() {
 			st := ch.Status()
 			statuses = append(statuses, st)
 			switch {
@@ -604,6 +671,7 @@ func (s *Server) adminHandler() http.Handler {
 			}
 		}
 		notReady = append(notReady, s.busNotReady()...)
+		notReady = append(notReady, s.productionNotReady()...)
 		code := http.StatusOK
 		if len(notReady) > 0 {
 			code = http.StatusServiceUnavailable
@@ -625,8 +693,13 @@ func (s *Server) adminHandler() http.Handler {
 		}
 		writeJSON(w, code, body)
 	})
-	mux.HandleFunc("POST /channels/{channel}/messages/{id}/signals/{signal}", s.signal)
+	mux.Handle("POST /channels/{channel}/messages/{id}/signals/{signal}", s.requireAdmin(http.HandlerFunc(s.signal)))
+	s.adminRoutes(mux) // admin.go: the running configuration, apply and rollback
 	mux.Handle("GET /metrics", s.metrics.Handler())
+	s.console = console.New(console.Options{Channels: s.Channels, Token: s.opts.AdminToken, Addr: s.adminLn.Addr().String(), Logger: s.log})
+	mux.Handle("/api/", s.console)
+	mux.Handle("/console/", s.console)
+	mux.Handle("GET /{$}", http.RedirectHandler("/console/", http.StatusFound))
 	return mux
 }
 

@@ -30,7 +30,7 @@ var (
 // All returns the built-in step components, for a registry of one's own
 // (component.NewRegistry(steps.All()...)).
 func All() []component.Component {
-	return []component.Component{Set, Stop, Log, Template, HTTP, Sleep, Wait, Shell}
+	return append([]component.Component{Set, Stop, Log, Template, HTTP, Sleep, Wait, Shell}, Toolkit()...)
 }
 
 func init() { component.Register(All()...) }

@@ -72,6 +72,8 @@ func TestRunAndStepSpans(t *testing.T) {
 		st := store.NewMemory()
 		ch, err := channel.New(channel.Config{Name: "intake", Flow: f, Store: st, Observer: tr})
 		require.NoError(t, err)
+		require.NoError(t, ch.Start(context.Background())) // a channel handles messages while it runs
+		t.Cleanup(func() { _ = ch.Stop(context.Background()) })
 		m, err := message.NewJSON(map[string]any{"x": 1}, map[string]string{"http.header.traceparent": traceparent})
 		require.NoError(t, err)
 		require.NoError(t, ch.Handle(t.Context(), m).Err)
@@ -128,6 +130,8 @@ func TestOutcomes(t *testing.T) {
 	})).Use(tr.Middleware()).MustBuild()
 	ch, err := channel.New(channel.Config{Name: "c", Flow: f, Observer: tr})
 	require.NoError(t, err)
+	require.NoError(t, ch.Start(context.Background())) // a channel handles messages while it runs
+	t.Cleanup(func() { _ = ch.Stop(context.Background()) })
 	for _, x := range []string{"stop", "fail"} {
 		m, err := message.NewJSON(map[string]any{"x": x}, nil)
 		require.NoError(t, err)
@@ -190,6 +194,8 @@ flows:
 	require.NoError(t, err)
 	ch, err := channel.New(channel.Config{Name: "c", Flow: f, Observer: tr})
 	require.NoError(t, err)
+	require.NoError(t, ch.Start(context.Background())) // a channel handles messages while it runs
+	t.Cleanup(func() { _ = ch.Stop(context.Background()) })
 	m, err := message.NewJSON(map[string]any{}, map[string]string{"traceparent": traceparent})
 	require.NoError(t, err)
 	res := ch.Handle(t.Context(), m)
@@ -216,6 +222,8 @@ func TestInject(t *testing.T) {
 	})).Use(tr.Middleware()).MustBuild()
 	ch, err := channel.New(channel.Config{Name: "c", Flow: f, Observer: tr})
 	require.NoError(t, err)
+	require.NoError(t, ch.Start(context.Background())) // a channel handles messages while it runs
+	t.Cleanup(func() { _ = ch.Stop(context.Background()) })
 	m, err := message.NewJSON(map[string]any{}, map[string]string{"nats.header.traceparent": traceparent, "nats.header.tracestate": "k=v"})
 	require.NoError(t, err)
 	require.NoError(t, ch.Handle(t.Context(), m).Err)
@@ -241,10 +249,14 @@ func ExampleNew() {
 	tr := telemetry.New(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)))
 	f := flow.New("orders", flow.Step("price", func(ctx context.Context, c *fc.Context) error { return nil })).
 		Use(tr.Middleware()).MustBuild()
-	ch, err := channel.New(channel.Config{Name: "intake", Flow: f, Observer: tr})
+	ch, err := channel.New(channel.Config{Name: "intake", Flow: f, Observer: tr, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		panic(err)
 	}
+	if err := ch.Start(context.Background()); err != nil {
+		panic(err)
+	}
+	defer ch.Stop(context.Background())
 	m, _ := message.NewJSON(map[string]any{}, map[string]string{"http.header.traceparent": traceparent})
 	ch.Handle(context.Background(), m)
 	for _, s := range rec.Ended() {
@@ -269,6 +281,8 @@ func TestLogsCarryTraceIDs(t *testing.T) {
 	})).Use(tr.Middleware()).MustBuild()
 	ch, err := channel.New(channel.Config{Name: "c", Flow: f, Observer: tr})
 	require.NoError(t, err)
+	require.NoError(t, ch.Start(context.Background())) // a channel handles messages while it runs
+	t.Cleanup(func() { _ = ch.Stop(context.Background()) })
 	m, err := message.NewJSON(map[string]any{}, map[string]string{"traceparent": traceparent})
 	require.NoError(t, err)
 	require.NoError(t, ch.Handle(t.Context(), m).Err)

@@ -21,6 +21,7 @@ import (
 	_ "github.com/svcflow/svcflow/adapters/httpsource"
 	_ "github.com/svcflow/svcflow/adapters/nats"
 	_ "github.com/svcflow/svcflow/adapters/poll"
+	_ "github.com/svcflow/svcflow/adapters/production"
 	_ "github.com/svcflow/svcflow/adapters/steps"
 	_ "github.com/svcflow/svcflow/adapters/store/file"
 	_ "github.com/svcflow/svcflow/adapters/store/postgres"

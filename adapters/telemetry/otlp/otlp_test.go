@@ -97,6 +97,8 @@ func TestExport(t *testing.T) {
 		Use(tr.Middleware()).MustBuild()
 	ch, err := channel.New(channel.Config{Name: "intake", Flow: f, Observer: tr})
 	require.NoError(t, err)
+	require.NoError(t, ch.Start(context.Background())) // a channel handles messages while it runs
+	t.Cleanup(func() { _ = ch.Stop(context.Background()) })
 	m, err := message.NewJSON(map[string]any{}, map[string]string{"http.header.traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"})
 	require.NoError(t, err)
 	require.NoError(t, ch.Handle(t.Context(), m).Err)

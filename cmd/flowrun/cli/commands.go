@@ -14,6 +14,7 @@ import (
 	"github.com/svcflow/svcflow/adapters/bus"
 	"github.com/svcflow/svcflow/adapters/component"
 	"github.com/svcflow/svcflow/adapters/config"
+	"github.com/svcflow/svcflow/adapters/production"
 	"github.com/svcflow/svcflow/adapters/serve"
 	fc "github.com/svcflow/svcflow/context"
 )
@@ -206,7 +207,7 @@ func schemaCmd(ctx context.Context, e *Env, args []string) int {
 	}
 	enc := json.NewEncoder(e.Stdout)
 	enc.SetIndent("", "  ")
-	if err := enc.Encode(config.Schema(config.SchemaOptions{Channel: reflect.TypeFor[serve.Spec](), Service: bus.SpecType, Components: e.Components()})); err != nil {
+	if err := enc.Encode(config.Schema(config.SchemaOptions{Channel: reflect.TypeFor[serve.Spec](), Service: bus.SpecType, Component: production.SpecType, Components: e.Components()})); err != nil {
 		fmt.Fprintf(e.Stderr, "flowrun schema: %v\n", err)
 		return ExitFailure
 	}
