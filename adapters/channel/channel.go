@@ -103,7 +103,11 @@ type Config struct {
 	// All and whole Until loops are units of their own; taps are not
 	// journaled. Steps that wait ([flow.Parker]: `wait`, a long `sleep`)
 	// park the message in state waiting, holding no goroutine, until a
-	// timer or [Channel.Signal] wakes it.
+	// timer or [Channel.Signal] wakes it, also from inside an element, a
+	// branch or a loop (see [flow.Journal]). A saga's compensation is
+	// journaled: a message whose saga began compensating finishes it
+	// when it runs again, each undo once, and never runs it forward (see
+	// [flow.Saga]).
 	Durable bool
 	// RestartOnChange runs a durable message whose flow changed since
 	// its journal was written from the top (`on_change: restart`) instead
