@@ -67,7 +67,8 @@
 // are built in; Logger and Measure label each attempt with its outcome.
 // [WithTrace] records a run step by step, with each step's outcome (or
 // skipped) and attempts. [Flow.Graph] returns the structure, which renders
-// as DOT or Mermaid. Package flowtest runs table-driven tests of services
+// as DOT or Mermaid, or gives its nodes and edges as data ([Node.Diagram]).
+// Package flowtest runs table-driven tests of services
 // and flows.
 //
 // # Durable runs

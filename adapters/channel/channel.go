@@ -118,6 +118,12 @@ type Config struct {
 	// goroutine that changes the state (Start, Stop, a run that hit a
 	// Fatal): it must return soon and must not call Start or Stop.
 	OnStateChange func(StateChange)
+	// DeferRecovery makes Start leave the messages owed in the store
+	// alone: [Channel.RecoverOwed] runs them again later. It is for a
+	// channel that takes over from another instance still draining on the
+	// same store (serve's hot reload): that one's messages in flight are
+	// processing, not owed, until it stopped.
+	DeferRecovery bool
 }
 
 // PassStep is the one step of the flow of a channel configured without
@@ -203,6 +209,7 @@ type Channel struct {
 	mu       sync.Mutex
 	state    string
 	stopIn   context.CancelFunc // stops intake
+	intake   context.Context    // canceled by stopIn (RecoverOwed)
 	hard     context.Context    // canceled when a Stop's deadline passes
 	hardStop context.CancelFunc
 	srcDone  chan struct{}
@@ -386,19 +393,28 @@ func (c *Channel) Start(ctx context.Context) error {
 			return fail(errors.Join(append(errs, c.cfg.Flow.Close(ctx))...))
 		}
 	}
-	owed, err := store.Recover(ctx, c.store)
-	if err != nil {
-		errs := []error{err, c.cfg.Flow.Close(ctx)}
-		for _, h := range hooks {
-			errs = append(errs, h.Close(ctx))
+	var owed []*store.Record
+	if !c.cfg.DeferRecovery {
+		var err error
+		if owed, err = store.Recover(ctx, c.store); err != nil {
+			errs := []error{err, c.cfg.Flow.Close(ctx)}
+			for _, h := range hooks {
+				errs = append(errs, h.Close(ctx))
+			}
+			return fail(errors.Join(errs...))
 		}
-		return fail(errors.Join(errs...))
 	}
 
 	intake, stop := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	c.owed.Store(int64(len(owed)))
+	c.mu.Lock()
+	c.stopIn, c.srcDone, c.srcErrs, c.intake = stop, done, nil, intake
+	c.mu.Unlock()
+	// Running before the sources start: a source may deliver at once, and
+	// a channel refuses deliveries while it is not running.
+	c.transition(StateRunning, nil, StateStarting)
 	if len(owed) > 0 {
 		wg.Go(func() { c.recoverAll(intake, context.WithoutCancel(ctx), owed) })
 	}
@@ -417,10 +433,6 @@ func (c *Channel) Start(ctx context.Context) error {
 		})
 	}
 	go func() { wg.Wait(); close(done) }()
-	c.mu.Lock()
-	c.stopIn, c.srcDone, c.srcErrs = stop, done, nil
-	c.mu.Unlock()
-	c.transition(StateRunning, nil, StateStarting)
 	c.log.Info("channel started", "sources", len(c.cfg.Sources), "owed", len(owed))
 	return nil
 }

@@ -54,8 +54,8 @@
 // the built-in step kinds included (cmd/flowrun uses it); a program that
 // needs only some imports those.
 // A [Registry] of one's own, given to config.WithComponents, holds
-// exactly what it is given. The memory store ([MemoryStore]) is in
-// Default always.
+// exactly what it is given. The memory store ([MemoryStore]) and the null
+// store ([NoneStore]) are in Default always.
 //
 // # Who owns what
 //

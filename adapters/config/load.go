@@ -77,6 +77,9 @@ type Config struct {
 	services   []Section // see services.go
 	production []Section // see production.go
 	providers  *provide.Container
+	sets       []string // WithSet's overrides (see normal.go)
+	lookupEnv  func(string) (string, bool)
+	dataDir    string
 }
 
 // Load reads and checks the YAML files at paths. The error, if any, is
@@ -119,6 +122,7 @@ func LoadSources(srcs []Source, opts ...Option) (*Config, error) {
 	l.tpl = &tplEnv{funcs: templateFuncs(l.vars, l.overrides), vars: l.vars}
 	l.env = o.reg.stepEnv()
 	l.setKinds()
+	l.cfg.sets, l.cfg.lookupEnv, l.cfg.dataDir = slices.Clone(o.sets), o.lookupEnv, o.dataDir
 	l.load(srcs, o.sets)
 	if len(l.errs) > 0 {
 		l.errs = l.setErrors(o.sets)

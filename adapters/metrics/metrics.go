@@ -162,6 +162,21 @@ func (r *Registry) AddChannel(ch *channel.Channel) {
 	r.chmu.Unlock()
 }
 
+// ReplaceChannel replaces old by next among the channels whose series
+// are exported (serve's hot reload: a channel changed while running);
+// a nil old adds next, a nil next removes old. The counters of a
+// replaced channel start again from zero (a counter reset).
+func (r *Registry) ReplaceChannel(old, next *channel.Channel) {
+	r.chmu.Lock()
+	defer r.chmu.Unlock()
+	if old != nil {
+		r.channels = slices.DeleteFunc(r.channels, func(c *channel.Channel) bool { return c == old })
+	}
+	if next != nil {
+		r.channels = append(r.channels, next)
+	}
+}
+
 // AddText adds the metrics write writes, in the Prometheus text format,
 // at every scrape: parts that expose their metrics as text (the bus)
 // join the registry's. A family both name is an error of the scrape.

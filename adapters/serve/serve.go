@@ -26,6 +26,18 @@
 // channel or message, 409 when the message does not wait for that
 // signal. Options.AdminToken, when set, is required as a bearer token.
 //
+// The admin API changes the configuration of a running server (a hot
+// reload, see [Server.Apply]): GET /config answers the running
+// configuration, normalized, and its fingerprint ([RunningConfig]);
+// POST /apply takes a [Plan] (made by [NewPlan] against that
+// fingerprint, `flowrun plan`) and POST /rollback a backup an apply
+// wrote into DataDir/backups/. Those three require Options.AdminToken,
+// when set, through one check (requireAdmin), and an admin address that
+// is not loopback is refused without a token ([ErrAdminNotLoopback]).
+//
+// The admin address serves the web console too (package console): its
+// pages under /console/ (/ redirects there) and its JSON API under /api/.
+//
 // Stores are health-checked. New probes each store it opens (see
 // store.Prober): one that cannot be written (a read-only folder or
 // database file, a full disk) is refused with an error naming the
@@ -63,13 +75,13 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/svcflow/svcflow/adapters/bus"
 	"github.com/svcflow/svcflow/adapters/channel"
 	"github.com/svcflow/svcflow/adapters/component"
 	"github.com/svcflow/svcflow/adapters/config"
+	"github.com/svcflow/svcflow/adapters/console"
 	"github.com/svcflow/svcflow/adapters/message"
 	"github.com/svcflow/svcflow/adapters/metrics"
 	"github.com/svcflow/svcflow/adapters/production"
@@ -100,8 +112,12 @@ type Options struct {
 	// Logger receives the logs (default slog.Default()).
 	Logger *slog.Logger
 	// AdminToken, when set, is required (Authorization: Bearer TOKEN) by
-	// the admin endpoints that change something: sending a signal to a
-	// waiting message.
+	// the admin endpoints that change something (sending a signal to a
+	// waiting message, apply, rollback) and by GET /config. Without it
+	// the admin address must be loopback (Listen refuses another with
+	// ErrAdminNotLoopback). LoadOrCreateToken keeps one in a file. The console's actions need it and are refused
+	// without one; its reads need it when Admin is not loopback (see
+	// package console).
 	AdminToken string
 	// Middleware wraps every step of every channel's flow, inside the
 	// metrics middleware (tracing: a span per step attempt).
@@ -150,6 +166,8 @@ type Server struct {
 	adminLn   net.Listener
 	providers *provide.Container // the configuration's, closed after the channels
 	bus       *bus.Built         // the services: of the configuration; nil: none
+	reload    reloadState        // the running configuration and what a hot reload needs (reload.go)
+	console   *console.Console   // the web console on the admin address
 
 	production *production.Built // the production: of the configuration; nil: none
 }
@@ -179,6 +197,7 @@ type plan struct {
 	sources []channel.Source
 	open    component.StoreOpener
 	order   func(*message.Message) string
+	hooks   channel.Hooks
 	at      *config.Decoded
 }
 
@@ -267,22 +286,30 @@ func build(cfg *config.Config, opts Options, open bool) (*Server, error) {
 				p.spec.Name, p.spec.Store.Component.Name))
 			continue
 		}
-		ch, err := channel.New(channel.Config{Name: p.spec.Name, Flow: p.flow, Sources: p.sources, Store: st,
-			RetryAfter: p.spec.RetryAfter, Restart: p.spec.Restart, Logger: s.log, NoTrace: !p.spec.Trace, Observer: s.opts.Observer,
-			MaxDeliveries: p.spec.MaxDeliveries, MaxCrashes: p.spec.MaxCrashes, MaxInFlight: p.spec.MaxInFlight, OrderKey: p.order,
-			Durable: durable, RestartOnChange: p.spec.OnChange == "restart", Redact: p.spec.Redact})
+		ch, err := channel.New(s.channelConfig(p, st))
 		if err != nil {
 			errs = append(errs, p.at.Errorf("", "channel %q: %v", p.spec.Name, err))
 			continue
 		}
 		s.channels = append(s.channels, ch)
 		s.metrics.AddChannel(ch)
+		s.track(ch, p, st)
 	}
 	if len(errs) > 0 {
 		s.closeStores()
 		return nil, errs.Sorted()
 	}
+	s.setRunning(cfg)
 	return s, nil
+}
+
+// channelConfig is the configuration of the channel p describes, on
+// store st.
+func (s *Server) channelConfig(p plan, st store.Store) channel.Config {
+	return channel.Config{Name: p.spec.Name, Flow: p.flow, Sources: p.sources, Store: st,
+		RetryAfter: p.spec.RetryAfter, Restart: p.spec.Restart, Logger: s.log, NoTrace: !p.spec.Trace, Observer: s.opts.Observer,
+		MaxDeliveries: p.spec.MaxDeliveries, MaxCrashes: p.spec.MaxCrashes, MaxInFlight: p.spec.MaxInFlight, OrderKey: p.order,
+		Durable: p.spec.Durable == "steps", RestartOnChange: p.spec.OnChange == "restart", Redact: p.spec.Redact, Hooks: p.hooks}
 }
 
 // storeError is the text of an error of the named store, which names the
@@ -310,10 +337,10 @@ func (s *Server) plan(cfg *config.Config, sec config.Section) (plan, config.Erro
 	}
 	p.at = at
 	sp := &p.spec
-	env := component.Env{Name: sp.Name, Logger: s.log, DataDir: s.opts.DataDir, Servers: s.servers, Existing: s.opts.ExistingStores}.
+	env := component.Env{Name: sp.Name, Logger: s.log, DataDir: s.opts.DataDir, Servers: s.sourceServers(), Existing: s.opts.ExistingStores}.
 		WithValue(component.ResponseObserver(s.metrics.ObserveResponse))
 	if sp.Flow == "" {
-		// missing or not a string: reported by Decode
+		// none: the channel records and answers each message as it came
 	} else if b, ok := cfg.Builder(sp.Flow); !ok {
 		known := "the configuration declares none"
 		switch names := cfg.Flows(); len(names) {
@@ -328,6 +355,28 @@ func (s *Server) plan(cfg *config.Config, sec config.Section) (plan, config.Erro
 		errs = append(errs, at.Errorf("flow", "channel %q: flow %q: %v", sp.Name, sp.Flow, err))
 	} else {
 		p.flow = f
+	}
+	for _, h := range []struct {
+		key  string
+		name string
+		to   **flow.Flow
+	}{{"on_ok", sp.OnOK.Call, &p.hooks.OnOK}, {"on_failure", sp.OnFailure.Call, &p.hooks.OnFailure},
+		{"on_reject", sp.OnReject.Call, &p.hooks.OnReject}, {"on_drop", sp.OnDrop.Call, &p.hooks.OnDrop},
+		{"finally", sp.Finally.Call, &p.hooks.Finally}} {
+		if h.name == "" {
+			continue
+		}
+		b, ok := cfg.Builder(h.name)
+		if !ok {
+			errs = append(errs, at.Errorf(h.key, "channel %q: %s: unknown flow %q: %s", sp.Name, h.key, h.name, expectedFlows(cfg.Flows())))
+			continue
+		}
+		f, err := b.Use(flow.Measure(s.metrics)).Use(s.opts.Middleware...).Build()
+		if err != nil {
+			errs = append(errs, at.Errorf(h.key, "channel %q: %s: flow %q: %v", sp.Name, h.key, h.name, err))
+			continue
+		}
+		*h.to = f
 	}
 	for i, ref := range sp.From {
 		if ref.IsZero() {
@@ -426,7 +475,11 @@ func orderKey(src string) (func(*message.Message) string, error) {
 }
 
 // Channels returns the channels, in declaration order.
-func (s *Server) Channels() []*channel.Channel { return slices.Clone(s.channels) }
+func (s *Server) Channels() []*channel.Channel {
+	s.reload.chMu.RLock()
+	defer s.reload.chMu.RUnlock()
+	return slices.Clone(s.channels)
+}
 
 // Channel returns the named channel.
 func (s *Server) Channel(name string) (*channel.Channel, bool) {
@@ -453,6 +506,9 @@ func (s *Server) Listen() error {
 		}
 	}
 	if s.opts.Admin != "off" && s.adminLn == nil {
+		if err := s.checkAdminAddr(); err != nil {
+			return err
+		}
 		ln, err := net.Listen("tcp", s.opts.Admin)
 		if err != nil {
 			return fmt.Errorf("serve: admin %s: %w", s.opts.Admin, err)
@@ -491,7 +547,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	// The admin address answers at once: /healthz while channels start
 	// and recover, /readyz once they run.
-	var wg sync.WaitGroup
+	wg := &s.reload.wg
 	if s.adminLn != nil {
 		s.admin = &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
 		wg.Go(func() {
@@ -519,6 +575,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	serveCtx, stopServing := context.WithCancel(context.WithoutCancel(ctx))
 	if runErr == nil {
+		s.startReloads(serveCtx)
 		for key, srv := range s.servers.All() {
 			// Requests wait in the listener's backlog until every route of
 			// the server has its channel: none is answered "not ready".
@@ -536,6 +593,7 @@ func (s *Server) Run(ctx context.Context) error {
 		s.log.Info("serving", "channels", len(s.channels), "addrs", s.Addrs())
 		<-ctx.Done()
 		s.log.Info("shutting down", "drain", s.opts.Drain)
+		started = s.endReloads() // the channels running now: a plan applied may have changed them
 	}
 	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.Drain)
 	defer cancel()
@@ -552,6 +610,7 @@ func (s *Server) Run(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	if s.admin != nil {
+		s.console.Close() // ends its event streams, which Shutdown would wait for
 		_ = s.admin.Shutdown(drainCtx)
 	} else if s.adminLn != nil {
 		_ = s.adminLn.Close()
@@ -573,6 +632,7 @@ func (s *Server) Close() {
 // closeProviders closes the values of the configuration's providers:
 // section, after the channels that use them stopped.
 func (s *Server) closeProviders(ctx context.Context) {
+	s.closeOldProviders(ctx) // of configurations a plan replaced
 	if s.providers == nil {
 		return
 	}
@@ -624,7 +684,7 @@ func (s *Server) adminHandler() http.Handler {
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		var notReady, recovering, unwritable []string
 		statuses := []channel.Status{}
-		for _, ch := range s.channels {
+		for _, ch := range s.Channels() {
 			st := ch.Status()
 			statuses = append(statuses, st)
 			switch {
@@ -667,8 +727,15 @@ func (s *Server) adminHandler() http.Handler {
 		}
 		writeJSON(w, code, body)
 	})
-	mux.HandleFunc("POST /channels/{channel}/messages/{id}/signals/{signal}", s.signal)
+	mux.Handle("POST /channels/{channel}/messages/{id}/signals/{signal}", s.requireAdmin(http.HandlerFunc(s.signal)))
+	s.adminRoutes(mux) // admin.go: the running configuration, apply and rollback
 	mux.Handle("GET /metrics", s.metrics.Handler())
+	channels := func() []*channel.Channel { return append(s.Channels(), s.productionChannels()...) }
+	s.console = console.New(console.Options{Channels: channels, Token: s.opts.AdminToken, Addr: s.adminLn.Addr().String(), Logger: s.log})
+	mux.Handle("/api/", s.console)
+	mux.Handle("POST /api/", s.requireAdmin(s.console)) // the console's actions; it refuses them too when no token is set
+	mux.Handle("/console/", s.console)
+	mux.Handle("GET /{$}", http.RedirectHandler("/console/", http.StatusFound))
 	return mux
 }
 

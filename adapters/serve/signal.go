@@ -1,7 +1,6 @@
 package serve
 
 import (
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"io"
@@ -23,15 +22,8 @@ const maxSignalBody = 1 << 20
 // run resumed (it may wait again), 404 for an unknown channel or message,
 // 409 when the message does not wait for that signal, 400 for a body
 // that is not a JSON object, 401 without the admin token when
-// Options.AdminToken is set.
+// Options.AdminToken is set (see requireAdmin).
 func (s *Server) signal(w http.ResponseWriter, r *http.Request) {
-	if s.opts.AdminToken != "" {
-		want := "Bearer " + s.opts.AdminToken
-		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte(want)) != 1 {
-			writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "admin token required (Authorization: Bearer TOKEN)"})
-			return
-		}
-	}
 	ch, ok := s.Channel(r.PathValue("channel"))
 	if !ok {
 		writeJSON(w, http.StatusNotFound, map[string]any{"error": "no channel " + r.PathValue("channel")})

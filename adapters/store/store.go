@@ -175,6 +175,9 @@ type Query struct {
 	// Meta keeps messages whose Meta has every one of these keys with the
 	// same value.
 	Meta map[string]string
+	// IDContains, when not empty, keeps messages whose ID contains this
+	// text (case-sensitive; "7f3a" finds every ID with 7f3a in it).
+	IDContains string
 	// Limit caps the number of records returned (0: no limit). Count
 	// ignores it.
 	Limit int
@@ -490,6 +493,9 @@ type IndexEntry struct {
 // match reports whether e is selected by q (ignoring Limit and Offset).
 func (q *Query) match(e *IndexEntry) bool {
 	if len(q.States) > 0 && !slices.Contains(q.States, e.State) {
+		return false
+	}
+	if q.IDContains != "" && !strings.Contains(e.ID, q.IDContains) {
 		return false
 	}
 	if !q.Since.IsZero() && e.Time.Before(q.Since) {

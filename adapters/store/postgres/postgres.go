@@ -461,6 +461,12 @@ func where(q *store.Query) (clause string, args []any, none bool) {
 			conds = append(conds, "time < "+arg(formatTime(q.Until)))
 		}
 	}
+	if q.IDContains != "" {
+		if checkText(q.IDContains) != nil {
+			return "", nil, true // never stored
+		}
+		conds = append(conds, "strpos(id, "+arg(q.IDContains)+") > 0")
+	}
 	for k, v := range q.Meta {
 		if checkText(k, v) != nil {
 			return "", nil, true // never stored

@@ -601,6 +601,10 @@ func where(q *store.Query) (clause string, args []any, none bool) {
 			args = append(args, formatTime(q.Until))
 		}
 	}
+	if q.IDContains != "" {
+		conds = append(conds, "instr(id, ?) > 0")
+		args = append(args, q.IDContains)
+	}
 	for k, v := range q.Meta {
 		conds = append(conds, "json_extract(meta, ?) = ?")
 		args = append(args, metaPath(k), v)

@@ -111,8 +111,8 @@ func validateCmd(ctx context.Context, e *Env, args []string) int {
 	if !ok {
 		return code
 	}
-	channels, services := len(cfg.Channels()), len(cfg.Services())
-	if channels > 0 || services > 0 {
+	channels, services, components := len(cfg.Channels()), len(cfg.Services()), len(cfg.Production())
+	if channels > 0 || services > 0 || components > 0 {
 		// Build every channel exactly as serve would, starting nothing.
 		if err := serve.Check(cfg, serve.Options{DataDir: dataDir(fs, files)}); err != nil {
 			printLoadError(e.Stderr, err)
@@ -129,6 +129,9 @@ func validateCmd(ctx context.Context, e *Env, args []string) int {
 	}
 	if services > 0 {
 		what += ", " + plural(services, "service")
+	}
+	if components > 0 {
+		what += ", " + plural(components, "production component")
 	}
 	fmt.Fprintf(e.Stdout, "ok: %s, %s in %s\n", what, plural(cases, "test case"), strings.Join(cfg.Files(), ", "))
 	return ExitOK
