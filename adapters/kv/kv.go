@@ -46,7 +46,8 @@ import (
 
 // Backend keeps values by scope and key. Implementations are safe for
 // concurrent use. [NewMemory] and [OpenSQLite] return a Store over the
-// shipped ones; [New] takes your own (a NATS key-value bucket, say).
+// shipped ones; [New] takes your own (a NATS key-value bucket, say),
+// which runs the conformance suite of package kvtest.
 type Backend interface {
 	// Get returns the value stored under scope and key, and whether there
 	// was one.
@@ -77,6 +78,9 @@ func New(b Backend) *Store { return &Store{b: b} }
 
 // Close closes the backend.
 func (s *Store) Close() error { return s.b.Close() }
+
+// Backend returns the store's backend.
+func (s *Store) Backend() Backend { return s.b }
 
 // Node returns the space of keys of the node named node in the channel
 // whose message ctx runs (channel.MessageFrom; outside a channel's run,

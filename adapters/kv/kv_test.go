@@ -14,6 +14,7 @@ import (
 	_ "github.com/svcflow/svcflow/adapters/component/all"
 	"github.com/svcflow/svcflow/adapters/config"
 	"github.com/svcflow/svcflow/adapters/kv"
+	"github.com/svcflow/svcflow/adapters/kv/kvtest"
 	"github.com/svcflow/svcflow/adapters/message"
 	"github.com/svcflow/svcflow/adapters/store"
 	"github.com/svcflow/svcflow/errors"
@@ -37,6 +38,20 @@ func backends(t *testing.T, fn func(t *testing.T, s *kv.Store)) {
 		require.NoError(t, err)
 		defer s.Close()
 		fn(t, s)
+	})
+}
+
+// TestBackends: the shipped backends pass the conformance suite.
+func TestBackends(t *testing.T) {
+	t.Run("memory", func(t *testing.T) {
+		kvtest.Run(t, func(t *testing.T) kv.Backend { return kv.NewMemory().Backend() })
+	})
+	t.Run("sqlite", func(t *testing.T) {
+		kvtest.Run(t, func(t *testing.T) kv.Backend {
+			s, err := kv.OpenSQLite(filepath.Join(t.TempDir(), "kv.db"))
+			require.NoError(t, err)
+			return s.Backend()
+		})
 	})
 }
 
