@@ -195,6 +195,7 @@ type plan struct {
 	spec    Spec
 	flow    *flow.Flow
 	sources []channel.Source
+	sinks   []channel.Sink
 	open    component.StoreOpener
 	order   func(*message.Message) string
 	hooks   channel.Hooks
@@ -306,7 +307,7 @@ func build(cfg *config.Config, opts Options, open bool) (*Server, error) {
 // channelConfig is the configuration of the channel p describes, on
 // store st.
 func (s *Server) channelConfig(p plan, st store.Store) channel.Config {
-	return channel.Config{Name: p.spec.Name, Flow: p.flow, Sources: p.sources, Store: st,
+	return channel.Config{Name: p.spec.Name, Flow: p.flow, Sources: p.sources, Sinks: p.sinks, Store: st,
 		RetryAfter: p.spec.RetryAfter, Restart: p.spec.Restart, Logger: s.log, NoTrace: !p.spec.Trace, Observer: s.opts.Observer,
 		MaxDeliveries: p.spec.MaxDeliveries, MaxCrashes: p.spec.MaxCrashes, MaxInFlight: p.spec.MaxInFlight, OrderKey: p.order,
 		Durable: p.spec.Durable == "steps", RestartOnChange: p.spec.OnChange == "restart", Redact: p.spec.Redact, Hooks: p.hooks}
@@ -388,6 +389,17 @@ func (s *Server) plan(cfg *config.Config, sec config.Section) (plan, config.Erro
 			continue
 		}
 		p.sources = append(p.sources, src)
+	}
+	for i, ref := range sp.To {
+		if ref.IsZero() {
+			continue // reported by Decode
+		}
+		v, err := ref.Build(env)
+		if err != nil {
+			errs = append(errs, at.Errorf(fmt.Sprintf("to.%d", i), "channel %q: to: %s: %v", sp.Name, ref.Component.Name, err))
+			continue
+		}
+		p.sinks = append(p.sinks, v.(channel.Sink))
 	}
 	if sp.Store.IsZero() && !at.Has("store") {
 		url := strings.NewReplacer("{data}", s.opts.DataDir, "{channel}", sp.Name).Replace(s.opts.DefaultStore)
