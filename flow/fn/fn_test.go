@@ -260,3 +260,14 @@ func TestREADMEExample(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `step "in_stock": key "items": needed but not provided`)
 }
+
+func TestNamedToolkitServicesArePrepared(t *testing.T) {
+	// a renamed pick still removes keys, and a construction error is still a build error
+	_, err := flow.New("f", flow.Named("reply", fn.Pick("p", "a")), flow.Step("uses_b", func(context.Context, *fc.Context) error { return nil }, flow.Needs(fc.Any("b")))).
+		Input(fc.Any("a"), fc.Any("b")).Build()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `step "uses_b": key "b": needed but not provided`)
+	_, err = flow.New("f", flow.Named("c", fn.Chunk("c0", items, fc.Key[[][]item]("p"), 0))).Input(items).Build()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `step "c": chunk size must be at least 1`)
+}
