@@ -142,7 +142,7 @@ flows:
     steps: [{set: {a: "1"}}]
 channels:
   c1:
-    from: {ftp: {}}
+    from: {htp: {}}
     flow: nope
     store: redis://x
     retry_after: soon
@@ -158,7 +158,7 @@ channels:
 	require.Error(t, err)
 	msg := strings.ReplaceAll(err.Error(), filepath.Dir(cfg.Files()[0])+string(filepath.Separator), "")
 	assert.Equal(t, strings.Join([]string{
-		`serve.yaml:7:12: channel "c1": from: unknown source "ftp": expected one of cron, files, http, nats, poll (did you mean "http"?)`,
+		`serve.yaml:7:12: channel "c1": from: unknown source "htp": expected one of cron, files, ftp, http, mllp, nats, poll (did you mean "http"?)`,
 		`serve.yaml:8:11: channel "c1": unknown flow "nope": expected f`,
 		`serve.yaml:9:12: channel "c1": store: unknown store "redis": expected one of file, memory, postgres, sqlite`,
 		`serve.yaml:10:18: channel "c1": retry_after: expected a duration such as 250ms or 2s, got "soon"`,
