@@ -1,5 +1,5 @@
 // Package component is the one way to add a source, a store, a step, a
-// sink or a provider to svcflow: a component is a kind, a name, a typed
+// sink, a provider or a bus transport to svcflow: a component is a kind, a name, a typed
 // spec and a constructor from spec to value, registered in a [Registry].
 // Configurations name components; the packages that read them
 // (adapters/config, adapters/serve) look them up here and name no kind of

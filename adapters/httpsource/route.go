@@ -101,6 +101,7 @@ type route struct {
 
 	mu     sync.Mutex
 	h      channel.Handler // nil when no Run is taking messages
+	next   *route          // the route that replaced this one (Adopt)
 	active bool            // a Run has started and not returned
 	wg     sync.WaitGroup  // requests that hold h
 }
@@ -152,23 +153,39 @@ func (rt *route) Run(ctx context.Context, h channel.Handler) error {
 	return nil
 }
 
-// ready reports whether a Run is taking messages.
+// ready reports whether a Run is taking messages, here or, for a route
+// Adopt replaced, in its successor.
 func (rt *route) ready() bool {
-	rt.mu.Lock()
-	defer rt.mu.Unlock()
-	return rt.h != nil
+	for r := rt; r != nil; {
+		r.mu.Lock()
+		h, next := r.h, r.next
+		r.mu.Unlock()
+		if h != nil {
+			return true
+		}
+		r = next
+	}
+	return false
 }
 
 // acquire returns the running handler and a func to call once the request
-// is answered, or nil when the route is not running.
+// is answered, or nil when the route is not running. A request that
+// reached a route Adopt replaced after its Run ended goes to the
+// successor: none is refused "not ready" while a hot reload swaps it.
 func (rt *route) acquire() (channel.Handler, func()) {
-	rt.mu.Lock()
-	defer rt.mu.Unlock()
-	if rt.h == nil {
-		return nil, nil
+	for r := rt; r != nil; {
+		r.mu.Lock()
+		if r.h != nil {
+			r.wg.Add(1)
+			h := r.h
+			r.mu.Unlock()
+			return h, r.wg.Done
+		}
+		next := r.next
+		r.mu.Unlock()
+		r = next
 	}
-	rt.wg.Add(1)
-	return rt.h, rt.wg.Done
+	return nil, nil
 }
 
 // requestError is a request the route refuses before the handler sees it.
@@ -208,8 +225,31 @@ func (rt *route) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer done()
-	rt.respond(w, m, rt.call(r.Context(), h, m))
+	res := rt.call(r.Context(), h, m)
+	if res.Settle == channel.Leave && errors.Is(res.Err, channel.ErrStopped) {
+		// Taken by a channel that began to stop meanwhile, which
+		// recorded and ran nothing: a route Adopt replaced hands it to
+		// its successor.
+		if next := rt.successor(); next != nil {
+			if h2, done2 := next.acquire(); h2 != nil {
+				defer done2()
+				res = rt.call(r.Context(), h2, m)
+			}
+		}
+	}
+	rt.respond(w, m, res)
 }
+
+// successor returns the route that replaced rt (Adopt), or nil.
+func (rt *route) successor() *route {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	return rt.next
+}
+
+// Ready reports whether the route takes requests: its Run runs (or, for a
+// route a hot reload replaced, its successor's).
+func (rt *route) Ready() bool { return rt.ready() }
 
 // claim marks an Idempotency-Key as being answered; false when it is
 // already.

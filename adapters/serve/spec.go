@@ -21,6 +21,7 @@ import (
 //	      # poll: {url: "http://crm.local/new", every: 30s}
 //	      # nats: {url: "nats://10.0.0.5:4222", stream: ORDERS, subjects: [orders.>], consumer: workers}
 //	    flow: orders                   # none: the channel records and answers each message as it came
+//	    to: {nats: {subject: orders.done}}   # sinks: the output of each run that succeeds, before the ack
 //	    store: sqlite:data/intake.db   # memory:, none, file:DIR, sqlite:PATH[?sync=full], postgres://..., or {sqlite: {path: ...}}; default sqlite:<data dir>/<name>.db
 //	    order_by: customer.id          # expression over the payload: same value, one at a time, in order
 //	    retry_after: 5s                # redelivery delay when retries ran out
@@ -44,6 +45,9 @@ type Spec struct {
 	// Flow names the flow every message runs; "" for none (the channel
 	// records and answers each message as it came).
 	Flow string `yaml:"flow" doc:"the flow every message runs (none: each message is recorded and answered as it came)"`
+	// To are the channel's sinks: where the output of each run that
+	// succeeds is sent before the message is acknowledged.
+	To []component.Ref `yaml:"to" kind:"sink" spec:"oneormany" doc:"sinks the output of each successful run is sent to, in order, before the message is acknowledged (a sink's failure is a retriable failure of the message): one {kind: spec} or a list"`
 	// Store is the message store (zero: SQLite under the data folder).
 	Store component.Ref `yaml:"store" kind:"store" doc:"where messages and outcomes are recorded (default: sqlite:<data dir>/<channel>.db)"`
 	// OrderBy is an expression over the payload; "" for none.
