@@ -210,7 +210,7 @@ func schemaCmd(ctx context.Context, e *Env, args []string) int {
 	}
 	enc := json.NewEncoder(e.Stdout)
 	enc.SetIndent("", "  ")
-	if err := enc.Encode(config.Schema(config.SchemaOptions{Channel: reflect.TypeFor[serve.Spec](), Service: bus.SpecType, Component: production.SpecType, Components: e.Components()})); err != nil {
+	if err := enc.Encode(config.Schema(config.SchemaOptions{Channel: reflect.TypeFor[serve.Spec](), Service: bus.SpecType, Bus: bus.FileSpecType, Component: production.SpecType, Components: e.Components()})); err != nil {
 		fmt.Fprintf(e.Stderr, "flowrun schema: %v\n", err)
 		return ExitFailure
 	}
@@ -224,8 +224,9 @@ var componentSections = []struct {
 }{
 	{component.KindSource, "Sources (channels: from: {NAME: spec})"},
 	{component.KindStore, "Stores (channels: store: NAME:value or {NAME: spec})"},
-	{component.KindSink, "Sinks"},
+	{component.KindSink, "Sinks (channels: to: {NAME: spec})"},
 	{component.KindProvider, "Providers"},
+	{component.KindTransport, "Transports (bus: transport: {NAME: spec})"},
 }
 
 // printComponents lists the components of reg by kind but steps (which
@@ -234,7 +235,7 @@ func printComponents(w io.Writer, reg *component.Registry) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, sec := range componentSections {
 		names := reg.Names(sec.kind)
-		if len(names) == 0 && (sec.kind == component.KindSink || sec.kind == component.KindProvider) {
+		if len(names) == 0 && (sec.kind == component.KindSink || sec.kind == component.KindProvider || sec.kind == component.KindTransport) {
 			continue
 		}
 		fmt.Fprintf(tw, "\n%s:\n", sec.title)
