@@ -76,6 +76,7 @@ type Config struct {
 	channels   []Section
 	services   []Section // see services.go
 	production []Section // see production.go
+	bus        []Section // see services.go
 	providers  *provide.Container
 	sets       []string // WithSet's overrides (see normal.go)
 	lookupEnv  func(string) (string, bool)
@@ -158,7 +159,7 @@ type loader struct {
 // maxSteps bounds the steps a configuration may hold, aliases expanded.
 const maxSteps = 20_000
 
-var topKeys = []string{"version", "vars", "providers", "flows", "channels", "services", "production", "tests"}
+var topKeys = []string{"version", "vars", "providers", "flows", "channels", "services", "bus", "production", "tests"}
 
 func (l *loader) load(srcs []Source, sets []string) {
 	l.budget = maxSteps
@@ -211,8 +212,9 @@ func (l *loader) load(srcs []Source, sets []string) {
 			}
 		}
 		l.parseServices(f, fs)
+		l.parseBus(f, fs)
 		l.parseProduction(f, fs)
-		if !fs.has("flows") && !fs.has("channels") && !fs.has("services") && !fs.has("production") && !fs.has("tests") && fs.unknown == 0 {
+		if !fs.has("flows") && !fs.has("channels") && !fs.has("services") && !fs.has("bus") && !fs.has("production") && !fs.has("tests") && fs.unknown == 0 {
 			l.at(f, f.root, "top level: expected flows (and optionally vars, tests, channels)")
 		}
 	}

@@ -93,6 +93,7 @@ type route struct {
 	maxBody  int64
 	headers  []string
 	metaKeys []string // "http.header.<lower-case name>" for each of headers
+	resp     *shaping // nil: the default answers
 	log      *slog.Logger
 
 	keysMu sync.Mutex
@@ -484,7 +485,22 @@ func (rt *route) respond(w http.ResponseWriter, m *message.Message, res channel.
 		}
 		if res.Outcome == flowerrors.KindStop {
 			log().Debug("http request rejected", "reason", rejectReason(res.Err))
-			writeJSON(w, http.StatusUnprocessableEntity, errorBody{Error: rejectReason(res.Err), ID: m.ID})
+			writeJSON(w, rt.resp.code("stop", http.StatusUnprocessableEntity), errorBody{Error: rejectReason(res.Err), ID: m.ID})
+			return
+		}
+		if res.Outcome == flowerrors.KindDropped {
+			code := rt.resp.code("drop", http.StatusNoContent)
+			log().Debug("http request dropped", "reason", dropReason(res.Err))
+			if bodyless(code) {
+				w.WriteHeader(code)
+				return
+			}
+			writeJSON(w, code, droppedBody{ID: m.ID, Outcome: "dropped", Reason: dropReason(res.Err)})
+			return
+		}
+		code := rt.resp.code("ok", http.StatusOK)
+		if bodyless(code) {
+			w.WriteHeader(code)
 			return
 		}
 		var out map[string]any
@@ -492,31 +508,40 @@ func (rt *route) respond(w http.ResponseWriter, m *message.Message, res channel.
 			out = res.Message.Context
 		}
 		if out == nil {
-			writeRaw(w, http.StatusOK, []byte("{}"))
-			return
+			out = map[string]any{}
 		}
 		buf := bufs.Get().(*[]byte)
 		defer bufs.Put(buf)
-		body, err := jsonenc.Append((*buf)[:0], out)
-		*buf = body[:0]
+		body, ctype, err := rt.resp.body((*buf)[:0], out, jsonenc.Append)
+		if body != nil {
+			*buf = body[:0]
+		}
 		if err != nil {
 			errID := uuid.NewString()
 			log().Error("http response: encode context", "error_id", errID, "err", err)
 			writeJSON(w, http.StatusInternalServerError, errorBody{Error: "internal error", ErrorID: errID, ID: m.ID})
 			return
 		}
-		writeRaw(w, http.StatusOK, body)
+		if ctype == "application/json" {
+			writeRaw(w, code, body)
+			return
+		}
+		h := w.Header()
+		h.Set("Content-Type", ctype)
+		h.Set("X-Content-Type-Options", "nosniff")
+		w.WriteHeader(code)
+		_, _ = w.Write(body)
 	case channel.Nack:
 		w.Header().Set("Retry-After", retryAfter(res.RetryAfter))
 		log().Debug("http request nacked", "retry_after", res.RetryAfter)
-		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "temporarily unavailable", ID: m.ID})
+		writeJSON(w, rt.resp.code("retry", http.StatusServiceUnavailable), errorBody{Error: "temporarily unavailable", ID: m.ID})
 	case channel.Fail:
 		errID := res.ErrorID
 		if errID == "" {
 			errID = uuid.NewString()
 			log().Error("http request failed", "error_id", errID, "err", res.Err)
 		}
-		writeJSON(w, http.StatusInternalServerError, errorBody{Error: "internal error", ErrorID: errID, ID: m.ID})
+		writeJSON(w, rt.resp.code("error", http.StatusInternalServerError), errorBody{Error: "internal error", ErrorID: errID, ID: m.ID})
 	case channel.Leave:
 		if res.RetryAfter > 0 {
 			w.Header().Set("Retry-After", retryAfter(res.RetryAfter))
@@ -528,6 +553,23 @@ func (rt *route) respond(w http.ResponseWriter, m *message.Message, res channel.
 		log().Error("http response: unknown settle", "error_id", errID, "err", res.Err)
 		writeJSON(w, http.StatusInternalServerError, errorBody{Error: "internal error", ErrorID: errID, ID: m.ID})
 	}
+}
+
+// droppedBody is the answer to a dropped message whose status code
+// (Response.Status drop) has a body.
+type droppedBody struct {
+	ID      string `json:"id"`
+	Outcome string `json:"outcome"`
+	Reason  string `json:"reason,omitempty"`
+}
+
+// dropReason is the Drop error's reason.
+func dropReason(err error) string {
+	var d *flowerrors.DropError
+	if errors.As(err, &d) {
+		return d.Reason
+	}
+	return ""
 }
 
 // waitingBody is the answer (202) for a message that waits in state

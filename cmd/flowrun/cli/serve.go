@@ -36,6 +36,9 @@ one whose runs crashed the process max_crashes times in a row (default 3)
 is set aside in state dead ("gave up after N crashed runs") for a replay
 by hand, as is one that failed max_deliveries times. Each store is probed with a write at start (an unwritable one
 stops serve with exit 1) and while writes fail (/readyz answers 503).
+The services: of the files run on a bus, and the components of a
+production: section (business services, processes, operations) in a
+production started before the channels and stopped after them.
 A nats source without url runs a nats-server in the process, JetStream
 stored under --data/nats; with url it connects (an unreachable server
 or a stream that differs from its declaration stops serve with exit 1).
@@ -49,7 +52,9 @@ rollback and messages signal read it there), or FLOWRUN_ADMIN_TOKEN when
 that is set (an environment variable keeps it out of the process list).
 An admin address that is not loopback is refused without a token. A
 running serve changes configuration without a restart: see flowrun plan
-and flowrun apply. Tracing is off
+and flowrun apply. It also serves the web console: open http://ADMIN/ in
+a browser (its JSON API is under /api/); its actions need the admin
+token, and reads do too when the admin address is not loopback. Tracing is off
 unless OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_TRACES_EXPORTER=otlp asks for
 OpenTelemetry spans (exported with OTLP over HTTP). flowrun validate
 checks a file exactly as serve builds it.`,
