@@ -89,7 +89,9 @@
 // each time it changes (looked for every Options.Interval, and at once
 // after an action). GET /api/channels/{channel}/messages/events takes the
 // search's parameters and sends "messages" events, each a search answer,
-// at once and then each time it changes.
+// at once and then each time it changes. (So a message whose ID is
+// "events" has no GET .../messages/{id}: find it with the search's id
+// parameter.)
 //
 // A slow browser does not slow the server: each stream holds at most one
 // update not yet sent; a newer one replaces it (the browser gets the
