@@ -11,8 +11,9 @@
 //
 // # Authorization
 //
-// The admin token (Options.Token; flowrun serve reads it from
-// FLOWRUN_ADMIN_TOKEN) is sent as "Authorization: Bearer TOKEN"; the
+// The admin token (Options.Token; flowrun serve gives its own: the
+// content of --admin-token-file, or FLOWRUN_ADMIN_TOKEN) is sent as
+// "Authorization: Bearer TOKEN"; the
 // pages ask for it on their Token page, keep it in the tab's
 // sessionStorage and send it as that header (no cookie, so another web
 // site cannot act through the browser).
