@@ -49,6 +49,10 @@ func BenchmarkB11Durable(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
+				if err := ch.Start(ctx); err != nil {
+					b.Fatal(err)
+				}
+				defer ch.Stop(ctx)
 				handle := func() {
 					res := ch.Handle(ctx, message.New("application/json", payload, nil))
 					if res.Settle != channel.Ack {
