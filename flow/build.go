@@ -308,7 +308,7 @@ func (b *builder) leaf(svc Service, path string, in keys) (runner, keys, *Node) 
 			out[k.Name] = origin{typ: k.Type, by: name}
 		}
 	}
-	n.Needs, n.Provides = contract.Needs, contract.Provides
+	n.Needs, n.Provides, n.Removes = contract.Needs, contract.Provides, contract.Removes
 	if sub, ok := svc.(*Flow); ok && sub.graph != nil {
 		// A nested flow is one step to its parent, drawn with its insides.
 		n.Kind, n.Children = KindFlow, repath(sub.graph.Children, sub.name, p)

@@ -307,3 +307,38 @@ func TestDurableUntilIsOneUnit(t *testing.T) {
 	assert.Equal(t, 3.0, out.View()["n"])
 	assert.Equal(t, int32(3), rounds.Load(), "the loop is not run again")
 }
+
+// TestDurableShapes: passthrough, store_output_as and store_input_as
+// give the same context when their steps resume from the journal, and a
+// divert ends the resumed run as it ends a fresh one.
+func TestDurableShapes(t *testing.T) {
+	var calls [4]atomic.Int32
+	f := flow.New("shapes",
+		flow.Passthrough(flow.StoreOutputAs(countedStep("s1", "a", 1.0, &calls[0], false), "out")),
+		flow.StoreInputAs(countedStep("s2", "b", 2.0, &calls[1], false), "in2"),
+		flow.Divert("n == 1", countedStep("s3", "c", 3.0, &calls[2], true)),
+		countedStep("s4", "d", 4.0, &calls[3], false),
+	).Input(fc.Any("n")).MustBuild()
+	fresh, err := flow.New("shapes_fresh",
+		flow.Passthrough(flow.StoreOutputAs(countedStep("s1", "a", 1.0, new(atomic.Int32), false), "out")),
+		flow.StoreInputAs(countedStep("s2", "b", 2.0, new(atomic.Int32), false), "in2"),
+		flow.Divert("n == 1", countedStep("s3", "c", 3.0, new(atomic.Int32), false)),
+		countedStep("s4", "d", 4.0, new(atomic.Int32), false),
+	).Input(fc.Any("n")).Build()
+	require.NoError(t, err)
+	want, err := fresh.Run(context.Background(), map[string]any{"n": 1})
+	require.NoError(t, err)
+
+	j := newJournal()
+	_, err = f.Run(context.Background(), map[string]any{"n": 1}, flow.WithJournal(j))
+	require.Error(t, err)
+	out, err := f.Run(context.Background(), map[string]any{"n": 1}, flow.WithJournal(j))
+	require.NoError(t, err)
+	assert.Equal(t, want.Map(), out.Map())
+	assert.Equal(t, map[string]any{"a": 1.0}, out.View()["out"])
+	assert.False(t, out.Has("a"))
+	assert.False(t, out.Has("d"))
+	for i, n := range []int32{1, 1, 2, 0} {
+		assert.Equal(t, n, calls[i].Load(), "calls of s%d", i+1)
+	}
+}

@@ -444,5 +444,6 @@ type Node struct {
 	Label    string       // the expression of a fork or condition, the value of a case
 	Needs    []fc.KeyInfo // a step's contract
 	Provides []fc.KeyInfo // a step's contract
+	Removes  []string     // keys a step's contract deletes
 	Children []*Node      // the steps and branches inside, in order
 }

@@ -15,7 +15,7 @@ import (
 // The drawing reads top to bottom from a start node labelled with the flow's
 // name to an end node:
 //   - steps are boxes labelled with their name and, in a smaller second
-//     line, the keys of their contract (needs and provides);
+//     line, the keys of their contract (needs, provides and removes);
 //   - a sequence (a flow, [Then], the steps of a case) is a chain of edges;
 //   - [Fork] is a diamond labelled with its key, with an edge labelled with
 //     each case's value (or "default") to the case's first step; the ends
@@ -375,6 +375,9 @@ func graphContract(n *Node) string {
 	}
 	if len(n.Provides) > 0 {
 		parts = append(parts, "provides: "+graphKeys(n.Provides))
+	}
+	if len(n.Removes) > 0 {
+		parts = append(parts, "removes: "+strings.Join(n.Removes, ", "))
 	}
 	return strings.Join(parts, "; ")
 }

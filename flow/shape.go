@@ -155,7 +155,7 @@ func (s *shaped) build(b *builder, path string, in keys) (runner, keys, *Node) {
 		c := *n
 		c.Label = desc
 		if s.passthrough {
-			c.Provides = nil
+			c.Provides, c.Removes = nil, nil
 		}
 		for _, k := range []string{s.inputAs, s.outputAs} {
 			if k != "" {

@@ -122,6 +122,15 @@ type Config struct {
 	// its journal was written from the top (`on_change: restart`) instead
 	// of leaving it in state error naming the change.
 	RestartOnChange bool
+	// Sinks receive the output of every run that succeeds, in order,
+	// after the flow and before the outcome is recorded and the source is
+	// told (an HTTP request answered, a NATS message acked): each gets a
+	// message with the run's id, payload and meta and the output context
+	// (meta included) as Context. A sink's failure fails the message with
+	// a Retry error (recorded as error, delivered again by its source,
+	// then sent to every sink again: sinks dedupe by message id). The
+	// channel closes the sinks that implement io.Closer when it stops.
+	Sinks []Sink
 	// Hooks are flows run after each message's outcome is settled (on
 	// ok, on failure, on reject, on drop, finally); see [Hooks].
 	Hooks Hooks
@@ -422,6 +431,12 @@ func (c *Channel) Start(ctx context.Context) error {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	c.owed.Store(int64(len(owed)))
+	c.mu.Lock()
+	c.stopIn, c.srcDone, c.srcErrs, c.intake = stop, done, nil, intake
+	c.mu.Unlock()
+	// Running before the sources start: a source may deliver at once, and
+	// a channel refuses deliveries while it is not running.
+	c.transition(StateRunning, nil, StateStarting)
 	if len(owed) > 0 {
 		wg.Go(func() { c.recoverAll(intake, context.WithoutCancel(ctx), owed) })
 	}
@@ -440,10 +455,6 @@ func (c *Channel) Start(ctx context.Context) error {
 		})
 	}
 	go func() { wg.Wait(); close(done) }()
-	c.mu.Lock()
-	c.stopIn, c.srcDone, c.srcErrs, c.intake = stop, done, nil, intake
-	c.mu.Unlock()
-	c.transition(StateRunning, nil, StateStarting)
 	c.log.Info("channel started", "sources", len(c.cfg.Sources), "owed", len(owed))
 	return nil
 }
@@ -536,7 +547,7 @@ func (c *Channel) Stop(ctx context.Context) error {
 		c.hardStop()
 		<-drained
 	}
-	closeErr := c.cfg.Flow.Close(context.WithoutCancel(ctx))
+	closeErr := errors.Join(c.cfg.Flow.Close(context.WithoutCancel(ctx)), c.closeSinks())
 	for _, h := range c.cfg.Hooks.all() {
 		if err := h.Close(context.WithoutCancel(ctx)); err != nil {
 			closeErr = errors.Join(closeErr, fmt.Errorf("hook %s: %w", h.Name(), err))
@@ -1046,6 +1057,9 @@ func (c *Channel) runMessage(ctx context.Context, m *message.Message, opts []flo
 			err = errors.Join(err, rerr)
 			break
 		}
+	}
+	if err == nil && len(c.cfg.Sinks) > 0 {
+		err = c.sendSinks(ctx, m, out)
 	}
 	endRun(err)
 

@@ -72,6 +72,9 @@
 //	timeout: 2s                        # per attempt (flow.Timeout): a timed-out attempt is retried
 //	compensate: <step or [steps]>      # under a saga, at any depth: the undo (flow.Compensate)
 //	with: {...}                        # use steps of a factory service: its arguments
+//	passthrough: true                  # run the step, discard its writes (flow.Passthrough)
+//	store_input_as: key                # key: a copy of the context before the step (flow.StoreInputAs)
+//	store_output_as: key               # key: the keys the step wrote, as a map (flow.StoreOutputAs)
 //
 // Service kinds (see [Registry.Services] for the keys of each spec):
 //
@@ -84,6 +87,8 @@
 //	       allow_hosts: [api.example.com, "10.0.0.5:8080", "*.svc.example"]}   # other hosts: a Stop naming the host (SSRF)
 //	                                   # body_template with a JSON content_type: each {{...}} inserted JSON-encoded
 //	sleep: 100ms
+//	pick, omit, rename, defaults, merge, map, filter, reject, group_by, key_by,
+//	chunk, uniq_by, flatten, sort_by, sum_by   # the function toolkit (see adapters/steps)
 //	call: other_flow                   # run another flow of the configuration on this context
 //	shell: {command: [argv...] | "sh -c text", stdin: key, into: stdout, json: false}   # AllowShell only
 //	use: service_name
@@ -107,6 +112,7 @@
 //	then: [steps]                                  # a sequence as one step
 //	fork: {on: expr, cases: {value: [steps]}, default: [steps]}
 //	when: {if: cond, steps: [steps]}   unless: {if: cond, steps: [steps]}
+//	when: {if: cond, divert: true, steps: [steps]} # flow.Divert: the steps, then the flow ends
 //	all: [steps] | {steps: [steps], limit: 2}     # concurrent, merged in order
 //	tap: step | [steps]                            # fire and forget
 //	each: {over: key, as: item, index: index, concurrency: 4, collect: {from: k, into: ks}, steps: [steps]}
@@ -154,8 +160,9 @@
 //	        input: {items: [...], customer: {tier: gold}}
 //	        want: {total: 90}                               # a subset of the output
 //	      - name: payment down
-//	        stubs: {charge: {error: retry, message: down}}  # stop, retry, fatal, failed; or any step form
-//	        error: retry                                    # an errors.Kind: stop, retry, retry-exhausted, fatal, failed, panic, canceled; or any
+//	        stubs: {charge: {error: retry, message: down}}  # stop, dropped, retry, fatal, failed; or any step form
+//	        # stubs: {charge: {input: {total: 0}}}          # the real step runs, these keys written over its context
+//	        error: retry                                    # an errors.Kind: stop, dropped, retry, retry-exhausted, fatal, failed, panic, canceled; or any
 //	        error_contains: down
 //	        through: charge                                 # optional: flow.Through (or from: flow.From)
 //

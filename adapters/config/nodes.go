@@ -250,11 +250,16 @@ func suggest(s string, choices []string) string {
 	ls := strings.ToLower(s)
 	for _, c := range choices {
 		lc := strings.ToLower(c)
-		if d := editDistance(ls, lc); d < bestD && d < len(c) {
+		d := editDistance(ls, lc)
+		// On a tie the choice sharing the longer prefix wins: "htp" is
+		// "http", not "ftp".
+		if d < len(c) && (d < bestD || d == bestD && best != "" && commonPrefix(ls, lc) > commonPrefix(ls, strings.ToLower(best))) {
 			best, bestD = c, d
 		}
 	}
-	if best == "" && len(s) >= 3 {
+	// A choice the text begins with (or that begins with the text) beats
+	// a match two edits away: "stopped" means stop rather than dropped.
+	if (best == "" || bestD >= 2) && len(s) >= 3 {
 		for _, c := range choices {
 			lc := strings.ToLower(c)
 			if len(c) >= 3 && (strings.HasPrefix(ls, lc) || strings.HasPrefix(lc, ls)) {
@@ -266,6 +271,15 @@ func suggest(s string, choices []string) string {
 		return ""
 	}
 	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+// commonPrefix is the length of the longest common prefix of a and b.
+func commonPrefix(a, b string) int {
+	n := 0
+	for n < len(a) && n < len(b) && a[n] == b[n] {
+		n++
+	}
+	return n
 }
 
 // editDistance is the Levenshtein distance of a and b (bytes), capped work

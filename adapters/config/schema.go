@@ -14,6 +14,9 @@ type SchemaOptions struct {
 	// Service is the spec type of an entry under services: (bus.Spec);
 	// nil: services are described as objects only.
 	Service reflect.Type
+	// Bus is the spec type of the bus: section (bus.FileSpec); nil: any
+	// object.
+	Bus reflect.Type
 	// Component is the spec type of an entry under production:
 	// (production.Spec); nil: components are described as objects only.
 	Component reflect.Type
@@ -54,10 +57,11 @@ func Schema(opts SchemaOptions) map[string]any {
 		"call": withDescription(str, "run another flow of the configuration on this context"),
 		"use":  withDescription(str, "a registered service"),
 		// combinators
-		"then":   ref("steps"),
-		"tap":    anyOf(ref("step"), ref("steps")),
-		"fork":   obj(map[string]any{"on": str, "cases": map[string]any{"type": "object", "additionalProperties": ref("steps")}, "default": ref("steps")}, "on"),
-		"when":   obj(map[string]any{"if": str, "steps": ref("steps")}, "if", "steps"),
+		"then": ref("steps"),
+		"tap":  anyOf(ref("step"), ref("steps")),
+		"fork": obj(map[string]any{"on": str, "cases": map[string]any{"type": "object", "additionalProperties": ref("steps")}, "default": ref("steps")}, "on"),
+		"when": obj(map[string]any{"if": str, "steps": ref("steps"),
+			"divert": withDescription(map[string]any{"type": "boolean"}, "when the condition holds, run the steps and end the flow (the rest does not run)")}, "if", "steps"),
 		"unless": obj(map[string]any{"if": str, "steps": ref("steps")}, "if", "steps"),
 		"all":    anyOf(ref("steps"), obj(map[string]any{"steps": ref("steps"), "limit": map[string]any{"type": "integer", "minimum": 1}}, "steps")),
 		"each": obj(map[string]any{"over": str, "as": str, "index": str, "concurrency": map[string]any{"type": "integer", "minimum": 1},
@@ -69,6 +73,9 @@ func Schema(opts SchemaOptions) map[string]any {
 	stepProps := map[string]any{
 		"name": str, "retry": ref("policy"), "timeout": dur,
 		"compensate": anyOf(ref("step"), ref("steps")), "with": map[string]any{"type": "object"},
+		"passthrough":     withDescription(map[string]any{"type": "boolean"}, "run the step and discard its writes"),
+		"store_input_as":  withDescription(str, "store a copy of the context before the step under this key"),
+		"store_output_as": withDescription(str, "store the keys the step wrote, as a map, under this key"),
 	}
 	// the step kinds of the step components, from their specs
 	steps := opts.Components.Names(component.KindStep)
@@ -98,6 +105,10 @@ func Schema(opts SchemaOptions) map[string]any {
 	channel := map[string]any{"type": "object"}
 	if opts.Channel != nil {
 		channel = component.Schema(opts.Channel, opts.Components)
+	}
+	busSpec := map[string]any{"type": "object"}
+	if opts.Bus != nil {
+		busSpec = component.Schema(opts.Bus, opts.Components)
 	}
 	service := map[string]any{"type": "object"}
 	if opts.Service != nil {
@@ -136,6 +147,7 @@ func Schema(opts SchemaOptions) map[string]any {
 			"flows":      map[string]any{"type": "object", "additionalProperties": flowSchema},
 			"channels":   map[string]any{"type": "object", "additionalProperties": channel},
 			"services":   map[string]any{"type": "object", "additionalProperties": service},
+			"bus":        busSpec,
 			"production": map[string]any{"type": "object", "additionalProperties": prodComponent},
 			"tests":      map[string]any{"type": "array", "items": suite},
 		},

@@ -24,7 +24,7 @@ import (
 var (
 	structuralKinds = []string{"call", "use"}
 	comboKinds      = []string{"fork", "when", "unless", "all", "each", "until", "first", "saga", "tap", "then"}
-	modifiers       = []string{"name", "retry", "timeout", "compensate", "with"}
+	modifiers       = []string{"name", "retry", "timeout", "compensate", "with", "passthrough", "store_input_as", "store_output_as"}
 )
 
 // setKinds computes the step kinds of the load: the step components, then
@@ -313,7 +313,11 @@ func (l *loader) parseStep(fx *flowCtx, n *yaml.Node, inSaga bool) (stepDef, boo
 			return stepDef{}, false
 		}
 	}
-	if d == 0 && p == nil && u == nil {
+	sh, ok := l.shapeModifiers(f, fs)
+	if !ok {
+		return stepDef{}, false
+	}
+	if d == 0 && p == nil && u == nil && sh == (shape{}) {
 		return svc, true
 	}
 	inner := svc.make
@@ -328,8 +332,51 @@ func (l *loader) parseStep(fx *flowCtx, n *yaml.Node, inSaga bool) (stepDef, boo
 		if u != nil {
 			s = flow.Compensate(s, u.instance())
 		}
-		return s
+		return sh.apply(s)
 	}}, true
+}
+
+// shape holds pypeman's node options of a step: passthrough: true,
+// store_input_as: key, store_output_as: key (see flow.Passthrough,
+// flow.StoreInputAs and flow.StoreOutputAs).
+type shape struct {
+	passthrough       bool
+	inputAs, outputAs string
+}
+
+// apply wraps s with the options that are set.
+func (sh shape) apply(s flow.Service) flow.Service {
+	if sh.inputAs != "" {
+		s = flow.StoreInputAs(s, sh.inputAs)
+	}
+	if sh.outputAs != "" {
+		s = flow.StoreOutputAs(s, sh.outputAs)
+	}
+	if sh.passthrough {
+		s = flow.Passthrough(s)
+	}
+	return s
+}
+
+// shapeModifiers reads a step's passthrough, store_input_as and
+// store_output_as.
+func (l *loader) shapeModifiers(f *srcFile, fs *fields) (shape, bool) {
+	var sh shape
+	good := true
+	if fd, ok := fs.get("passthrough"); ok {
+		sh.passthrough, ok = l.boolean(f, fd.val, "step: passthrough")
+		good = good && ok
+	}
+	for _, m := range []struct {
+		key string
+		to  *string
+	}{{"store_input_as", &sh.inputAs}, {"store_output_as", &sh.outputAs}} {
+		if fd, ok := fs.get(m.key); ok {
+			*m.to, ok = l.name(f, fd.val, "step: "+m.key)
+			good = good && ok
+		}
+	}
+	return sh, good
 }
 
 // ownModifiers are the timeout and retry policy a step kind's spec sets
@@ -599,14 +646,36 @@ func (l *loader) combinator(fx *flowCtx, kind string, kf field) (stepDef, bool) 
 	case "fork":
 		return l.fork(fx, n)
 	case "when", "unless":
-		fs, ok := l.mapping(f, n, kind, []string{"if", "steps"})
+		keys := []string{"if", "steps"}
+		if kind == "when" {
+			keys = append(keys, "divert")
+		}
+		fs, ok := l.mapping(f, n, kind, keys)
 		if !ok {
 			return stepDef{}, false
+		}
+		divert := false
+		if fd, ok := fs.get("divert"); ok {
+			if divert, ok = l.boolean(f, fd.val, "when: divert"); !ok {
+				return stepDef{}, false
+			}
 		}
 		cond, okCond := l.condition(fx, fs, n, kind)
 		steps, okSteps := l.stepsField(fx, fs, n, kind)
 		if !okCond || !okSteps {
 			return stepDef{}, false
+		}
+		if divert { // the combinator is divert(cond): its build errors point where when(cond)'s would
+			from, to := "when("+cond+")", "divert("+cond+")"
+			if kp, ok := fx.keyPos[from]; ok && fx.keyPos[to] == nil {
+				fx.keyPos[to] = kp
+			}
+			if at, ok := fx.exprAt[from]; ok {
+				if _, set := fx.exprAt[to]; !set {
+					fx.exprAt[to] = at
+				}
+			}
+			return combined(func(mk maker) flow.Service { return flow.Divert(cond, mk(steps)...) }), true
 		}
 		if kind == "when" {
 			return combined(func(mk maker) flow.Service { return flow.When(cond, mk(steps)...) }), true

@@ -54,7 +54,7 @@ type Case struct {
 var ErrorKinds = append(kindNames(compare.ErrorKinds), "any")
 
 // stubKinds are the kinds of error a stub can return (its error: key).
-var stubKinds = []errors.Kind{errors.KindStop, errors.KindRetry, errors.KindFatal, errors.KindFailed}
+var stubKinds = []errors.Kind{errors.KindStop, errors.KindDropped, errors.KindRetry, errors.KindFatal, errors.KindFailed}
 
 // kindNames returns the names of kinds.
 func kindNames(kinds []errors.Kind) []string {
@@ -246,12 +246,25 @@ func (l *loader) parseCase(f *srcFile, def *flowDef, n *yaml.Node, i int, suiteS
 	tc.flow = def.built
 	if len(stubs) > 0 {
 		svcs := map[string]flow.Service{}
+		inputs := map[string]map[string]any{}
 		at := map[string]pos{}
 		for name, s := range stubs {
+			if s.input != nil {
+				if _, ok := def.built.Lookup(name); !ok {
+					l.atPos(f, s.at.line, s.at.col, nil, "stubs: %q: input: not a step of flow %q itself (a step of a called flow takes a stub of its own flow's tests)", name, def.name)
+					return nil
+				}
+				inputs[name] = s.input
+				continue
+			}
 			svcs[name] = s.svc
 			at[name] = s.at
 		}
-		built, err := def.builder(svcs).Build()
+		b := def.builder(svcs)
+		if len(inputs) > 0 {
+			b.Use(mockInputs(inputs))
+		}
+		built, err := b.Build()
 		if err != nil {
 			l.buildErrors(posOf(f, n), def.pos, def.keyPos, def.exprAt, err, at)
 			return nil
@@ -261,10 +274,29 @@ func (l *loader) parseCase(f *srcFile, def *flowDef, n *yaml.Node, i int, suiteS
 	return tc
 }
 
-// stub is a replacement for a named step in a test.
+// stub is a replacement for a named step in a test, or, with input, a
+// mock of its input: the keys written over the context the real step
+// receives.
 type stub struct {
-	svc flow.Service
-	at  pos
+	svc   flow.Service
+	input map[string]any
+	at    pos
+}
+
+// mockInputs is the middleware of a case's input mocks: before each
+// attempt of a step named in inputs, it writes that step's keys over the
+// context (pypeman's mock(input=...)).
+func mockInputs(inputs map[string]map[string]any) flow.Middleware {
+	return func(next flow.Handler) flow.Handler {
+		return func(ctx context.Context, step *flow.StepInfo, c *fc.Context) error {
+			if keys, ok := inputs[step.Name]; ok {
+				for _, k := range slices.Sorted(maps.Keys(keys)) {
+					c.Set(k, cloneValue(keys[k]))
+				}
+			}
+			return next(ctx, step, c)
+		}
+	}
 }
 
 // parseStubs reads stubs: {step: {output: {...}} | {error: kind,
@@ -284,6 +316,13 @@ func (l *loader) parseStubs(f *srcFile, def *flowDef, n *yaml.Node) (map[string]
 			good = false
 			continue
 		}
+		if in, isInput, ok := l.parseInputMock(f, name, fd.val); isInput {
+			if ok {
+				out[name] = stub{input: in, at: posOf(f, fd.key)}
+			}
+			good = good && ok
+			continue
+		}
 		s, ok := l.parseStub(f, def, name, fd.val)
 		if !ok {
 			good = false
@@ -292,6 +331,45 @@ func (l *loader) parseStubs(f *srcFile, def *flowDef, n *yaml.Node) (map[string]
 		out[name] = stub{svc: s, at: posOf(f, fd.key)}
 	}
 	return out, good
+}
+
+// parseInputMock reads a stub {input: {key: value}}: the real step runs,
+// on its context with these keys written over it. isInput is false when
+// n is another kind of stub.
+func (l *loader) parseInputMock(f *srcFile, name string, n *yaml.Node) (in map[string]any, isInput, ok bool) {
+	n = deref(n)
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil, false, false
+	}
+	for i := 0; i < len(n.Content); i += 2 {
+		if k := deref(n.Content[i]); k != nil && k.Value == "input" {
+			isInput = true
+		}
+	}
+	if !isInput {
+		return nil, false, false
+	}
+	what := fmt.Sprintf("stub %q", name)
+	fs, ok := l.mapping(f, n, what, []string{"input", "output", "error", "message"})
+	if !ok {
+		return nil, true, false
+	}
+	for _, k := range []string{"output", "error", "message"} {
+		if fd, ok := fs.get(k); ok {
+			l.at(f, fd.key, "%s: %s: set input (the step runs, on this input) or output/error (the step does not run), not both", what, k)
+			return nil, true, false
+		}
+	}
+	fd, _ := fs.get("input")
+	v, ok := l.value(f, fd.val, what+": input")
+	m, isMap := v.(map[string]any)
+	if !ok || !isMap || len(m) == 0 {
+		if ok {
+			l.at(f, fd.val, "%s: input: expected a mapping of keys to values, got %s", what, describe(fd.val))
+		}
+		return nil, true, false
+	}
+	return m, true, true
 }
 
 func (l *loader) parseStub(f *srcFile, def *flowDef, name string, n *yaml.Node) (flow.Service, bool) {
@@ -379,6 +457,8 @@ func (s *stubService) Call(_ context.Context, c *fc.Context) error {
 	switch s.kind {
 	case errors.KindStop:
 		return errors.Stop(s.message)
+	case errors.KindDropped:
+		return errors.Drop(s.message)
 	case errors.KindRetry:
 		return errors.Retry(errors.New(s.message))
 	case errors.KindFatal:

@@ -71,6 +71,8 @@ func TestSlowBrowserDoesNotBlock(t *testing.T) {
 	quiet := slog.New(slog.DiscardHandler)
 	ch, err := channel.New(channel.Config{Name: "c", Flow: f, Store: st, Logger: quiet})
 	require.NoError(t, err)
+	require.NoError(t, ch.Start(context.Background()))
+	defer ch.Stop(context.Background())
 	c := New(Options{Channels: func() []*channel.Channel { return []*channel.Channel{ch} }, Token: "t", Addr: "127.0.0.1:1",
 		Interval: time.Millisecond, Logger: quiet})
 	srv := httptest.NewServer(c)

@@ -25,6 +25,8 @@ func ExampleNew() {
 		return nil
 	})).MustBuild()
 	ch, _ := channel.New(channel.Config{Name: "orders", Flow: f, Store: st, Logger: quiet})
+	_ = ch.Start(context.Background())
+	defer ch.Stop(context.Background())
 	for i, customer := range []string{"c-1", "c-2", "c-1"} {
 		m, _ := message.NewJSON(map[string]any{"n": i}, map[string]string{"customer": customer})
 		m.ID = fmt.Sprintf("ord-%d", i)

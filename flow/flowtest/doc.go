@@ -76,4 +76,10 @@
 // records the context of every call: Want checks each call received some
 // keys, and [Stub.Calls] returns the contexts for any other assertion,
 // from Case.Check or after RunFlow returns. A stubbed step never runs.
+//
+// Case.MockInput mocks a step's input instead (pypeman's
+// mock(input=...)): the real step runs, on its context with the given
+// keys written over it:
+//
+//	MockInput: map[string]map[string]any{"charge": {"total": 0}},
 package flowtest

@@ -146,6 +146,13 @@ func TestExampleOrder(t *testing.T) {
 		Name:  "standard",
 		Input: map[string]any{"items": twoBooks, "tier": "standard"},
 		Want:  map[string]any{"total": 20, "discount": 0},
+	}, {
+		// pypeman's mock(input=...): the real total runs on a subtotal
+		// the test chooses.
+		Name:      "the real total on a mocked subtotal",
+		Input:     map[string]any{"items": twoBooks, "tier": "gold"},
+		MockInput: map[string]map[string]any{"total": {"subtotal": 200.0}},
+		Want:      map[string]any{"total": 160},
 	}}, flowtest.Through("total"))
 
 	// One service on its own.

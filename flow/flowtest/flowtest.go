@@ -52,6 +52,14 @@ type Case struct {
 	// nested in the flow under test is one step too: stub it whole by its
 	// name, or test it with its own table.
 	Stubs map[string]*Stub
+	// MockInput mocks the input of named steps (pypeman's
+	// mock(input=...)): before each attempt of the step named by a key,
+	// the keys of its map are written over the context the step receives
+	// (copies of the values); the real step runs, and the keys stay in the
+	// context after it. Only RunFlow can mock inputs; a name that is not a
+	// step of the flow itself (see flow.Flow.Lookup: a flow nested in it
+	// is one step) fails the case.
+	MockInput map[string]map[string]any
 	// Check, if set, runs after the other checks, for anything they cannot
 	// express. out is the output context, err the run's error.
 	Check func(t *testing.T, out *fc.Context, err error)
@@ -136,6 +144,20 @@ type stubService struct {
 
 func (s *stubService) Name() string                                  { return s.name }
 func (s *stubService) Call(ctx context.Context, c *fc.Context) error { return s.stub.call(ctx, c) }
+
+// mockInput is the middleware of a case's MockInput.
+func mockInput(inputs map[string]map[string]any) flow.Middleware {
+	return func(next flow.Handler) flow.Handler {
+		return func(ctx context.Context, step *flow.StepInfo, c *fc.Context) error {
+			if keys, ok := inputs[step.Name]; ok {
+				for _, k := range slices.Sorted(maps.Keys(keys)) {
+					c.Set(k, deepCopy(keys[k]))
+				}
+			}
+			return next(ctx, step, c)
+		}
+	}
+}
 
 // Option configures RunFlow.
 type Option func(*config)
@@ -287,10 +309,19 @@ func runFlow(t caseT, newFlow func() *flow.Builder, cfg config, c Case) (out *fc
 	if cfg.policy != nil {
 		b.Retry(*cfg.policy)
 	}
+	if len(c.MockInput) > 0 {
+		b.Use(mockInput(c.MockInput))
+	}
 	f, err := b.Build()
 	if err != nil {
 		t.Errorf("flowtest: build: %v", err)
 		return nil, nil
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.MockInput)) {
+		if _, ok := f.Lookup(name); !ok {
+			t.Errorf("flowtest: mock input: flow %q has no step named %q", f.Name(), name)
+			return nil, nil
+		}
 	}
 	ctx := t.Context()
 	if err := f.Init(ctx); err != nil {

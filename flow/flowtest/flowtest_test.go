@@ -119,7 +119,7 @@ func TestCheckFailureMessages(t *testing.T) {
 		{"a retry is not exhausted", Case{Err: errors.KindRetryExhausted}, errors.Retry(errors.New("slow")),
 			[]string{`error kind: want retry-exhausted, got retry: retry: slow`}},
 		{"no run ends skipped", Case{Err: errors.KindSkipped}, nil,
-			[]string{`flowtest: Err skipped: no run ends with it; expect one of stop, retry, retry-exhausted, fatal, failed, panic, canceled`}},
+			[]string{`flowtest: Err skipped: no run ends with it; expect one of stop, dropped, retry, retry-exhausted, fatal, failed, panic, canceled`}},
 		{"wrong text", Case{Err: errors.KindStop, ErrContains: "declined"}, errors.Stop("no items"),
 			[]string{`error "stop: no items" does not contain "declined"`}},
 		{"stub calls", Case{Stubs: map[string]*Stub{"charge": charge}}, nil,
@@ -366,4 +366,31 @@ func TestStubRecordsCopies(t *testing.T) {
 	assert.EqualError(t, s.Service("step").Call(t.Context(), fc.New()), "stop: from func", "Func's error wins over Err")
 	assert.Len(t, s.Calls(), 2)
 	assert.Equal(t, "step", s.Service("step").Name())
+}
+
+func TestRunFlowMockInput(t *testing.T) {
+	var s orderSteps
+	var seen []any
+	newFlow := func() *flow.Builder {
+		return flow.New("order", priceService,
+			flow.Step("charge", func(_ context.Context, c *fc.Context) error {
+				s.charge.Add(1)
+				v, _ := c.Get("total")
+				seen = append(seen, v)
+				c.Set("payment_id", "real")
+				return nil
+			}, flow.Needs(fc.Key[float64]("total")))).Input(fc.Any("items"))
+	}
+	RunFlow(t, newFlow, []Case{{
+		Name:      "the real step runs on the mocked input",
+		Input:     map[string]any{"items": twoItems},
+		MockInput: map[string]map[string]any{"charge": {"total": 99.0}},
+		Want:      map[string]any{"total": 99.0, "payment_id": "real"},
+	}})
+	assert.Equal(t, int32(1), s.charge.Load())
+	assert.Equal(t, []any{99.0}, seen)
+
+	r := newRecorder(t)
+	runFlow(r, newFlow, config{}, Case{Name: "x", MockInput: map[string]map[string]any{"nope": {"a": 1}}})
+	assert.Equal(t, []string{`flowtest: mock input: flow "order" has no step named "nope"`}, r.failures())
 }

@@ -229,3 +229,14 @@ func TestDefaultsAreCopied(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []any{"x"}, c2.View()["tags"])
 }
+
+func TestGraphShowsRemovedKeys(t *testing.T) {
+	f, err := flow.New("f", fn.Pick("reply", "a")).Input(fc.Any("a"), fc.Any("b"), fc.Any("c")).Build()
+	require.NoError(t, err)
+	n := f.Graph().Children[0]
+	assert.Equal(t, []string{"b", "c"}, n.Removes)
+	assert.Contains(t, f.Graph().DOT(), "needs: a; removes: b, c")
+	p, err := flow.New("f", flow.Passthrough(fn.Pick("reply", "a"))).Input(fc.Any("a"), fc.Any("b")).Build()
+	require.NoError(t, err)
+	assert.Empty(t, p.Graph().Children[0].Removes, "a passthrough removes nothing")
+}

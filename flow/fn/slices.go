@@ -82,35 +82,24 @@ func nilFunc(f any) error {
 //	fn.Map("prices", Items, Prices, func(it Item) float64 { return it.Price * it.Qty })
 func Map[T, R any](name string, from fc.Key[[]T], into fc.Key[[]R], f func(T) R) flow.Service {
 	return newSlice(name, from, into, func(in []T) []R {
-		out := make([]R, len(in))
-		for i := range in {
-			out[i] = f(in[i])
-		}
-		return out
+		return lo.Map(in, func(x T, _ int) R { return f(x) })
 	}, nilFunc(f))
 }
 
 // Filter writes into the elements of the slice at from for which keep
 // returns true, in order (lo.Filter). into may be from.
 func Filter[T any](name string, from, into fc.Key[[]T], keep func(T) bool) flow.Service {
-	return newSlice(name, from, into, func(in []T) []T { return filter(in, keep, true) }, nilFunc(keep))
+	return newSlice(name, from, into, func(in []T) []T {
+		return lo.Filter(in, func(x T, _ int) bool { return keep(x) })
+	}, nilFunc(keep))
 }
 
 // Reject writes into the elements of the slice at from for which drop
 // returns false, in order (lo.Reject): the opposite of [Filter].
 func Reject[T any](name string, from, into fc.Key[[]T], drop func(T) bool) flow.Service {
-	return newSlice(name, from, into, func(in []T) []T { return filter(in, drop, false) }, nilFunc(drop))
-}
-
-// filter returns the elements of in for which f returns want.
-func filter[T any](in []T, f func(T) bool, want bool) []T {
-	out := make([]T, 0, len(in))
-	for i := range in {
-		if f(in[i]) == want {
-			out = append(out, in[i])
-		}
-	}
-	return out
+	return newSlice(name, from, into, func(in []T) []T {
+		return lo.Reject(in, func(x T, _ int) bool { return drop(x) })
+	}, nilFunc(drop))
 }
 
 // GroupBy writes into a map from each key that by returns to the

@@ -1,8 +1,9 @@
 // Package all registers every component shipped with svcflow in
-// [component.Default]: the http, cron, files, poll and nats sources, the
+// [component.Default]: the http, cron, files, poll, ftp, mllp and nats sources, the
 // memory, file and sqlite stores, the built-in step kinds of YAML flows
 // (set, stop, log, template, http, sleep, shell: adapters/steps), the
-// nats publish step and the nats sink (adapters/nats), the bus's submit
+// nats publish step and the nats sink (adapters/nats), the mllp step
+// (adapters/mllp), the bus's submit
 // and request steps (adapters/bus) and the cache provider
 // (adapters/cache). Import it for its side effect, as
 // cmd/flowrun does:
@@ -18,7 +19,9 @@ import (
 	_ "github.com/svcflow/svcflow/adapters/cache"
 	_ "github.com/svcflow/svcflow/adapters/cron"
 	_ "github.com/svcflow/svcflow/adapters/filewatch"
+	_ "github.com/svcflow/svcflow/adapters/ftp"
 	_ "github.com/svcflow/svcflow/adapters/httpsource"
+	_ "github.com/svcflow/svcflow/adapters/mllp"
 	_ "github.com/svcflow/svcflow/adapters/nats"
 	_ "github.com/svcflow/svcflow/adapters/poll"
 	_ "github.com/svcflow/svcflow/adapters/production"
