@@ -110,20 +110,22 @@ type builder struct {
 	timeout   time.Duration // per attempt, for leaves under a Timeout
 	taps      *taps
 	errs      []error
-	names     map[string]string       // step name -> path
-	replace   map[string]Service      // stubs by step name
-	leaves    []Service               // every leaf, in order, for Init/Close
-	sagas     int                     // sagas enclosing the step being built
-	scopes    int                     // Compensates of combinators enclosing it
-	undone    bool                    // the leaf being built has an explicit Compensate
-	choices   []choice                // the fork cases and first candidates enclosing it
-	occurs    map[string][]occurrence // where each step name was given
-	forks     int                     // forks and firsts numbered so far
-	providers *provide.Container      // what Func inputs are given
-	paths     map[string]int          // combinator paths seen, for unique
-	isolated  int                     // each, until and tap bodies enclosing the step being built (no Divert there)
-	diverts   []keys                  // the keys known where each Divert ends the flow
-	steps     map[string]*StepInfo    // each leaf by name (the first given), for Flow.Lookup
+	names     map[string]string         // step name -> path
+	replace   map[string]Service        // stubs by step name
+	leaves    []Service                 // every leaf, in order, for Init/Close
+	sagas     int                       // sagas enclosing the step being built
+	scopes    int                       // Compensates of combinators enclosing it
+	undone    bool                      // the leaf being built has an explicit Compensate
+	choices   []choice                  // the fork cases and first candidates enclosing it
+	occurs    map[string][]occurrence   // where each step name was given
+	forks     int                       // forks and firsts numbered so far
+	providers *provide.Container        // what Func inputs are given
+	paths     map[string]int            // combinator paths seen, for unique
+	isolated  int                       // each, until and tap bodies enclosing the step being built (no Divert there)
+	diverts   []keys                    // the keys known where each Divert ends the flow
+	steps     map[string]*StepInfo      // each leaf by name (the first given), for Flow.Lookup
+	undos     map[string]CompensateFunc // every undo by its key, for durable compensation
+	parkers   int                       // leaves that may park ([Parker]) built so far
 }
 
 // choice is one case of a fork (or candidate of a first) on the path to a
@@ -310,6 +312,9 @@ func (b *builder) leaf(svc Service, path string, in keys) (runner, keys, *Node) 
 	if sub, ok := svc.(*Flow); ok && sub.graph != nil {
 		// A nested flow is one step to its parent, drawn with its insides.
 		n.Kind, n.Children = KindFlow, repath(sub.graph.Children, sub.name, p)
+	}
+	if mayPark(svc) {
+		b.parkers++
 	}
 	if !slices.ContainsFunc(b.leaves, func(l Service) bool { return sameService(l, svc) }) {
 		b.leaves = append(b.leaves, svc) // one Init and Close per service value

@@ -79,7 +79,11 @@
 // unit's recorded writes instead of running it (traced errors.KindResumed,
 // with its original times); after each unit it records the unit's writes,
 // path and attempts. A step that implements [Parker] parks a durable run
-// (a [*ParkError], errors.KindWaiting) instead of waiting in a goroutine.
+// (a [*ParkError], errors.KindWaiting) instead of waiting in a goroutine,
+// also from inside an element, a branch or a loop (whose steps are then
+// units too, so the run resumes into it at that step). A [Saga] journals
+// its compensation, so a run after a crash mid-compensation finishes it,
+// each undo once, without running the saga forward.
 // [Flow.Changed] tells whether the units an earlier run journaled still
 // match the flow (a structural fingerprint per unit). Taps are not
 // journaled. Channels with `durable: steps` keep the journal in their

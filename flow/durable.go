@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,7 +19,12 @@ import (
 // Journal is what a durable run consults before and after each of its
 // units (see [WithJournal]). A unit is a step of the flow, an element of
 // an [Each], a branch of an [All] or a whole [Until] loop; the steps inside
-// an element, a branch or a loop are not units of their own.
+// an element, a branch or a loop are not units of their own, unless a
+// step among them (at any depth) may park ([Parker]): then they are, with
+// paths qualified by the element, branch or round
+// ("orders/each(items)[2]/charge", "poll/until(done)[3]/fetch"), so that
+// a run parked inside one resumes into it at the parked step. A saga
+// journals its compensation as units too (see [Unit.Undo]).
 //
 // A Journal is used by one run at a time but by the concurrent elements
 // and branches of that run at once: its methods must be safe for
@@ -42,7 +48,9 @@ type Journal interface {
 type Unit struct {
 	// Path identifies the unit in its flow: a step's path
 	// ("orders/charge"), an element of an Each or a branch of an All with
-	// its position ("orders/each(items)[2]", "orders/all[0]").
+	// its position ("orders/each(items)[2]", "orders/all[0]"), a step
+	// inside an element, branch or round with theirs
+	// ("orders/each(items)[2]/charge").
 	Path string `json:"path"`
 	// Name is the step's or combinator's name, for people.
 	Name string `json:"name"`
@@ -67,6 +75,32 @@ type Unit struct {
 	Outcome errors.Kind `json:"outcome,omitempty"`
 	// Err is the reason or error text of an Outcome other than KindOK.
 	Err string `json:"error,omitempty"`
+	// Undo lists the undos that steps inside the unit (an element, a
+	// branch, a loop) left to an enclosing [Saga], so that a run resuming
+	// the unit without running its steps still compensates them. The
+	// plan of a saga's compensation (a unit at the saga's path with
+	// "[compensating]" added, whose Outcome and Err are the saga's cause)
+	// lists every undo it runs, in completion order; each undo that ends
+	// is journaled at the saga's path with "[undo N]" added, N its
+	// position in the plan.
+	Undo []Undo `json:"undo,omitempty"`
+}
+
+// Undo is an undo of a [Saga] journaled by a durable run: the step it
+// belongs to and the context it is given.
+type Undo struct {
+	// Key identifies the undo in its flow (the step's path, made unique).
+	Key string `json:"key"`
+	// Name and Path are the step's, for people and traces.
+	Name string `json:"name"`
+	Path string `json:"path"`
+	// Own is true when the undo is given the context the unit (or the
+	// saga, for a plan) ran on itself. Otherwise it is given a snapshot
+	// of that context, as it is when the unit is resumed, with Writes set
+	// and Deleted deleted (an element's or a branch's context).
+	Own     bool           `json:"own,omitempty"`
+	Writes  map[string]any `json:"writes,omitempty"`
+	Deleted []string       `json:"deleted,omitempty"`
 }
 
 // WithJournal makes the run durable: before each unit (see [Journal]) the
@@ -75,7 +109,13 @@ type Unit struct {
 // errors.KindResumed, with its original times); after each unit that
 // completes, the run records it with j before going on. A step that
 // implements [Parker] may park the run instead of running (see
-// [ParkError]). [Tap] steps are not journaled: they run again.
+// [ParkError]), also inside an element, a branch or a round: the run
+// parks as a whole (elements and branches running beside it finish,
+// fail or park in turn, and none starts after it; a failure wins over a
+// park), and resumes into the unit at the parked step. [Tap] steps are
+// not journaled: they run again. A [Saga] journals its compensation: a
+// run whose saga began compensating never runs it forward again, and
+// finishes the undos not journaled yet (see [Saga]).
 //
 // A run resumed so must start from the same input as the first run (the
 // message, for a channel); check the journal with [Flow.Changed] first.
@@ -88,8 +128,11 @@ func WithJournal(j Journal) RunOption {
 // ([WithJournal]) the engine calls Park instead of Call when the step's
 // unit is not completed: when Park returns true the run ends with a
 // [*ParkError] carrying the Wait, and its owner wakes the run later by
-// journaling the step's completion. Outside a durable run (or inside an
-// element, branch or loop of a durable run), Call runs as usual.
+// journaling the step's completion (at the ParkError's Path). Outside a
+// durable run Call runs as usual. A Parker inside an element, branch or
+// loop makes the steps there units of their own (see [Journal]); a
+// service that parks only sometimes (a sleep over a threshold) should be
+// a Parker only when it may park.
 type Parker interface {
 	Park(c *fc.Context) (Wait, bool)
 }
@@ -176,7 +219,7 @@ func (f *Flow) Changed(units []*Unit) error {
 		return err
 	}
 	for _, u := range units {
-		fp, ok := f.fps[nodePath(u.Path)]
+		fp, ok := f.nodeOf(u.Path)
 		if !ok || fp != u.Fingerprint {
 			return &ChangedError{Flow: f.name, Unit: u.Path, Name: u.Name, Removed: !ok}
 		}
@@ -184,15 +227,75 @@ func (f *Flow) Changed(units []*Unit) error {
 	return nil
 }
 
-// nodePath is the path of the graph node of a unit: the path without an
-// element's or branch's position.
-func nodePath(unit string) string {
-	if strings.HasSuffix(unit, "]") {
-		if i := strings.LastIndexByte(unit, '['); i > 0 {
-			return unit[:i]
-		}
+// nodeOf returns the fingerprint of the graph node of a unit.
+func (f *Flow) nodeOf(unit string) (string, bool) {
+	if fp, ok := f.fps[unit]; ok {
+		return fp, true
 	}
-	return unit
+	fp, ok := f.fps[nodePath(unit)]
+	return fp, ok
+}
+
+// nodePath is the path of the graph node of a unit: the path without the
+// positions of elements, branches and rounds ("[2]") and the marks of a
+// saga's compensation ("[undo 2]"), each at the end of a path segment.
+func nodePath(unit string) string {
+	if !strings.Contains(unit, "[") {
+		return unit
+	}
+	var b strings.Builder
+	for i := 0; i < len(unit); i++ {
+		if unit[i] == '[' {
+			if j := strings.IndexAny(unit[i+1:], "[]/"); j >= 0 && unit[i+1+j] == ']' {
+				end := i + 1 + j
+				if end+1 == len(unit) || unit[end+1] == '/' {
+					i = end
+					continue
+				}
+			}
+		}
+		b.WriteByte(unit[i])
+	}
+	return b.String()
+}
+
+// unitScope is what the steps inside an element of an [Each], a branch
+// of an [All] or a round of an [Until] of a durable run carry: where the
+// unit sits, and whether the steps inside are journaled as units of their
+// own (they are when a step inside may park: the run must resume into
+// the unit at that step).
+type unitScope struct {
+	node, qual string // the combinator's node path, and the unit's path
+	journaled  bool
+}
+
+// inUnitKey is the context key of the innermost unitScope.
+type inUnitKey struct{}
+
+// unitCtx returns the context of the steps inside unit i of the
+// combinator at node; journaled says they are units of their own.
+func unitCtx(ctx context.Context, node string, i int, journaled bool) context.Context {
+	return context.WithValue(ctx, inUnitKey{}, &unitScope{node: node, qual: unitPath(qualify(ctx, node), i), journaled: journaled})
+}
+
+// qualify returns the unit path of the node at path in the units
+// enclosing it: "f/each(items)/charge" in element 2 is
+// "f/each(items)[2]/charge".
+func qualify(ctx context.Context, path string) string {
+	sc, _ := ctx.Value(inUnitKey{}).(*unitScope)
+	if sc == nil || !strings.HasPrefix(path, sc.node) {
+		return path
+	}
+	return sc.qual + path[len(sc.node):]
+}
+
+// journaled reports whether units at this point of the run are journaled.
+func (r *runState) journaled(ctx context.Context) bool {
+	if r.journal == nil {
+		return false
+	}
+	sc, _ := ctx.Value(inUnitKey{}).(*unitScope)
+	return sc == nil || sc.journaled
 }
 
 // unitPath is the path of element or branch i of the unit at path.
@@ -227,19 +330,6 @@ func fingerprints(g *Node) map[string]string {
 }
 
 func sum(h hash.Hash) string { return hex.EncodeToString(h.Sum(nil)[:12]) }
-
-// inUnitKey marks the context of the steps inside an element, a branch or
-// a loop of a durable run: they are part of that unit, not units of their
-// own.
-type inUnitKey struct{}
-
-// unitCtx returns the context of the steps inside a unit.
-func unitCtx(ctx context.Context) context.Context { return context.WithValue(ctx, inUnitKey{}, true) }
-
-// journaled reports whether units at this point of the run are journaled.
-func (r *runState) journaled(ctx context.Context) bool {
-	return r.journal != nil && ctx.Value(inUnitKey{}) == nil
-}
 
 // unit returns a new record of the unit at path.
 func (r *runState) unit(path, node, name string, start time.Time) *Unit {
@@ -302,7 +392,7 @@ func mapKeys(m map[string]any) func(func(string) bool) {
 
 // durableLeaf runs a leaf step as a unit of a durable run.
 func (l *leafRunner) durableLeaf(ctx context.Context, r *runState, c *fc.Context) error {
-	path := l.info.Path
+	path := qualify(ctx, l.info.Path)
 	if u, err := r.journal.Completed(ctx, path); err != nil || u != nil {
 		if err == nil {
 			err = r.resume(u, c)
@@ -318,7 +408,7 @@ func (l *leafRunner) durableLeaf(ctx context.Context, r *runState, c *fc.Context
 				r.trace.add(Span{Name: l.info.Name, Path: path, Start: time.Now(), Outcome: errors.KindWaiting})
 			}
 			return &StepError{Flow: l.info.Flow, Step: l.info.Name, Path: path,
-				Err: &ParkError{Flow: l.info.Flow, Step: l.info.Name, Path: path, Wait: w, Fingerprint: r.fps[path]}}
+				Err: &ParkError{Flow: l.info.Flow, Step: l.info.Name, Path: path, Wait: w, Fingerprint: r.fps[l.info.Path]}}
 		}
 	}
 	start := time.Now()
@@ -334,12 +424,27 @@ func (l *leafRunner) durableLeaf(ctx context.Context, r *runState, c *fc.Context
 	if err != nil {
 		return l.fail(err, attempts)
 	}
-	u := r.unit(path, path, l.info.Name, start)
+	u := r.unit(path, l.info.Path, l.info.Name, start)
 	u.Attempts = attempts
 	if err := r.complete(ctx, u, c, keys); err != nil {
 		return l.fail(err, attempts)
 	}
 	return r.leave(l)
+}
+
+// mayPark reports whether svc may park a durable run: it implements
+// [Parker], seen through Named.
+func mayPark(svc Service) bool {
+	for {
+		switch s := svc.(type) {
+		case *named:
+			svc = s.Service
+		case Parker:
+			return true
+		default:
+			return false
+		}
+	}
 }
 
 // Park implements [Parker] for a renamed service that parks.
@@ -348,4 +453,134 @@ func (n *named) Park(c *fc.Context) (Wait, bool) {
 		return p.Park(c)
 	}
 	return Wait{}, false
+}
+
+// undoRecords returns the journal records of the undos done, each with
+// its context as a difference from base (the context the unit or saga ran
+// on; view is its View, or nil: base.View() is called if needed, which
+// only the goroutine that owns base may do). An undo of another flow (a nested flow's saga
+// handed it up) cannot be journaled: it is left out.
+func undoRecords(done []undoEntry, base *fc.Context, view map[string]any, undos map[string]CompensateFunc) []Undo {
+	if len(done) == 0 {
+		return nil
+	}
+	out := make([]Undo, 0, len(done))
+	for _, e := range done {
+		if _, ok := undos[e.key]; !ok {
+			continue
+		}
+		u := Undo{Key: e.key, Name: e.name, Path: e.path}
+		if e.c == base {
+			u.Own = true
+		} else {
+			if view == nil {
+				view = base.View()
+			}
+			u.Writes, u.Deleted = diff(e.c.View(), view)
+		}
+		out = append(out, u)
+	}
+	return out
+}
+
+// undoEntries returns the undos of records, their contexts made from
+// base (see [Undo]).
+func undoEntries(records []Undo, base *fc.Context, undos map[string]CompensateFunc) ([]undoEntry, error) {
+	out := make([]undoEntry, 0, len(records))
+	for _, u := range records {
+		fn, ok := undos[u.Key]
+		if !ok {
+			return out, fmt.Errorf("journaled undo %q of step %q: no such undo in the flow", u.Key, u.Name)
+		}
+		e := undoEntry{name: u.Name, path: u.Path, key: u.Key, undo: fn, c: base}
+		if !u.Own {
+			e.c = base.Snapshot()
+			for _, k := range slices.Sorted(mapKeys(u.Writes)) {
+				e.c.Set(k, u.Writes[k])
+			}
+			for _, k := range u.Deleted {
+				e.c.Delete(k)
+			}
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// diff returns what makes base into m: the keys whose values differ (or
+// that base lacks) and the keys m lacks.
+func diff(m, base map[string]any) (map[string]any, []string) {
+	var writes map[string]any
+	var deleted []string
+	for k, v := range m {
+		if bv, ok := base[k]; !ok || !same(v, bv) {
+			if writes == nil {
+				writes = map[string]any{}
+			}
+			writes[k] = v
+		}
+	}
+	for k := range base {
+		if _, ok := m[k]; !ok {
+			deleted = append(deleted, k)
+		}
+	}
+	slices.Sort(deleted)
+	return writes, deleted
+}
+
+// same reports whether a and b are the same value: equal, or the same map
+// or slice. Values it cannot tell apart cheaply count as different.
+func same(a, b any) bool {
+	ra, rb := reflect.ValueOf(a), reflect.ValueOf(b)
+	if !ra.IsValid() || !rb.IsValid() {
+		return ra.IsValid() == rb.IsValid()
+	}
+	if ra.Type() != rb.Type() {
+		return false
+	}
+	switch ra.Kind() {
+	case reflect.Map, reflect.Slice:
+		return ra.UnsafePointer() == rb.UnsafePointer() && ra.Len() == rb.Len()
+	}
+	return ra.Comparable() && ra.Equal(rb)
+}
+
+// unitLog returns ctx with a log of the undos that the steps of a unit
+// leave to the enclosing saga (nil when no saga encloses it).
+func unitLog(ctx context.Context) (context.Context, *sagaLog) {
+	fr := frameOf(ctx)
+	if fr == nil || fr.log == nil {
+		return ctx, nil
+	}
+	l := &sagaLog{failedToo: fr.log.failedToo, parent: fr.log}
+	return context.WithValue(ctx, sagaKey{}, &sagaFrame{log: l, scope: fr.scope}), l
+}
+
+// reenlist gives the undos a resumed unit journaled to the enclosing saga,
+// their contexts made from base, as the unit's steps did when they ran.
+func (r *runState) reenlist(ctx context.Context, u *Unit, base *fc.Context) error {
+	if len(u.Undo) == 0 {
+		return nil
+	}
+	fr := frameOf(ctx)
+	if fr == nil || fr.log == nil {
+		return nil
+	}
+	done, err := undoEntries(u.Undo, base, r.undos)
+	fr.log.add(done...)
+	if fr.scope != nil {
+		fr.scope.Store(true)
+	}
+	return err
+}
+
+// entries returns what the log recorded so far.
+func (l *sagaLog) entries() []undoEntry {
+	if l == nil {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.done)
 }

@@ -66,10 +66,11 @@ type runner interface {
 // runState is what one run carries down the tree besides the context.
 // Runs without options share plainRun, which is never modified.
 type runState struct {
-	trace   *tracer           // nil when the run is not traced
-	through string            // end the run successfully after this step
-	journal Journal           // non-nil for a durable run (WithJournal)
-	fps     map[string]string // the flow's fingerprints by node path, for a durable run
+	trace   *tracer                   // nil when the run is not traced
+	through string                    // end the run successfully after this step
+	journal Journal                   // non-nil for a durable run (WithJournal)
+	fps     map[string]string         // the flow's fingerprints by node path, for a durable run
+	undos   map[string]CompensateFunc // the flow's undos by key, for a durable run
 	mu      sync.Mutex
 	from    string // skip steps until this one (guarded by mu)
 	done    bool   // the through step ran: skip everything after it (guarded by mu)

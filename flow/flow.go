@@ -142,6 +142,7 @@ func (b *Builder) Build() (*Flow, error) {
 		steps:  bl.steps,
 		graph:  &Node{Kind: KindFlow, Name: b.name, Path: b.name, Children: nodes},
 		x:      x,
+		undos:  bl.undos,
 	}
 	f.fps = fingerprints(f.graph)
 	f.contract.Needs = append(f.contract.Needs, b.input...)
@@ -188,6 +189,7 @@ type Flow struct {
 	x        *runExtras        // per-run selection and scope; nil: none
 	fps      map[string]string // structural fingerprints by node path ("": the flow)
 	steps    map[string]*StepInfo
+	undos    map[string]CompensateFunc // the undos of its sagas by key, for durable runs
 }
 
 // ErrNotBuilt is wrapped by the errors of the methods of a value that its
@@ -275,7 +277,7 @@ func (f *Flow) RunContext(ctx context.Context, c *fc.Context, opts ...RunOption)
 		}
 	}
 	if r.journal != nil {
-		r.fps = f.fps
+		r.fps, r.undos = f.fps, f.undos
 	}
 	if r.trace != nil {
 		r.trace.begin(f)

@@ -103,10 +103,12 @@ func (it *Iter) build(b *builder, path string, in keys) (runner, keys, *Node) {
 	if (it.from == "") != (it.into == "") {
 		b.errorf(name, "", nil, "collect needs both a source and a target key")
 	}
+	parkers := b.parkers
 	b.isolated++
 	rs, bodyOut, nodes := b.sequence(it.steps, p, body, name)
 	b.isolated--
 	r.body = seqRunner(rs)
+	r.parks = b.parkers > parkers
 	out := in
 	if it.into != "" && in != nil {
 		o, ok := bodyOut[it.from]
@@ -132,6 +134,7 @@ type eachRunner struct {
 	elem            reflect.Type // collected element type; nil: any
 	workers         int
 	body            seqRunner
+	parks           bool // a step of the body may park: its steps are journaled in a durable run
 }
 
 func (e *eachRunner) run(ctx context.Context, r *runState, c *fc.Context) error {
@@ -159,6 +162,11 @@ func (e *eachRunner) run(ctx context.Context, r *runState, c *fc.Context) error 
 		}
 	}
 	durable := r.journaled(ctx)
+	var view map[string]any // c's, for the undos an element leaves to a saga
+	if durable && frameOf(ctx) != nil {
+		view = c.View()
+	}
+	qual := qualify(ctx, e.path)
 	var dropped []bool // by element; nil until one drops
 	var dropMu sync.Mutex
 	drop := func(i int) {
@@ -171,19 +179,24 @@ func (e *eachRunner) run(ctx context.Context, r *runState, c *fc.Context) error 
 	}
 	one := func(ctx context.Context, i int) error {
 		var start time.Time
+		var ulog *sagaLog
 		if durable {
-			up := unitPath(e.path, i)
+			up := unitPath(qual, i)
 			if u, err := r.journal.Completed(ctx, up); err != nil || u != nil {
+				base := c // the base of its undos' contexts
 				if concurrent {
-					snaps[i] = nil
+					base, snaps[i] = snaps[i], nil // c is not used off the run's goroutine
 				}
 				if err != nil {
+					return &StepError{Flow: e.flow, Step: e.name, Path: up, Err: err}
+				}
+				if err := r.reenlist(ctx, u, base); err != nil {
 					return &StepError{Flow: e.flow, Step: e.name, Path: up, Err: err}
 				}
 				return e.resume(r, u, results, i)
 			}
 			start = time.Now()
-			ctx = unitCtx(ctx)
+			ctx, ulog = unitLog(unitCtx(ctx, e.path, i, e.parks))
 		}
 		var snap *fc.Context
 		if concurrent {
@@ -212,10 +225,11 @@ func (e *eachRunner) run(ctx context.Context, r *runState, c *fc.Context) error 
 			}
 		}
 		if durable {
-			u := r.unit(unitPath(e.path, i), e.path, e.name+"["+strconv.Itoa(i)+"]", start)
+			u := r.unit(unitPath(qual, i), e.path, e.name+"["+strconv.Itoa(i)+"]", start)
 			if collected != nil {
 				u.Writes = map[string]any{e.from: collected}
 			}
+			u.Undo = undoRecords(ulog.entries(), c, view, r.undos)
 			if err := r.journal.Complete(ctx, u); err != nil {
 				return &StepError{Flow: e.flow, Step: e.name, Err: fmt.Errorf("journal %s: %w", u.Path, err)}
 			}
@@ -270,7 +284,9 @@ func (e *eachRunner) resume(r *runState, u *Unit, results reflect.Value, i int) 
 }
 
 // parallelFor calls fn for 0..n-1 with up to workers at once; the first
-// error cancels the others and is returned.
+// error cancels the others and is returned. A call that parks a durable
+// run (errors.KindWaiting) cancels nothing: no further call starts, the
+// running ones end, and the park is returned unless one of them failed.
 func parallelFor(parent context.Context, n, workers int, fn func(context.Context, int) error) error {
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
@@ -278,12 +294,13 @@ func parallelFor(parent context.Context, n, workers int, fn func(context.Context
 		wg    sync.WaitGroup
 		once  sync.Once
 		first error
+		park  = parkOnce{done: make(chan struct{})}
 		next  = make(chan int)
 	)
 	for range min(workers, n) {
 		wg.Go(func() {
 			for i := range next {
-				if err := guard(func() error { return fn(ctx, i) }); err != nil {
+				if err := guard(func() error { return fn(ctx, i) }); err != nil && !park.record(err) {
 					once.Do(func() { first = err; cancel() })
 				}
 			}
@@ -295,6 +312,8 @@ feed:
 		case next <- i:
 		case <-ctx.Done():
 			break feed
+		case <-park.done:
+			break feed
 		}
 	}
 	close(next)
@@ -302,7 +321,32 @@ feed:
 	if first != nil {
 		return first
 	}
+	if park.err != nil {
+		return park.err
+	}
 	return parent.Err() // iterations left unstarted because the parent ended
+}
+
+// parkOnce keeps the first park (errors.KindWaiting) of concurrent
+// elements or branches of a durable run; done closes with it.
+type parkOnce struct {
+	once sync.Once
+	err  error
+	done chan struct{}
+}
+
+// record reports whether err parks, keeping the first such err.
+func (p *parkOnce) record(err error) bool {
+	if errors.KindOf(err) != errors.KindWaiting {
+		return false
+	}
+	p.once.Do(func() {
+		p.err = err
+		if p.done != nil {
+			close(p.done)
+		}
+	})
+	return true
 }
 
 func guard(fn func() error) (err error) {
@@ -364,11 +408,12 @@ func (l *Loop) build(b *builder, path string, in keys) (runner, keys, *Node) {
 	if l.max <= 0 {
 		b.errorf(name, "", nil, "max loops must be positive, got %d", l.max)
 	}
+	parkers := b.parkers
 	b.isolated++
 	rs, out, nodes := b.sequence(l.steps, p, in.clone(), name)
 	b.isolated--
 	_, e := b.expr(name, l.cond, out, true)
-	return &untilRunner{flow: b.flow, name: name, path: p, expr: e, max: l.max, body: seqRunner(rs)}, out,
+	return &untilRunner{flow: b.flow, name: name, path: p, expr: e, max: l.max, body: seqRunner(rs), parks: b.parkers > parkers}, out,
 		&Node{Kind: KindUntil, Name: name, Path: p, Label: l.cond, Children: nodes}
 }
 
@@ -378,38 +423,50 @@ type untilRunner struct {
 	expr       *branch.Expr
 	max        int
 	body       seqRunner
+	parks      bool // a step of the body may park: its steps are journaled in a durable run, round by round
 }
 
 func (u *untilRunner) run(ctx context.Context, r *runState, c *fc.Context) error {
 	if !r.journaled(ctx) {
-		return u.loop(ctx, r, c)
+		return u.loop(ctx, r, c, false)
 	}
 	// A durable run journals the whole loop as one unit.
-	if done, err := r.journal.Completed(ctx, u.path); err != nil || done != nil {
+	path := qualify(ctx, u.path)
+	if done, err := r.journal.Completed(ctx, path); err != nil || done != nil {
 		if err == nil {
-			err = r.resume(done, c)
+			if err = r.resume(done, c); err == nil {
+				err = r.reenlist(ctx, done, c)
+			}
 		}
 		if err != nil {
-			return &StepError{Flow: u.flow, Step: u.name, Path: u.path, Err: err}
+			return &StepError{Flow: u.flow, Step: u.name, Path: path, Err: err}
 		}
 		return nil
 	}
 	start := time.Now()
 	trk := c.Track()
-	err := u.loop(unitCtx(ctx), r, c)
+	lctx, ulog := unitLog(ctx)
+	err := u.loop(lctx, r, c, true)
 	keys := trk.Stop(nil)
 	if err != nil {
 		return err
 	}
-	if err := r.complete(ctx, r.unit(u.path, u.path, u.name, start), c, keys); err != nil {
-		return &StepError{Flow: u.flow, Step: u.name, Path: u.path, Err: err}
+	unit := r.unit(path, u.path, u.name, start)
+	unit.Undo = undoRecords(ulog.entries(), c, nil, r.undos)
+	if err := r.complete(ctx, unit, c, keys); err != nil {
+		return &StepError{Flow: u.flow, Step: u.name, Path: path, Err: err}
 	}
 	return nil
 }
 
-func (u *untilRunner) loop(ctx context.Context, r *runState, c *fc.Context) error {
-	for range u.max {
-		if err := u.body.run(ctx, r, c); err != nil {
+// loop runs the rounds; in a durable run each round is a unit scope.
+func (u *untilRunner) loop(ctx context.Context, r *runState, c *fc.Context, durable bool) error {
+	for round := range u.max {
+		rctx := ctx
+		if durable {
+			rctx = unitCtx(ctx, u.path, round, u.parks)
+		}
+		if err := u.body.run(rctx, r, c); err != nil {
 			return err
 		}
 		if u.expr == nil {

@@ -69,6 +69,8 @@ func (g *Group) build(b *builder, path string, in keys) (runner, keys, *Node) {
 	n := &Node{Kind: KindAll, Name: "all", Path: p}
 	r := &allRunner{limit: g.limit, path: p}
 	out := in.clone()
+	parkers := b.parkers
+	defer func() { r.parks = b.parkers > parkers }()
 	for i, s := range g.steps {
 		if isNil(s) {
 			b.errorf("", "", nil, "all: step %d is nil (at %s)", i+1, path)
@@ -90,6 +92,7 @@ type allRunner struct {
 	branches []runner
 	limit    int
 	path     string // the node's path: its branches' units are path[i]
+	parks    bool   // a step of a branch may park: its steps are journaled in a durable run
 }
 
 func (a *allRunner) run(ctx context.Context, r *runState, c *fc.Context) error {
@@ -115,11 +118,24 @@ func (a *allRunner) run(ctx context.Context, r *runState, c *fc.Context) error {
 		sem = make(chan struct{}, a.limit)
 	}
 	durable := r.journaled(ctx)
+	var (
+		qual string
+		view map[string]any // c's, for the undos a branch leaves to a saga
+		park = parkOnce{done: make(chan struct{})}
+	)
+	if durable {
+		qual = qualify(ctx, a.path)
+		if frameOf(ctx) != nil {
+			view = c.View()
+		}
+	}
 	for i, br := range a.branches {
 		if durable {
-			if u, err := r.journal.Completed(ctx, unitPath(a.path, i)); err != nil || u != nil {
+			if u, err := r.journal.Completed(ctx, unitPath(qual, i)); err != nil || u != nil {
 				if err == nil {
-					err = r.resume(u, snaps[i])
+					if err = r.resume(u, snaps[i]); err == nil {
+						err = r.reenlist(ctx, u, snaps[i])
+					}
 				}
 				if err != nil {
 					errs[i] = err
@@ -129,11 +145,23 @@ func (a *allRunner) run(ctx context.Context, r *runState, c *fc.Context) error {
 			}
 		}
 		if sem != nil {
+			// Under a limit, a branch that parked the run holds back those
+			// not started yet: they start when the run resumes.
 			select {
 			case sem <- struct{}{}:
 			case <-ctx.Done():
 				errs[i] = ctx.Err()
 				continue
+			case <-park.done:
+				errs[i] = park.err
+				continue
+			}
+			select {
+			case <-park.done:
+				<-sem
+				errs[i] = park.err
+				continue
+			default:
 			}
 		}
 		wg.Add(1)
@@ -144,7 +172,7 @@ func (a *allRunner) run(ctx context.Context, r *runState, c *fc.Context) error {
 			}
 			var err error
 			if durable {
-				err = a.unit(ctx, br, r, snaps[i], i)
+				err = a.unit(ctx, br, r, snaps[i], i, qual, view)
 			} else {
 				err = runGuarded(ctx, br, r, snaps[i])
 			}
@@ -156,6 +184,9 @@ func (a *allRunner) run(ctx context.Context, r *runState, c *fc.Context) error {
 			}
 			if err != nil {
 				errs[i] = err
+				if park.record(err) {
+					return // the others go on: their work is journaled
+				}
 				once.Do(func() {
 					first = err
 					cancel()
@@ -170,6 +201,9 @@ func (a *allRunner) run(ctx context.Context, r *runState, c *fc.Context) error {
 		}
 	}
 	c.Merge(snaps...)
+	if first == nil && park.err != nil {
+		return park.err
+	}
 	if first == nil && through.Load() {
 		return errThrough
 	}
@@ -184,14 +218,17 @@ func (a *allRunner) run(ctx context.Context, r *runState, c *fc.Context) error {
 }
 
 // unit runs branch i of a durable run as a unit: its writes to its
-// snapshot are journaled when it succeeds.
-func (a *allRunner) unit(ctx context.Context, br runner, r *runState, snap *fc.Context, i int) error {
+// snapshot are journaled when it succeeds, with the undos it leaves to a
+// saga (their contexts as differences from view, c's).
+func (a *allRunner) unit(ctx context.Context, br runner, r *runState, snap *fc.Context, i int, qual string, view map[string]any) error {
 	start := time.Now()
-	err := runGuarded(unitCtx(ctx), br, r, snap)
+	bctx, ulog := unitLog(unitCtx(ctx, a.path, i, a.parks))
+	err := runGuarded(bctx, br, r, snap)
 	if err != nil {
 		return err
 	}
-	u := r.unit(unitPath(a.path, i), a.path, "all["+strconv.Itoa(i)+"]", start)
+	u := r.unit(unitPath(qual, i), a.path, "all["+strconv.Itoa(i)+"]", start)
+	u.Undo = undoRecords(ulog.entries(), nil, view, r.undos)
 	return r.complete(ctx, u, snap, snap.Written())
 }
 

@@ -3,6 +3,8 @@ package flow
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/svcflow/svcflow/branch"
@@ -182,7 +184,19 @@ func (cp *compensated) build(b *builder, path string, in keys) (runner, keys, *N
 	} else {
 		b.scopes--
 	}
-	return &undoRunner{runner: r, undo: cp.undo, name: name, path: path + "/" + name, leaf: leaf}, out, n
+	return &undoRunner{runner: r, undo: cp.undo, name: name, path: path + "/" + name, leaf: leaf,
+		key: b.undoKey(path+"/"+name, cp.undo)}, out, n
+}
+
+// undoKey registers undo under a key of its own in the flow, made of the
+// step's path, by which durable runs journal it (see [Undo]).
+func (b *builder) undoKey(path string, undo CompensateFunc) string {
+	key := b.unique("undo:" + path)
+	if b.undos == nil {
+		b.undos = map[string]CompensateFunc{}
+	}
+	b.undos[key] = undo
+	return key
 }
 
 // isLeaf reports whether svc builds as one step (not a combinator), seen
@@ -231,7 +245,8 @@ func (b *builder) wrapLeaf(svc Service, l *leafRunner) runner {
 		r = &markRunner{runner: r, name: l.info.Name}
 	}
 	if undo, ok := compensatorOf(svc); ok && !b.undone {
-		r = &undoRunner{runner: r, undo: undo, name: l.info.Name, path: l.info.Path, leaf: true}
+		r = &undoRunner{runner: r, undo: undo, name: l.info.Name, path: l.info.Path, leaf: true,
+			key: b.undoKey(l.info.Path, undo)}
 	}
 	return r
 }
@@ -268,13 +283,15 @@ type sagaLog struct {
 	mu        sync.Mutex
 	done      []undoEntry
 	failedToo bool
-	closed    bool // the saga ended: later records are refused
+	closed    bool     // the saga ended: later records are refused
+	parent    *sagaLog // the log of a unit of a durable run: what it records goes to parent too
 }
 
 // undoEntry is one undo to run: the step, and the context it ran on (an
 // element's or branch's snapshot under Each and All).
 type undoEntry struct {
 	name, path string
+	key        string // the undo's key in its flow (see builder.undoKey)
 	undo       CompensateFunc
 	c          *fc.Context
 }
@@ -285,6 +302,9 @@ func (l *sagaLog) add(e ...undoEntry) {
 		l.done = append(l.done, e...)
 	}
 	l.mu.Unlock()
+	if l.parent != nil {
+		l.parent.add(e...)
+	}
 }
 
 // close ends the log and returns its entries.
@@ -300,6 +320,7 @@ func (l *sagaLog) close() []undoEntry {
 type undoRunner struct {
 	runner
 	name, path string
+	key        string
 	undo       CompensateFunc
 	leaf       bool // one step: it ran if it returned nil (and was not skipped)
 }
@@ -324,12 +345,12 @@ func (u *undoRunner) run(ctx context.Context, r *runState, c *fc.Context) error 
 	switch {
 	case skipped:
 	case completed && (ran == nil || ran.Load()):
-		fr.log.add(undoEntry{name: u.name, path: u.path, undo: u.undo, c: c})
+		fr.log.add(undoEntry{name: u.name, path: u.path, key: u.key, undo: u.undo, c: c})
 		if fr.scope != nil {
 			fr.scope.Store(true)
 		}
 	case !completed && fr.log.failedToo && started:
-		fr.log.add(undoEntry{name: u.name, path: u.path, undo: u.undo, c: c})
+		fr.log.add(undoEntry{name: u.name, path: u.path, key: u.key, undo: u.undo, c: c})
 	}
 	return err
 }
@@ -393,7 +414,19 @@ const DefaultCompensationTimeout = 30 * time.Second
 //
 // In a durable run (WithJournal), a saga whose steps are journaled does not
 // compensate when the run parks (waiting), or ends with a Fatal or a
-// cancellation: the run resumes later after the steps it completed.
+// cancellation: the run resumes later after the steps it completed, and
+// undoes those (elements, branches and loops resumed whole included) if
+// it fails then. When it compensates, it journals the plan first (the
+// cause, and each undo with its context) and each undo when it ends (see
+// [Unit.Undo]). A run of the message again (after a crash during the
+// compensation, a redelivery, a replay that resumes) finds the plan: the
+// saga's outcome is settled, so its steps do not run; the undos not
+// journaled yet run (one that a crash interrupted runs again), the others
+// are traced errors.KindResumed, and the saga ends with the cause rebuilt
+// from the journal (a Stop with its reason; any other cause as a failure
+// with its text) joined with the undo errors. Undos that a nested flow's
+// saga handed up are not journaled: they run only in the run that
+// compensates.
 //
 // When the run's context is canceled, compensation runs on a fresh context
 // (values kept, cancellation dropped) bounded by [SagaGroup.CompensationTimeout].
@@ -433,7 +466,7 @@ func (s *SagaGroup) Call(ctx context.Context, c *fc.Context) error {
 }
 
 func (s *SagaGroup) build(b *builder, path string, in keys) (runner, keys, *Node) {
-	p := path + "/saga"
+	p := b.unique(path + "/saga")
 	if len(s.steps) == 0 {
 		b.errorf("saga", "", nil, "no steps")
 	}
@@ -443,20 +476,39 @@ func (s *SagaGroup) build(b *builder, path string, in keys) (runner, keys, *Node
 	b.sagas++
 	rs, out, nodes := b.sequence(s.steps, p, in, "saga")
 	b.sagas--
-	r := &sagaRunner{flow: b.flow, timeout: s.timeout, failedToo: s.failedToo, steps: seqRunner(rs)}
+	r := &sagaRunner{flow: b.flow, path: p, timeout: s.timeout, failedToo: s.failedToo, steps: seqRunner(rs)}
 	return r, out, &Node{Kind: KindSaga, Name: "saga", Path: p, Children: nodes}
 }
 
 type sagaRunner struct {
 	flow      string
+	path      string // the node's path: a durable run journals its compensation under it
 	steps     seqRunner
 	timeout   time.Duration
 	failedToo bool
 }
 
 func (s *sagaRunner) run(ctx context.Context, r *runState, c *fc.Context) error {
+	durable := r.journaled(ctx)
+	var trk fc.Tracking
+	if durable {
+		// A saga that began compensating in an earlier run has its outcome
+		// settled: it never runs forward again; it finishes compensating.
+		plan, err := r.journal.Completed(ctx, s.planPath(ctx))
+		if err != nil {
+			return &StepError{Flow: s.flow, Step: "saga", Path: s.path, Err: err}
+		}
+		if plan != nil {
+			return s.settle(ctx, r, c, plan)
+		}
+		trk = c.Track()
+	}
 	log := &sagaLog{failedToo: s.failedToo}
 	err := s.steps.run(context.WithValue(ctx, sagaKey{}, &sagaFrame{log: log}), r, c)
+	var keys []string
+	if durable {
+		keys = trk.Stop(nil)
+	}
 	done := log.close()
 	if err == nil || err == errThrough { // errThrough: a test asked to stop here, not a failure
 		if fr := frameOf(ctx); fr != nil && fr.log != nil && len(done) > 0 {
@@ -467,13 +519,58 @@ func (s *sagaRunner) run(ctx context.Context, r *runState, c *fc.Context) error 
 		}
 		return err
 	}
-	if r.journaled(ctx) && resumes(err) {
+	if !durable {
+		return s.compensate(ctx, r, done, err, "")
+	}
+	if resumes(err) {
 		// A durable run that parked, or that will run again after a
 		// Fatal or a cancellation, resumes after its journaled steps:
 		// they stay done.
 		return err
 	}
-	return s.compensate(ctx, r, done, err)
+	// The plan of the compensation is journaled before the first undo:
+	// a run of the message again finishes it instead of running forward.
+	plan := r.unit(s.planPath(ctx), s.path, "saga", time.Now())
+	plan.Duration = 0
+	plan.Outcome, plan.Err = errors.KindFailed, err.Error()
+	if se, ok := errors.AsType[*errors.StopError](err); ok {
+		plan.Outcome, plan.Err = errors.KindStop, se.Reason
+	}
+	plan.Undo = undoRecords(done, c, c.View(), r.undos)
+	if jerr := r.complete(ctx, plan, c, keys); jerr != nil {
+		// Without its plan, a crash would leave the compensation unknown:
+		// compensate now all the same, and report the journal's error.
+		return errors.Join(s.compensate(ctx, r, done, err, ""), &StepError{Flow: s.flow, Step: "saga", Path: s.path, Err: jerr})
+	}
+	return s.compensate(ctx, r, done, err, plan.Path)
+}
+
+// planPath is the unit path of the plan of the saga's compensation in a
+// durable run; the undo of entry i of the plan is journaled under
+// undoPath.
+func (s *sagaRunner) planPath(ctx context.Context) string {
+	return qualify(ctx, s.path) + "[compensating]"
+}
+
+func undoPath(plan string, i int) string {
+	return strings.TrimSuffix(plan, "[compensating]") + "[undo " + strconv.Itoa(i) + "]"
+}
+
+// settle finishes the compensation of a saga that an earlier run began
+// (its plan was journaled): the saga's writes are restored, the undos
+// that completed are not run again, the others run, and the saga ends
+// with the cause it ended with then.
+func (s *sagaRunner) settle(ctx context.Context, r *runState, c *fc.Context, plan *Unit) error {
+	_ = r.resume(plan, c) // the saga's writes; its error is the cause, made below
+	cause := errors.New(plan.Err)
+	if plan.Outcome == errors.KindStop {
+		cause = errors.Stop(plan.Err)
+	}
+	done, err := undoEntries(plan.Undo, c, r.undos)
+	if err != nil {
+		return errors.Join(cause, &StepError{Flow: s.flow, Step: "saga", Path: s.path, Err: err})
+	}
+	return s.compensate(ctx, r, done, cause, plan.Path)
 }
 
 // resumes reports whether a durable run that ended with err runs again
@@ -488,8 +585,10 @@ func resumes(err error) bool {
 }
 
 // compensate undoes done steps in reverse order and joins their errors to
-// the cause.
-func (s *sagaRunner) compensate(ctx context.Context, r *runState, done []undoEntry, cause error) error {
+// the cause. With plan (the path of the journaled plan of a durable run)
+// each undo is journaled when it ends, and one journaled by an earlier
+// run is not run again.
+func (s *sagaRunner) compensate(ctx context.Context, r *runState, done []undoEntry, cause error, plan string) error {
 	if ctx.Err() != nil {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
@@ -497,12 +596,32 @@ func (s *sagaRunner) compensate(ctx context.Context, r *runState, done []undoEnt
 	}
 	ctx = noSaga(ctx)
 	errs := []error{cause}
+	undoErr := func(e undoEntry, err error) {
+		errs = append(errs, &StepError{Flow: s.flow, Step: e.name, Path: e.path, Err: fmt.Errorf("compensate: %w", err)})
+	}
 	for i := len(done) - 1; i >= 0; i-- {
 		e := done[i]
+		if plan != "" {
+			u, err := r.journal.Completed(ctx, undoPath(plan, i))
+			if err != nil {
+				undoErr(e, fmt.Errorf("journal: %w", err))
+				break // what is left is compensated when the message runs again
+			}
+			if u != nil {
+				if u.Outcome != errors.KindOK {
+					undoErr(e, errors.New(u.Err))
+				}
+				if r.trace != nil {
+					r.trace.add(Span{Name: u.Name, Path: e.path + "/compensate", Start: u.Start, Duration: u.Duration,
+						Attempts: 1, Outcome: errors.KindResumed})
+				}
+				continue
+			}
+		}
 		start := time.Now()
 		err := guard(func() error { return e.undo(ctx, e.c, cause) })
 		if err != nil {
-			errs = append(errs, &StepError{Flow: s.flow, Step: e.name, Path: e.path, Err: fmt.Errorf("compensate: %w", err)})
+			undoErr(e, err)
 		}
 		if r.trace != nil {
 			sp := Span{Name: "compensate(" + e.name + ")", Path: e.path + "/compensate", Start: start,
@@ -511,6 +630,23 @@ func (s *sagaRunner) compensate(ctx context.Context, r *runState, done []undoEnt
 				sp.Err = err.Error()
 			}
 			r.trace.add(sp)
+		}
+		if plan != "" {
+			u := &Unit{Path: undoPath(plan, i), Name: "compensate(" + e.name + ")", Fingerprint: r.fps[s.path],
+				Start: start, Duration: time.Since(start), Attempts: 1}
+			if err != nil {
+				u.Outcome, u.Err = errors.KindFailed, err.Error()
+			}
+			if jerr := r.journal.Complete(ctx, u); jerr != nil {
+				undoErr(e, fmt.Errorf("journal: %w", jerr))
+				break
+			}
+		}
+	}
+	if plan != "" {
+		// The last undo's record is durable before the run ends.
+		if _, err := r.journal.Completed(ctx, plan); err != nil {
+			errs = append(errs, &StepError{Flow: s.flow, Step: "saga", Path: s.path, Err: fmt.Errorf("journal: %w", err)})
 		}
 	}
 	if len(errs) == 1 {

@@ -178,7 +178,9 @@ type Bus struct {
 	// table is services, for the lock-free lookups of submits; up mirrors
 	// running for them.
 	table atomic.Pointer[map[string]*service]
-	up    atomic.Bool
+	// transportUp is true while the transport is started.
+	transportUp atomic.Bool
+	up          atomic.Bool
 
 	mu       sync.RWMutex
 	services map[string]*service
@@ -346,8 +348,16 @@ func (b *Bus) Start(ctx context.Context) error {
 		if err := t.Start(ctx, local, b); err != nil {
 			return fail(fmt.Errorf("transport: %w", err))
 		}
+		b.transportUp.Store(true)
 	}
 	return nil
+}
+
+// TransportReady reports whether the bus's transport is started (true
+// when it has none): until then, the services of other processes cannot
+// reach this bus's services, nor they theirs.
+func (b *Bus) TransportReady() bool {
+	return b.opts.Transport == nil || b.transportUp.Load()
 }
 
 // Stop stops the transport, the custom services (in reverse order), then
@@ -378,6 +388,7 @@ func (b *Bus) Stop(ctx context.Context) error {
 	b.mu.Unlock()
 	var errs []error
 	if t := b.opts.Transport; t != nil {
+		b.transportUp.Store(false)
 		if err := t.Stop(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("bus: stop: transport: %w", err))
 		}
@@ -493,7 +504,7 @@ func (b *Bus) submit(ctx context.Context, from, dest, action string, body map[st
 	s, running := b.lookup(dest), b.up.Load()
 	if s == nil {
 		if t := b.opts.Transport; t != nil && running {
-			return t.Submit(ctx, &Message{From: from, Destination: dest, Action: action, Body: body})
+			return t.Submit(ctx, &Message{ID: b.newID(), From: from, Destination: dest, Action: action, Body: body})
 		}
 		return fmt.Errorf("bus: submit to %q: %w%s", dest, ErrUnknownDestination, b.known())
 	}
@@ -516,7 +527,7 @@ func (b *Bus) broadcast(ctx context.Context, from, action string, body map[strin
 	running := b.running
 	b.mu.RUnlock()
 	if t := b.opts.Transport; t != nil && running {
-		if terr := t.Submit(ctx, &Message{From: from, Destination: Broadcast, Action: action, Body: body}); terr != nil {
+		if terr := t.Submit(ctx, &Message{ID: b.newID(), From: from, Destination: Broadcast, Action: action, Body: body}); terr != nil {
 			err = errors.Join(err, terr)
 		}
 	}
@@ -552,7 +563,7 @@ func (b *Bus) request(ctx context.Context, from, dest, action string, body map[s
 	s, running := b.lookup(dest), b.up.Load()
 	if s == nil {
 		if t := b.opts.Transport; t != nil && running {
-			return t.Request(ctx, &Message{From: from, Destination: dest, Action: action, Body: body})
+			return t.Request(ctx, &Message{ID: b.newID(), From: from, Destination: dest, Action: action, Body: body})
 		}
 		return nil, fmt.Errorf("bus: request to %q: %w%s", dest, ErrUnknownDestination, b.known())
 	}
@@ -562,12 +573,17 @@ func (b *Bus) request(ctx context.Context, from, dest, action string, body map[s
 // requestLocal queues a request for s and waits for its reply, until ctx
 // ends (Options.RequestTimeout when it has no deadline).
 func (b *Bus) requestLocal(ctx context.Context, s *service, from, action string, body map[string]any) (map[string]any, error) {
+	return b.requestLocalID(ctx, s, "", from, action, body)
+}
+
+// requestLocalID is requestLocal for a message with an id ("": a new one).
+func (b *Bus) requestLocalID(ctx context.Context, s *service, id, from, action string, body map[string]any) (map[string]any, error) {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, b.opts.RequestTimeout)
 		defer cancel()
 	}
-	e := &envelope{from: from, action: action, body: body, ctx: ctx, reply: make(chan reply, 1)}
+	e := &envelope{id: id, from: from, action: action, body: body, ctx: ctx, reply: make(chan reply, 1)}
 	if err := s.deliver(ctx, e); err != nil {
 		return nil, err
 	}

@@ -83,5 +83,9 @@
 // [StateSpec]).
 //
 // Across processes: a [Transport] carries messages to destinations that
-// are not local. None ships in this package yet; see [Transport].
+// are not local, and the messages of other processes to this bus's
+// services ([Bus.Receive]). Package adapters/nats ships one (YAML
+// `bus: {transport: {nats: {...}}}`, read by [FromConfig]): durable
+// submits on a JetStream stream, request/reply, broadcasts to every
+// service of every process. [Bus.TransportReady] reports it started.
 package bus

@@ -35,6 +35,7 @@ type envelope struct {
 	meta     map[string]string // from a source
 	ctx      context.Context   // the requester's; nil for a submit
 	reply    chan reply        // nil for a submit
+	done     func(error)       // a transport's: called once the run ended
 	recorded bool              // in the store (pending or processing)
 	pooled   bool              // from envelopes: put back once run
 	act      *actionInfo       // set by deliver
@@ -98,6 +99,7 @@ type service struct {
 	up        bool // actions initialised and OnStart called
 	crashes   int  // crashes in a row
 	recorder  store.Store
+	ids       []byte // the worker's: room for the ids it makes (nextID)
 
 	bgMu     sync.Mutex
 	bgCtx    context.Context
@@ -162,8 +164,8 @@ func (s *service) deliver(ctx context.Context, e *envelope) error {
 		return fmt.Errorf("bus: submit to %q action %q: %w", s.def.Name, e.action, ErrStopped)
 	}
 	full := s.def.WhenFull == Fail || (e.from == s.def.Name && s.inOwnRun(ctx))
-	if e.id == "" {
-		e.id = s.b.newID()
+	if e.id == "" && s.recorder != nil {
+		e.id = s.b.newID() // recorded under it; else the worker names it (run)
 	}
 	if s.recorder != nil {
 		if full && len(s.mailbox) == cap(s.mailbox) {
@@ -442,10 +444,13 @@ func (s *service) handle(ctx context.Context, e *envelope) bool {
 		case kind == errors.KindPanic:
 			s.panics.Add(1)
 			s.settle(ctx, e, c, err)
+			e.finished(err)
 			return s.restart(ctx, err)
 		case kind == errors.KindFatal && ctx.Err() == nil:
 			if max := cmp.Or(s.policy().MaxAttempts, DefaultMaxRestarts); restarts >= max {
-				s.settle(ctx, e, c, fmt.Errorf("gave up after %d restarts: %w", restarts, err))
+				err = fmt.Errorf("gave up after %d restarts: %w", restarts, err)
+				s.settle(ctx, e, c, err)
+				e.finished(err)
 				return true
 			}
 			if !s.restart(ctx, err) {
@@ -460,11 +465,23 @@ func (s *service) handle(ctx context.Context, e *envelope) bool {
 		}
 		s.crashes = 0
 		s.settle(ctx, e, c, err)
+		if e.done != nil {
+			e.finished(err)
+		}
 		if e.pooled {
 			*e = envelope{}
 			envelopes.Put(e)
 		}
 		return true
+	}
+}
+
+// finished tells a transport that e ran to its outcome.
+func (e *envelope) finished(err error) {
+	if e.done != nil {
+		done := e.done
+		e.done = nil
+		done(err)
 	}
 }
 
@@ -490,6 +507,9 @@ func (s *service) run(ctx context.Context, e *envelope, action flow.Service) (c 
 			meta[k] = v
 		}
 		meta["from"], meta["destination"], meta["action"] = "", s.name, e.action
+	}
+	if e.id == "" {
+		e.id = s.nextID()
 	}
 	meta["id"] = e.id
 	if e.from != "" {

@@ -56,6 +56,20 @@ type Spec struct {
 // SpecType is the Go type of an entry under services:, for schemas.
 var SpecType = reflect.TypeFor[Spec]()
 
+// FileSpec is the bus: section of a configuration file: what the whole
+// bus shares.
+//
+//	bus:
+//	  transport:                       # services in other processes (a transport component)
+//	    nats: {url: nats://127.0.0.1:4222}   # no url: the embedded server under --data
+type FileSpec struct {
+	// Transport carries messages to the services of other processes.
+	Transport component.Ref `yaml:"transport" kind:"transport" doc:"carries submits and requests to the services other processes run, and theirs to this one's (nats: subjects svc.<destination>.<action>); none: every destination is a service of this process"`
+}
+
+// FileSpecType is the Go type of the bus: section, for schemas.
+var FileSpecType = reflect.TypeFor[FileSpec]()
+
 // ConfigOptions say how [FromConfig] builds a bus.
 type ConfigOptions struct {
 	// Options are the bus's options; FromConfig sets none of them but
@@ -72,6 +86,12 @@ type ConfigOptions struct {
 	Open bool
 	// NoSources leaves the sources out (`flowrun bus send`).
 	NoSources bool
+	// ClientOnly, when the configuration declares a transport (bus:
+	// transport:), builds the bus without the declared services (they are
+	// still checked): every message goes through the transport to the
+	// processes that run them, and this bus takes none of theirs
+	// (`flowrun bus send`). Without a transport it has no effect.
+	ClientOnly bool
 }
 
 // Built is the bus of a configuration's services and the stores it opened
@@ -188,6 +208,11 @@ func FromConfig(cfg *config.Config, opts ConfigOptions) (*Built, error) {
 			plans = append(plans, p)
 		}
 	}
+	if t, terrs := transportOf(cfg, opts); len(terrs) > 0 {
+		errs = append(errs, terrs...)
+	} else if t != nil && opts.Options.Transport == nil {
+		opts.Options.Transport = t
+	}
 	if len(errs) > 0 {
 		return nil, errs.Sorted()
 	}
@@ -195,6 +220,9 @@ func FromConfig(cfg *config.Config, opts ConfigOptions) (*Built, error) {
 		return nil, nil
 	}
 	built := &Built{Bus: New(opts.Options)}
+	if opts.ClientOnly && opts.Options.Transport != nil {
+		return built, nil
+	}
 	type opened struct {
 		ref component.Ref
 		st  store.Store
@@ -253,4 +281,41 @@ func flowList(names []string) string {
 		return "expected " + names[0]
 	}
 	return "expected one of " + strings.Join(names, ", ")
+}
+
+// transportOf builds the transport the bus: sections declare (nil: none).
+func transportOf(cfg *config.Config, opts ConfigOptions) (Transport, config.Errors) {
+	var errs config.Errors
+	var t Transport
+	for _, sec := range cfg.Bus() {
+		var fs FileSpec
+		at, err := sec.Decode(&fs)
+		var derrs config.Errors
+		if err != nil && !errors.As(err, &derrs) {
+			errs = append(errs, sec.Error("bus: %v", err))
+			continue
+		}
+		errs = append(errs, derrs...)
+		if at == nil || fs.Transport.IsZero() {
+			continue
+		}
+		if t != nil {
+			errs = append(errs, at.Errorf("transport", "bus: transport: declared in two files; declare it once"))
+			continue
+		}
+		env := opts.Env
+		env.Name = "bus"
+		v, err := fs.Transport.Build(env)
+		if err != nil {
+			errs = append(errs, at.Errorf("transport", "bus: transport: %s: %v", fs.Transport.Component.Name, err))
+			continue
+		}
+		tr, ok := v.(Transport)
+		if !ok {
+			errs = append(errs, at.Errorf("transport", "bus: transport: %s makes a %T, not a bus.Transport", fs.Transport.Component.Name, v))
+			continue
+		}
+		t = tr
+	}
+	return t, errs
 }

@@ -16,6 +16,19 @@ type Message struct {
 	Action string `json:"action"`
 	// Body is the run's input.
 	Body map[string]any `json:"body"`
+	// ID is the message's id (meta.id of its run). The bus sets it on
+	// the messages it hands to its Transport, so that the run in the
+	// other process, and every redelivery of it, has the sender's id:
+	// effects made idempotent by meta.id stay so across processes. Empty
+	// on a received message: the receiving bus makes one.
+	ID string `json:"id,omitempty"`
+	// Done, when set on a message handed to [Receiver.Receive] without
+	// reply, is called once with the run's error (nil when it succeeded)
+	// after the message ran to its outcome in this process, so that a
+	// transport acknowledges it only then. It is not called when Receive
+	// returns an error (the message was not queued), nor for a message a
+	// stop left unrun: the transport delivers that one again.
+	Done func(err error) `json:"-"`
 }
 
 // Transport carries messages between the buses of several processes, so
@@ -26,15 +39,14 @@ type Message struct {
 // the messages other processes send to this one through the [Receiver]
 // it was started with.
 //
-// A NATS transport maps a message to the subject
-// svc.<destination>.<action> (svc.*.<action> for a broadcast, which every
-// process subscribes to); Submit publishes (to JetStream, for durability
-// across a crash of the receiving process), Request uses NATS
-// request/reply with the context's deadline, and Start subscribes to
-// svc.<name>.> for each local service, with a queue group per service so
-// that one process of several runs each message. Errors of a remote run
-// come back as text with their errors.Kind, so errors.KindOf holds on
-// both sides.
+// Package adapters/nats ships one (nats.Transport, the YAML
+// `bus: {transport: {nats: {...}}}`): submits travel on the subjects
+// svc.<destination>.<action> of a JetStream stream, each service reading
+// them with a durable consumer of its own, and requests use NATS
+// request/reply. Errors of a remote run come back with their
+// errors.Kind ([EncodeReply], [DecodeReply]), so errors.KindOf, a Stop's
+// reason and the bus's errors (ErrUnknownAction, ...) hold on both
+// sides.
 type Transport interface {
 	// Start subscribes to the messages for the local services and hands
 	// each to r until Stop.
@@ -73,7 +85,7 @@ func (b *Bus) Receive(ctx context.Context, m *Message, reply bool) (map[string]a
 		return nil, err
 	}
 	if !reply {
-		return nil, s.deliver(ctx, &envelope{from: m.From, action: m.Action, body: m.Body})
+		return nil, s.deliver(ctx, &envelope{id: m.ID, from: m.From, action: m.Action, body: m.Body, done: m.Done})
 	}
-	return b.requestLocal(ctx, s, m.From, m.Action, m.Body)
+	return b.requestLocalID(ctx, s, m.ID, m.From, m.Action, m.Body)
 }

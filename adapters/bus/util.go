@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/svcflow/svcflow/adapters/channel"
 	"github.com/svcflow/svcflow/adapters/message"
@@ -34,6 +35,20 @@ var (
 func (b *Bus) newID() string {
 	var buf [40]byte
 	return string(strconv.AppendUint(append(buf[:0], idPrefix...), idSeq.Add(1), 10))
+}
+
+// nextID is newID for the worker of s: it writes the ids into a chunk of
+// its own, one allocation for many ids (a message id costs as much as
+// the body's copy otherwise).
+func (s *service) nextID() string {
+	const chunk = 2048
+	if cap(s.ids)-len(s.ids) < 48 {
+		s.ids = make([]byte, 0, chunk)
+	}
+	start := len(s.ids)
+	s.ids = strconv.AppendUint(append(s.ids, idPrefix...), idSeq.Add(1), 10)
+	b := s.ids[start:len(s.ids):len(s.ids)]
+	return unsafe.String(&b[0], len(b)) // never written again: ids only append after it
 }
 
 // baseContext is the context services run under: the Start context

@@ -103,12 +103,25 @@ type Config struct {
 	// All and whole Until loops are units of their own; taps are not
 	// journaled. Steps that wait ([flow.Parker]: `wait`, a long `sleep`)
 	// park the message in state waiting, holding no goroutine, until a
-	// timer or [Channel.Signal] wakes it.
+	// timer or [Channel.Signal] wakes it, also from inside an element, a
+	// branch or a loop (see [flow.Journal]). A saga's compensation is
+	// journaled: a message whose saga began compensating finishes it
+	// when it runs again, each undo once, and never runs it forward (see
+	// [flow.Saga]).
 	Durable bool
 	// RestartOnChange runs a durable message whose flow changed since
 	// its journal was written from the top (`on_change: restart`) instead
 	// of leaving it in state error naming the change.
 	RestartOnChange bool
+	// Sinks receive the output of every run that succeeds, in order,
+	// after the flow and before the outcome is recorded and the source is
+	// told (an HTTP request answered, a NATS message acked): each gets a
+	// message with the run's id, payload and meta and the output context
+	// (meta included) as Context. A sink's failure fails the message with
+	// a Retry error (recorded as error, delivered again by its source,
+	// then sent to every sink again: sinks dedupe by message id). The
+	// channel closes the sinks that implement io.Closer when it stops.
+	Sinks []Sink
 	// Hooks are flows run after each message's outcome is settled (on
 	// ok, on failure, on reject, on drop, finally); see [Hooks].
 	Hooks Hooks
@@ -525,7 +538,7 @@ func (c *Channel) Stop(ctx context.Context) error {
 		c.hardStop()
 		<-drained
 	}
-	closeErr := c.cfg.Flow.Close(context.WithoutCancel(ctx))
+	closeErr := errors.Join(c.cfg.Flow.Close(context.WithoutCancel(ctx)), c.closeSinks())
 	for _, h := range c.cfg.Hooks.all() {
 		if err := h.Close(context.WithoutCancel(ctx)); err != nil {
 			closeErr = errors.Join(closeErr, fmt.Errorf("hook %s: %w", h.Name(), err))
@@ -1035,6 +1048,9 @@ func (c *Channel) runMessage(ctx context.Context, m *message.Message, opts []flo
 			err = errors.Join(err, rerr)
 			break
 		}
+	}
+	if err == nil && len(c.cfg.Sinks) > 0 {
+		err = c.sendSinks(ctx, m, out)
 	}
 	endRun(err)
 

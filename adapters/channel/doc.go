@@ -44,6 +44,11 @@
 // "meta" and its id as meta.id, the key to make a flow's effects
 // idempotent.
 //
+// Sinks ([Sink], Config.Sinks) get the output of every run that succeeds
+// before its outcome is recorded and its source is answered; a sink's
+// failure is a Retry failure of the message, which its source delivers
+// again (and the sinks get again: they deduplicate by message id).
+//
 // A Drop (errors.Drop: a filter, "not for us") is not a rejection: the
 // message is stored as done with outcome dropped and the reason
 // (store.Record's Outcome and Reason), counted under "dropped" in

@@ -69,13 +69,21 @@ func (c *Channel) loadJournal(ctx context.Context, id string) (*runJournal, []*f
 }
 
 func unitOf(e store.JournalEntry) *flow.Unit {
-	return &flow.Unit{Path: e.Path, Name: e.Name, Fingerprint: e.Fingerprint, Start: e.Start, Duration: e.Duration,
+	u := &flow.Unit{Path: e.Path, Name: e.Name, Fingerprint: e.Fingerprint, Start: e.Start, Duration: e.Duration,
 		Attempts: e.Attempts, Writes: e.Writes, Deleted: e.Deleted, Outcome: e.Outcome, Err: e.Err}
+	for _, x := range e.Undo {
+		u.Undo = append(u.Undo, flow.Undo{Key: x.Key, Name: x.Name, Path: x.Path, Own: x.Own, Writes: x.Writes, Deleted: x.Deleted})
+	}
+	return u
 }
 
 func entryOf(u *flow.Unit) store.JournalEntry {
-	return store.JournalEntry{Path: u.Path, Name: u.Name, Fingerprint: u.Fingerprint, Start: u.Start, Duration: u.Duration,
+	e := store.JournalEntry{Path: u.Path, Name: u.Name, Fingerprint: u.Fingerprint, Start: u.Start, Duration: u.Duration,
 		Attempts: u.Attempts, Writes: u.Writes, Deleted: u.Deleted, Outcome: u.Outcome, Err: u.Err}
+	for _, x := range u.Undo {
+		e.Undo = append(e.Undo, store.JournalUndo{Key: x.Key, Name: x.Name, Path: x.Path, Own: x.Own, Writes: x.Writes, Deleted: x.Deleted})
+	}
+	return e
 }
 
 // Completed implements flow.Journal.

@@ -76,3 +76,42 @@ func ExampleChannel_ReplayFrom() {
 	// error flow "order": step "ship": carrier down
 	// done ch-1
 }
+
+// Hooks run after a message's outcome is recorded, with the outcome under
+// "outcome"; a Drop consumes a message silently.
+func ExampleHooks() {
+	f := flow.New("orders", flow.Step("filter", func(ctx context.Context, c *fc.Context) error {
+		if c.View()["type"] != "order" {
+			return errors.Drop("not an order")
+		}
+		return nil
+	})).MustBuild()
+	notify := flow.New("notify", flow.Step("print", func(ctx context.Context, c *fc.Context) error {
+		o := c.View()[channel.OutcomeKey].(map[string]any)
+		fmt.Printf("hook: %s %s %q\n", o["kind"], o["state"], o["reason"])
+		return nil
+	})).MustBuild()
+	ch, _ := channel.New(channel.Config{Name: "orders", Flow: f, Logger: slog.New(slog.DiscardHandler),
+		Hooks: channel.Hooks{Finally: notify}})
+	_ = ch.Start(context.Background())
+	defer ch.Stop(context.Background())
+	for _, body := range []string{`{"type": "order"}`, `{"type": "ping"}`} {
+		res := ch.Handle(context.Background(), message.New("application/json", []byte(body), nil))
+		fmt.Println(res.Settle, res.State, res.Outcome)
+	}
+	// Output:
+	// hook: ok done ""
+	// ack done ok
+	// hook: dropped done "not an order"
+	// ack done dropped
+}
+
+// A channel refuses messages while it is not running.
+func ExampleErrStopped() {
+	f := flow.New("f", flow.Step("s", func(ctx context.Context, c *fc.Context) error { return nil })).MustBuild()
+	ch, _ := channel.New(channel.Config{Name: "c", Flow: f, Logger: slog.New(slog.DiscardHandler)})
+	res := ch.Handle(context.Background(), message.New("application/json", []byte(`{}`), nil))
+	fmt.Println(errors.Is(res.Err, channel.ErrStopped), res.Settle)
+	// Output:
+	// true leave
+}

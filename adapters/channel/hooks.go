@@ -81,21 +81,15 @@ type Outcome struct {
 	// State is the message's state in the store (done, rejected, error,
 	// dead).
 	State string `json:"state"`
-	// Reason is the reason of a Stop or a Drop.
-	Reason string `json:"reason,omitempty"`
-	// Error is the run's error text, masked as the store keeps it.
-	Error string `json:"error,omitempty"`
+	// Reason is the reason of a Stop or a Drop ("" for others).
+	Reason string `json:"reason"`
+	// Error is the run's error text, masked as the store keeps it (""
+	// when done).
+	Error string `json:"error"`
 }
 
 func (o Outcome) asMap() map[string]any {
-	m := map[string]any{"id": o.ID, "kind": o.Kind, "state": o.State}
-	if o.Reason != "" {
-		m["reason"] = o.Reason
-	}
-	if o.Error != "" {
-		m["error"] = o.Error
-	}
-	return m
+	return map[string]any{"id": o.ID, "kind": o.Kind, "state": o.State, "reason": o.Reason, "error": o.Error}
 }
 
 // runHooks runs the hooks of a settled message: the hook of its outcome,

@@ -336,3 +336,30 @@ func TestChannelWithoutSteps(t *testing.T) {
 	assert.Equal(t, "o-1", rec.Message.Context["order"])
 	assert.Equal(t, "log", ch.Flow().Name())
 }
+
+// TestChannelOnNullStore: a channel on the null store runs and answers
+// every message and keeps none: nothing to search, replay or recover, and
+// a message delivered twice runs twice.
+func TestChannelOnNullStore(t *testing.T) {
+	var runs atomic.Int32
+	f := flow.New("f", flow.Step("s", func(ctx context.Context, c *fc.Context) error {
+		runs.Add(1)
+		c.Set("ok", true)
+		return nil
+	})).MustBuild()
+	ch := running(t, mustNew(t, channel.Config{Name: "c", Flow: f, Store: store.None(), Logger: quiet()}))
+	m := jsonMsg(t, map[string]any{"a": 1})
+	res := ch.Handle(t.Context(), m)
+	require.NoError(t, res.Err)
+	assert.Equal(t, store.Done, res.State)
+	assert.Equal(t, true, res.Message.Context["ok"])
+	res = ch.Handle(t.Context(), m.Clone())
+	require.NoError(t, res.Err)
+	assert.Equal(t, int32(2), runs.Load(), "no record: a duplicate runs again")
+	n, err := ch.Store().Count(t.Context(), store.Query{})
+	require.NoError(t, err)
+	assert.Zero(t, n)
+	_, err = ch.Replay(t.Context(), m.ID)
+	require.ErrorIs(t, err, store.ErrNotFound)
+	assert.Equal(t, int64(2), ch.Status().Outcomes["done"])
+}

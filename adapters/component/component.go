@@ -33,10 +33,14 @@ const (
 	// KindProvider makes a value that services are given (a client, a
 	// cache, a configuration).
 	KindProvider Kind = "provider"
+	// KindTransport makes a bus transport (a bus.Transport of package
+	// adapters/bus, which this package cannot name): `bus: {transport:}`
+	// carries the bus's messages between processes.
+	KindTransport Kind = "transport"
 )
 
 // Kinds lists every kind, in the order catalogs show them.
-var Kinds = []Kind{KindSource, KindStore, KindStep, KindSink, KindProvider}
+var Kinds = []Kind{KindSource, KindStore, KindStep, KindSink, KindProvider, KindTransport}
 
 // StoreOpener opens a store. A store component's constructor checks its
 // spec and returns an opener, so that checking a configuration opens
@@ -78,8 +82,8 @@ func (c Component) Fields() []Field { return Fields(c.spec) }
 
 // Build calls the constructor with spec, a value or pointer of the
 // component's spec type. The result's type depends on the kind: a
-// [channel.Source], a [StoreOpener], a [flow.Service], a [channel.Sink], or any
-// value for a provider. A panic in the constructor is returned as an
+// [channel.Source], a [StoreOpener], a [flow.Service], a [channel.Sink], a
+// bus.Transport for a transport, or any value for a provider. A panic in the constructor is returned as an
 // error.
 func (c Component) Build(env Env, spec any) (v any, err error) {
 	if c.build == nil {
@@ -158,6 +162,13 @@ func Step[S any](name, doc string, build func(env Env, spec S) (flow.Service, er
 // Sink makes a sink component.
 func Sink[S any](name, doc string, build func(env Env, spec S) (channel.Sink, error)) Component {
 	return newComponent(KindSink, name, doc, build)
+}
+
+// Transport makes a transport component: build checks the spec and
+// returns a bus.Transport (package adapters/bus) that connects nothing
+// until the bus starts it.
+func Transport[S any](name, doc string, build func(env Env, spec S) (any, error)) Component {
+	return newComponent(KindTransport, name, doc, build)
 }
 
 // Provider makes a provider component: build returns the provided value.

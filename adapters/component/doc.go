@@ -1,5 +1,5 @@
 // Package component is the one way to add a source, a store, a step, a
-// sink or a provider to svcflow: a component is a kind, a name, a typed
+// sink, a provider or a bus transport to svcflow: a component is a kind, a name, a typed
 // spec and a constructor from spec to value, registered in a [Registry].
 // Configurations name components; the packages that read them
 // (adapters/config, adapters/serve) look them up here and name no kind of
@@ -54,8 +54,8 @@
 // the built-in step kinds included (cmd/flowrun uses it); a program that
 // needs only some imports those.
 // A [Registry] of one's own, given to config.WithComponents, holds
-// exactly what it is given. The memory store ([MemoryStore]) is in
-// Default always.
+// exactly what it is given. The memory store ([MemoryStore]) and the null
+// store ([NoneStore]) are in Default always.
 //
 // # Who owns what
 //

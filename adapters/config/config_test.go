@@ -382,7 +382,7 @@ flows:
 			assert.NotEmpty(t, s.Disabled)
 		}
 	}
-	assert.Equal(t, []string{"call", "chunk", "defaults", "filter", "flatten", "group_by", "http", "key_by", "log", "map", "merge", "omit", "pick", "reject", "rename", "set", "shell", "sleep", "sort_by", "stop", "sum_by", "template", "uniq_by", "wait", "round", "subtotal"}, names)
+	assert.Equal(t, []string{"call", "chunk", "defaults", "drop", "filter", "flatten", "group_by", "http", "key_by", "log", "map", "merge", "omit", "pick", "reject", "rename", "set", "shell", "sleep", "sort_by", "stop", "sum_by", "template", "uniq_by", "wait", "round", "subtotal"}, names)
 }
 
 func TestGeneratedNamesAndGraph(t *testing.T) {

@@ -36,6 +36,9 @@ type Section struct {
 
 // what names the entry in messages: `channel "intake"`.
 func (s Section) what() string {
+	if s.section == "bus" {
+		return "bus"
+	}
 	return strings.TrimSuffix(s.section, "s") + " " + strconv.Quote(s.Name)
 }
 

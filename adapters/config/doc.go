@@ -160,9 +160,9 @@
 //	        input: {items: [...], customer: {tier: gold}}
 //	        want: {total: 90}                               # a subset of the output
 //	      - name: payment down
-//	        stubs: {charge: {error: retry, message: down}}  # stop, retry, fatal, failed; or any step form
+//	        stubs: {charge: {error: retry, message: down}}  # stop, dropped, retry, fatal, failed; or any step form
 //	        # stubs: {charge: {input: {total: 0}}}          # the real step runs, these keys written over its context
-//	        error: retry                                    # an errors.Kind: stop, retry, retry-exhausted, fatal, failed, panic, canceled; or any
+//	        error: retry                                    # an errors.Kind: stop, dropped, retry, retry-exhausted, fatal, failed, panic, canceled; or any
 //	        error_contains: down
 //	        through: charge                                 # optional: flow.Through (or from: flow.From)
 //

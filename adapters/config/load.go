@@ -76,8 +76,11 @@ type Config struct {
 	channels   []Section
 	services   []Section // see services.go
 	production []Section // see production.go
+	bus        []Section // see services.go
 	providers  *provide.Container
 	sets       []string // WithSet's overrides (see normal.go)
+	lookupEnv  func(string) (string, bool)
+	dataDir    string
 }
 
 // Load reads and checks the YAML files at paths. The error, if any, is
@@ -120,7 +123,7 @@ func LoadSources(srcs []Source, opts ...Option) (*Config, error) {
 	l.tpl = &tplEnv{funcs: templateFuncs(l.vars, l.overrides), vars: l.vars}
 	l.env = o.reg.stepEnv()
 	l.setKinds()
-	l.cfg.sets = slices.Clone(o.sets)
+	l.cfg.sets, l.cfg.lookupEnv, l.cfg.dataDir = slices.Clone(o.sets), o.lookupEnv, o.dataDir
 	l.load(srcs, o.sets)
 	if len(l.errs) > 0 {
 		l.errs = l.setErrors(o.sets)
@@ -156,7 +159,7 @@ type loader struct {
 // maxSteps bounds the steps a configuration may hold, aliases expanded.
 const maxSteps = 20_000
 
-var topKeys = []string{"version", "vars", "providers", "flows", "channels", "services", "production", "tests"}
+var topKeys = []string{"version", "vars", "providers", "flows", "channels", "services", "bus", "production", "tests"}
 
 func (l *loader) load(srcs []Source, sets []string) {
 	l.budget = maxSteps
@@ -209,8 +212,9 @@ func (l *loader) load(srcs []Source, sets []string) {
 			}
 		}
 		l.parseServices(f, fs)
+		l.parseBus(f, fs)
 		l.parseProduction(f, fs)
-		if !fs.has("flows") && !fs.has("channels") && !fs.has("services") && !fs.has("production") && !fs.has("tests") && fs.unknown == 0 {
+		if !fs.has("flows") && !fs.has("channels") && !fs.has("services") && !fs.has("bus") && !fs.has("production") && !fs.has("tests") && fs.unknown == 0 {
 			l.at(f, f.root, "top level: expected flows (and optionally vars, tests, channels)")
 		}
 	}

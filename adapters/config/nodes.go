@@ -257,7 +257,9 @@ func suggest(s string, choices []string) string {
 			best, bestD = c, d
 		}
 	}
-	if best == "" && len(s) >= 3 {
+	// A choice the text begins with (or that begins with the text) beats
+	// a match two edits away: "stopped" means stop rather than dropped.
+	if (best == "" || bestD >= 2) && len(s) >= 3 {
 		for _, c := range choices {
 			lc := strings.ToLower(c)
 			if len(c) >= 3 && (strings.HasPrefix(ls, lc) || strings.HasPrefix(lc, ls)) {

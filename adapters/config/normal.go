@@ -19,8 +19,7 @@ import (
 // one canonical form: comments and quoting styles dropped, aliases
 // expanded, the --set overrides applied, keys in the order written. A
 // section whose value is not a mapping of named entries (version, tests)
-// has one entry named "". The entries of the mapping under
-// production.components are the section "production.components".
+// has one entry named "".
 //
 // The text is the files' text before ${...} references are read: a
 // change of an environment variable or of a ${file:...} secret is not a
@@ -28,10 +27,6 @@ import (
 type Normalized struct {
 	Sections map[string]map[string]string `json:"sections"`
 }
-
-// nestedSections names the sections whose one key holds named entries of
-// their own, compared as a section of their own ("production.components").
-var nestedSections = map[string]string{"production": "components"}
 
 // maxNormalNodes bounds the nodes of a normalized configuration: aliases
 // expanded cannot blow it up.
@@ -89,16 +84,6 @@ func Normalize(srcs []Source, sets ...string) (Normalized, error) {
 			}
 			for j := 0; j+1 < len(v.Content); j += 2 {
 				name, val := v.Content[j].Value, v.Content[j+1]
-				if inner, ok := nestedSections[section]; ok && name == inner {
-					if w, _ := resolve(val, nil); w != nil && w.Kind == yaml.MappingNode {
-						for k := 0; k+1 < len(w.Content); k += 2 {
-							if err := add(section+"."+inner, w.Content[k].Value, w.Content[k+1]); err != nil {
-								return Normalized{}, err
-							}
-						}
-						continue
-					}
-				}
 				if err := add(section, name, val); err != nil {
 					return Normalized{}, err
 				}
@@ -221,4 +206,16 @@ func (c *Config) Sets() []string { return slices.Clone(c.sets) }
 // as read, with its overrides applied (see [Normalize]).
 func (c *Config) Normalized() (Normalized, error) {
 	return Normalize(c.Sources(), c.sets...)
+}
+
+// LoadLike loads the files srcs with the overrides sets as c was
+// loaded: with its registry, its components, its environment lookup
+// (WithLookupEnv) and its data folder (WithDataDir). It is how a running
+// server loads the configuration a plan brings.
+func (c *Config) LoadLike(srcs []Source, sets ...string) (*Config, error) {
+	opts := []Option{WithRegistry(c.reg), WithComponents(c.comps), WithDataDir(c.dataDir), WithSet(sets...)}
+	if c.lookupEnv != nil {
+		opts = append(opts, WithLookupEnv(c.lookupEnv))
+	}
+	return LoadSources(srcs, opts...)
 }

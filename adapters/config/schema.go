@@ -14,6 +14,9 @@ type SchemaOptions struct {
 	// Service is the spec type of an entry under services: (bus.Spec);
 	// nil: services are described as objects only.
 	Service reflect.Type
+	// Bus is the spec type of the bus: section (bus.FileSpec); nil: any
+	// object.
+	Bus reflect.Type
 	// Component is the spec type of an entry under production:
 	// (production.Spec); nil: components are described as objects only.
 	Component reflect.Type
@@ -103,6 +106,10 @@ func Schema(opts SchemaOptions) map[string]any {
 	if opts.Channel != nil {
 		channel = component.Schema(opts.Channel, opts.Components)
 	}
+	busSpec := map[string]any{"type": "object"}
+	if opts.Bus != nil {
+		busSpec = component.Schema(opts.Bus, opts.Components)
+	}
 	service := map[string]any{"type": "object"}
 	if opts.Service != nil {
 		service = component.Schema(opts.Service, opts.Components)
@@ -140,6 +147,7 @@ func Schema(opts SchemaOptions) map[string]any {
 			"flows":      map[string]any{"type": "object", "additionalProperties": flowSchema},
 			"channels":   map[string]any{"type": "object", "additionalProperties": channel},
 			"services":   map[string]any{"type": "object", "additionalProperties": service},
+			"bus":        busSpec,
 			"production": map[string]any{"type": "object", "additionalProperties": prodComponent},
 			"tests":      map[string]any{"type": "array", "items": suite},
 		},

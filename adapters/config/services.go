@@ -23,3 +23,17 @@ func (l *loader) parseServices(f *srcFile, fs *fields) {
 // (package adapters/bus) reads them, as the channel adapters read
 // [Config.Channels].
 func (c *Config) Services() []Section { return slices.Clone(c.services) }
+
+// parseBus keeps a file's bus: section, unread, for the bus.
+func (l *loader) parseBus(f *srcFile, fs *fields) {
+	fd, ok := fs.get("bus")
+	if !ok {
+		return
+	}
+	l.cfg.bus = append(l.cfg.bus, Section{File: f.name, Name: "bus", section: "bus", file: f, key: fd.key, node: fd.val, comps: l.cfg.comps, tpl: l.tpl})
+}
+
+// Bus returns the bus: sections of the files (one per file that has one),
+// unread: the bus (package adapters/bus) reads them, its transport
+// between processes among them.
+func (c *Config) Bus() []Section { return slices.Clone(c.bus) }

@@ -54,7 +54,7 @@ type Case struct {
 var ErrorKinds = append(kindNames(compare.ErrorKinds), "any")
 
 // stubKinds are the kinds of error a stub can return (its error: key).
-var stubKinds = []errors.Kind{errors.KindStop, errors.KindRetry, errors.KindFatal, errors.KindFailed}
+var stubKinds = []errors.Kind{errors.KindStop, errors.KindDropped, errors.KindRetry, errors.KindFatal, errors.KindFailed}
 
 // kindNames returns the names of kinds.
 func kindNames(kinds []errors.Kind) []string {
@@ -457,6 +457,8 @@ func (s *stubService) Call(_ context.Context, c *fc.Context) error {
 	switch s.kind {
 	case errors.KindStop:
 		return errors.Stop(s.message)
+	case errors.KindDropped:
+		return errors.Drop(s.message)
 	case errors.KindRetry:
 		return errors.Retry(errors.New(s.message))
 	case errors.KindFatal:

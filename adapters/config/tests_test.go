@@ -84,7 +84,7 @@ tests:
 	}
 	for _, kind := range []string{"ok", "skipped", "will-retry", "retried"} {
 		assert.Contains(t, loadErr(t, src(kind)),
-			"case: error: expected an error kind: one of stop, retry, retry-exhausted, fatal, failed, panic, canceled, any", kind)
+			"case: error: expected an error kind: one of stop, dropped, retry, retry-exhausted, fatal, failed, panic, canceled, any", kind)
 	}
 	assert.Contains(t, loadErr(t, src("retry-exausted")), `(did you mean "retry-exhausted"?)`)
 
@@ -98,7 +98,7 @@ tests:
     cases:
       - {name: c, stubs: {s: {error: panic}}}
 `)
-	assert.Contains(t, msg, `stub "s": error: expected one of stop, retry, fatal, failed`)
+	assert.Contains(t, msg, `stub "s": error: expected one of stop, dropped, retry, fatal, failed`)
 }
 
 // TestCaseValuesCompareLikeFlowtest: values compare by the rule flowtest

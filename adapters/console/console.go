@@ -35,8 +35,9 @@ type Options struct {
 	// Interval is how often live updates (server-sent events) look for
 	// changes (default 1s).
 	Interval time.Duration
-	// WriteTimeout bounds the write of one server-sent event: a browser
-	// that does not read for that long is disconnected (default 10s).
+	// WriteTimeout bounds the write of one server-sent event: a stream
+	// whose update cannot be written for that long (a browser that stopped
+	// reading) is ended (default 10s).
 	WriteTimeout time.Duration
 	// Logger receives the console's logs (default slog.Default()).
 	Logger *slog.Logger

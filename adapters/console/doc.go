@@ -94,6 +94,7 @@
 // A slow browser does not slow the server: each stream holds at most one
 // update not yet sent; a newer one replaces it (the browser gets the
 // latest, never a backlog), the update loop never waits for a stream, and
-// a browser that does not read for Options.WriteTimeout is disconnected.
+// a stream whose update could not be written for Options.WriteTimeout (a
+// browser that stopped reading) is ended.
 // A message list is searched again only as fast as its browser reads.
 package console

@@ -11,11 +11,16 @@ import (
 //
 //	from: {files: {dir: inbox, glob: "*.json", done: inbox/done, failed: inbox/failed, settle: 1s, rescan: 5s}}
 //	from: {files: inbox}       # the folder alone
+//	from: {files: {dir: inbox, regex: '^order-[0-9]+\.csv$', trigger: .ok}}   # order-1.csv once order-1.ok appears
+//	from: {files: {dir: config, glob: "*.yaml", mode: changes}}              # each file again whenever its content changes
 //
 // The folder is created when the channel starts, if needed.
 type Spec struct {
 	Dir         string        `yaml:"dir" spec:"required,scalar,path" doc:"the folder to watch, relative to the configuration file's folder (created at start if missing)"`
 	Glob        string        `yaml:"glob" default:"*" doc:"take only files whose base name matches (path/filepath.Match syntax)"`
+	Regex       string        `yaml:"regex" doc:"take only files whose base name also matches this regular expression (Go RE2 syntax, unanchored: use ^ and $)"`
+	Mode        string        `yaml:"mode" default:"move" enum:"move,changes" doc:"move: each file once, then moved to done/ or failed/; changes: files stay and are taken again whenever their content changes"`
+	Trigger     string        `yaml:"trigger" doc:"a suffix such as .ok: take data.csv only once data.ok (or data.csv.ok) exists, and remove that trigger file after"`
 	Done        string        `yaml:"done" spec:"path" doc:"where finished files go (default: done/ under dir)"`
 	Failed      string        `yaml:"failed" spec:"path" doc:"where failed files go, each beside a .error.txt (default: failed/ under dir)"`
 	Settle      time.Duration `yaml:"settle" default:"1s" doc:"how long a file must stay unchanged before it is taken"`
@@ -29,6 +34,15 @@ var Component = component.Source("files", "files dropped in a folder: one messag
 		opts := []Option{WithLogger(env.Logger), WithCreateDir()}
 		if s.Glob != "" {
 			opts = append(opts, WithGlob(s.Glob))
+		}
+		if s.Regex != "" {
+			opts = append(opts, WithRegex(s.Regex))
+		}
+		if s.Mode != "" {
+			opts = append(opts, WithMode(Mode(s.Mode)))
+		}
+		if s.Trigger != "" {
+			opts = append(opts, WithTrigger(s.Trigger))
 		}
 		if s.Done != "" {
 			opts = append(opts, WithDoneDir(s.Done))

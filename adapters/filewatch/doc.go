@@ -7,7 +7,8 @@
 // # Which files, and when
 //
 // The source takes the regular files directly in the folder whose name
-// matches the glob (default "*"); names that begin with a dot, symbolic
+// matches the glob (default "*") and, when one is set (WithRegex, `regex:`),
+// the regular expression (Go RE2 syntax, unanchored); names that begin with a dot, symbolic
 // links and sub-folders are ignored, so the done and failed folders, which
 // are created under the watched folder by default, are never taken.
 //
@@ -25,6 +26,24 @@
 // A renamed-in file is complete at once but still waits one settle delay.
 // If a file changes between being found stable and being read, it goes back
 // to waiting.
+//
+// With a trigger suffix (WithTrigger, `trigger: .ok`) a stable data file
+// also waits for its trigger file: "data.csv" is taken once "data.ok" (or
+// "data.csv.ok") exists, and the trigger file is removed once the data
+// file is settled. Files ending with the suffix are never taken as data.
+//
+// # Modes
+//
+// In ModeMove (the default) a handled file leaves the folder (below). In
+// ModeChanges (`mode: changes`) it stays, and is taken again each time its
+// content changes: the watcher keeps the SHA-256 of the content it last
+// handled, and a file touched or rewritten with that same content is not
+// taken. The message ID (FileID) follows the content, so after a restart
+// a channel answers an unchanged file from its store without running it,
+// and a file changed back to a content already handled is answered so
+// too. A failed or rejected file stays in place as well, with its error
+// report written to the failed folder as "<name>.error.txt"; the done
+// folder is not used.
 //
 // # Messages
 //

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -87,6 +88,45 @@ func WithGlob(pattern string) Option {
 	return func(s *source) { s.glob = pattern }
 }
 
+// WithRegex takes only files whose base name also matches the regular
+// expression (Go RE2 syntax, unanchored: write ^ and $ to match the whole
+// name), besides the glob.
+func WithRegex(expr string) Option {
+	return func(s *source) { s.regexSrc = expr }
+}
+
+// Mode says what becomes of a file once handled.
+type Mode string
+
+// The modes.
+const (
+	// ModeMove (the default) moves a handled file to the done or failed
+	// folder: each file is taken once.
+	ModeMove Mode = "move"
+	// ModeChanges leaves a handled file where it is and takes it again
+	// each time its content changes: a file whose content hash is the
+	// one last handled is not taken again (its message ID, FileID, is
+	// derived from the content too, so a channel's store answers it
+	// after a restart without running it). A failed or rejected file
+	// stays too, its error report written to the failed folder as
+	// "<name>.error.txt".
+	ModeChanges Mode = "changes"
+)
+
+// WithMode sets what becomes of a handled file (default ModeMove).
+func WithMode(m Mode) Option {
+	return func(s *source) { s.mode = m }
+}
+
+// WithTrigger takes a data file only once its trigger file exists: the
+// file of the same name with its extension replaced by suffix, or with
+// suffix added ("data.csv" waits for "data.ok" or "data.csv.ok" with
+// suffix ".ok"). Files whose name ends with suffix are never taken as
+// data. Once the data file is settled, its trigger file is removed.
+func WithTrigger(suffix string) Option {
+	return func(s *source) { s.trigger = suffix }
+}
+
 // WithDoneDir sets the folder acknowledged files are moved to (default
 // "done" under the watched folder). It is created when needed.
 func WithDoneDir(dir string) Option {
@@ -145,6 +185,10 @@ func WithName(name string) Option {
 type source struct {
 	dir         string
 	glob        string
+	regexSrc    string
+	regex       *regexp.Regexp
+	mode        Mode
+	trigger     string
 	doneDir     string
 	failedDir   string
 	settle      time.Duration
@@ -159,6 +203,9 @@ type source struct {
 	// each time a file's size or modification time is recorded, before the
 	// settle delay starts.
 	observed func(name string, size int64)
+	// untriggered, when set (by tests), is called on the watcher's
+	// goroutine when a stable file starts waiting for its trigger file.
+	untriggered func(name string)
 }
 
 var _ channel.Source = (*source)(nil)
@@ -189,6 +236,21 @@ func New(dir string, opts ...Option) (channel.Source, error) {
 	}
 	if _, err := filepath.Match(s.glob, ""); err != nil {
 		return nil, invalid("glob %q: %v", s.glob, err)
+	}
+	if s.regexSrc != "" {
+		if s.regex, err = regexp.Compile(s.regexSrc); err != nil {
+			return nil, invalid("regex %q: %v", s.regexSrc, err)
+		}
+	}
+	switch s.mode {
+	case "":
+		s.mode = ModeMove
+	case ModeMove, ModeChanges:
+	default:
+		return nil, invalid("mode %q: expected %s or %s", s.mode, ModeMove, ModeChanges)
+	}
+	if s.trigger != "" && (s.trigger == "." || strings.ContainsAny(s.trigger, `/\`)) {
+		return nil, invalid("trigger %q: expected a suffix such as .ok", s.trigger)
 	}
 	switch {
 	case s.settle <= 0:
@@ -277,11 +339,13 @@ func (s *source) Run(ctx context.Context, h channel.Handler) error {
 type state int
 
 const (
-	observing state = iota // waiting for its size to settle
-	ready                  // stable, queued for a handler slot
-	inFlight               // being read, handled and settled
-	retrying               // nacked: waiting until due
-	left                   // not acknowledged: ignored until the next Run
+	observing   state = iota // waiting for its size to settle
+	ready                    // stable, queued for a handler slot
+	inFlight                 // being read, handled and settled
+	retrying                 // nacked: waiting until due
+	left                     // not acknowledged: ignored until the next Run
+	waitTrigger              // stable, waiting for its trigger file
+	kept                     // handled in changes mode: taken again when its content changes
 )
 
 // entry is what the watcher knows about one file of the folder.
@@ -290,6 +354,7 @@ type entry struct {
 	size  int64
 	mod   time.Time
 	due   time.Time // observing, retrying: when to look again
+	hash  string    // changes mode: the content hash last handled ("" for none)
 }
 
 // outcome kinds, reported by a file's goroutine.
@@ -299,6 +364,8 @@ const (
 	leave             // left, or could not be settled: not again this Run
 	changed           // the file changed after it was found stable
 	unreadable        // could not be read
+	handled           // changes mode: handled, left in place
+	same              // changes mode: the content is the one last handled
 )
 
 // outcome is how handling one file ended.
@@ -306,6 +373,7 @@ type outcome struct {
 	name  string
 	kind  int
 	delay time.Duration // retry, unreadable
+	hash  string        // handled, same: the content's hash
 }
 
 // runner is one Run: the loop's state, owned by the Run goroutine.
@@ -338,7 +406,11 @@ func (r *runner) loop(ctx context.Context, fw *fsnotify.Watcher) error {
 			if ev.Name == r.src.dir && ev.Has(fsnotify.Remove|fsnotify.Rename) {
 				err = fmt.Errorf("filewatch: %s: %w", r.src.dir, fs.ErrNotExist)
 			} else if filepath.Dir(ev.Name) == r.src.dir {
-				r.look(filepath.Base(ev.Name))
+				if r.src.isTrigger(filepath.Base(ev.Name)) {
+					err = r.scan() // a trigger: look at the data files it may release
+				} else {
+					r.look(filepath.Base(ev.Name))
+				}
 			}
 		case werr := <-fw.Errors:
 			// Usually an overflow of the event queue: list the folder.
@@ -383,11 +455,53 @@ func (r *runner) scan() error {
 
 // match reports whether the file name is one to take.
 func (s *source) match(name string) bool {
-	if strings.HasPrefix(name, ".") {
+	if strings.HasPrefix(name, ".") || s.isTrigger(name) {
 		return false
 	}
 	ok, _ := filepath.Match(s.glob, name) // the pattern was checked by New
-	return ok
+	return ok && (s.regex == nil || s.regex.MatchString(name))
+}
+
+// isTrigger reports whether name is a trigger file's.
+func (s *source) isTrigger(name string) bool {
+	return s.trigger != "" && strings.HasSuffix(name, s.trigger)
+}
+
+// triggers returns the paths of the trigger files of a data file: its
+// name with the extension replaced by the suffix, and with the suffix
+// added.
+func (s *source) triggers(name string) []string {
+	if s.trigger == "" {
+		return nil
+	}
+	out := []string{filepath.Join(s.dir, name+s.trigger)}
+	if ext := filepath.Ext(name); ext != "" {
+		out = append(out, filepath.Join(s.dir, strings.TrimSuffix(name, ext)+s.trigger))
+	}
+	return out
+}
+
+// triggered reports whether a data file may be taken: no trigger is
+// configured, or one of its trigger files exists.
+func (s *source) triggered(name string) bool {
+	if s.trigger == "" {
+		return true
+	}
+	for _, p := range s.triggers(name) {
+		if fi, err := os.Lstat(p); err == nil && fi.Mode().IsRegular() {
+			return true
+		}
+	}
+	return false
+}
+
+// removeTriggers removes the trigger files of a settled data file.
+func (s *source) removeTriggers(name string, log *slog.Logger) {
+	for _, p := range s.triggers(name) {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			log.Warn("remove trigger file", "trigger", p, "err", err)
+		}
+	}
 }
 
 // look records what a file looks like now: a new or changed file starts
@@ -398,7 +512,7 @@ func (r *runner) look(name string) {
 		return
 	}
 	e := r.files[name]
-	if e != nil && e.state != observing && e.state != left {
+	if e != nil && e.state != observing && e.state != left && e.state != waitTrigger && e.state != kept {
 		return
 	}
 	fi, err := os.Lstat(filepath.Join(r.src.dir, name))
@@ -408,6 +522,15 @@ func (r *runner) look(name string) {
 	}
 	if e != nil && e.state == left {
 		return
+	}
+	if e != nil && e.state == waitTrigger {
+		if r.src.triggered(name) {
+			r.observe(name, e, fi) // released: settle once more, then take it
+		}
+		return
+	}
+	if e != nil && e.state == kept && e.size == fi.Size() && e.mod.Equal(fi.ModTime()) {
+		return // handled, unchanged
 	}
 	if e == nil {
 		e = &entry{}
@@ -444,6 +567,11 @@ func (r *runner) due() {
 		switch {
 		case err != nil || !fi.Mode().IsRegular():
 			delete(r.files, name)
+		case e.size == fi.Size() && e.mod.Equal(fi.ModTime()) && !r.src.triggered(name):
+			e.state = waitTrigger
+			if r.src.untriggered != nil {
+				r.src.untriggered(name)
+			}
 		case e.size == fi.Size() && e.mod.Equal(fi.ModTime()):
 			e.state = ready
 			r.queue = append(r.queue, name)
@@ -479,9 +607,9 @@ func (r *runner) dispatch() {
 		}
 		e.state = inFlight
 		r.inFlight++
-		go func(size int64, mod time.Time) {
-			r.results <- r.process(name, size, mod)
-		}(e.size, e.mod)
+		go func(size int64, mod time.Time, last string) {
+			r.results <- r.process(name, size, mod, last)
+		}(e.size, e.mod, e.hash)
 	}
 }
 
@@ -499,6 +627,8 @@ func (r *runner) finish(o outcome) {
 		e.state, e.due = retrying, time.Now().Add(o.delay)
 	case changed:
 		e.state, e.size, e.due = observing, -1, time.Now()
+	case handled, same:
+		e.state, e.hash = kept, o.hash
 	default:
 		e.state = left
 	}
@@ -506,7 +636,10 @@ func (r *runner) finish(o outcome) {
 
 // process reads one stable file, hands it to the handler and settles it.
 // It runs on a goroutine of its own and touches no runner state.
-func (r *runner) process(name string, size int64, mod time.Time) outcome {
+//
+// In changes mode last is the hash of the content last handled: a file
+// whose content has that hash is not handed over again.
+func (r *runner) process(name string, size int64, mod time.Time, last string) outcome {
 	s := r.src
 	path := filepath.Join(s.dir, name)
 	log := r.log.With("file", name)
@@ -520,6 +653,13 @@ func (r *runner) process(name string, size int64, mod time.Time) outcome {
 	}
 	if fi, err := os.Lstat(path); err != nil || fi.Size() != size || !fi.ModTime().Equal(mod) || int64(len(data)) != size {
 		return outcome{name: name, kind: changed} // still being written: observe again
+	}
+	var hash string
+	if s.mode == ModeChanges {
+		sum := sha256.Sum256(data)
+		if hash = hex.EncodeToString(sum[:]); hash == last {
+			return outcome{name: name, kind: same, hash: hash} // touched, not changed
+		}
 	}
 	m := s.message(name, path, data, size, mod)
 	log = log.With("id", m.ID)
@@ -540,6 +680,21 @@ func (r *runner) process(name string, size int64, mod time.Time) outcome {
 		// offered again, but filed with the failures and the reason beside.
 		settle = channel.Fail
 	}
+	if s.mode == ModeChanges && (settle == channel.Ack || settle == channel.Fail) {
+		// The file stays: it is taken again when its content changes.
+		if settle == channel.Fail {
+			report := filepath.Join(s.failedDir, name+ErrorFileSuffix)
+			if err := writeAtomic(report, errorReport(name, m, res)); err != nil {
+				log.Error("write error file", "err", err)
+			}
+			log.Warn("file failed: it is taken again when it changes", "report", report, "state", res.State,
+				"error_id", res.ErrorID, "err", res.Err)
+		} else {
+			log.Debug("file done: it is taken again when it changes", "state", res.State)
+		}
+		s.removeTriggers(name, log)
+		return outcome{name: name, kind: handled, hash: hash}
+	}
 	switch settle {
 	case channel.Ack:
 		dst, err := moveUnique(path, s.doneDir, name)
@@ -548,6 +703,7 @@ func (r *runner) process(name string, size int64, mod time.Time) outcome {
 			return outcome{name: name, kind: leave}
 		}
 		log.Debug("file done", "state", res.State, "to", dst)
+		s.removeTriggers(name, log)
 		return outcome{name: name, kind: moved}
 	case channel.Fail:
 		dst, err := moveUnique(path, s.failedDir, name)
@@ -560,6 +716,7 @@ func (r *runner) process(name string, size int64, mod time.Time) outcome {
 			log.Error("write error file", "err", err)
 		}
 		log.Warn("file failed", "to", dst, "state", res.State, "error_id", res.ErrorID, "err", res.Err)
+		s.removeTriggers(name, log)
 		return outcome{name: name, kind: moved}
 	case channel.Nack:
 		delay := res.RetryAfter

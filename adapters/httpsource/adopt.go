@@ -11,7 +11,8 @@ import (
 // configuration that does not serve (a hot reload of `flowrun serve`),
 // into s, atomically: from the moment Adopt returns, requests go to
 // other's routes. A route of s with the same method and path is replaced:
-// the requests it already took finish with its handler, it takes no new
+// the requests it already took finish with its handler (those it took
+// when its handler had stopped go to its successor), it takes no new
 // one, and it no longer counts for readiness. other's routes are added
 // to s in their order; other is left empty. other must be a *Server that
 // never served; it is not changed on error.
@@ -48,6 +49,9 @@ func (s *Server) Adopt(other component.Server) error {
 		}
 		if old := methods[rt.method]; old != nil {
 			s.order = slices.DeleteFunc(s.order, func(r *route) bool { return r == old })
+			old.mu.Lock()
+			old.next = rt // requests it took once its Run ended go on to rt
+			old.mu.Unlock()
 		}
 		methods[rt.method] = rt
 		s.order = append(s.order, rt)

@@ -13,6 +13,10 @@ import (
 //
 //	from: {http: {listen: "127.0.0.1:8080", path: /orders, method: POST, max_body: 1048576}}
 //	from: {http: /orders}      # the path alone: every other key takes its default
+//	from: {http: {path: /orders, response: {keys: [id, total], status: {ok: 201}}}}
+//
+// The answer to a done message is its output context without meta, unless
+// response: says otherwise (see [Response]).
 //
 // Routes of every channel that name the same listen address share one
 // server.
@@ -21,6 +25,9 @@ type Spec struct {
 	Path    string `yaml:"path" spec:"required,scalar" doc:"the route's path, matched exactly; begins with /"`
 	Method  string `yaml:"method" default:"POST" doc:"the HTTP method, or * for any"`
 	MaxBody int64  `yaml:"max_body" doc:"the largest accepted body in bytes (0: the server's default, 1 MiB)"`
+	// Response shapes the answers (default: the output context without
+	// meta; 422 for a rejection, 204 for a drop).
+	Response Response `yaml:"response" doc:"shape the answers: keys: [...] or template: ..., include_meta, content_type, status: {ok, stop, drop, error, retry}"`
 }
 
 // Component is the http source component: a route on the HTTP server of
@@ -48,6 +55,10 @@ var Component = component.Source("http", "HTTP requests to a route: the body is 
 		if s.MaxBody > 0 {
 			opts = append(opts, WithMaxBodyBytes(s.MaxBody))
 		}
+		if _, err := s.Response.compile(); err != nil {
+			return nil, fmt.Errorf("response: %w", err)
+		}
+		opts = append(opts, WithResponse(s.Response))
 		return hs.Route(s.Method, s.Path, opts...)
 	})
 

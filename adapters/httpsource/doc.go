@@ -46,9 +46,11 @@
 //
 // # Responses
 //
-// Every body is JSON. The handler's [channel.Result] decides the status:
+// Every body is JSON (unless a Response template says otherwise). The
+// handler's [channel.Result] decides the status:
 //
-//	Ack, done          200, the run's output context as the body
+//	Ack, done          200, the run's output context without meta as the body
+//	Ack, dropped       204, no body (a Drop: consumed silently)
 //	Ack, rejected      422 {"error": <stop reason>, "id": ...}
 //	Ack, waiting       202 {"id": ..., "state": "waiting"} (a durable channel's run parked at a wait step)
 //	Nack               503 {"error": "temporarily unavailable", "id": ...},
@@ -59,6 +61,12 @@
 // A 500 never shows the error's text or a stack: clients quote the
 // error_id, which the logs carry. A handler that panics is answered like
 // Fail, with the panic logged under a new error id.
+//
+// The message's meta (the client's address, headers, the message ID) is
+// never echoed by default. [WithResponse] (`response:` in YAML) shapes the
+// answer of a done message: only some keys, meta included on request, or
+// a template; and the status code of each outcome (ok, stop, drop,
+// error, retry). See [Response].
 //
 // Other answers: 503 {"error": "not ready"} with Retry-After: 1 while the
 // route's source is not running (before its channel starts, and during a

@@ -93,6 +93,7 @@ type route struct {
 	maxBody  int64
 	headers  []string
 	metaKeys []string // "http.header.<lower-case name>" for each of headers
+	resp     *shaping // nil: the default answers
 	log      *slog.Logger
 
 	keysMu sync.Mutex
@@ -100,6 +101,7 @@ type route struct {
 
 	mu     sync.Mutex
 	h      channel.Handler // nil when no Run is taking messages
+	next   *route          // the route that replaced this one (Adopt)
 	active bool            // a Run has started and not returned
 	wg     sync.WaitGroup  // requests that hold h
 }
@@ -151,23 +153,39 @@ func (rt *route) Run(ctx context.Context, h channel.Handler) error {
 	return nil
 }
 
-// ready reports whether a Run is taking messages.
+// ready reports whether a Run is taking messages, here or, for a route
+// Adopt replaced, in its successor.
 func (rt *route) ready() bool {
-	rt.mu.Lock()
-	defer rt.mu.Unlock()
-	return rt.h != nil
+	for r := rt; r != nil; {
+		r.mu.Lock()
+		h, next := r.h, r.next
+		r.mu.Unlock()
+		if h != nil {
+			return true
+		}
+		r = next
+	}
+	return false
 }
 
 // acquire returns the running handler and a func to call once the request
-// is answered, or nil when the route is not running.
+// is answered, or nil when the route is not running. A request that
+// reached a route Adopt replaced after its Run ended goes to the
+// successor: none is refused "not ready" while a hot reload swaps it.
 func (rt *route) acquire() (channel.Handler, func()) {
-	rt.mu.Lock()
-	defer rt.mu.Unlock()
-	if rt.h == nil {
-		return nil, nil
+	for r := rt; r != nil; {
+		r.mu.Lock()
+		if r.h != nil {
+			r.wg.Add(1)
+			h := r.h
+			r.mu.Unlock()
+			return h, r.wg.Done
+		}
+		next := r.next
+		r.mu.Unlock()
+		r = next
 	}
-	rt.wg.Add(1)
-	return rt.h, rt.wg.Done
+	return nil, nil
 }
 
 // requestError is a request the route refuses before the handler sees it.
@@ -207,8 +225,31 @@ func (rt *route) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer done()
-	rt.respond(w, m, rt.call(r.Context(), h, m))
+	res := rt.call(r.Context(), h, m)
+	if res.Settle == channel.Leave && errors.Is(res.Err, channel.ErrStopped) {
+		// Taken by a channel that began to stop meanwhile, which
+		// recorded and ran nothing: a route Adopt replaced hands it to
+		// its successor.
+		if next := rt.successor(); next != nil {
+			if h2, done2 := next.acquire(); h2 != nil {
+				defer done2()
+				res = rt.call(r.Context(), h2, m)
+			}
+		}
+	}
+	rt.respond(w, m, res)
 }
+
+// successor returns the route that replaced rt (Adopt), or nil.
+func (rt *route) successor() *route {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	return rt.next
+}
+
+// Ready reports whether the route takes requests: its Run runs (or, for a
+// route a hot reload replaced, its successor's).
+func (rt *route) Ready() bool { return rt.ready() }
 
 // claim marks an Idempotency-Key as being answered; false when it is
 // already.
@@ -444,7 +485,22 @@ func (rt *route) respond(w http.ResponseWriter, m *message.Message, res channel.
 		}
 		if res.Outcome == flowerrors.KindStop {
 			log().Debug("http request rejected", "reason", rejectReason(res.Err))
-			writeJSON(w, http.StatusUnprocessableEntity, errorBody{Error: rejectReason(res.Err), ID: m.ID})
+			writeJSON(w, rt.resp.code("stop", http.StatusUnprocessableEntity), errorBody{Error: rejectReason(res.Err), ID: m.ID})
+			return
+		}
+		if res.Outcome == flowerrors.KindDropped {
+			code := rt.resp.code("drop", http.StatusNoContent)
+			log().Debug("http request dropped", "reason", dropReason(res.Err))
+			if bodyless(code) {
+				w.WriteHeader(code)
+				return
+			}
+			writeJSON(w, code, droppedBody{ID: m.ID, Outcome: "dropped", Reason: dropReason(res.Err)})
+			return
+		}
+		code := rt.resp.code("ok", http.StatusOK)
+		if bodyless(code) {
+			w.WriteHeader(code)
 			return
 		}
 		var out map[string]any
@@ -452,31 +508,40 @@ func (rt *route) respond(w http.ResponseWriter, m *message.Message, res channel.
 			out = res.Message.Context
 		}
 		if out == nil {
-			writeRaw(w, http.StatusOK, []byte("{}"))
-			return
+			out = map[string]any{}
 		}
 		buf := bufs.Get().(*[]byte)
 		defer bufs.Put(buf)
-		body, err := jsonenc.Append((*buf)[:0], out)
-		*buf = body[:0]
+		body, ctype, err := rt.resp.body((*buf)[:0], out, jsonenc.Append)
+		if body != nil {
+			*buf = body[:0]
+		}
 		if err != nil {
 			errID := uuid.NewString()
 			log().Error("http response: encode context", "error_id", errID, "err", err)
 			writeJSON(w, http.StatusInternalServerError, errorBody{Error: "internal error", ErrorID: errID, ID: m.ID})
 			return
 		}
-		writeRaw(w, http.StatusOK, body)
+		if ctype == "application/json" {
+			writeRaw(w, code, body)
+			return
+		}
+		h := w.Header()
+		h.Set("Content-Type", ctype)
+		h.Set("X-Content-Type-Options", "nosniff")
+		w.WriteHeader(code)
+		_, _ = w.Write(body)
 	case channel.Nack:
 		w.Header().Set("Retry-After", retryAfter(res.RetryAfter))
 		log().Debug("http request nacked", "retry_after", res.RetryAfter)
-		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "temporarily unavailable", ID: m.ID})
+		writeJSON(w, rt.resp.code("retry", http.StatusServiceUnavailable), errorBody{Error: "temporarily unavailable", ID: m.ID})
 	case channel.Fail:
 		errID := res.ErrorID
 		if errID == "" {
 			errID = uuid.NewString()
 			log().Error("http request failed", "error_id", errID, "err", res.Err)
 		}
-		writeJSON(w, http.StatusInternalServerError, errorBody{Error: "internal error", ErrorID: errID, ID: m.ID})
+		writeJSON(w, rt.resp.code("error", http.StatusInternalServerError), errorBody{Error: "internal error", ErrorID: errID, ID: m.ID})
 	case channel.Leave:
 		if res.RetryAfter > 0 {
 			w.Header().Set("Retry-After", retryAfter(res.RetryAfter))
@@ -488,6 +553,23 @@ func (rt *route) respond(w http.ResponseWriter, m *message.Message, res channel.
 		log().Error("http response: unknown settle", "error_id", errID, "err", res.Err)
 		writeJSON(w, http.StatusInternalServerError, errorBody{Error: "internal error", ErrorID: errID, ID: m.ID})
 	}
+}
+
+// droppedBody is the answer to a dropped message whose status code
+// (Response.Status drop) has a body.
+type droppedBody struct {
+	ID      string `json:"id"`
+	Outcome string `json:"outcome"`
+	Reason  string `json:"reason,omitempty"`
+}
+
+// dropReason is the Drop error's reason.
+func dropReason(err error) string {
+	var d *flowerrors.DropError
+	if errors.As(err, &d) {
+		return d.Reason
+	}
+	return ""
 }
 
 // waitingBody is the answer (202) for a message that waits in state

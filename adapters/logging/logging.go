@@ -65,8 +65,10 @@ func durationString(_ []string, a slog.Attr) slog.Attr {
 // Handler returns h tagging every record logged with the context of a
 // channel's run with the attributes channel and message_id (see
 // channel.MessageFrom), and, when the run is traced (package telemetry),
-// trace_id and span_id: the span of the step that logs. Records logged
-// without such a context pass unchanged.
+// trace_id and span_id: the span of the step that logs; and with the
+// attributes of [WithAttrs] (a production component's run adds
+// component and kind). Records logged without such a context pass
+// unchanged.
 func Handler(h slog.Handler) slog.Handler { return &tagging{h: h} }
 
 type tagging struct{ h slog.Handler }
@@ -80,6 +82,10 @@ func (t *tagging) Handle(ctx context.Context, r slog.Record) error {
 		if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
 			r.AddAttrs(slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
 		}
+	}
+	if attrs := attrsFrom(ctx); len(attrs) > 0 {
+		r = r.Clone()
+		r.AddAttrs(attrs...)
 	}
 	return t.h.Handle(ctx, r)
 }

@@ -1,7 +1,8 @@
 // Package nats connects channels to NATS JetStream, so that many flowrun
 // processes share one stream's work: a nats source (a durable pull
-// consumer), a publish step and a nats sink, each a component registered
-// from init (import the package, or adapters/component/all).
+// consumer), a publish step, a nats sink and a bus transport, each a
+// component registered from init (import the package, or
+// adapters/component/all).
 //
 // # Where the server is
 //
@@ -38,6 +39,16 @@
 // headers traceparent and tracestate are kept in the meta under their
 // names, so a traced run (package telemetry) continues the trace; the
 // publish step sends the trace context of its span in those headers.
+//
+// # The bus across processes
+//
+// [Transport] carries the messages of a bus (package adapters/bus)
+// between processes: submits on the subjects svc.<destination>.<action>
+// of a JetStream stream, read by a durable consumer per service and
+// acknowledged once run, so an accepted submit survives the receiving
+// process's crash; requests by request/reply. YAML declares it as
+// `bus: {transport: {nats: {...}}}` ([TransportSpec]); without url it uses
+// the embedded server, as the sources do.
 //
 // # Health and metrics
 //

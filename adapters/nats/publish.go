@@ -248,25 +248,44 @@ func (p *publisher) msgID(m map[string]any) (string, error) {
 	return uuid.NewString(), nil
 }
 
-// SinkSpec is the YAML form of a nats sink: each message sent is
-// published to a subject with its id as the message id, and the stream's
-// ack is awaited.
+// SinkSpec is the YAML form of a nats sink: the output of each run that
+// succeeds is published to a subject with the message's id as the
+// message id, and the stream's ack is awaited before the channel acks the
+// message.
+//
+//	channels:
+//	  orders:
+//	    from: {http: {listen: "127.0.0.1:8080", path: /orders}}
+//	    flow: orders
+//	    to:
+//	      nats: {subject: orders.priced}                                  # the output but meta, as JSON
+//	      # nats: {subject: orders.priced, body: order}                   # one key's value
+//	      # nats: {subject: orders.priced, body_template: '{"id": {{.meta.id}}, "total": {{.total}}}'}
 type SinkSpec struct {
-	URL     []string      `yaml:"url" spec:"oneormany" doc:"server URLs (nats://host:4222); none: the process's embedded server"`
-	Listen  string        `yaml:"listen" default:"127.0.0.1:4222" doc:"the embedded server's client address when this sink starts it; unused with url"`
-	Subject string        `yaml:"subject" spec:"required,scalar" doc:"the subject; a stream must take it"`
-	Timeout time.Duration `yaml:"timeout" default:"5s" doc:"bound on one send, the stream's ack included"`
+	URL          []string           `yaml:"url" spec:"oneormany" doc:"server URLs (nats://host:4222); none: the process's embedded server"`
+	Listen       string             `yaml:"listen" default:"127.0.0.1:4222" doc:"the embedded server's client address when this sink starts it; unused with url"`
+	Subject      string             `yaml:"subject" spec:"required,scalar" doc:"the subject; a stream must take it"`
+	Body         component.Key      `yaml:"body" doc:"a key of the output whose value is sent as JSON (default: the whole output context but meta)"`
+	BodyTemplate component.Template `yaml:"body_template" doc:"the body as a template over the output context, meta included (instead of body); with a JSON content_type each {{...}} is inserted JSON-encoded"`
+	ContentType  string             `yaml:"content_type" default:"application/json" doc:"the Content-Type header of the message"`
+	ID           component.Template `yaml:"id" doc:"the message id the stream deduplicates by, a template over the output context (default: the message's id; two sinks of a channel into one stream need ids of their own)"`
+	Timeout      time.Duration      `yaml:"timeout" default:"5s" doc:"bound on one send, the stream's ack included"`
 }
 
-// Sink publishes messages to a subject: the message's run context as
-// JSON when it has one (the flow's output), else its payload, with the
-// message id as the JetStream message id. Send returns once the stream
-// acknowledged it (a duplicate id is acknowledged without being stored
-// again). Close releases its connection.
+// Sink publishes messages to a subject: a body made of the message's
+// context (a run's output) when it has one (by default that context but
+// meta, as JSON), else its payload, with the message id as the JetStream
+// message id. Send returns once the stream acknowledged it (a duplicate id
+// is acknowledged without being stored again). Close releases its
+// connection.
 type Sink struct {
-	subject string
-	timeout time.Duration
-	ep      *endpoint
+	subject     string
+	timeout     time.Duration
+	body        string
+	bodyTmpl    *component.Template
+	contentType string
+	id          component.Template
+	ep          *endpoint
 
 	mu   sync.Mutex
 	held bool
@@ -278,18 +297,65 @@ type Sink struct {
 // dataDir/nats. It connects at its first Send.
 func NewSink(name string, spec SinkSpec, dataDir string, env component.Env) (*Sink, error) {
 	w := where{URL: spec.URL, Listen: spec.Listen}
+	if w.Listen == "" {
+		w.Listen = "127.0.0.1:4222"
+	}
+	var errs []error
 	if err := w.check(); err != nil {
-		return nil, err
+		errs = append(errs, err)
 	}
 	if !validSubject(spec.Subject, false) {
-		return nil, component.FieldErrorf("subject", "%q is not a subject without wildcards", spec.Subject)
+		errs = append(errs, component.FieldErrorf("subject", "%q is not a subject without wildcards", spec.Subject))
 	}
-	return &Sink{subject: spec.Subject, timeout: spec.Timeout,
-		ep: &endpoint{name: "sink " + name, where: w, dataDir: dataDir, log: env.Log()}}, nil
+	if spec.Body != "" && !spec.BodyTemplate.IsZero() {
+		errs = append(errs, component.FieldErrorf("body_template", "set body (a key sent as JSON) or body_template, not both"))
+	}
+	s := &Sink{subject: spec.Subject, timeout: spec.Timeout, body: string(spec.Body), contentType: spec.ContentType, id: spec.ID}
+	if s.contentType == "" {
+		s.contentType = message.ContentTypeJSON
+	}
+	if !spec.BodyTemplate.IsZero() {
+		bt := spec.BodyTemplate
+		if message.IsJSON(s.contentType) {
+			t, err := bt.JSON()
+			if err != nil {
+				errs = append(errs, component.FieldErrorf("body_template", "%v", err))
+			}
+			bt = t
+		}
+		s.bodyTmpl = &bt
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	s.ep = &endpoint{name: "sink " + name, where: w, dataDir: dataDir, log: env.Log()}
+	return s, nil
+}
+
+// data is the body of m and its content type.
+func (s *Sink) data(m *message.Message) ([]byte, string, error) {
+	if m.Context == nil {
+		return m.Payload, m.ContentType, nil
+	}
+	switch {
+	case s.body != "":
+		b, err := json.Marshal(m.Context[s.body])
+		return b, s.contentType, err
+	case s.bodyTmpl != nil:
+		text, err := s.bodyTmpl.Execute(m.Context)
+		return []byte(text), s.contentType, err
+	}
+	body := m.Context
+	if _, ok := body["meta"]; ok {
+		body = maps.Clone(body)
+		delete(body, "meta")
+	}
+	b, err := json.Marshal(body)
+	return b, s.contentType, err
 }
 
 // SinkComponent is the nats sink component.
-var SinkComponent = component.Sink("nats", "publish each message to a JetStream subject with its id (the stream drops duplicates), waiting for the ack",
+var SinkComponent = component.Sink("nats", "publish the output of each run that succeeds to a JetStream subject with the message's id (the stream drops duplicates), waiting for the ack before the message is acked",
 	func(env component.Env, s SinkSpec) (channel.Sink, error) {
 		return NewSink(env.Name, s, env.DataDir, env)
 	})
@@ -310,23 +376,28 @@ func (s *Sink) Send(ctx context.Context, m *message.Message) error {
 	}
 	js := s.js
 	s.mu.Unlock()
-	msg := natsgo.NewMsg(s.subject)
-	msg.Data = m.Payload
-	msg.Header.Set("Content-Type", m.ContentType)
-	if m.Context != nil {
-		b, err := json.Marshal(m.Context)
-		if err != nil {
-			return fmt.Errorf("nats sink %s: %w", s.subject, err)
-		}
-		msg.Data = b
-		msg.Header.Set("Content-Type", message.ContentTypeJSON)
+	data, ct, err := s.data(m)
+	if err != nil {
+		return fmt.Errorf("nats sink %s: body: %w", s.subject, err)
 	}
+	id := m.ID
+	if !s.id.IsZero() && m.Context != nil {
+		if id, err = s.id.Execute(m.Context); err != nil {
+			return fmt.Errorf("nats sink %s: id: %w", s.subject, err)
+		}
+	}
+	msg := natsgo.NewMsg(s.subject)
+	msg.Data = data
+	if ct != "" {
+		msg.Header.Set("Content-Type", ct)
+	}
+	telemetry.Inject(ctx, msg.Header.Set)
 	if s.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, s.timeout)
 		defer cancel()
 	}
-	if _, err := js.PublishMsg(ctx, msg, jetstream.WithMsgID(m.ID)); err != nil {
+	if _, err := js.PublishMsg(ctx, msg, jetstream.WithMsgID(id)); err != nil {
 		return ferrors.Retry(fmt.Errorf("nats sink %s: %w", s.subject, err))
 	}
 	return nil

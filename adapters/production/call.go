@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/svcflow/svcflow/adapters/logging"
 	"github.com/svcflow/svcflow/errors"
 )
 
@@ -88,21 +89,37 @@ type Send struct {
 type runKey struct{}
 
 // run is one run of a component (a request it handles, a message of a
-// business service, a poll): its Self and its async calls.
+// business service, a poll): its Self and its async calls. It is the
+// run's context (one allocation per request): its parent's, with the run
+// as the value of runKey.
 type run struct {
+	context.Context
 	x  *comp
 	mu sync.Mutex
 	as *asyncCalls // nil until the first SendAsync
 }
 
+// Value implements context.Context. It also answers logging.AttrsKey:
+// records logged with the run's context through logging.Handler (YAML
+// log steps under flowrun) carry component and kind.
+func (r *run) Value(key any) any {
+	switch key {
+	case runKey{}:
+		return r
+	case logging.AttrsKey{}:
+		return r.x.attrs
+	}
+	return r.Context.Value(key)
+}
+
 func withSelf(ctx context.Context, x *comp) context.Context {
-	return context.WithValue(ctx, runKey{}, &run{x: x})
+	return &run{Context: ctx, x: x}
 }
 
 // newRun returns ctx with a new run of x.
 func newRun(ctx context.Context, x *comp) (context.Context, *run) {
-	r := &run{x: x}
-	return context.WithValue(ctx, runKey{}, r), r
+	r := &run{Context: ctx, x: x}
+	return r, r
 }
 
 // settle waits for the async calls the run left pending (their responses
@@ -225,9 +242,9 @@ func (p *Production) multi(ctx context.Context, from *comp, calls []Call) []Resu
 	}
 	var wg sync.WaitGroup
 	for i := 1; i < len(calls); i++ {
-		wg.Go(func() { out[i] = p.send(ctx, from, calls[i].Target, calls[i].Request, Multi, "") })
+		wg.Go(func() { p.sendTo(&out[i], ctx, from, calls[i].Target, calls[i].Request, Multi, "") })
 	}
-	out[0] = p.send(ctx, from, calls[0].Target, calls[0].Request, Multi, "")
+	p.sendTo(&out[0], ctx, from, calls[0].Target, calls[0].Request, Multi, "")
 	wg.Wait()
 	return out
 }
@@ -358,9 +375,17 @@ func (a *asyncCalls) drain() []Result {
 	}
 }
 
-// send runs one request to target and tells the observers.
+// send runs one request to target and tells the observers. It runs on
+// the fresh goroutines of SendMulti and SendAsync: its frame is kept
+// small (the rare paths are calls), or each would grow its stack.
 func (p *Production) send(ctx context.Context, from *comp, target string, req map[string]any, mode Mode, key string) Result {
-	res := Result{Target: target, Key: key, Request: req}
+	var res Result
+	p.sendTo(&res, ctx, from, target, req, mode, key)
+	return res
+}
+
+// sendTo is send writing its result in res.
+func (p *Production) sendTo(res *Result, ctx context.Context, from *comp, target string, req map[string]any, mode Mode, key string) {
 	var start time.Time
 	if len(p.observe) > 0 {
 		start = time.Now()
@@ -371,46 +396,63 @@ func (p *Production) send(ctx context.Context, from *comp, target string, req ma
 			name = n
 		}
 	}
+	res.Target, res.Key, res.Request = target, key, req
 	x := p.lookup(name)
-	if x != nil {
+	if x != nil && x.def.Kind != Service && p.running.Load() {
 		res.Component = name
-	}
-	switch {
-	case !p.running.Load():
-		res.Err = fmt.Errorf("production %q: send to %q: %w", p.name, target, ErrStopped)
-	case x == nil:
-		res.Err = fmt.Errorf("production: send to %q: %w%s", target, ErrUnknownTarget, p.known())
-		name = ""
-	case x.def.Kind == Service:
-		res.Err = fmt.Errorf("production: send to %q: %w", target, ErrNotTarget)
-	default:
 		if err := x.enter(ctx); err != nil {
 			res.Err = err
-			break
-		}
-		out, err := x.call(ctx, req)
-		x.leave(err)
-		if err != nil {
-			res.Err = fmt.Errorf("production: %s %q: %w", x.def.Kind, x.def.Name, err)
-			if from != nil {
-				from.log.Debug("send failed", "target", name, "mode", mode.String(), "key", key, "error", err)
-			}
 		} else {
-			res.Response = out
+			out, err := x.call(ctx, req)
+			x.leave(err)
+			if err != nil {
+				res.Err = x.wrapErr(from, err, mode, key)
+			} else {
+				res.Response = out
+			}
 		}
+	} else {
+		res.Component, res.Err = p.refuse(x, name, target)
 	}
-	res.Status = errors.KindOf(res.Err)
+	if res.Err != nil {
+		res.Status = errors.KindOf(res.Err)
+	}
 	if len(p.observe) > 0 {
-		s := Send{Target: target, Component: name, Mode: mode, Key: key, Request: req, Response: res.Response,
-			Status: res.Status, Err: res.Err, Duration: time.Since(start)}
-		if from != nil {
-			s.From = from.def.Name
-		}
-		for _, fn := range p.observe {
-			fn(s)
-		}
+		p.notify(from, res, mode, time.Since(start))
 	}
-	return res
+}
+
+// wrapErr wraps the error of a request that ran.
+func (x *comp) wrapErr(from *comp, err error, mode Mode, key string) error {
+	if from != nil {
+		from.log.Debug("send failed", "target", x.def.Name, "mode", mode.String(), "key", key, "error", err)
+	}
+	return fmt.Errorf("production: %s %q: %w", x.def.Kind, x.def.Name, err)
+}
+
+// refuse is the error of a send that cannot run, and the component it
+// named ("" for none).
+func (p *Production) refuse(x *comp, name, target string) (string, error) {
+	switch {
+	case x == nil:
+		return "", fmt.Errorf("production: send to %q: %w%s", target, ErrUnknownTarget, p.known())
+	case !p.running.Load():
+		return name, fmt.Errorf("production %q: send to %q: %w", p.name, target, ErrStopped)
+	default:
+		return name, fmt.Errorf("production: send to %q: %w", target, ErrNotTarget)
+	}
+}
+
+// notify tells the observers about a send that ended.
+func (p *Production) notify(from *comp, res *Result, mode Mode, d time.Duration) {
+	s := Send{Target: res.Target, Component: res.Component, Mode: mode, Key: res.Key, Request: res.Request, Response: res.Response,
+		Status: res.Status, Err: res.Err, Duration: d}
+	if from != nil {
+		s.From = from.def.Name
+	}
+	for _, fn := range p.observe {
+		fn(s)
+	}
 }
 
 // known is ": expected one of a, b" for errors.

@@ -18,12 +18,13 @@ import (
 
 // comp is a declared component and its running state.
 type comp struct {
-	p    *Production
-	def  Component
-	svc  flow.Service
-	self *Self
-	log  *slog.Logger
-	pool chan struct{} // nil: no bound
+	p     *Production
+	def   Component
+	svc   flow.Service
+	self  *Self
+	log   *slog.Logger
+	attrs []slog.Attr   // component and kind, for logging.Handler
+	pool  chan struct{} // nil: no bound
 
 	// gate: senders hold it shared while they register a request; stop
 	// holds it exclusively to close intake.
@@ -41,6 +42,7 @@ type comp struct {
 func newComp(p *Production, c Component) *comp {
 	x := &comp{p: p, def: c, svc: c.Service}
 	x.log = p.log.With("component", c.Name, "kind", c.Kind.String())
+	x.attrs = []slog.Attr{slog.String("component", c.Name), slog.String("kind", c.Kind.String())}
 	x.self = &Self{x: x}
 	if c.Pool > 0 {
 		x.pool = make(chan struct{}, c.Pool)

@@ -62,7 +62,9 @@
 // # Logs and settings
 //
 // Each component logs through its own logger (Self.Logger): records carry
-// production=NAME, component=NAME and kind=KIND. Settings are any Go
+// production=NAME, component=NAME and kind=KIND. A component run's
+// context carries component and kind for logging.Handler, so records
+// logged with it (YAML log steps under flowrun) are tagged too. Settings are any Go
 // value, read with [SettingsOf]; a flow component's runs find them under
 // the "settings" key.
 //

@@ -125,11 +125,14 @@ type Component struct {
 }
 
 // Poll is what makes a business service a polling one (IoP's
-// PollingBusinessService): OnPoll is called on an interval, with the
-// context of a run of the service, so it can send to targets itself
-// (production.From(ctx)); each message it returns also runs the
-// service's implementation, one at a time, in order. Polls never overlap
-// (package poll runs them).
+// PollingBusinessService): OnPoll is called when the service starts and
+// then every interval, with the context of a run of the service, so it
+// can send to targets itself (production.From(ctx)); each message it
+// returns also runs the service's implementation, one at a time, in
+// order, as a JSON message of the service's channel (recorded in its
+// store; numbers arrive as float64). Polls never overlap; an error is
+// logged and the next poll comes as usual (the poll source of package
+// poll runs them, on ordinary timers: testing/synctest drives them).
 type Poll struct {
 	// Every is the interval between polls (required).
 	Every time.Duration

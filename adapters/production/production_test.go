@@ -448,3 +448,49 @@ func TestPollingService(t *testing.T) {
 		assert.Equal(t, []string{"on_poll", "message 1", "on_poll", "message 2", "on_poll", "message 3", "on_poll", "message 4"}, got)
 	})
 }
+
+// Pool bounds the requests a component runs at once; Stop waits for the
+// requests in flight before closing the component, and refuses new ones.
+func TestPoolAndGracefulStop(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		release := make(chan struct{})
+		var calls atomic.Int64
+		l := &lifecycle{}
+		op := &tracked{name: "op", l: l, fn: func(ctx context.Context, c *fc.Context) error {
+			calls.Add(1)
+			<-release
+			return nil
+		}}
+		p := production.New("pool", production.Options{Logger: quiet})
+		require.NoError(t, p.Add(production.Component{Name: "op", Kind: production.Operation, Service: op, Pool: 1}))
+		require.NoError(t, p.Start(ctx))
+		errs := make(chan error, 2)
+		for range 2 {
+			go func() {
+				_, err := p.SendSync(ctx, "op", nil)
+				errs <- err
+			}()
+		}
+		synctest.Wait()
+		assert.Equal(t, int64(1), calls.Load(), "the second request waits for room")
+		assert.Equal(t, int64(1), p.Status()[0].Running)
+
+		stopped := make(chan error, 1)
+		go func() { stopped <- p.Stop(ctx) }()
+		synctest.Wait()
+		assert.Equal(t, []string{"init op"}, l.list(), "not closed while requests run")
+		_, err := p.SendSync(ctx, "op", nil)
+		assert.ErrorIs(t, err, production.ErrStopped, "a stopping component refuses new requests")
+
+		close(release)
+		require.NoError(t, <-errs)
+		require.NoError(t, <-errs)
+		require.NoError(t, <-stopped)
+		assert.Equal(t, int64(2), calls.Load())
+		assert.Equal(t, []string{"init op", "close op"}, l.list())
+		st := p.Status()[0]
+		assert.Equal(t, int64(2), st.Processed)
+		assert.Equal(t, "stopped", st.State)
+	})
+}

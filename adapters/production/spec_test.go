@@ -2,7 +2,9 @@ package production_test
 
 import (
 	"context"
+	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -11,6 +13,7 @@ import (
 
 	"github.com/svcflow/svcflow/adapters/component"
 	"github.com/svcflow/svcflow/adapters/config"
+	"github.com/svcflow/svcflow/adapters/logging"
 	"github.com/svcflow/svcflow/adapters/production"
 	_ "github.com/svcflow/svcflow/adapters/steps" // set, stop
 	fc "github.com/svcflow/svcflow/context"
@@ -220,4 +223,29 @@ flows:
 	require.True(t, ok)
 	_, err := f.Run(context.Background(), map[string]any{})
 	assert.ErrorIs(t, err, production.ErrNotInProduction)
+}
+
+// A YAML log step in a component's flow logs with the component's
+// attributes under logging.Handler (as flowrun logs).
+func TestYAMLLogStepTaggedWithComponent(t *testing.T) {
+	var logged sync.Map
+	logger := slog.New(logging.Handler(&captureHandler{seen: &logged}))
+	cfg := load(t, `version: 1
+flows:
+  op:
+    steps: [{log: {message: on_message}}]
+production:
+  Python.Op: {kind: operation, flow: op}
+`, config.NewRegistry(config.WithLogger(logger)))
+	h, err := production.FromConfig(cfg, production.ConfigOptions{Open: true, Options: production.Options{Logger: quiet}})
+	require.NoError(t, err)
+	defer h.Close()
+	ctx := context.Background()
+	require.NoError(t, h.Production.Start(ctx))
+	defer h.Production.Stop(ctx)
+	_, err = h.Production.SendSync(ctx, "Python.Op", map[string]any{"n": 1})
+	require.NoError(t, err)
+	v, ok := logged.Load("on_message")
+	require.True(t, ok)
+	assert.Contains(t, v, "component=Python.Op kind=operation")
 }

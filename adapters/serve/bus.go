@@ -51,12 +51,16 @@ func (s *Server) stopBus(ctx context.Context) error {
 }
 
 // busNotReady names the services that should run and do not ("service
-// NAME"): a custom service the bus state disabled is not one of them.
+// NAME"): a custom service the bus state disabled is not one of them;
+// and "bus transport" until the transport to other processes started.
 func (s *Server) busNotReady() []string {
 	if s.bus == nil {
 		return nil
 	}
 	var out []string
+	if !s.bus.Bus.TransportReady() {
+		out = append(out, "bus transport")
+	}
 	for _, st := range s.bus.Bus.Status() {
 		if !st.Disabled && st.State != bus.StateRunning {
 			out = append(out, "service "+st.Name)

@@ -119,31 +119,31 @@ func (c Change) String() string {
 
 // whatOf names the entries of a section.
 var whatOf = map[string]string{
-	"channels":              "channel",
-	"flows":                 "flow",
-	"services":              "service",
-	"providers":             "provider",
-	"vars":                  "var",
-	"production.components": "production component",
-	"production":            "production setting",
+	"channels":   "channel",
+	"flows":      "flow",
+	"services":   "service",
+	"providers":  "provider",
+	"vars":       "var",
+	"production": "production component",
 }
 
 // implementationKeys are the keys of an entry whose change changes what
 // implements it (destructive): a channel's flow, its sources and store;
 // a component's kind and the flow or service behind it.
 var implementationKeys = map[string][]string{
-	"channels":              {"flow", "from", "store"},
-	"services":              {"actions"},
-	"providers":             {},
-	"production.components": {"kind", "class", "flow", "service", "type", "implementation"},
+	"channels":   {"flow", "from", "store"},
+	"services":   {"actions"},
+	"providers":  {},
+	"production": {"kind", "flow", "from", "store"},
 }
 
 // Diff returns the changes from base to next, by section (in name
 // order) and entry name. Adding an entry is safe; removing one is
-// destructive (but tests); changing one is safe (settings) unless it
-// changes what implements the entry: a channel's flow, sources (a route
-// removed or moved) or store, a component's kind or the flow or service
-// behind it, a provider's component, a service's actions.
+// destructive (but tests); changing one is safe (settings, targets, a
+// flow's steps, a var) unless it changes what implements the entry: a
+// channel's or a production component's flow, sources (a route removed or
+// moved: any source present before and not after) or store, a production
+// component's kind, a provider's component, a bus service's actions.
 func Diff(base, next config.Normalized) []Change {
 	var out []Change
 	sections := slices.Sorted(maps.Keys(base.Sections))
@@ -229,6 +229,8 @@ func entryDiff(sec, old, neu string) (string, bool) {
 		}
 		isImpl := slices.Contains(impl, k)
 		switch {
+		case k == "steps" && inOld && inNew:
+			parts = append(parts, stepsDiff(ov, nv))
 		case sec == "channels" && k == "from":
 			d, gone := sourcesDiff(ov, nv)
 			parts = append(parts, "from: "+d)
@@ -271,6 +273,27 @@ func sourcesDiff(old, neu string) (string, bool) {
 		parts = append(parts, "source added: "+strings.Join(mapShort(added), ", "))
 	}
 	return strings.Join(parts, "; "), len(removed) > 0
+}
+
+// stepsDiff describes the change of a steps: list, step by step
+// (numbered from 1).
+func stepsDiff(old, neu string) string {
+	a, b := sourceList(old), sourceList(neu)
+	var parts []string
+	for i := range max(len(a), len(b)) {
+		switch {
+		case i >= len(a):
+			parts = append(parts, fmt.Sprintf("step %d added: %s", i+1, short(b[i])))
+		case i >= len(b):
+			parts = append(parts, fmt.Sprintf("step %d removed (was %s)", i+1, short(a[i])))
+		case a[i] != b[i]:
+			parts = append(parts, fmt.Sprintf("step %d: %s -> %s", i+1, short(a[i]), short(b[i])))
+		}
+	}
+	if len(parts) > 3 {
+		parts = append(parts[:3], fmt.Sprintf("and %d more", len(parts)-3))
+	}
+	return "steps: " + strings.Join(parts, "; ")
 }
 
 func mapShort(xs []string) []string {
@@ -341,8 +364,25 @@ func mappingOf(text string) *mapping {
 	return out
 }
 
-// short is a value on one line, cut to 80 characters.
+// short is a value on one line (YAML's flow style), cut to 80
+// characters.
 func short(s string) string {
+	var doc yaml.Node
+	if yaml.Load([]byte(s), &doc) == nil && len(doc.Content) > 0 {
+		var flowStyle func(n *yaml.Node)
+		flowStyle = func(n *yaml.Node) {
+			if n.Kind == yaml.MappingNode || n.Kind == yaml.SequenceNode {
+				n.Style = yaml.FlowStyle
+			}
+			for _, c := range n.Content {
+				flowStyle(c)
+			}
+		}
+		flowStyle(doc.Content[0])
+		if b, err := yaml.Dump(doc.Content[0]); err == nil {
+			s = string(b)
+		}
+	}
 	s = strings.Join(strings.Fields(s), " ")
 	if len(s) > 80 {
 		s = s[:77] + "..."

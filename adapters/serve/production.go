@@ -22,7 +22,7 @@ func (s *Server) buildProduction(cfg *config.Config, open bool) (*production.Bui
 	def := strings.NewReplacer("{data}", s.opts.DataDir, "{channel}", "{name}").Replace(s.opts.DefaultStore)
 	return production.FromConfig(cfg, production.ConfigOptions{
 		Options:      production.Options{Logger: s.log, Observer: s.opts.Observer},
-		Env:          component.Env{Logger: s.log, DataDir: s.opts.DataDir, Servers: s.servers, Existing: s.opts.ExistingStores},
+		Env:          component.Env{Logger: s.log, DataDir: s.opts.DataDir, Servers: s.sourceServers(), Existing: s.opts.ExistingStores},
 		Middleware:   append([]flow.Middleware{flow.Measure(s.metrics)}, s.opts.Middleware...),
 		DefaultStore: def,
 		Open:         open,
@@ -32,6 +32,8 @@ func (s *Server) buildProduction(cfg *config.Config, open bool) (*production.Bui
 // Production returns the production of the configuration's production:
 // section, or nil when it declares none.
 func (s *Server) Production() *production.Production {
+	s.reload.chMu.RLock() // an apply may replace it
+	defer s.reload.chMu.RUnlock()
 	if s.production == nil {
 		return nil
 	}
@@ -57,6 +59,8 @@ func (s *Server) stopProduction(ctx context.Context) error {
 
 // productionChannels are the channels of the business services.
 func (s *Server) productionChannels() []*channel.Channel {
+	s.reload.chMu.RLock() // an apply may replace it
+	defer s.reload.chMu.RUnlock()
 	if s.production == nil {
 		return nil
 	}
@@ -66,6 +70,8 @@ func (s *Server) productionChannels() []*channel.Channel {
 // productionNotReady names the components that should run and do not
 // ("component NAME").
 func (s *Server) productionNotReady() []string {
+	s.reload.chMu.RLock() // an apply may replace it
+	defer s.reload.chMu.RUnlock()
 	if s.production == nil {
 		return nil
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/svcflow/svcflow/adapters/channel"
 	"github.com/svcflow/svcflow/adapters/component"
 	"github.com/svcflow/svcflow/adapters/config"
+	"github.com/svcflow/svcflow/adapters/production"
 	"github.com/svcflow/svcflow/adapters/store"
 	"github.com/svcflow/svcflow/provide"
 	yaml "go.yaml.in/yaml/v4"
@@ -78,6 +79,11 @@ type ApplyResult struct {
 	Replaced []string `json:"replaced,omitempty"`
 	Stopped  []string `json:"stopped,omitempty"`
 	Kept     []string `json:"kept,omitempty"`
+	// Production is "restarted" when the production: section (or a flow
+	// its components run) changed: the old production drained and
+	// stopped, then the new one started (its business services answer
+	// 503 with Retry-After meanwhile).
+	Production string `json:"production,omitempty"`
 	// Warnings are problems met once the new configuration ran: an old
 	// instance whose drain ran out of time (its messages left owed run
 	// again in the new one), a store that failed to close.
@@ -97,7 +103,6 @@ type reloadState struct {
 	running  bool
 	serveCtx context.Context
 	building *component.Servers // where sources being built register (staging)
-	loadOpts []config.Option
 }
 
 // running is the configuration a server runs.
@@ -146,7 +151,6 @@ func (s *Server) setRunning(cfg *config.Config) {
 	for _, pt := range s.reload.parts {
 		pt.gen = s.reload.gen
 	}
-	s.reload.loadOpts = []config.Option{config.WithRegistry(cfg.Registry()), config.WithComponents(cfg.Components())}
 	s.reload.current.Store(newRunning(cfg))
 }
 
@@ -312,8 +316,8 @@ func (s *Server) writeBackup(rc RunningConfig) (string, error) {
 }
 
 // reloadable are the sections a hot reload changes; a change of any
-// other (services:, production:) needs a restart.
-var reloadable = []string{"version", "vars", "providers", "flows", "channels", "tests"}
+// other (services:) needs a restart.
+var reloadable = []string{"version", "vars", "providers", "flows", "channels", "production", "tests"}
 
 // next is a channel of the new configuration being built.
 type next struct {
@@ -358,10 +362,10 @@ func (s *Server) applyFiles(ctx context.Context, files Files, allowDestructive b
 	}
 	for sec := range sectionsOf(cur.normal, norm) {
 		if !slices.Contains(reloadable, sec) && !equalSection(cur.normal, norm, sec) {
-			return nil, fmt.Errorf("%w: section %s changed (a running server changes channels, flows, vars and providers)", ErrNeedsRestart, sec)
+			return nil, fmt.Errorf("%w: section %s changed (a running server changes channels, production, flows, vars and providers)", ErrNeedsRestart, sec)
 		}
 	}
-	cfg, err := config.LoadSources(files.Sources(), append(slices.Clone(s.reload.loadOpts), config.WithSet(files.Sets...))...)
+	cfg, err := cur.cfg.LoadLike(files.Sources(), files.Sets...)
 	if err != nil {
 		return nil, err
 	}
@@ -471,9 +475,31 @@ func (s *Server) applyFiles(ctx context.Context, files Files, allowDestructive b
 		}
 		n.ch = ch
 	}
+	var prod *production.Built
+	prodChanged := all || productionChanged(cur.normal, norm)
+	if prodChanged && len(errs) == 0 {
+		prod, err = s.buildProduction(cfg, true)
+		if err != nil {
+			var perrs config.Errors
+			if !errors.As(err, &perrs) {
+				perrs = config.Errors{{Msg: err.Error(), Err: err}}
+			}
+			errs = append(errs, perrs...)
+		}
+	}
 	s.reload.building = nil
 	if len(errs) > 0 {
+		if prod != nil {
+			_ = prod.Close()
+		}
 		return fail(errs.Sorted())
+	}
+	if prod != nil {
+		defer func() {
+			if prod != nil { // not switched to: failed before
+				_ = prod.Close()
+			}
+		}()
 	}
 	liveServers := s.servers.All()
 	var added []string
@@ -498,6 +524,16 @@ func (s *Server) applyFiles(ctx context.Context, files Files, allowDestructive b
 		if n.overlap {
 			if err := n.ch.Start(ctx); err != nil {
 				n.ch = nil // Start failed: stopped
+				return fail(err)
+			}
+		}
+	}
+
+	// A source runs its first handler asynchronously: the routes switch
+	// once every new one has its handler, so none answers "not ready".
+	for _, n := range nexts {
+		if n.overlap {
+			if err := waitSources(ctx, n.parts.sources); err != nil {
 				return fail(err)
 			}
 		}
@@ -543,6 +579,11 @@ func (s *Server) applyFiles(ctx context.Context, files Files, allowDestructive b
 		}
 	}
 	s.channels = list
+	oldProd := s.production
+	if prodChanged {
+		s.production = prod
+		prod = nil // switched to: closed by the server
+	}
 	for _, n := range nexts {
 		s.reload.parts[n.ch] = n.parts
 		gen.users++
@@ -612,6 +653,10 @@ func (s *Server) applyFiles(ctx context.Context, files Files, allowDestructive b
 	if oldGen != nil && oldGen.users > 0 {
 		s.reload.old = append(s.reload.old, oldGen)
 	}
+	if prodChanged {
+		res.Production = "restarted"
+		wg.Go(func() { s.restartProduction(ctx, drainCtx, oldProd, warn) })
+	}
 	for _, ch := range removed {
 		wg.Go(func() { retire(ch, false) })
 		res.Stopped = append(res.Stopped, ch.Name())
@@ -651,6 +696,56 @@ func (s *Server) applyFiles(ctx context.Context, files Files, allowDestructive b
 	return res, nil
 }
 
+// restartProduction stops the production an apply replaced (its
+// messages in flight finish within the drain time), closes its stores,
+// and starts the new one.
+func (s *Server) restartProduction(ctx, drainCtx context.Context, old *production.Built, warn func(string, ...any)) {
+	if old != nil {
+		if err := old.Production.Stop(drainCtx); err != nil {
+			warn("production: stop: %v", err)
+		}
+		for _, ch := range old.Production.Channels() {
+			s.metrics.ReplaceChannel(ch, nil)
+		}
+		if err := old.Close(); err != nil {
+			warn("production: %v", err)
+		}
+	}
+	s.reload.chMu.RLock()
+	prod := s.production
+	s.reload.chMu.RUnlock()
+	if prod == nil {
+		return
+	}
+	if err := prod.Production.Start(context.WithoutCancel(ctx)); err != nil {
+		warn("production: the new production did not start: %v", err)
+		return
+	}
+	for _, ch := range prod.Production.Channels() {
+		s.metrics.AddChannel(ch)
+	}
+}
+
+// productionChanged reports whether the production: section, or a flow
+// one of its components runs (or one such a flow calls), differs.
+func productionChanged(a, b config.Normalized) bool {
+	if !equalSection(a, b, "production") {
+		return true
+	}
+	for _, entry := range b.Sections["production"] {
+		flow := flowOf(entry)
+		if flow == "" {
+			continue
+		}
+		for _, f := range append(append([]string{flow}, a.Calls(flow)...), b.Calls(flow)...) {
+			if a.Sections["flows"][f] != b.Sections["flows"][f] {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // closeStore closes a store a retired channel used and forgets it.
 func (s *Server) closeStore(st store.Store) {
 	s.reload.chMu.Lock()
@@ -668,6 +763,26 @@ func closeUnserved(srv component.Server) {
 	if srv.Addr() != "" {
 		_ = srv.Serve(ctx) // serves nothing: ctx is done; closes its listener
 	}
+}
+
+// waitSources waits until each source that tells (Ready() bool: an HTTP
+// route) takes messages, at most readyWait.
+func waitSources(ctx context.Context, srcs []channel.Source) error {
+	deadline := time.Now().Add(readyWait)
+	for _, src := range srcs {
+		r, ok := src.(interface{ Ready() bool })
+		if !ok {
+			continue
+		}
+		for !r.Ready() && time.Now().Before(deadline) {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}
+	return nil
 }
 
 // allDetach reports whether every source holds a place in a shared

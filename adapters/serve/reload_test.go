@@ -74,7 +74,7 @@ func (r *recorder) service() flow.Service {
 
 // reloadServer is a running server and what its tests use.
 type reloadServer struct {
-	t     *testing.T
+	t     testing.TB
 	srv   *serve.Server
 	dir   string
 	data  string
@@ -86,7 +86,7 @@ type reloadServer struct {
 	done  chan error
 }
 
-func startReload(t *testing.T, text string) *reloadServer {
+func startReload(t testing.TB, text string) *reloadServer {
 	t.Helper()
 	rs := &reloadServer{t: t, dir: t.TempDir(), data: t.TempDir(), rec: &recorder{runs: map[string]int{}}, token: "s3cret", done: make(chan error, 1)}
 	rs.reg = config.NewRegistry()
@@ -168,7 +168,7 @@ func (rs *reloadServer) apply(p *serve.Plan, destructive bool) (int, map[string]
 // post sends one order with an Idempotency-Key, again while the answer
 // is 503 (not ready, busy: the client is told to retry), and returns the
 // final status and body.
-func post(t *testing.T, url, key, body string) (int, map[string]any) {
+func post(t testing.TB, url, key, body string) (int, map[string]any) {
 	for {
 		req, err := http.NewRequest("POST", url, strings.NewReader(body))
 		if err != nil {
@@ -415,4 +415,72 @@ func TestNonLoopbackAdminNeedsAToken(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	require.NoError(t, srv2.Run(ctx)) // releases the listeners
+}
+
+const prodV1 = `version: 1
+flows:
+  front:
+    input: [text]
+    steps:
+      - set: {msg: "{message: text}"}
+      - send: {target: Op, body: msg, into: answer}
+      - set: {reply: "answer.my_string"}
+  op:
+    input: [{name: message, type: string}, settings]
+    steps:
+      - set: {my_string: "settings.prefix + message"}
+channels:
+  stats:
+    from: {http: {listen: "127.0.0.1:0", path: /stats}}
+    flow: op
+    store: memory:
+production:
+  Echo:
+    kind: operation
+    flow: op
+    settings: {prefix: "v1 "}
+  Front:
+    kind: service
+    flow: front
+    from: {http: {listen: "127.0.0.1:0", path: /echo}}
+    targets: {Op: Echo}
+    store: "memory:"
+`
+
+// TestApplyProductionChange: a production's change (a setting: safe)
+// restarts the production in place and leaves the channels alone;
+// removing a component is destructive.
+func TestApplyProductionChange(t *testing.T) {
+	rs := startReload(t, prodV1)
+	stats, _ := rs.srv.Channel("stats")
+	p := rs.plan(strings.Replace(prodV1, `prefix: "v1 "`, `prefix: "v2 "`, 1))
+	require.Equal(t, []serve.Change{{Kind: serve.Modify, What: "production component", Name: "Echo", Class: serve.Safe,
+		Detail: "settings: {prefix: 'v1 '} -> {prefix: 'v2 '}"}}, p.Changes)
+	_, out := post(t, rs.base+"/echo", "", `{"text": "hello"}`)
+	require.Equal(t, "v1 hello", out["reply"], "%v", out)
+
+	code, res := rs.apply(p, false)
+	require.Equal(t, 200, code, "%v", res)
+	assert.Equal(t, "restarted", res["production"])
+	assert.Equal(t, []any{"stats"}, res["kept"])
+	_, out = post(t, rs.base+"/echo", "", `{"text": "hello"}`)
+	assert.Equal(t, "v2 hello", out["reply"], "%v", out)
+	again, _ := rs.srv.Channel("stats")
+	assert.Same(t, stats, again)
+
+	removed := strings.Replace(strings.Replace(prodV1, `prefix: "v1 "`, `prefix: "v2 "`, 1), `  Echo:
+    kind: operation
+    flow: op
+    settings: {prefix: "v2 "}
+`, "", 1)
+	removed = strings.Replace(removed, "    targets: {Op: Echo}\n", "", 1)
+	removed = strings.Replace(removed, "      - send: {target: Op, body: msg, into: answer}\n      - set: {reply: \"answer.my_string\"}\n", "      - set: {reply: \"'alone'\"}\n", 1)
+	p = rs.plan(removed)
+	require.NotEmpty(t, p.Destructive(), "%v", p.Changes)
+	code, res = rs.apply(p, false)
+	assert.Equal(t, http.StatusUnprocessableEntity, code, "%v", res)
+	code, res = rs.apply(p, true)
+	require.Equal(t, 200, code, "%v", res)
+	_, out = post(t, rs.base+"/echo", "", `{"text": "hello"}`)
+	assert.Equal(t, "alone", out["reply"], "%v", out)
 }

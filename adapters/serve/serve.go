@@ -26,6 +26,15 @@
 // channel or message, 409 when the message does not wait for that
 // signal. Options.AdminToken, when set, is required as a bearer token.
 //
+// The admin API changes the configuration of a running server (a hot
+// reload, see [Server.Apply]): GET /config answers the running
+// configuration, normalized, and its fingerprint ([RunningConfig]);
+// POST /apply takes a [Plan] (made by [NewPlan] against that
+// fingerprint, `flowrun plan`) and POST /rollback a backup an apply
+// wrote into DataDir/backups/. Those three require Options.AdminToken,
+// when set, through one check (requireAdmin), and an admin address that
+// is not loopback is refused without a token ([ErrAdminNotLoopback]).
+//
 // The admin address serves the web console too (package console): its
 // pages under /console/ (/ redirects there) and its JSON API under /api/.
 //
@@ -103,8 +112,10 @@ type Options struct {
 	// Logger receives the logs (default slog.Default()).
 	Logger *slog.Logger
 	// AdminToken, when set, is required (Authorization: Bearer TOKEN) by
-	// the admin endpoints that change something: sending a signal to a
-	// waiting message. The console's actions need it and are refused
+	// the admin endpoints that change something (sending a signal to a
+	// waiting message, apply, rollback) and by GET /config. Without it
+	// the admin address must be loopback (Listen refuses another with
+	// ErrAdminNotLoopback). LoadOrCreateToken keeps one in a file. The console's actions need it and are refused
 	// without one; its reads need it when Admin is not loopback (see
 	// package console).
 	AdminToken string
@@ -184,8 +195,10 @@ type plan struct {
 	spec    Spec
 	flow    *flow.Flow
 	sources []channel.Source
+	sinks   []channel.Sink
 	open    component.StoreOpener
 	order   func(*message.Message) string
+	hooks   channel.Hooks
 	at      *config.Decoded
 }
 
@@ -294,10 +307,10 @@ func build(cfg *config.Config, opts Options, open bool) (*Server, error) {
 // channelConfig is the configuration of the channel p describes, on
 // store st.
 func (s *Server) channelConfig(p plan, st store.Store) channel.Config {
-	return channel.Config{Name: p.spec.Name, Flow: p.flow, Sources: p.sources, Store: st,
+	return channel.Config{Name: p.spec.Name, Flow: p.flow, Sources: p.sources, Sinks: p.sinks, Store: st,
 		RetryAfter: p.spec.RetryAfter, Restart: p.spec.Restart, Logger: s.log, NoTrace: !p.spec.Trace, Observer: s.opts.Observer,
 		MaxDeliveries: p.spec.MaxDeliveries, MaxCrashes: p.spec.MaxCrashes, MaxInFlight: p.spec.MaxInFlight, OrderKey: p.order,
-		Durable: p.spec.Durable == "steps", RestartOnChange: p.spec.OnChange == "restart", Redact: p.spec.Redact}
+		Durable: p.spec.Durable == "steps", RestartOnChange: p.spec.OnChange == "restart", Redact: p.spec.Redact, Hooks: p.hooks}
 }
 
 // storeError is the text of an error of the named store, which names the
@@ -328,7 +341,7 @@ func (s *Server) plan(cfg *config.Config, sec config.Section) (plan, config.Erro
 	env := component.Env{Name: sp.Name, Logger: s.log, DataDir: s.opts.DataDir, Servers: s.sourceServers(), Existing: s.opts.ExistingStores}.
 		WithValue(component.ResponseObserver(s.metrics.ObserveResponse))
 	if sp.Flow == "" {
-		// missing or not a string: reported by Decode
+		// none: the channel records and answers each message as it came
 	} else if b, ok := cfg.Builder(sp.Flow); !ok {
 		known := "the configuration declares none"
 		switch names := cfg.Flows(); len(names) {
@@ -344,6 +357,28 @@ func (s *Server) plan(cfg *config.Config, sec config.Section) (plan, config.Erro
 	} else {
 		p.flow = f
 	}
+	for _, h := range []struct {
+		key  string
+		name string
+		to   **flow.Flow
+	}{{"on_ok", sp.OnOK.Call, &p.hooks.OnOK}, {"on_failure", sp.OnFailure.Call, &p.hooks.OnFailure},
+		{"on_reject", sp.OnReject.Call, &p.hooks.OnReject}, {"on_drop", sp.OnDrop.Call, &p.hooks.OnDrop},
+		{"finally", sp.Finally.Call, &p.hooks.Finally}} {
+		if h.name == "" {
+			continue
+		}
+		b, ok := cfg.Builder(h.name)
+		if !ok {
+			errs = append(errs, at.Errorf(h.key, "channel %q: %s: unknown flow %q: %s", sp.Name, h.key, h.name, expectedFlows(cfg.Flows())))
+			continue
+		}
+		f, err := b.Use(flow.Measure(s.metrics)).Use(s.opts.Middleware...).Build()
+		if err != nil {
+			errs = append(errs, at.Errorf(h.key, "channel %q: %s: flow %q: %v", sp.Name, h.key, h.name, err))
+			continue
+		}
+		*h.to = f
+	}
 	for i, ref := range sp.From {
 		if ref.IsZero() {
 			continue // reported by Decode
@@ -354,6 +389,17 @@ func (s *Server) plan(cfg *config.Config, sec config.Section) (plan, config.Erro
 			continue
 		}
 		p.sources = append(p.sources, src)
+	}
+	for i, ref := range sp.To {
+		if ref.IsZero() {
+			continue // reported by Decode
+		}
+		v, err := ref.Build(env)
+		if err != nil {
+			errs = append(errs, at.Errorf(fmt.Sprintf("to.%d", i), "channel %q: to: %s: %v", sp.Name, ref.Component.Name, err))
+			continue
+		}
+		p.sinks = append(p.sinks, v.(channel.Sink))
 	}
 	if sp.Store.IsZero() && !at.Has("store") {
 		url := strings.NewReplacer("{data}", s.opts.DataDir, "{channel}", sp.Name).Replace(s.opts.DefaultStore)
@@ -696,8 +742,10 @@ func (s *Server) adminHandler() http.Handler {
 	mux.Handle("POST /channels/{channel}/messages/{id}/signals/{signal}", s.requireAdmin(http.HandlerFunc(s.signal)))
 	s.adminRoutes(mux) // admin.go: the running configuration, apply and rollback
 	mux.Handle("GET /metrics", s.metrics.Handler())
-	s.console = console.New(console.Options{Channels: s.Channels, Token: s.opts.AdminToken, Addr: s.adminLn.Addr().String(), Logger: s.log})
+	channels := func() []*channel.Channel { return append(s.Channels(), s.productionChannels()...) }
+	s.console = console.New(console.Options{Channels: channels, Token: s.opts.AdminToken, Addr: s.adminLn.Addr().String(), Logger: s.log})
 	mux.Handle("/api/", s.console)
+	mux.Handle("POST /api/", s.requireAdmin(s.console)) // the console's actions; it refuses them too when no token is set
 	mux.Handle("/console/", s.console)
 	mux.Handle("GET /{$}", http.RedirectHandler("/console/", http.StatusFound))
 	return mux

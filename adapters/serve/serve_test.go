@@ -160,9 +160,9 @@ channels:
 	assert.Equal(t, strings.Join([]string{
 		`serve.yaml:7:12: channel "c1": from: unknown source "htp": expected one of cron, files, ftp, http, mllp, nats, poll (did you mean "http"?)`,
 		`serve.yaml:8:11: channel "c1": unknown flow "nope": expected f`,
-		`serve.yaml:9:12: channel "c1": store: unknown store "redis": expected one of file, memory, postgres, sqlite`,
+		`serve.yaml:9:12: channel "c1": store: unknown store "redis": expected one of file, memory, none, postgres, sqlite`,
 		`serve.yaml:10:18: channel "c1": retry_after: expected a duration such as 250ms or 2s, got "soon"`,
-		`serve.yaml:11:5: channel "c1": unknown key "extra": expected one of from, flow, store, order_by, retry_after, restart, trace, max_deliveries, max_in_flight, max_crashes, durable, on_change, redact`,
+		`serve.yaml:11:5: channel "c1": unknown key "extra": expected one of from, flow, to, store, order_by, retry_after, restart, trace, max_deliveries, max_in_flight, max_crashes, durable, on_change, redact, on_ok, on_failure, on_reject, on_drop, finally`,
 		`serve.yaml:13:11: channel "c2": from: http: httpsource: route POST no-slash: invalid route: path "no-slash" must begin with /`,
 		`serve.yaml:15:24: channel "c2": restart: initial: expected a positive duration, got -1s`,
 		`serve.yaml:17:5: channel "c3": missing from (the sources: one {kind: spec} or a list of them)`,

@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"strings"
 	"time"
 
 	"github.com/svcflow/svcflow/adapters/component"
@@ -19,8 +20,9 @@ import (
 //	      # files: {dir: inbox, glob: "*.json", done: inbox/done, failed: inbox/failed, settle: 1s, rescan: 5s}
 //	      # poll: {url: "http://crm.local/new", every: 30s}
 //	      # nats: {url: "nats://10.0.0.5:4222", stream: ORDERS, subjects: [orders.>], consumer: workers}
-//	    flow: orders
-//	    store: sqlite:data/intake.db   # memory:, file:DIR, sqlite:PATH[?sync=full], postgres://..., or {sqlite: {path: ...}}; default sqlite:<data dir>/<name>.db
+//	    flow: orders                   # none: the channel records and answers each message as it came
+//	    to: {nats: {subject: orders.done}}   # sinks: the output of each run that succeeds, before the ack
+//	    store: sqlite:data/intake.db   # memory:, none, file:DIR, sqlite:PATH[?sync=full], postgres://..., or {sqlite: {path: ...}}; default sqlite:<data dir>/<name>.db
 //	    order_by: customer.id          # expression over the payload: same value, one at a time, in order
 //	    retry_after: 5s                # redelivery delay when retries ran out
 //	    restart: {initial: 100ms, max: 30s, max_attempts: 10}   # after Fatal errors; the keys of a flow's retry:
@@ -31,6 +33,8 @@ import (
 //	    durable: steps                 # journal each completed step; resume after it (the store must keep a journal)
 //	    on_change: error               # a durable message whose flow changed: error (default) or restart from the top
 //	    redact: [password, card.number] # secrets: masked in the stored context, errors, traces and logs
+//	    on_ok: notify                  # hooks: a flow run after the outcome is settled (also on_failure,
+//	    on_failure: {call: alert}      # on_reject, on_drop, finally); the outcome is under the key outcome
 //
 // `flowrun services` lists the components and their fields.
 type Spec struct {
@@ -38,8 +42,12 @@ type Spec struct {
 	Name string `yaml:"-"`
 	// From are the channel's sources.
 	From []component.Ref `yaml:"from" kind:"source" spec:"required,oneormany" doc:"the sources: one {kind: spec} or a list of them"`
-	// Flow names the flow every message runs.
-	Flow string `yaml:"flow" spec:"required" doc:"the flow every message runs"`
+	// Flow names the flow every message runs; "" for none (the channel
+	// records and answers each message as it came).
+	Flow string `yaml:"flow" doc:"the flow every message runs (none: each message is recorded and answered as it came)"`
+	// To are the channel's sinks: where the output of each run that
+	// succeeds is sent before the message is acknowledged.
+	To []component.Ref `yaml:"to" kind:"sink" spec:"oneormany" doc:"sinks the output of each successful run is sent to, in order, before the message is acknowledged (a sink's failure is a retriable failure of the message): one {kind: spec} or a list"`
 	// Store is the message store (zero: SQLite under the data folder).
 	Store component.Ref `yaml:"store" kind:"store" doc:"where messages and outcomes are recorded (default: sqlite:<data dir>/<channel>.db)"`
 	// OrderBy is an expression over the payload; "" for none.
@@ -69,4 +77,31 @@ type Spec struct {
 	// secrets: masked in the stored context, and their text in stored
 	// errors, traces and the channel's logs (see channel.Config.Redact).
 	Redact []string `yaml:"redact" doc:"context keys (dotted paths: password, card.number) masked as [redacted] in the stored context, and their values masked in stored errors, traces and logs"`
+	// OnOK, OnFailure, OnReject, OnDrop and Finally are the channel's
+	// outcome hooks (channel.Hooks): named flows run after a message's
+	// outcome is settled, on a copy of its final context with the
+	// outcome under the key outcome.
+	OnOK      Hook `yaml:"on_ok" doc:"a flow run after a message is done (on a copy of its context; the outcome under outcome)"`
+	OnFailure Hook `yaml:"on_failure" doc:"a flow run after a message failed (state error or dead)"`
+	OnReject  Hook `yaml:"on_reject" doc:"a flow run after a message was rejected (a stop)"`
+	OnDrop    Hook `yaml:"on_drop" doc:"a flow run after a message was dropped (a drop)"`
+	Finally   Hook `yaml:"finally" doc:"a flow run after every settled message, after the hook of its outcome"`
+}
+
+// Hook names the flow of an outcome hook: `on_ok: notify` or
+// `on_ok: {call: notify}`.
+type Hook struct {
+	// Call names the flow.
+	Call string `yaml:"call" spec:"scalar" doc:"the flow to run"`
+}
+
+// expectedFlows is "expected one of a, b" for an unknown flow.
+func expectedFlows(names []string) string {
+	switch len(names) {
+	case 0:
+		return "the configuration declares none"
+	case 1:
+		return "expected " + names[0]
+	}
+	return "expected one of " + strings.Join(names, ", ")
 }

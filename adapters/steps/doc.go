@@ -1,6 +1,6 @@
 // Package steps holds the built-in service steps of YAML flows, each a
-// step component (see package component): set, stop, log, template, http,
-// sleep, wait and shell, and the function toolkit of package flow/fn:
+// step component (see package component): set, stop, drop, log, template,
+// http, sleep, wait and shell, and the function toolkit of package flow/fn:
 // pick, omit, rename, defaults, merge, map, filter, reject, group_by,
 // key_by, chunk, uniq_by, flatten, sort_by and sum_by. Importing the package registers them in
 // component.Default(), as adapters/component/all does for flowrun:
@@ -11,7 +11,7 @@
 // configuration reader decodes from the kind's YAML value, with positions
 // for every problem, and a constructor from spec to service. Expressions
 // (component.Expr, component.Cond) and templates (component.Template) are
-// parsed when the file is read; set and stop compile their expressions
+// parsed when the file is read; set, stop and drop compile their expressions
 // again against the Go types of the keys known where they sit, when the
 // flow is built, so a type mistake is a build error. An expression that
 // fails at run time fails on its data (a string where a number is needed):
@@ -21,6 +21,7 @@
 //
 //	set: {key: expr, ...}              # expr-lang expressions, evaluated in order
 //	stop: {if: cond, reason: text}     # a Stop error when cond holds (stop: "reason" always stops)
+//	drop: {if: cond, reason: text}     # a Drop when cond holds: the message is consumed silently (stored done, outcome dropped)
 //	log: message | {message: text, level: info, keys: [a, b]}
 //	template: {key: "text/template over the context", ...}
 //	http: {method, url, headers, body: key | body_template: text, content_type,

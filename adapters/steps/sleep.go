@@ -25,7 +25,11 @@ func newSleep(env component.Env, s SleepSpec) (flow.Service, error) {
 	if s.Duration <= 0 {
 		return nil, component.FieldErrorf("duration", "expected a positive duration, got %s", s.Duration)
 	}
-	return &sleepService{name: env.Name, d: s.Duration}, nil
+	sl := &sleepService{name: env.Name, d: s.Duration}
+	if s.Duration > ParkAfter {
+		return parkingSleep{sl}, nil
+	}
+	return sl, nil
 }
 
 // sleepService waits, ending early when the run is canceled.

@@ -13,6 +13,8 @@ var (
 	Set = component.Step("set", "assign keys from expr expressions, in order (each sees the ones before); writes the assigned keys", newSet)
 	// Stop ends the run on purpose.
 	Stop = component.Step("stop", "end the run on purpose (a Stop error) when a condition holds; without if:, always", newStop)
+	// Drop ends the run on purpose and consumes the message silently.
+	Drop = component.Step("drop", "consume the message silently (a Drop: acked, stored done with outcome dropped; in an each, only that element is left out) when a condition holds; without if:, always", newDrop)
 	// Log logs a message.
 	Log = component.Step("log", "log a message (a text/template over the context) with optional keys as attributes", newLog)
 	// Template renders templates into keys.
@@ -30,7 +32,7 @@ var (
 // All returns the built-in step components, for a registry of one's own
 // (component.NewRegistry(steps.All()...)).
 func All() []component.Component {
-	return append([]component.Component{Set, Stop, Log, Template, HTTP, Sleep, Wait, Shell}, Toolkit()...)
+	return append([]component.Component{Set, Stop, Drop, Log, Template, HTTP, Sleep, Wait, Shell}, Toolkit()...)
 }
 
 func init() { component.Register(All()...) }

@@ -19,14 +19,14 @@ import (
 // is not durable, sleep in the run.
 const ParkAfter = time.Second
 
-// Park implements flow.Parker: a sleep longer than ParkAfter parks a
-// durable run for its duration.
-func (s *sleepService) Park(*fc.Context) (flow.Wait, bool) {
-	if s.d <= ParkAfter {
-		return flow.Wait{}, false
-	}
-	return flow.Wait{For: s.d}, true
-}
+// parkingSleep is a sleep longer than ParkAfter: in a durable run it
+// parks instead of sleeping. Shorter sleeps are no flow.Parker, so an
+// Each, All or Until holding one stays a unit of its own.
+type parkingSleep struct{ *sleepService }
+
+// Park implements flow.Parker: the sleep parks a durable run for its
+// duration.
+func (s parkingSleep) Park(*fc.Context) (flow.Wait, bool) { return flow.Wait{For: s.d}, true }
 
 // WaitSpec is the spec of a wait step: the run waits for a named signal,
 // sent to the message by Channel.Signal, the admin API of flowrun serve

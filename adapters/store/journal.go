@@ -99,8 +99,26 @@ type JournalEntry struct {
 	// reason or text.
 	Outcome errors.Kind `json:"outcome,omitempty"`
 	Err     string      `json:"error,omitempty"`
+	// Undo lists the undos of a saga that the unit journaled: those its
+	// steps left to an enclosing saga (an element, a branch, a loop), or,
+	// for the plan of a saga's compensation, every undo it runs (see
+	// package flow's Unit).
+	Undo []JournalUndo `json:"undo,omitempty"`
 	// At is when the entry was journaled, set by the store.
 	At time.Time `json:"at"`
+}
+
+// JournalUndo is an undo of a saga in a [JournalEntry] (package flow's
+// Undo): the step it belongs to, and its context: the unit's own (Own) or
+// a snapshot of it with Writes set (kept as a context is) and Deleted
+// deleted.
+type JournalUndo struct {
+	Key     string         `json:"key"`
+	Name    string         `json:"name,omitempty"`
+	Path    string         `json:"path,omitempty"`
+	Own     bool           `json:"own,omitempty"`
+	Writes  map[string]any `json:"writes,omitempty"`
+	Deleted []string       `json:"deleted,omitempty"`
 }
 
 // Wait is what a message parked in state [Waiting] waits for.
@@ -135,6 +153,12 @@ type Wait struct {
 type storedEntry struct {
 	JournalEntry
 	Writes json.RawMessage `json:"writes,omitempty"`
+	Undo   []storedUndo    `json:"undo,omitempty"`
+}
+
+type storedUndo struct {
+	JournalUndo
+	Writes json.RawMessage `json:"writes,omitempty"`
 }
 
 // EncodeJournalEntry checks e and encodes it as JSON, its Writes encoded
@@ -155,7 +179,18 @@ func EncodeJournalEntry(e JournalEntry, at time.Time) ([]byte, error) {
 		return nil, fmt.Errorf("journal entry %q: %w", e.Path, err)
 	}
 	e.Start, e.At = e.Start.UTC(), at.UTC()
-	b, err := json.Marshal(storedEntry{JournalEntry: e, Writes: w})
+	se := storedEntry{JournalEntry: e, Writes: w}
+	for _, u := range e.Undo {
+		if u.Key == "" {
+			return nil, fmt.Errorf("%w: journal entry %q: an undo with an empty key", ErrInvalid, e.Path)
+		}
+		uw, err := encodeContext(u.Writes)
+		if err != nil {
+			return nil, fmt.Errorf("journal entry %q: undo %q: %w", e.Path, u.Key, err)
+		}
+		se.Undo = append(se.Undo, storedUndo{JournalUndo: u, Writes: uw})
+	}
+	b, err := json.Marshal(se)
 	if err != nil {
 		return nil, fmt.Errorf("%w: journal entry %q: %w", ErrInvalid, e.Path, err)
 	}
@@ -175,6 +210,19 @@ func DecodeJournalEntry(b []byte) (JournalEntry, error) {
 			return JournalEntry{}, fmt.Errorf("journal entry %q: writes: %w", e.Path, err)
 		}
 		e.Writes = w
+	}
+	e.Undo = nil
+	for _, su := range s.Undo {
+		u := su.JournalUndo
+		u.Writes = nil
+		if len(su.Writes) > 0 {
+			w, err := DecodeContext(su.Writes)
+			if err != nil {
+				return JournalEntry{}, fmt.Errorf("journal entry %q: undo %q: %w", e.Path, u.Key, err)
+			}
+			u.Writes = w
+		}
+		e.Undo = append(e.Undo, u)
 	}
 	return e, nil
 }

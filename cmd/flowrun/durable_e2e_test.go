@@ -79,6 +79,27 @@ flows:
       - {use: record, name: p1}
       - wait: {signal: approved, into: approval}
       - {use: record, name: p5}
+  saga:
+    steps:
+      - saga:
+          - {use: record, name: c1, compensate: {use: record, name: u1}}
+          - {use: record, name: c2, compensate: {use: record, name: u2, with: {kill: true}}}
+          - {use: record, name: c3, compensate: {use: record, name: u3}}
+          - {use: record, name: charge, with: {fail: true}}
+  lines:
+    input: [items]
+    steps:
+      - each: {over: items, steps: [{use: record, name: ask}, {wait: approved}, {use: record, name: ship}]}
+      - {use: record, name: l5}
+  branches:
+    steps:
+      - all: [{use: record, name: left}, {then: [{use: record, name: pre}, {wait: approved}, {use: record, name: post}]}]
+      - {use: record, name: b5}
+  poll:
+    input: [n]
+    steps:
+      - until: {if: "n >= 2", steps: [{set: {n: "n + 1"}}, {use: record, name: tick}, {sleep: 1100ms}]}
+      - {use: record, name: t5}
 channels:
   c:
     from:
@@ -315,4 +336,111 @@ func TestDurableChangedFlowIsNotResumedBlindly(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, rec.Err, `flow "five" changed since the run journaled step "s2" (five/s2)`)
 	assert.Equal(t, map[string]int{"s1": 1, "s2": 1, "s3_killed": 1}, r.count(), "nothing ran again")
+}
+
+// TestDurableSagaCompensationSurvivesSIGKILL: a saga fails at its fourth
+// step and compensates; the undo of its second step kills the process on
+// its first run. After the restart the compensation goes on where it
+// stopped: the undo that completed (u3) is not run again, the one killed
+// (u2) runs again, u1 runs once, nothing runs forward, and the message
+// ends in error.
+func TestDurableSagaCompensationSurvivesSIGKILL(t *testing.T) {
+	r := newDurableRig(t, "saga")
+	r.killedMidway("k1", `{}`)
+	assert.Equal(t, []string{"c1", "c2", "c3", "charge_failed", "u3", "u2_killed"}, r.lines())
+
+	c := r.serve()
+	r.until("u1", c)
+	st := openStore(t, r.data)
+	require.Eventually(t, func() bool {
+		rec, err := st.Get(context.Background(), "k1")
+		return err == nil && rec.State == store.Error
+	}, 30*time.Second, 10*time.Millisecond, c.logText())
+	r.stop(c)
+	assert.Equal(t, map[string]int{"c1": 1, "c2": 1, "c3": 1, "charge_failed": 1, "u3": 1, "u2_killed": 1, "u2": 1, "u1": 1}, r.count())
+	rec, err := st.Get(context.Background(), "k1")
+	require.NoError(t, err)
+	assert.Contains(t, rec.Err, "charge failed")
+	assert.Contains(t, string(rec.Message.Trace), `"name":"compensate(c3)","path":"saga/saga/c3/compensate"`)
+
+	// Replayed with --resume, the settled saga runs nothing again.
+	out, err := exec.Command(r.bin, "messages", r.file, "--data", r.data, "--channel", "c", "replay", "k1", "--resume").CombinedOutput()
+	require.Error(t, err, "%s", out)
+	assert.Contains(t, string(out), "charge failed")
+	assert.Equal(t, map[string]int{"c1": 1, "c2": 1, "c3": 1, "charge_failed": 1, "u3": 1, "u2_killed": 1, "u2": 1, "u1": 1}, r.count())
+}
+
+// signalAdmin sends the signal approved to message k1 through the admin
+// address of the running serve and returns the command's output.
+func (r *durableRig) signalAdmin(c *child) string {
+	r.t.Helper()
+	out, err := exec.Command(r.bin, "messages", r.file, "--data", r.data, "--channel", "c", "signal", "k1", "approved", "--admin", r.admin).CombinedOutput()
+	require.NoError(r.t, err, "%s\nserve log:\n%s", out, c.logText())
+	return string(out)
+}
+
+// TestDurableWaitInEachSurvivesSIGKILL: a wait in each element of an Each
+// parks the message at the element's wait; it survives SIGKILLs, and each
+// signal after a restart resumes it into its element (the steps before
+// the wait are not run again) until the next element waits.
+func TestDurableWaitInEachSurvivesSIGKILL(t *testing.T) {
+	r := newDurableRig(t, "lines")
+	c := r.serve()
+	c.listening(t, r.addr)
+	a := postKey("http://"+r.addr+"/five", "k1", `{"items": [1, 2]}`)
+	require.NoError(t, a.err)
+	require.Equal(t, 202, a.code, "%v", a.body)
+	for _, want := range []string{"waiting", "done"} {
+		require.NoError(t, c.cmd.Process.Kill())
+		require.Equal(t, -1, c.exit(t))
+		c = r.serve()
+		c.listening(t, r.addr)
+		assert.Contains(t, r.signalAdmin(c), "signalled k1: "+want)
+	}
+	r.stop(c)
+	assert.Equal(t, map[string]int{"ask_1": 1, "ship_1": 1, "ask_2": 1, "ship_2": 1, "l5": 1}, r.count())
+}
+
+// TestDurableWaitInAllSurvivesSIGKILL: a wait in one branch of an All
+// parks the message once the other branch is done; after a SIGKILL and a
+// restart the signal resumes it into that branch at the wait.
+func TestDurableWaitInAllSurvivesSIGKILL(t *testing.T) {
+	r := newDurableRig(t, "branches")
+	c := r.serve()
+	c.listening(t, r.addr)
+	a := postKey("http://"+r.addr+"/five", "k1", `{}`)
+	require.NoError(t, a.err)
+	require.Equal(t, 202, a.code, "%v", a.body)
+	require.NoError(t, c.cmd.Process.Kill())
+	require.Equal(t, -1, c.exit(t))
+	c = r.serve()
+	c.listening(t, r.addr)
+	assert.Contains(t, r.signalAdmin(c), "signalled k1: done")
+	r.stop(c)
+	assert.Equal(t, map[string]int{"left": 1, "pre": 1, "post": 1, "b5": 1}, r.count())
+}
+
+// TestDurableSleepInUntilSurvivesSIGKILL: a durable sleep in an Until
+// loop parks the message in each round; killed while it waits, the
+// restarted process wakes it on time, the loop goes on, and no round runs
+// twice.
+func TestDurableSleepInUntilSurvivesSIGKILL(t *testing.T) {
+	r := newDurableRig(t, "poll")
+	c := r.serve()
+	c.listening(t, r.addr)
+	a := postKey("http://"+r.addr+"/five", "k1", `{"n": 0}`)
+	require.NoError(t, a.err)
+	require.Equal(t, 202, a.code, "%v", a.body)
+	require.NoError(t, c.cmd.Process.Kill())
+	require.Equal(t, -1, c.exit(t))
+	assert.Equal(t, []string{"tick"}, r.lines())
+	c = r.serve()
+	r.until("t5", c)
+	r.stop(c)
+	assert.Equal(t, map[string]int{"tick": 2, "t5": 1}, r.count())
+	st := openStore(t, r.data)
+	rec, err := st.Get(context.Background(), "k1")
+	require.NoError(t, err)
+	assert.Equal(t, store.Done, rec.State)
+	assert.Equal(t, 2.0, rec.Message.Context["n"])
 }

@@ -136,6 +136,7 @@ channels:
 type answer struct {
 	code int
 	body map[string]any
+	id   string // the X-Message-Id header
 	err  error
 }
 
@@ -151,7 +152,7 @@ func postKey(url, key, body string) answer {
 	var out map[string]any
 	b, _ := io.ReadAll(resp.Body)
 	_ = json.Unmarshal(b, &out)
-	return answer{code: resp.StatusCode, body: out}
+	return answer{code: resp.StatusCode, body: out, id: resp.Header.Get("X-Message-Id")}
 }
 
 func openStore(t *testing.T, data string) store.Store {

@@ -104,7 +104,8 @@ channels:
 	resp.Body.Close()
 	require.Equal(t, 200, resp.StatusCode, out)
 	assert.Equal(t, 7.0, out["score"])
-	id := out["meta"].(map[string]any)["id"].(string)
+	id := resp.Header.Get("X-Message-Id")
+	require.NotEmpty(t, id)
 
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	require.Equal(t, 0, c.exit(t), c.logText())

@@ -119,7 +119,7 @@ func TestCheckFailureMessages(t *testing.T) {
 		{"a retry is not exhausted", Case{Err: errors.KindRetryExhausted}, errors.Retry(errors.New("slow")),
 			[]string{`error kind: want retry-exhausted, got retry: retry: slow`}},
 		{"no run ends skipped", Case{Err: errors.KindSkipped}, nil,
-			[]string{`flowtest: Err skipped: no run ends with it; expect one of stop, retry, retry-exhausted, fatal, failed, panic, canceled`}},
+			[]string{`flowtest: Err skipped: no run ends with it; expect one of stop, dropped, retry, retry-exhausted, fatal, failed, panic, canceled`}},
 		{"wrong text", Case{Err: errors.KindStop, ErrContains: "declined"}, errors.Stop("no items"),
 			[]string{`error "stop: no items" does not contain "declined"`}},
 		{"stub calls", Case{Stubs: map[string]*Stub{"charge": charge}}, nil,

@@ -59,7 +59,7 @@ func Text(v any) string {
 // a test expects by default; KindWillRetry and KindSkipped never end a
 // run.)
 var ErrorKinds = []errors.Kind{
-	errors.KindStop, errors.KindRetry, errors.KindRetryExhausted, errors.KindFatal,
+	errors.KindStop, errors.KindDropped, errors.KindRetry, errors.KindRetryExhausted, errors.KindFatal,
 	errors.KindFailed, errors.KindPanic, errors.KindCanceled,
 }
 

@@ -99,12 +99,12 @@ func TestKind(t *testing.T) {
 
 func TestExpectable(t *testing.T) {
 	want := map[errors.Kind]bool{
-		errors.KindOK: true, errors.KindStop: true, errors.KindRetry: true, errors.KindRetryExhausted: true,
+		errors.KindOK: true, errors.KindStop: true, errors.KindDropped: true, errors.KindRetry: true, errors.KindRetryExhausted: true,
 		errors.KindFatal: true, errors.KindFailed: true, errors.KindPanic: true, errors.KindCanceled: true,
 		errors.KindSkipped: false, errors.KindWillRetry: false, errors.Kind(-1): false, errors.Kind(99): false,
 	}
 	for k, ok := range want {
 		assert.Equal(t, ok, Expectable(k), "%v", k)
 	}
-	assert.Len(t, ErrorKinds, 7)
+	assert.Len(t, ErrorKinds, 8)
 }

@@ -140,7 +140,7 @@ function errorBox(e) {
 
 function setPage(title, ...kids) {
   const m = main();
-  m.replaceChildren(h("h1", {}, title), ...kids);
+  m.replaceChildren(h("h1", {}, title), ...kids.flat().filter(k => k !== "" && k != null));
   document.title = title + " · svcflow console";
 }
 
@@ -194,7 +194,7 @@ function bulkButtons(c) {
 async function pageChannels() {
   const body = h("tbody", {});
   const table = h("div", {class: "table-wrap"}, h("table", {class: "stack"},
-    h("caption", {class: "muted", style: false}, "Counts are stored messages by state; owed: left unfinished by a previous process and running again."),
+    h("caption", {class: "muted"}, "Counts are stored messages by state; owed: left unfinished by a previous process and running again."),
     h("thead", {}, h("tr", {}, ["Channel", "State", "Source", "Flow", "In flight", "Owed", "Waiting", "Done", "Rejected", "Error", "Dead", "Restarts", "Last error", "Actions"]
       .map((t, i) => h("th", {scope: "col", class: i >= 4 && i <= 11 ? "num" : ""}, t)))),
     body));
@@ -225,8 +225,8 @@ async function pageMessages() {
   const form = h("form", {class: "search card", role: "search", "aria-label": "Search messages"},
     h("div", {}, h("label", {for: "f-channel"}, "Channel"),
       h("select", {id: "f-channel", name: "channel"}, channels.map(c => h("option", {value: c.name, selected: c.name === channel}, c.name)))),
-    h("fieldset", {class: "states", style: false}, h("legend", {}, "States"),
-      STATES.map(s => h("label", {class: "check"}, h("input", {type: "checkbox", name: "state", value: s, checked: states.includes(s), style: false}), " " + s))),
+    h("fieldset", {class: "states"}, h("legend", {}, "States"),
+      STATES.map(s => h("label", {class: "check"}, h("input", {type: "checkbox", name: "state", value: s, checked: states.includes(s)}), " " + s))),
     h("div", {}, h("label", {for: "f-since"}, "From"), h("input", {id: "f-since", name: "since", type: "datetime-local", value: toLocalInput(q.get("since"))})),
     h("div", {}, h("label", {for: "f-until"}, "Until"), h("input", {id: "f-until", name: "until", type: "datetime-local", value: toLocalInput(q.get("until"))})),
     h("div", {}, h("label", {for: "f-meta"}, "Meta (key=value, one per line)"),
@@ -359,23 +359,35 @@ function actionsCard(channel, d) {
     h("div", {class: "actions"}, kids), out);
 }
 
+// at splits an RFC 3339 time into whole milliseconds of its second and
+// nanoseconds within the second, so that offsets keep the nanoseconds a
+// Date would drop.
+function at(s) {
+  const m = /^(.*T\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$/.exec(s || "");
+  if (!m) return [new Date(s).getTime(), 0];
+  return [Date.parse(m[1] + m[3]), parseInt((m[2] || "").padEnd(9, "0").slice(0, 9), 10)];
+}
+
+// since returns the nanoseconds from a to b (as at returns them).
+function since(a, b) { return (b[0] - a[0]) * 1e6 + (b[1] - a[1]); }
+
 async function pageTrace(channel, id) {
   let v;
   try { v = await api("/api/channels/" + enc(channel) + "/messages/" + enc(id) + "/trace"); } catch (e) { setPage("Trace", errorBox(e)); return; }
   const t = v.trace;
-  const t0 = new Date(t.start).getTime();
-  let total = t.duration_ns / 1e6;
-  for (const s of t.steps || []) total = Math.max(total, new Date(s.start).getTime() - t0 + s.duration_ns / 1e6);
-  total = Math.max(total, 0.001);
+  const t0 = at(t.start);
+  let total = t.duration_ns;
+  for (const s of t.steps || []) total = Math.max(total, since(t0, at(s.start)) + s.duration_ns);
+  total = Math.max(total, 1);
   const rows = (t.steps || []).map(s => {
-    const off = Math.max(0, new Date(s.start).getTime() - t0);
-    const left = (off / total) * 100, width = Math.max(0.4, ((s.duration_ns / 1e6) / total) * 100);
+    const off = Math.max(0, since(t0, at(s.start)));
+    const left = (off / total) * 100, width = Math.max(0.4, (s.duration_ns / total) * 100);
     const desc = s.name + ": " + s.outcome + ", " + fmtDur(s.duration_ns) + (s.attempts ? ", " + s.attempts + " attempt(s)" : "");
     return h("div", {class: "tl-row", "data-step": s.name, role: "listitem"},
       h("div", {class: "tl-name mono"}, s.name),
       h("div", {class: "tl-track", title: desc},
-        h("div", {class: "tl-bar o-" + s.outcome, style: false, "data-left": left.toFixed(3), "data-width": Math.min(width, 100 - left).toFixed(3), role: "img", "aria-label": desc})),
-      h("div", {class: "tl-meta"}, badge("o", s.outcome), " +", fmtDur(off * 1e6), " · ", fmtDur(s.duration_ns),
+        h("div", {class: "tl-bar o-" + s.outcome, "data-left": left.toFixed(3), "data-width": Math.min(width, 100 - left).toFixed(3), role: "img", "aria-label": desc})),
+      h("div", {class: "tl-meta"}, badge("o", s.outcome), " +", fmtDur(off), " · ", fmtDur(s.duration_ns),
         s.attempts ? " · " + s.attempts + " attempt" + (s.attempts > 1 ? "s" : "") : "",
         s.wrote && s.wrote.length ? " · wrote " + s.wrote.join(", ") : "",
         s.selected ? " · chose " + s.selected : "",
@@ -422,14 +434,15 @@ async function pageGraph(channel) {
 async function pageLogin() {
   let info = {};
   try { info = await api("/api/auth"); } catch (e) { /* reads may need the token */ }
-  const input = h("input", {id: "token", name: "token", type: "password", autocomplete: "current-password", required: true});
+  // No name: a form submitted without this script would not put it in a URL.
+  const input = h("input", {id: "token", type: "password", autocomplete: "current-password", required: true});
   const out = h("p", {role: "status", "aria-live": "polite"});
   const form = h("form", {class: "card", id: "login"},
     h("p", {}, "The admin token is kept in this tab's session storage only and sent as an Authorization header. ",
       info.token_set === false ? "This server has no admin token set: actions are disabled." : "Actions need it" +
       (info.reads_need_token ? "; so do reads, since the console is not on a loopback address." : "; reads do not, on a loopback address.")),
     h("label", {for: "token"}, "Admin token"), input,
-    h("div", {class: "actions"}, h("button", {type: "submit"}, "Use token"),
+    h("div", {class: "actions"}, h("button", {type: "submit", id: "token-submit"}, "Use token"),
       h("button", {type: "button", class: "secondary", onclick: () => { sessionStorage.removeItem(TOKEN_KEY); out.textContent = "Token forgotten."; navState(); }}, "Forget token")),
     out);
   form.addEventListener("submit", async ev => {

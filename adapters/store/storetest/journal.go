@@ -50,10 +50,15 @@ func RunJournal(t *testing.T, open func(t *testing.T) store.Store) {
 			Duration: 3 * time.Millisecond, Attempts: 2, Writes: map[string]any{"n": 1, "big": json.Number("12345678901234567891"), "o": map[string]any{"k": []any{"v"}}}}))
 		require.NoError(t, j.AppendJournal(ctx, "m",
 			store.JournalEntry{Path: "f/b", Deleted: []string{"n"}},
-			store.JournalEntry{Path: "f/each(x)[0]", Outcome: flowerrors.KindStop, Err: "timed out"}))
+			store.JournalEntry{Path: "f/each(x)[0]", Outcome: flowerrors.KindStop, Err: "timed out", Undo: []store.JournalUndo{
+				{Key: "undo:f/each(x)/r", Name: "r", Path: "f/each(x)/r", Writes: map[string]any{"item": 2, "big": json.Number("12345678901234567891")}, Deleted: []string{"z"}},
+				{Key: "undo:f/s", Own: true}}}))
 		got, err = j.Journal(ctx, "m")
 		require.NoError(t, err)
 		require.Len(t, got, 3)
+		assert.Equal(t, []store.JournalUndo{
+			{Key: "undo:f/each(x)/r", Name: "r", Path: "f/each(x)/r", Writes: map[string]any{"item": 2.0, "big": json.Number("12345678901234567891")}, Deleted: []string{"z"}},
+			{Key: "undo:f/s", Own: true}}, got[2].Undo, "undos come back with their contexts as a stored context does")
 		assert.Equal(t, "f/a", got[0].Path)
 		assert.Equal(t, "a", got[0].Name)
 		assert.Equal(t, "fp1", got[0].Fingerprint)

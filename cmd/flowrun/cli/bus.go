@@ -24,7 +24,10 @@ submitted on included). DEST * broadcasts to every service that has the
 action (with --submit only). --submit sends without waiting for a reply.
 A Stop in the action exits 3 with its reason; any other error exits 1.
 Services with a durable store recover their owed messages when they start:
-stop flowrun serve first when it uses the same SQLite files.`,
+stop flowrun serve first when it uses the same SQLite files. When the
+files declare a bus transport (bus: transport:), no service starts here:
+the message goes through the transport to the flowrun serve processes
+that run the services, and the reply comes back from there.`,
 		Example: `flowrun bus send emailhandler SendEmail --input '{"to": "ops@example.com", "subject": "hi"}' examples/microservicebus/microservicebus.yaml
 flowrun bus send com Process --input '{"ts": "now", "temperature": 35}' --submit examples/microservicebus/microservicebus.yaml`,
 		Run: busCmd,
@@ -73,7 +76,7 @@ func busCmd(ctx context.Context, e *Env, args []string) int {
 	built, err := bus.FromConfig(cfg, bus.ConfigOptions{
 		Options: bus.Options{Logger: logger, RequestTimeout: *timeout},
 		Env:     component.Env{Logger: logger, DataDir: *data},
-		Open:    true, NoSources: true,
+		Open:    true, NoSources: true, ClientOnly: true,
 	})
 	if err != nil {
 		printLoadError(e.Stderr, err)

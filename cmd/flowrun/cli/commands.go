@@ -111,8 +111,8 @@ func validateCmd(ctx context.Context, e *Env, args []string) int {
 	if !ok {
 		return code
 	}
-	channels, services := len(cfg.Channels()), len(cfg.Services())
-	if channels > 0 || services > 0 {
+	channels, services, components := len(cfg.Channels()), len(cfg.Services()), len(cfg.Production())
+	if channels > 0 || services > 0 || components > 0 {
 		// Build every channel exactly as serve would, starting nothing.
 		if err := serve.Check(cfg, serve.Options{DataDir: dataDir(fs, files)}); err != nil {
 			printLoadError(e.Stderr, err)
@@ -129,6 +129,9 @@ func validateCmd(ctx context.Context, e *Env, args []string) int {
 	}
 	if services > 0 {
 		what += ", " + plural(services, "service")
+	}
+	if components > 0 {
+		what += ", " + plural(components, "production component")
 	}
 	fmt.Fprintf(e.Stdout, "ok: %s, %s in %s\n", what, plural(cases, "test case"), strings.Join(cfg.Files(), ", "))
 	return ExitOK
@@ -207,7 +210,7 @@ func schemaCmd(ctx context.Context, e *Env, args []string) int {
 	}
 	enc := json.NewEncoder(e.Stdout)
 	enc.SetIndent("", "  ")
-	if err := enc.Encode(config.Schema(config.SchemaOptions{Channel: reflect.TypeFor[serve.Spec](), Service: bus.SpecType, Component: production.SpecType, Components: e.Components()})); err != nil {
+	if err := enc.Encode(config.Schema(config.SchemaOptions{Channel: reflect.TypeFor[serve.Spec](), Service: bus.SpecType, Bus: bus.FileSpecType, Component: production.SpecType, Components: e.Components()})); err != nil {
 		fmt.Fprintf(e.Stderr, "flowrun schema: %v\n", err)
 		return ExitFailure
 	}
@@ -221,8 +224,9 @@ var componentSections = []struct {
 }{
 	{component.KindSource, "Sources (channels: from: {NAME: spec})"},
 	{component.KindStore, "Stores (channels: store: NAME:value or {NAME: spec})"},
-	{component.KindSink, "Sinks"},
+	{component.KindSink, "Sinks (channels: to: {NAME: spec})"},
 	{component.KindProvider, "Providers"},
+	{component.KindTransport, "Transports (bus: transport: {NAME: spec})"},
 }
 
 // printComponents lists the components of reg by kind but steps (which
@@ -231,7 +235,7 @@ func printComponents(w io.Writer, reg *component.Registry) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, sec := range componentSections {
 		names := reg.Names(sec.kind)
-		if len(names) == 0 && (sec.kind == component.KindSink || sec.kind == component.KindProvider) {
+		if len(names) == 0 && (sec.kind == component.KindSink || sec.kind == component.KindProvider || sec.kind == component.KindTransport) {
 			continue
 		}
 		fmt.Fprintf(tw, "\n%s:\n", sec.title)

@@ -27,7 +27,11 @@
 //	flowrun services
 //	flowrun test FILE...|- [--run PATTERN] [-v] [--allow-empty]
 //	flowrun eval EXPR [--input JSON|@FILE|-] [--cond]
-//	flowrun serve FILE... [--data DIR] [--admin ADDR]
+//	flowrun serve FILE... [--data DIR] [--admin ADDR] [--admin-token-file PATH]
+//	flowrun plan NEW.yaml... [--server ADDR] [--out PLAN.json] | flowrun plan --review PLAN.json
+//	flowrun apply PLAN.json [--allow-destructive] [--server ADDR] [--data DIR] [--token T]
+//	flowrun verify PLAN.json [--server ADDR]
+//	flowrun rollback BACKUP [--server ADDR]
 //	flowrun messages FILE... --channel NAME [--state S] [show ID | replay ID [--from STEP] | replay --all --state S]
 //	flowrun completion bash|zsh|fish
 //	flowrun version

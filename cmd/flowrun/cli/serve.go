@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"maps"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -24,7 +25,7 @@ func init() {
 	register(&Command{
 		Name:    "serve",
 		Summary: "run the channels of YAML files: flows behind HTTP, schedules and file drops",
-		Usage:   "flowrun serve FILE... [--data DIR] [--admin ADDR] [--drain 30s] [--log text|json] [--log-level LEVEL] [--set path=value]",
+		Usage:   "flowrun serve FILE... [--data DIR] [--admin ADDR] [--admin-token-file PATH] [--drain 30s] [--log text|json] [--log-level LEVEL] [--set path=value]",
 		Help: `Starts every channel declared under channels: (a source, a flow, a store)
 and serves until SIGINT or SIGTERM, then stops gracefully: sources stop
 taking messages, messages in flight finish (within --drain), services
@@ -35,14 +36,25 @@ one whose runs crashed the process max_crashes times in a row (default 3)
 is set aside in state dead ("gave up after N crashed runs") for a replay
 by hand, as is one that failed max_deliveries times. Each store is probed with a write at start (an unwritable one
 stops serve with exit 1) and while writes fail (/readyz answers 503).
+The services: of the files run on a bus, and the components of a
+production: section (business services, processes, operations) in a
+production started before the channels and stopped after them.
 A nats source without url runs a nats-server in the process, JetStream
 stored under --data/nats; with url it connects (an unreachable server
 or a stream that differs from its declaration stops serve with exit 1).
 The admin address serves /healthz, /readyz and Prometheus /metrics; it
 is bound to loopback by default ("off" disables it). Its endpoints that
-change something (signalling a waiting message) require the token in
-FLOWRUN_ADMIN_TOKEN, when that is set, as "Authorization: Bearer TOKEN";
-an environment variable keeps it out of the process list. Tracing is off
+change something (apply, rollback, signalling a waiting message) and
+GET /config require the admin token as "Authorization: Bearer TOKEN":
+the content of --admin-token-file (default DATA/admin-token, made with a
+random token and mode 0600 when absent; flowrun plan, apply, verify,
+rollback and messages signal read it there), or FLOWRUN_ADMIN_TOKEN when
+that is set (an environment variable keeps it out of the process list).
+An admin address that is not loopback is refused without a token. A
+running serve changes configuration without a restart: see flowrun plan
+and flowrun apply. It also serves the web console: open http://ADMIN/ in
+a browser (its JSON API is under /api/); its actions need the admin
+token, and reads do too when the admin address is not loopback. Tracing is off
 unless OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_TRACES_EXPORTER=otlp asks for
 OpenTelemetry spans (exported with OTLP over HTTP). flowrun validate
 checks a file exactly as serve builds it.`,
@@ -53,7 +65,7 @@ flowrun serve flows.yaml --data /var/lib/flowrun --admin 127.0.0.1:9191`,
 	register(&Command{
 		Name:    "messages",
 		Summary: "search a channel's stored messages, show one, replay them, or signal one",
-		Usage:   "flowrun messages FILE... --channel NAME [--state STATE] [--since T] [--limit N] [show ID | replay ID [--from STEP | --resume] | replay --all --state STATE | signal ID NAME [--set k=v]... [--admin ADDR --token T]]",
+		Usage:   "flowrun messages FILE... --channel NAME [--state STATE] [--since T] [--limit N] [show ID | replay ID [--from STEP | --resume] | replay --all --state STATE | signal ID NAME [--set k=v]... [--admin ADDR [--token T]]]",
 		Help: `Reads the store of a channel declared in the files; a store that does not
 exist is an error naming it (nothing is created: check --data or the
 store's path). Without an action it lists messages (newest first): id,
@@ -79,7 +91,8 @@ stored, so the steps before it (a charge, a mail) do not run again.
 --since), oldest first, a line each. "signal ID NAME --set k=v" sends the
 signal NAME with values to a message waiting at a wait step of a durable
 channel: with --admin ADDR through the admin API of the flowrun serve
-running it, else the message resumes here. Stop flowrun serve first when
+running it (with its admin token: --token, else $FLOWRUN_ADMIN_TOKEN,
+else the token file in --data), else the message resumes here. Stop flowrun serve first when
 the store is a SQLite file shared with it only for replay and signal
 without --admin.`,
 		Example: `flowrun messages examples/intake/intake.yaml --channel intake --state dead
@@ -99,7 +112,8 @@ func serveCmd(ctx context.Context, e *Env, args []string) int {
 	var lf LoadFlags
 	lf.Register(fs)
 	fs.String("data", "", dataUsage)
-	admin := fs.String("admin", "127.0.0.1:9090", "address of /healthz, /readyz, /metrics (\"off\" to disable)")
+	admin := fs.String("admin", DefaultAdmin, "address of /healthz, /readyz, /metrics and the admin API (\"off\" to disable)")
+	tokenFile := fs.String("admin-token-file", "", "the admin token's `file` (default: DATA/"+AdminTokenFile+", made with a random token, mode 0600, when absent); $"+AdminTokenEnv+" overrides it")
 	drain := fs.Duration("drain", 30*time.Second, "how long a graceful stop waits for messages in flight")
 	logFlags := registerLogFlags(fs)
 	files, code, ok := e.Parse(fs, args)
@@ -114,8 +128,20 @@ func serveCmd(ctx context.Context, e *Env, args []string) int {
 	if !ok {
 		return code
 	}
-	opts := serve.Options{DataDir: dataDir(fs, files), Admin: *admin, Drain: *drain, Logger: logger,
-		AdminToken: os.Getenv(AdminTokenEnv)}
+	token := os.Getenv(AdminTokenEnv)
+	if token == "" && *admin != "off" {
+		path := *tokenFile
+		if path == "" {
+			path = filepath.Join(dataDir(fs, files), AdminTokenFile)
+		}
+		var err error
+		if token, err = serve.LoadOrCreateToken(path); err != nil {
+			fmt.Fprintf(e.Stderr, "flowrun serve: %v\n", err)
+			return ExitFailure
+		}
+		logger.Info("admin token", "file", path)
+	}
+	opts := serve.Options{DataDir: dataDir(fs, files), Admin: *admin, Drain: *drain, Logger: logger, AdminToken: token}
 	flush, ok := e.tracing(ctx, c, logger, &opts)
 	if !ok {
 		return ExitFailure
@@ -249,7 +275,7 @@ func messagesCmd(ctx context.Context, e *Env, args []string) int {
 	ch, _ := srv.Channel(*chName)
 	st := ch.Store()
 	if signal {
-		return signalAction(ctx, e, c, ch, sigArgs)
+		return signalAction(ctx, e, c, ch, sigArgs, dataDir(fs, files))
 	}
 	switch action {
 	case "show":

@@ -10,10 +10,12 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/svcflow/svcflow/adapters/channel"
+	"github.com/svcflow/svcflow/adapters/serve"
 	"github.com/svcflow/svcflow/adapters/store"
 	"github.com/svcflow/svcflow/internal/jsonenc"
 )
@@ -33,7 +35,7 @@ func cutSignal(args []string) (rest, signal []string, ok bool) {
 // signalAction sends a signal to a message waiting in ch: through the
 // admin API of a running flowrun serve with --admin, else by running the
 // message here, as replay does.
-func signalAction(ctx context.Context, e *Env, c *Command, ch *channel.Channel, args []string) int {
+func signalAction(ctx context.Context, e *Env, c *Command, ch *channel.Channel, args []string, data string) int {
 	fs := flag.NewFlagSet("messages signal", flag.ContinueOnError)
 	fs.SetOutput(e.Stderr)
 	values := map[string]any{}
@@ -50,7 +52,7 @@ func signalAction(ctx context.Context, e *Env, c *Command, ch *channel.Channel, 
 		return nil
 	})
 	admin := fs.String("admin", "", "send the signal to the flowrun serve whose admin address is `ADDR` (host:port) instead of running the message here")
-	token := fs.String("token", "", "the admin token of that flowrun serve (--admin); default: $"+AdminTokenEnv)
+	token := fs.String("token", "", "the admin token of that flowrun serve (--admin); default: $"+AdminTokenEnv+", else the token file in --data")
 	var pos []string
 	for len(args) > 0 {
 		if err := fs.Parse(args); err != nil {
@@ -70,6 +72,11 @@ func signalAction(ctx context.Context, e *Env, c *Command, ch *channel.Channel, 
 		if *token == "" {
 			*token = os.Getenv(AdminTokenEnv) // not the flag's default: help would print it
 		}
+		if *token == "" {
+			if t, err := serve.ReadToken(filepath.Join(data, AdminTokenFile)); err == nil {
+				*token = t // the file flowrun serve keeps in its data folder
+			}
+		}
 		return signalRemote(ctx, e, *admin, *token, ch.Name(), id, name, values)
 	}
 	res, err := ch.Signal(ctx, id, name, values)
@@ -88,8 +95,9 @@ func signalAction(ctx context.Context, e *Env, c *Command, ch *channel.Channel, 
 }
 
 // AdminTokenEnv names the environment variable holding the admin token:
-// flowrun serve requires it on its admin endpoints that change something
-// when it is set, and flowrun messages ... signal --admin sends it.
+// when it is set, flowrun serve requires it on its admin endpoints that
+// change something instead of the token file's, and its clients
+// (messages ... signal --admin, plan, apply, verify, rollback) send it.
 const AdminTokenEnv = "FLOWRUN_ADMIN_TOKEN"
 
 // signalRemote posts the signal to a running server's admin API.

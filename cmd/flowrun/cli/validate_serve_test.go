@@ -29,11 +29,11 @@ func TestValidateEqualsServe(t *testing.T) {
 		name, body, want string
 	}{
 		{"unknown flow", "    from: {http: /a}\n    flow: g\n", `:9:11: channel "c": unknown flow "g": expected f`},
-		{"missing flow", "    from: {http: /a}\n", `:8:5: channel "c": missing flow (the flow every message runs)`},
+		{"unknown hook flow", "    from: {http: /a}\n    flow: f\n    on_ok: g\n", `:10:12: channel "c": on_ok: unknown flow "g": expected f`},
 		{"missing from", "    flow: f\n", `:8:5: channel "c": missing from`},
 		{"unknown source", "    from: {htp: /a}\n    flow: f\n", `:8:12: channel "c": from: unknown source "htp": expected one of cron, files, ftp, http, mllp, nats, poll, words (did you mean "http"?)`},
-		{"unknown channel key", "    from: {http: /a}\n    flow: f\n    stroe: memory\n", `:10:5: channel "c": unknown key "stroe": expected one of from, flow, store, order_by, retry_after, restart, trace, max_deliveries, max_in_flight, max_crashes, durable, on_change, redact (did you mean "store"?)`},
-		{"unknown store", "    from: {http: /a}\n    flow: f\n    store: redis:x\n", `:10:12: channel "c": store: unknown store "redis": expected one of file, memory, postgres, sqlite`},
+		{"unknown channel key", "    from: {http: /a}\n    flow: f\n    stroe: memory\n", `:10:5: channel "c": unknown key "stroe": expected one of from, flow, to, store, order_by, retry_after, restart, trace, max_deliveries, max_in_flight, max_crashes, durable, on_change, redact, on_ok, on_failure, on_reject, on_drop, finally (did you mean "store"?)`},
+		{"unknown store", "    from: {http: /a}\n    flow: f\n    store: redis:x\n", `:10:12: channel "c": store: unknown store "redis": expected one of file, memory, none, postgres, sqlite`},
 		{"store without path", "    from: {http: /a}\n    flow: f\n    store: \"sqlite:\"\n", `:10:12: channel "c": store: sqlite: missing path after "sqlite:"`},
 		{"store unknown key", "    from: {http: /a}\n    flow: f\n    store: {sqlite: {file: x.db}}\n", `:10:22: channel "c": store: sqlite: unknown key "file": expected one of path, sync, max_batch, max_wait`},
 		{"bad listen address", "    from: {http: {listen: \"localhost\", path: /a}}\n    flow: f\n", `:8:11: channel "c": from: http: listen "localhost": expected host:port`},

@@ -5,7 +5,8 @@
 // its own process with SIGKILL (no deferred code, no flush) when the
 // file named by SVCFLOW_MARKER is absent, creating it first: the step
 // dies on its first run only. With `with: {kill_item: N}` only the
-// element N of an Each does.
+// element N of an Each does. With `with: {fail: true}` the step records
+// "NAME_failed" and fails.
 package main
 
 import (
@@ -24,6 +25,7 @@ import (
 type recordArgs struct {
 	Kill     bool     `json:"kill"`
 	KillItem *float64 `json:"kill_item"`
+	Fail     bool     `json:"fail"`
 }
 
 func record(name string, args config.Args) (flow.Service, error) {
@@ -47,6 +49,10 @@ func record(name string, args config.Args) (flow.Service, error) {
 				_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
 				select {} // the signal is on its way
 			}
+		}
+		if a.Fail {
+			appendLine(line + " failed")
+			return fmt.Errorf("%s failed", name)
 		}
 		appendLine(line)
 		c.Set(name, true)
