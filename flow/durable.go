@@ -84,6 +84,11 @@ type Unit struct {
 	// is journaled at the saga's path with "[undo N]" added, N its
 	// position in the plan.
 	Undo []Undo `json:"undo,omitempty"`
+	// NoEffects is true for a step that is [Pure]: a journal may write
+	// it later than Complete's contract says, with the next unit that
+	// has effects (or not at all when the run ends done), since running
+	// it again after a crash does no harm. It is not journaled.
+	NoEffects bool `json:"-"`
 }
 
 // Undo is an undo of a [Saga] journaled by a durable run: the step it
@@ -425,11 +430,25 @@ func (l *leafRunner) durableLeaf(ctx context.Context, r *runState, c *fc.Context
 		return l.fail(err, attempts)
 	}
 	u := r.unit(path, l.info.Path, l.info.Name, start)
-	u.Attempts = attempts
+	u.Attempts, u.NoEffects = attempts, l.pure
 	if err := r.complete(ctx, u, c, keys); err != nil {
 		return l.fail(err, attempts)
 	}
 	return r.leave(l)
+}
+
+// isPure reports whether svc is [Pure], seen through Named.
+func isPure(svc Service) bool {
+	for {
+		switch s := svc.(type) {
+		case *named:
+			svc = s.Service
+		case Pure:
+			return s.Pure()
+		default:
+			return false
+		}
+	}
 }
 
 // mayPark reports whether svc may park a durable run: it implements

@@ -63,3 +63,22 @@ func ExampleWithJournal() {
 	// charge resumed
 	// ship ok
 }
+
+func ExampleNoEffects() {
+	f := flow.New("quote",
+		flow.Step("total", func(ctx context.Context, c *fc.Context) error {
+			c.Set("total", 42)
+			return nil
+		}, flow.NoEffects()), // writes only the context: a journal may write it late
+		flow.Step("charge", func(ctx context.Context, c *fc.Context) error {
+			c.Set("receipt", "r-1")
+			return nil
+		}),
+	).MustBuild()
+	j := &mapJournal{units: map[string]*flow.Unit{}}
+	if _, err := f.Run(context.Background(), nil, flow.WithJournal(j)); err != nil {
+		fmt.Println(err)
+	}
+	fmt.Println(j.units["quote/total"].NoEffects, j.units["quote/charge"].NoEffects)
+	// Output: true false
+}

@@ -116,10 +116,12 @@ type leafRunner struct {
 	timeout time.Duration // per attempt; 0: none
 	direct  bool          // no middleware and no timeout: call the service directly
 	fn      StepFunc      // with direct, a Step's function, called without the Service indirection
+	pure    bool          // the service is Pure (for a durable run's journal)
 }
 
 func newLeaf(svc Service, flowName, path string, policy errors.Policy, timeout time.Duration, mw []Middleware) *leafRunner {
-	l := &leafRunner{info: StepInfo{Flow: flowName, Name: svc.Name(), Path: path, Service: svc}, policy: policy, timeout: timeout}
+	l := &leafRunner{info: StepInfo{Flow: flowName, Name: svc.Name(), Path: path, Service: svc}, policy: policy, timeout: timeout,
+		pure: isPure(svc)}
 	h := l.innermost()
 	for i := len(mw) - 1; i >= 0; i-- {
 		h = mw[i](h)

@@ -75,6 +75,7 @@ func Func[In, Out any](name string, fn func(ctx context.Context, in In) (Out, er
 				o(&st)
 			}
 		}
+		f.pure = st.pure
 		f.contract.Needs = append(f.contract.Needs, st.contract.Needs...)
 		if len(st.contract.Provides) > 0 && !f.outMap && f.err == nil {
 			f.err = fmt.Errorf("output %s: Provides declares the keys of a map[string]any output; a struct output declares its own", reflect.TypeFor[Out]())
@@ -110,7 +111,11 @@ type funcService[In, Out any] struct {
 	contract Contract
 	err      error
 	frames   sync.Pool // *frame[In, Out], reused across calls
+	pure     bool      // NoEffects
 }
+
+// Pure implements [Pure]: true with [NoEffects].
+func (f *funcService[In, Out]) Pure() bool { return f.pure }
 
 func (f *funcService[In, Out]) Name() string       { return f.name }
 func (f *funcService[In, Out]) Contract() Contract { return f.contract }

@@ -120,7 +120,7 @@ func (f *funcService[In, Out]) Inject(c *provide.Container) (Service, error) {
 		return f, nil
 	}
 	nf := &funcService[In, Out]{name: f.name, fn: f.fn, in: f.in, out: f.out, prov: f.prov, outMap: f.outMap,
-		contract: f.contract, outKeys: f.outKeys}
+		contract: f.contract, outKeys: f.outKeys, pure: f.pure}
 	var errs []error
 	nf.inj = make([]injected, len(f.prov))
 	for i, b := range f.prov {

@@ -73,6 +73,21 @@ type Preparer interface {
 	Prepare(known map[string]reflect.Type) (Service, error)
 }
 
+// Pure is implemented by a service whose only effect is on the run's
+// context (set, stop, template, log): no call, write or charge outside
+// it, so running it again after a crash does no harm. A durable channel
+// that journals by effects (channel.Config.JournalEffects, `durable:
+// effects`) writes such a step's unit with the next write instead of
+// before the next step starts. A service that does not implement Pure,
+// or returns false, has effects.
+type Pure interface {
+	Pure() bool
+}
+
+// NoEffects marks a [Step] or a [Func] as [Pure]: its only effect is on
+// the run's context.
+func NoEffects() StepOption { return func(s *step) { s.pure = true } }
+
 // StepFunc is the function of a [Step]: it gets the whole context.
 type StepFunc func(ctx context.Context, c *fc.Context) error
 
@@ -116,9 +131,13 @@ type step struct {
 	name     string
 	fn       StepFunc
 	contract Contract
+	pure     bool
 }
 
 func (s *step) Name() string { return s.name }
+
+// Pure implements [Pure]: true with [NoEffects].
+func (s *step) Pure() bool { return s.pure }
 
 func (s *step) Call(ctx context.Context, c *fc.Context) error {
 	if s.fn == nil {

@@ -109,6 +109,15 @@ type Config struct {
 	// when it runs again, each undo once, and never runs it forward (see
 	// [flow.Saga]).
 	Durable bool
+	// JournalEffects relaxes Durable for steps without effects
+	// ([flow.Pure]: set, stop, template, log, a flow.Step with
+	// flow.NoEffects): such a step is journaled with the next write (the
+	// next step with effects, an element or branch, a park, the end of a
+	// failed run) instead of before the next step starts, so a crash may
+	// run it again; a step with effects is still journaled before the
+	// next step starts, with the steps without effects before it, so it
+	// never runs again once completed (`durable: effects`).
+	JournalEffects bool
 	// RestartOnChange runs a durable message whose flow changed since
 	// its journal was written from the top (`on_change: restart`) instead
 	// of leaving it in state error naming the change.

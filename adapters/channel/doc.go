@@ -95,9 +95,14 @@
 // signal. A message whose flow changed since its steps were journaled is
 // left in state error naming the change (or run from the top with
 // Config.RestartOnChange). [Channel.Replay] of a finished message runs it
-// from the top. Taps are not journaled; saga compensation is not
-// journaled yet (a saga's completed steps are, so a failure after a crash
-// compensates them).
+// from the top. Taps are not journaled. A saga's completed steps are, so
+// a failure after a crash compensates them, and so is its compensation: a
+// message whose saga began compensating finishes it when it runs again,
+// each undo once, without running the saga forward. A wait inside an
+// element, a branch or a loop parks the whole message and resumes into
+// that unit (see flow.Journal). With Config.JournalEffects (`durable:
+// effects`) a step without effects (flow.Pure) is written with the next
+// write instead of before the next step starts.
 //
 // Store health: [Channel.Start] probes the store (store.Prober) and fails
 // with [ErrStoreNotWritable] and the cause when it cannot be written. A

@@ -50,6 +50,7 @@ type runJournal struct {
 	mu      sync.Mutex
 	done    map[string]*flow.Unit
 	pending []store.JournalEntry
+	effects bool // pending holds a unit with effects (Config.JournalEffects: only those force a write)
 }
 
 // loadJournal reads the journal of message id.
@@ -86,12 +87,15 @@ func entryOf(u *flow.Unit) store.JournalEntry {
 	return e
 }
 
-// Completed implements flow.Journal.
+// Completed implements flow.Journal. With Config.JournalEffects, units
+// without effects wait for the next one that has some.
 func (j *runJournal) Completed(ctx context.Context, path string) (*flow.Unit, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if err := j.flushLocked(ctx); err != nil {
-		return nil, err
+	if j.effects || !j.c.cfg.JournalEffects {
+		if err := j.flushLocked(ctx); err != nil {
+			return nil, err
+		}
 	}
 	return j.done[path], nil
 }
@@ -105,6 +109,9 @@ func (j *runJournal) Complete(ctx context.Context, u *flow.Unit) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.pending = append(j.pending, e)
+	if !u.NoEffects {
+		j.effects = true
+	}
 	if strings.HasSuffix(u.Path, "]") {
 		return j.flushLocked(ctx)
 	}
@@ -127,7 +134,7 @@ func (j *runJournal) flushLocked(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	j.pending = j.pending[:0]
+	j.pending, j.effects = j.pending[:0], false
 	return nil
 }
 
@@ -136,7 +143,7 @@ func (j *runJournal) take() []store.JournalEntry {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	p := j.pending
-	j.pending = nil
+	j.pending, j.effects = nil, false
 	return p
 }
 

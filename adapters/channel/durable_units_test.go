@@ -133,3 +133,44 @@ func TestDurableSagaCompensationSettledOnResume(t *testing.T) {
 	assert.Equal(t, []string{"order/saga/reserve", "order/saga[compensating]", "order/saga[undo 0]"}, paths)
 	assert.Equal(t, "reserve", entries[1].Undo[0].Name)
 }
+
+// TestDurableJournalEffects: with JournalEffects a step without effects
+// (flow.NoEffects) is written with the next write, not before the next
+// step starts; a step with effects is written, with those before it,
+// before the next step starts. Without it every step is.
+func TestDurableJournalEffects(t *testing.T) {
+	for _, effects := range []bool{false, true} {
+		t.Run(fmt.Sprint(effects), func(t *testing.T) {
+			st := store.NewMemory()
+			var id string
+			seen := map[string]int{} // step -> journal entries stored when it started
+			step := func(name string, opts ...flow.StepOption) flow.Service {
+				return flow.Step(name, func(ctx context.Context, c *fc.Context) error {
+					entries, err := st.Journal(ctx, id)
+					if err != nil {
+						return err
+					}
+					seen[name] = len(entries)
+					c.Set(name, true)
+					return nil
+				}, opts...)
+			}
+			f := flow.New("f", step("p1", flow.NoEffects()), step("p2", flow.NoEffects()), step("e3"),
+				step("p4", flow.NoEffects()), step("e5")).MustBuild()
+			ch, err := channel.New(channel.Config{Name: "c", Flow: f, Store: st, Durable: true, JournalEffects: effects})
+			require.NoError(t, err)
+			require.NoError(t, ch.Start(context.Background()))
+			defer func() { require.NoError(t, ch.Stop(context.Background())) }()
+			m := jsonMsg(t, map[string]any{})
+			id = m.ID
+			res := ch.Handle(context.Background(), m)
+			require.NoError(t, res.Err)
+			if effects {
+				assert.Equal(t, map[string]int{"p1": 0, "p2": 0, "e3": 0, "p4": 3, "e5": 3}, seen,
+					"p1 and p2 wait for e3, which is written before p4 starts; p4 waits for the end")
+			} else {
+				assert.Equal(t, map[string]int{"p1": 0, "p2": 1, "e3": 2, "p4": 3, "e5": 4}, seen)
+			}
+		})
+	}
+}

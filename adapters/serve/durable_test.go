@@ -108,7 +108,7 @@ func TestServeDurableSpecErrors(t *testing.T) {
 	cfg := load(t, strings.ReplaceAll(strings.ReplaceAll(approvals, "durable: steps", "durable: always\n    on_change: ignore"), "memory:", "memory:"))
 	err := serve.Check(cfg, serve.Options{DataDir: t.TempDir()})
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), `serve.yaml:14:14: channel "approvals": durable: expected steps, got "always"`)
+	assert.Contains(t, err.Error(), `serve.yaml:14:14: channel "approvals": durable: expected steps or effects, got "always"`)
 	assert.Contains(t, err.Error(), `serve.yaml:15:16: channel "approvals": on_change: expected error or restart, got "ignore"`)
 }
 

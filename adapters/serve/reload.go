@@ -461,7 +461,7 @@ func (s *Server) applyFiles(ctx context.Context, files Files, allowDestructive b
 			}
 		}
 		n.parts = &parts{store: st, storeKey: key, sources: p.sources, gen: gen}
-		if _, ok := st.(store.Journal); p.spec.Durable == "steps" && !ok {
+		if _, ok := st.(store.Journal); p.spec.durable() && !ok {
 			errs = append(errs, p.at.Errorf("durable", "channel %q: durable: steps: store %s keeps no journal of durable runs", p.spec.Name, p.spec.Store.Component.Name))
 			continue
 		}

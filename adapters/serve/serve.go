@@ -281,7 +281,7 @@ func build(cfg *config.Config, opts Options, open bool) (*Server, error) {
 			continue
 		}
 		s.stores = append(s.stores, st)
-		durable := p.spec.Durable == "steps"
+		durable := p.spec.durable()
 		if _, ok := st.(store.Journal); durable && !ok {
 			errs = append(errs, p.at.Errorf("durable", "channel %q: durable: steps: store %s keeps no journal of durable runs (it does not implement store.Journal); use one that does, such as sqlite:, file: or memory:",
 				p.spec.Name, p.spec.Store.Component.Name))
@@ -310,7 +310,8 @@ func (s *Server) channelConfig(p plan, st store.Store) channel.Config {
 	return channel.Config{Name: p.spec.Name, Flow: p.flow, Sources: p.sources, Sinks: p.sinks, Store: st,
 		RetryAfter: p.spec.RetryAfter, Restart: p.spec.Restart, Logger: s.log, NoTrace: !p.spec.Trace, Observer: s.opts.Observer,
 		MaxDeliveries: p.spec.MaxDeliveries, MaxCrashes: p.spec.MaxCrashes, MaxInFlight: p.spec.MaxInFlight, OrderKey: p.order,
-		Durable: p.spec.Durable == "steps", RestartOnChange: p.spec.OnChange == "restart", Redact: p.spec.Redact, Hooks: p.hooks}
+		Durable: p.spec.durable(), JournalEffects: p.spec.Durable == "effects", RestartOnChange: p.spec.OnChange == "restart",
+		Redact: p.spec.Redact, Hooks: p.hooks}
 }
 
 // storeError is the text of an error of the named store, which names the
@@ -417,9 +418,9 @@ func (s *Server) plan(cfg *config.Config, sec config.Section) (plan, config.Erro
 		p.open = open
 	}
 	switch sp.Durable {
-	case "", "steps":
+	case "", "steps", "effects":
 	default:
-		errs = append(errs, at.Errorf("durable", "channel %q: durable: expected steps, got %q", sp.Name, sp.Durable))
+		errs = append(errs, at.Errorf("durable", "channel %q: durable: expected steps or effects, got %q", sp.Name, sp.Durable))
 	}
 	switch sp.OnChange {
 	case "", "error", "restart":

@@ -31,6 +31,7 @@ import (
 //	    max_in_flight: 1024            # messages run at once; beyond, HTTP answers 503 + Retry-After (default 1024)
 //	    max_crashes: 3                 # set aside a message whose last 3 runs crashed the process (default 3)
 //	    durable: steps                 # journal each completed step; resume after it (the store must keep a journal)
+//	                                   # (effects: steps without effects, such as set, are written with the next write)
 //	    on_change: error               # a durable message whose flow changed: error (default) or restart from the top
 //	    redact: [password, card.number] # secrets: masked in the stored context, errors, traces and logs
 //	    on_ok: notify                  # hooks: a flow run after the outcome is settled (also on_failure,
@@ -67,9 +68,10 @@ type Spec struct {
 	// MaxCrashes sets aside a message after this many runs in a row that
 	// ended with the process (0: channel.DefaultMaxCrashes; -1: never).
 	MaxCrashes int `yaml:"max_crashes" default:"3" min:"-1" doc:"set a message aside (state dead, outcome fatal, \"gave up after N crashed runs\"; replay it by hand) after this many runs in a row crashed the process with no outcome recorded; -1: never"`
-	// Durable is "steps" for durable runs (channel.Config.Durable), ""
-	// for none.
-	Durable string `yaml:"durable" enum:"steps" doc:"steps: journal each completed step in the store (its context delta) and resume a message after its completed steps after a crash, a redelivery or a replay; wait and long sleep steps park the message (state waiting) with no goroutine held"`
+	// Durable is "steps" for durable runs (channel.Config.Durable),
+	// "effects" for durable runs that journal steps without effects
+	// lazily (channel.Config.JournalEffects), "" for none.
+	Durable string `yaml:"durable" enum:"steps,effects" doc:"steps: journal each completed step in the store (its context delta) and resume a message after its completed steps after a crash, a redelivery or a replay; wait and long sleep steps park the message (state waiting) with no goroutine held. effects: the same, but a step without effects (set, stop, template, log) is written with the next write instead of before the next step (a crash may run it again; a step with effects never runs again once completed)"`
 	// OnChange says what becomes of a durable message whose flow changed
 	// since its journal was written: "error" or "restart".
 	OnChange string `yaml:"on_change" default:"error" enum:"error,restart" doc:"a durable message whose flow changed since its steps were journaled: error (state error, naming the change) or restart (run it from the top)"`
@@ -105,3 +107,7 @@ func expectedFlows(names []string) string {
 	}
 	return "expected one of " + strings.Join(names, ", ")
 }
+
+// durable reports whether the channel's runs are durable (durable: steps
+// or effects).
+func (sp *Spec) durable() bool { return sp.Durable == "steps" || sp.Durable == "effects" }

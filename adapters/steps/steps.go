@@ -84,3 +84,21 @@ func keysName(keys []string) string {
 	}
 	return strings.Join(keys, ",")
 }
+
+// Pure implements flow.Pure: a set step writes only the run's context.
+func (s *setService) Pure() bool { return true }
+
+// Pure implements flow.Pure: a stop step writes nothing.
+func (s *stopService) Pure() bool { return true }
+
+// Pure implements flow.Pure: a template step writes only the run's
+// context.
+func (s *templateService) Pure() bool { return true }
+
+// Pure implements flow.Pure: a log step writes a log line, which a crash
+// may make it write again, and nothing else.
+func (s *logService) Pure() bool { return true }
+
+// Pure implements flow.Pure: a short sleep only waits. (A parking sleep
+// parks instead: its unit is written when it is woken.)
+func (s *sleepService) Pure() bool { return true }
