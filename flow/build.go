@@ -273,10 +273,10 @@ func (b *builder) leaf(svc Service, path string, in keys) (runner, keys, *Node) 
 			b.errorf(name, "", err, "")
 		}
 	}
-	if pr, ok := svc.(Preparer); ok && in != nil {
-		if ps, err := pr.Prepare(in.types()); err != nil {
+	if in != nil {
+		if ps, err := prepare(svc, in); err != nil {
 			b.errorf(name, "", err, "")
-		} else if !isNil(ps) {
+		} else {
 			svc = ps
 		}
 	}
@@ -327,6 +327,28 @@ func (b *builder) leaf(svc Service, path string, in keys) (runner, keys, *Node) 
 		b.steps[name] = &l.info
 	}
 	return b.wrapLeaf(svc, l), out, n
+}
+
+// prepare returns the service a [Preparer] (or a [Named] one) makes where
+// it sits, or svc itself.
+func prepare(svc Service, in keys) (Service, error) {
+	switch s := svc.(type) {
+	case Preparer:
+		ps, err := s.Prepare(in.types())
+		if err != nil || isNil(ps) {
+			return svc, err
+		}
+		return ps, nil
+	case *named:
+		if _, ok := s.Service.(Preparer); ok {
+			ps, err := prepare(s.Service, in)
+			if err != nil {
+				return svc, err
+			}
+			return &named{name: s.name, Service: ps}, nil
+		}
+	}
+	return svc, nil
 }
 
 // stubbed is a replacement step that keeps the original's name and contract.

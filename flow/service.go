@@ -157,7 +157,7 @@ func (s *step) buildErr() error {
 
 // Named returns svc under another name, so one service can appear twice in a
 // flow (names are unique within a flow). Optional interfaces of svc
-// (contract, lifecycle, compensation) are kept.
+// (contract, lifecycle, compensation, preparation) are kept.
 func Named(name string, svc Service) Service {
 	return &named{name: name, Service: svc}
 }

@@ -62,7 +62,8 @@ type Span struct {
 	// Wrote lists the keys the step wrote.
 	Wrote []string `json:"wrote,omitempty"`
 	// Selected is the choice a selection made: the case a [Select] ran,
-	// the middleware stack [Builder.UseSelected] chose for the run.
+	// the middleware stack [Builder.UseSelected] chose for the run,
+	// "divert" for a [Divert] that ended the flow.
 	Selected string `json:"selected,omitempty"`
 }
 

@@ -27,11 +27,29 @@ func BenchmarkHandle(b *testing.B) {
 	f := flow.New("f", steps...).MustBuild()
 	payload := []byte(`{"tier": "gold", "items": [{"price": 2.5, "qty": 2}, {"price": 1, "qty": 3}]}`)
 	ctx := context.Background()
-	b.Run("channel-notrace", func(b *testing.B) {
-		ch, err := channel.New(channel.Config{Name: "c", Flow: f, Store: store.NewMemory(), NoTrace: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	started := func(b *testing.B, cfg channel.Config) *channel.Channel {
+		ch, err := channel.New(cfg)
 		if err != nil {
 			b.Fatal(err)
 		}
+		if err := ch.Start(ctx); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = ch.Stop(ctx) })
+		return ch
+	}
+	b.Run("channel-notrace", func(b *testing.B) {
+		ch := started(b, channel.Config{Name: "c", Flow: f, Store: store.NewMemory(), NoTrace: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		b.ReportAllocs()
+		for b.Loop() {
+			res := ch.Handle(ctx, message.New("application/json", payload, nil))
+			if res.Settle != channel.Ack {
+				b.Fatal(res.Err)
+			}
+		}
+	})
+	b.Run("channel-none", func(b *testing.B) { // store: none, no trace: the supervisor alone
+		ch := started(b, channel.Config{Name: "c", Flow: f, Store: store.None(), NoTrace: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		b.ReportAllocs()
 		for b.Loop() {
 			res := ch.Handle(ctx, message.New("application/json", payload, nil))
@@ -41,10 +59,19 @@ func BenchmarkHandle(b *testing.B) {
 		}
 	})
 	b.Run("channel", func(b *testing.B) {
-		ch, err := channel.New(channel.Config{Name: "c", Flow: f, Store: store.NewMemory(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-		if err != nil {
-			b.Fatal(err)
+		ch := started(b, channel.Config{Name: "c", Flow: f, Store: store.NewMemory(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		b.ReportAllocs()
+		for b.Loop() {
+			res := ch.Handle(ctx, message.New("application/json", payload, nil))
+			if res.Settle != channel.Ack {
+				b.Fatal(res.Err)
+			}
 		}
+	})
+	b.Run("channel-hook", func(b *testing.B) { // a one-step finally hook on every message
+		hook := flow.New("hook", flow.Step("h", func(ctx context.Context, c *fc.Context) error { return nil })).MustBuild()
+		ch := started(b, channel.Config{Name: "c", Flow: f, Store: store.NewMemory(), NoTrace: true, Hooks: channel.Hooks{Finally: hook},
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		b.ReportAllocs()
 		for b.Loop() {
 			res := ch.Handle(ctx, message.New("application/json", payload, nil))
@@ -54,11 +81,8 @@ func BenchmarkHandle(b *testing.B) {
 		}
 	})
 	b.Run("channel-redact", func(b *testing.B) { // two keys masked in what is stored
-		ch, err := channel.New(channel.Config{Name: "c", Flow: f, Store: store.NewMemory(), Redact: []string{"tier", "items.price"},
+		ch := started(b, channel.Config{Name: "c", Flow: f, Store: store.NewMemory(), Redact: []string{"tier", "items.price"},
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-		if err != nil {
-			b.Fatal(err)
-		}
 		b.ReportAllocs()
 		for b.Loop() {
 			res := ch.Handle(ctx, message.New("application/json", payload, nil))

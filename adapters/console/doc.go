@@ -11,8 +11,9 @@
 //
 // # Authorization
 //
-// The admin token (Options.Token; flowrun serve reads it from
-// FLOWRUN_ADMIN_TOKEN) is sent as "Authorization: Bearer TOKEN"; the
+// The admin token (Options.Token; flowrun serve gives its own: the
+// content of --admin-token-file, or FLOWRUN_ADMIN_TOKEN) is sent as
+// "Authorization: Bearer TOKEN"; the
 // pages ask for it on their Token page, keep it in the tab's
 // sessionStorage and send it as that header (no cookie, so another web
 // site cannot act through the browser).
@@ -89,7 +90,9 @@
 // each time it changes (looked for every Options.Interval, and at once
 // after an action). GET /api/channels/{channel}/messages/events takes the
 // search's parameters and sends "messages" events, each a search answer,
-// at once and then each time it changes.
+// at once and then each time it changes. (So a message whose ID is
+// "events" has no GET .../messages/{id}: find it with the search's id
+// parameter.)
 //
 // A slow browser does not slow the server: each stream holds at most one
 // update not yet sent; a newer one replaces it (the browser gets the

@@ -139,6 +139,10 @@ func (s *stream) send(event string, data []byte) bool {
 	return s.err == nil
 }
 
+// end clears the write deadline, so that it does not outlive the stream
+// on a connection kept alive for other requests.
+func (s *stream) end() { _ = s.rc.SetWriteDeadline(time.Time{}) }
+
 // channelEvents: GET /api/events, a stream of "channels" events, each
 // the channel list of GET /api/channels, sent at once and then whenever
 // it changes.
@@ -151,6 +155,7 @@ func (c *Console) channelEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s := c.openStream(w)
+	defer s.end()
 	if !s.send("channels", first) {
 		return
 	}
@@ -200,6 +205,7 @@ func (c *Console) messageEvents(w http.ResponseWriter, r *http.Request) {
 		} else if b, err := json.Marshal(res); err == nil && !bytes.Equal(b, last) {
 			if s == nil {
 				s = c.openStream(w)
+				defer s.end()
 			}
 			if !s.send("messages", b) {
 				return

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http/httptest"
+	"net/url"
 
 	"github.com/svcflow/svcflow/adapters/channel"
 	"github.com/svcflow/svcflow/adapters/console"
@@ -73,4 +74,17 @@ func ExampleLayoutDiagram() {
 	// 1 validate
 	// 2 charge
 	// 3 end
+}
+
+// The search's URL parameters, as GET /api/channels/{channel}/messages
+// reads them.
+func ExampleParseQuery() {
+	v, _ := url.ParseQuery("state=error,dead&meta=customer=c-42&id=7f3a&limit=20")
+	q, err := console.ParseQuery(v)
+	fmt.Println(q.States, q.Meta, q.IDContains, q.Limit, q.Desc, err)
+	_, err = console.ParseQuery(url.Values{"limit": {"9999"}})
+	fmt.Println(err)
+	// Output:
+	// [error dead] map[customer:c-42] 7f3a 20 true <nil>
+	// limit: "9999": expected a number from 1 to 500
 }

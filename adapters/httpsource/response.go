@@ -7,8 +7,10 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/svcflow/svcflow/adapters/component"
+	"github.com/svcflow/svcflow/internal/jsonenc"
 )
 
 // Response shapes what a route answers for the messages it handled. The
@@ -154,15 +156,45 @@ func (s *shaping) body(dst []byte, out map[string]any, encode func([]byte, any) 
 		b, err := encode(dst, out)
 		return b, "application/json", err
 	}
-	if meta, ok := out["meta"]; ok {
-		// The map is the run's context, which no one else uses once the
-		// channel answered: leaving meta out while it is encoded costs no
-		// copy.
-		delete(out, "meta")
-		defer func() { out["meta"] = meta }()
+	if _, ok := out["meta"]; ok {
+		return appendWithout(dst, out, "meta", encode)
 	}
 	b, err := encode(dst, out)
 	return b, "application/json", err
+}
+
+// keyBufs recycles the key slices of appendWithout.
+var keyBufs = sync.Pool{New: func() any { s := make([]string, 0, 16); return &s }}
+
+// appendWithout appends the JSON object of m without the key skip, as
+// encode would write m (keys sorted), without copying m nor writing to it:
+// the run's context may still be read by a tap of the flow.
+func appendWithout(dst []byte, m map[string]any, skip string, encode func([]byte, any) ([]byte, error)) ([]byte, string, error) {
+	kp := keyBufs.Get().(*[]string)
+	keys := (*kp)[:0]
+	for k := range m {
+		if k != skip {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	dst = append(dst, '{')
+	var err error
+	for i, k := range keys {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = jsonenc.AppendString(dst, k)
+		dst = append(dst, ':')
+		if dst, err = encode(dst, m[k]); err != nil {
+			err = fmt.Errorf("key %q: %w", k, err)
+			break
+		}
+	}
+	clear(keys)
+	*kp = keys[:0]
+	keyBufs.Put(kp)
+	return append(dst, '}'), "application/json", err
 }
 
 // bodyless reports whether a status code has no body.

@@ -67,8 +67,9 @@ func (s StepSpec) StepName() string { return "mllp(" + s.Address + ")" }
 
 // Step is the mllp step component: an MLLP endpoint. A connection failure
 // and an AE answer are Retry errors (sent again under the step's retry
-// policy); an AR answer ends the run with a Stop whose reason is the
-// ACK's text; an ACK for another control ID is a failure.
+// policy); an AR answer ends the run with a Stop whose reason names the
+// receiver and holds the ACK's text; an ACK for another control ID is a
+// failure.
 var Step = component.Step("mllp", "send the context's HL7 v2 message to an MLLP receiver and wait for its ACK; AE retried, AR a Stop",
 	func(env component.Env, s StepSpec) (flow.Service, error) {
 		if s.Address == "" {

@@ -67,6 +67,7 @@
 //	steps: [{mllp: {address: "lab.example.com:2575", into: ack}}]
 //
 // A connection failure and an AE are Retry errors (sent again under the
-// step's retry policy), an AR ends the run with a Stop whose reason is
-// the ACK's text; into gets {code, control_id, text, raw}.
+// step's retry policy), an AR ends the run with a Stop whose reason
+// names the receiver and holds the ACK's text; into gets {code,
+// control_id, text, raw}.
 package mllp

@@ -71,6 +71,11 @@ var traceHeaders = []string{"traceparent", "tracestate"}
 //   - Fatal or canceled (a broken processor, a shutdown): no ack; the
 //     server redelivers it after ack_wait. A channel that was busy (its
 //     max_in_flight reached) Naks with its delay instead.
+//   - every delivery up to max_deliver ended that way, or with its
+//     worker (killed during the run): the server's MAX_DELIVERIES
+//     advisory makes the source publish the message to the dead-letter
+//     subject with [ErrExhausted]'s text, remove it from a work-queue
+//     stream and set its record in the channel's store dead.
 //
 // A message still running is reported in progress every heartbeat, so a
 // long run is not redelivered to another worker. A lost connection is
@@ -166,6 +171,12 @@ func (s *Source) Run(ctx context.Context, h channel.Handler) error {
 	if err != nil {
 		return fmt.Errorf("nats source %s: %w", s.Name(), err)
 	}
+	watch, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
+	unwatch := s.watchMaxDeliveries(watch, h)
+	defer func() {
+		stopWatch()
+		unwatch()
+	}()
 	hctx := channel.WaitWhenBusy(context.WithoutCancel(ctx))
 	var (
 		wg      sync.WaitGroup

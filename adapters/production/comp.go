@@ -152,7 +152,7 @@ func (x *comp) makeChannel() error {
 // startService starts the business service's channel: it initialises the
 // flow once, then runs the sources.
 func (x *comp) startService(ctx context.Context) error {
-	if err := x.ch.Start(ctx); err != nil {
+	if err := x.ch.Start(withSelf(ctx, x)); err != nil { // its flow's Init finds the service
 		return fmt.Errorf("service %q: %w", x.def.Name, err)
 	}
 	x.log.Info("component started", "sources", len(x.ch.Status().Sources))

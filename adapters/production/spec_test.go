@@ -79,7 +79,9 @@ flows:
       - send: {target: Greeter, body: who, async: again}
       - send: {target: Factory, async: made}
       - complete: responses
-      - send_multi: [{target: Greeter, body: who}, {target: nowhere}, Factory]
+      - send_multi: [{target: Greeter, body: who}, {target: Python.Refuse}, Factory]
+  refuse:
+    steps: [{stop: {if: "true", reason: "refused"}}]
   intake:
     input: [name]
     steps:
@@ -94,6 +96,7 @@ production:
     kind: operation
     use: made
     settings: {suffix: "!"}
+  Python.Refuse: {kind: operation, flow: refuse}
   Python.Process:
     kind: process
     flow: process
@@ -126,7 +129,7 @@ func TestFromConfig(t *testing.T) {
 	defer built.Close()
 	p := built.Production
 	assert.Equal(t, "Demo", p.Name())
-	assert.Equal(t, []string{"Python.Greeter", "Python.Factory", "Python.Process", "Python.Intake"}, p.Components())
+	assert.Equal(t, []string{"Python.Greeter", "Python.Factory", "Python.Refuse", "Python.Process", "Python.Intake"}, p.Components())
 	c, ok := p.Component("Python.Greeter")
 	require.True(t, ok)
 	assert.Equal(t, GreeterSettings{Greeting: "hello", Times: 2}, c.Settings, "typed settings, decoded with the spec decoder")
@@ -145,9 +148,9 @@ func TestFromConfig(t *testing.T) {
 		assert.Equal(t, "made!", responses["made"].(map[string]any)["response"].(map[string]any)["made"])
 		results := answer["results"].([]any)
 		require.Len(t, results, 3)
-		assert.Equal(t, []any{"ok", "failed", "ok"}, []any{results[0].(map[string]any)["status"], results[1].(map[string]any)["status"], results[2].(map[string]any)["status"]})
+		assert.Equal(t, []any{"ok", "stop", "ok"}, []any{results[0].(map[string]any)["status"], results[1].(map[string]any)["status"], results[2].(map[string]any)["status"]})
 		assert.Equal(t, "Python.Factory", results[2].(map[string]any)["component"])
-		assert.Contains(t, results[1].(map[string]any)["error"], "unknown target")
+		assert.Equal(t, "refused", results[1].(map[string]any)["reason"])
 		assert.NotContains(t, answer, production.AsyncKey, "complete deletes the record of async calls")
 	}
 	require.NoError(t, p.Stop(ctx))
@@ -248,4 +251,39 @@ production:
 	v, ok := logged.Load("on_message")
 	require.True(t, ok)
 	assert.Contains(t, v, "component=Python.Op kind=operation")
+}
+
+// A send to a target the production does not have is refused when the
+// production starts, naming the component and the step.
+func TestUnknownSendTargetRefusedAtStart(t *testing.T) {
+	const src = `version: 1
+flows:
+  op:
+    steps: [{set: {x: "1"}}]
+  bp:
+    steps: [{send: Operaton}]
+  bs:
+    steps: [{send_multi: [Python.Op, Python.In]}]
+production:
+  Python.Op: {kind: operation, flow: op}
+  Python.BP: {kind: process, flow: bp, targets: {Operation: Python.Op}}
+  Python.In: {kind: service, flow: bs}
+`
+	cfg := load(t, src, nil)
+	built, err := production.FromConfig(cfg, production.ConfigOptions{Open: true, Options: production.Options{Logger: quiet}})
+	require.NoError(t, err)
+	defer built.Close()
+	err = built.Production.Start(context.Background())
+	require.ErrorIs(t, err, production.ErrUnknownTarget)
+	assert.Contains(t, err.Error(), `process "Python.BP": init: flow "bp": step "send(Operaton)"`)
+	assert.Contains(t, err.Error(), `expected one of Python.Op, Python.BP`)
+	assert.False(t, built.Production.Running())
+
+	cfg = load(t, strings.Replace(src, "send: Operaton", "send: Operation", 1), nil)
+	built2, err := production.FromConfig(cfg, production.ConfigOptions{Open: true, Options: production.Options{Logger: quiet}})
+	require.NoError(t, err)
+	defer built2.Close()
+	err = built2.Production.Start(context.Background())
+	require.ErrorIs(t, err, production.ErrNotTarget, "the service sends to a business service")
+	assert.Contains(t, err.Error(), `service "Python.In"`)
 }

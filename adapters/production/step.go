@@ -21,7 +21,10 @@ const AsyncKey = "_async"
 // SendSpec is the spec of the send step of YAML flows run by a
 // production component: a sync send whose response goes under into, or,
 // with async, an async send with that completion key, collected by a
-// later complete step.
+// later complete step. Its target is checked when the component starts
+// (the step's Init): a target the production does not have, or a
+// business service, keeps the production from starting; send_multi's
+// targets likewise.
 //
 //   - send: Python.MyBusinessOperation                  # the whole context, the response under reply
 //   - send: {target: Operation, body: request, into: answer}  # a role of the component's targets
@@ -183,6 +186,29 @@ type sendStep struct {
 func (s *sendStep) Name() string            { return s.name }
 func (s *sendStep) Contract() flow.Contract { return s.contract }
 
+// Init checks the target when the component starts: a production does
+// not start with a send to a component it does not have.
+func (s *sendStep) Init(ctx context.Context) error { return checkTarget(ctx, s.name, s.target) }
+
+// checkTarget reports a target the starting component cannot reach;
+// outside a production there is nothing to check.
+func checkTarget(ctx context.Context, step, target string) error {
+	self := From(ctx)
+	if self == nil {
+		return nil
+	}
+	p := self.x.p
+	name := self.Target(target)
+	x := p.lookup(name)
+	switch {
+	case x == nil:
+		return fmt.Errorf("step %s: %q: %w%s", step, target, ErrUnknownTarget, p.known())
+	case x.def.Kind == Service:
+		return fmt.Errorf("step %s: %q: %w", step, target, ErrNotTarget)
+	}
+	return nil
+}
+
 func (s *sendStep) Call(ctx context.Context, c *fc.Context) error {
 	self := From(ctx)
 	if self == nil {
@@ -227,6 +253,17 @@ type multiStep struct {
 
 func (s *multiStep) Name() string            { return s.name }
 func (s *multiStep) Contract() flow.Contract { return s.contract }
+
+// Init checks the targets when the component starts. A call to a target
+// the production does not have would only fail its own result: a
+// send_multi is refused at start all the same, as a typo.
+func (s *multiStep) Init(ctx context.Context) error {
+	var errs []error
+	for _, c := range s.calls {
+		errs = append(errs, checkTarget(ctx, s.name, c.Target))
+	}
+	return errors.Join(errs...)
+}
 
 func (s *multiStep) Call(ctx context.Context, c *fc.Context) error {
 	self := From(ctx)

@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/hex"
@@ -161,7 +162,8 @@ func (s *Server) adminRoutes(mux *http.ServeMux) {
 			writeJSON(w, http.StatusBadRequest, map[string]any{"error": `expected {"plan": PLAN, "allow_destructive": false}`})
 			return
 		}
-		res, err := s.Apply(r.Context(), req.Plan, ApplyOptions{AllowDestructive: req.AllowDestructive})
+		// A client that hangs up does not stop an apply halfway.
+		res, err := s.Apply(context.WithoutCancel(r.Context()), req.Plan, ApplyOptions{AllowDestructive: req.AllowDestructive})
 		writeApply(w, res, err)
 	})))
 	mux.Handle("POST /rollback", s.requireAdmin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -171,7 +173,7 @@ func (s *Server) adminRoutes(mux *http.ServeMux) {
 		if !readBody(w, r, &req) {
 			return
 		}
-		res, err := s.Rollback(r.Context(), req.Backup)
+		res, err := s.Rollback(context.WithoutCancel(r.Context()), req.Backup)
 		writeApply(w, res, err)
 	})))
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -92,7 +93,11 @@ func startReload(t testing.TB, text string) *reloadServer {
 	rs.reg = config.NewRegistry()
 	require.NoError(t, rs.reg.Register(rs.rec.service(), "counts runs"))
 	cfg := rs.load(text)
-	srv, err := serve.New(cfg, serve.Options{DataDir: rs.data, Admin: "127.0.0.1:0", Drain: 10 * time.Second, AdminToken: rs.token})
+	opts := serve.Options{DataDir: rs.data, Admin: "127.0.0.1:0", Drain: 10 * time.Second, AdminToken: rs.token}
+	if _, bench := t.(*testing.B); bench {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	srv, err := serve.New(cfg, opts)
 	require.NoError(t, err)
 	require.NoError(t, srv.Listen())
 	rs.srv = srv

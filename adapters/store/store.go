@@ -84,8 +84,8 @@ type Record struct {
 	// none); History keeps earlier ones.
 	Err string `json:"err,omitempty"`
 	// Outcome is the run's outcome given with the latest transition, as
-	// data: errors.KindOK for a Done record, errors.KindStop for a
-	// Rejected one, errors.KindFailed, KindPanic, KindRetryExhausted, ...
+	// data: errors.KindOK for a Done record (errors.KindDropped for one a
+	// Drop consumed), errors.KindStop for a Rejected one, errors.KindFailed, KindPanic, KindRetryExhausted, ...
 	// for an Error one (see [Update.Outcome]). History keeps earlier ones.
 	//
 	// The zero Kind is errors.KindOK, and it also stands for "no outcome":
@@ -95,7 +95,8 @@ type Record struct {
 	Outcome errors.Kind `json:"outcome,omitempty"`
 	// Reason is the reason a Rejected record was rejected with, given with
 	// the latest transition as data: the Reason of the run's
-	// *errors.StopError (see [Update.Reason]). It is empty otherwise, and
+	// *errors.StopError (see [Update.Reason]), or of its *errors.DropError
+	// for a Done record with outcome dropped. It is empty otherwise, and
 	// for a record stored before stores kept reasons.
 	Reason string `json:"reason,omitempty"`
 	// Attempts counts how many times the message entered Processing.
@@ -152,7 +153,8 @@ type Update struct {
 	// errors.Kind.
 	Outcome errors.Kind
 	// Reason is the Reason of the run's *errors.StopError when the run was
-	// stopped (a rejection), empty otherwise: the reason kept as data, so
+	// stopped (a rejection), or of its *errors.DropError when it dropped,
+	// empty otherwise: the reason kept as data, so
 	// that nobody parses Err to find it again. It becomes the record's
 	// Reason and is kept in the history.
 	Reason string

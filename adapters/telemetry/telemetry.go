@@ -91,7 +91,7 @@ func end(span trace.Span, err error) {
 	outcome := errors.KindOf(err)
 	span.SetAttributes(AttrOutcome.String(outcome.String()))
 	switch outcome {
-	case errors.KindOK, errors.KindStop, errors.KindSkipped:
+	case errors.KindOK, errors.KindStop, errors.KindDropped, errors.KindSkipped:
 	default:
 		span.RecordError(err)
 		span.SetStatus(codes.Error, err.Error())

@@ -86,6 +86,14 @@ func startConsoleServer(t *testing.T) *consoleServer {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "console.yaml")
 	yaml := strings.NewReplacer("BACKEND", backend.URL, "HTTPADDR", s.http).Replace(consoleYAML)
+	// A long flow, for the graph: 50 steps.
+	var long strings.Builder
+	long.WriteString("flows:\n  long:\n    steps:\n")
+	for i := range 50 {
+		fmt.Fprintf(&long, "      - set: {step_%02d: \"%d\"}\n", i, i)
+	}
+	yaml = strings.Replace(yaml, "flows:\n", long.String(), 1)
+	yaml = strings.Replace(yaml, "channels:\n", "channels:\n  long:\n    from: {http: {listen: \""+s.http+"\", path: /long, method: POST}}\n    flow: long\n", 1)
 	require.NoError(t, os.WriteFile(file, []byte(yaml), 0o644))
 	c := &child{log: filepath.Join(dir, "serve.log"), done: make(chan error, 1)}
 	f, err := os.Create(c.log)
@@ -296,6 +304,10 @@ func TestConsoleInBrowser(t *testing.T) {
 	labels := strs(`[...document.querySelectorAll("svg.flow-graph .node text:first-of-type")].map(t => t.textContent)`)
 	assert.Len(t, labels, 5, "start, three steps, end: %v", labels)
 	assert.Contains(t, labels, "orders")
+	do("graph of 50 steps", open("#/graph/long"), chromedp.WaitVisible(css(`svg.flow-graph`)), shot("graph-50-steps"))
+	labels = strs(`[...document.querySelectorAll("svg.flow-graph .node text:first-of-type")].map(t => t.textContent)`)
+	assert.Len(t, labels, 52, "start, 50 steps, end")
+	assert.Contains(t, labels, "set(step_49)")
 
 	// Keyboard: Tab goes to the skip link, then the brand and the
 	// navigation, each a real link.

@@ -240,3 +240,34 @@ func TestGraphShowsRemovedKeys(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, p.Graph().Children[0].Removes, "a passthrough removes nothing")
 }
+
+// TestREADMEExample: the README's toolkit example builds and runs.
+func TestREADMEExample(t *testing.T) {
+	type Item = item
+	var Items = fc.Key[[]Item]("items")
+	f, err := flow.New("order",
+		fn.Filter("in_stock", Items, Items, func(it Item) bool { return it.Qty > 0 }),
+		fn.GroupBy("by_sku", Items, fc.Key[map[string][]Item]("by_sku"), func(it Item) string { return it.SKU }),
+		fn.SumBy("total", Items, fc.Key[float64]("total"), func(it Item) float64 { return it.Price * float64(it.Qty) }),
+		fn.Pick("reply", "by_sku", "total"), // the context keeps two keys; a later step needing another is a build error
+	).Input(Items).Build()
+	require.NoError(t, err)
+	c, err := f.Run(t.Context(), map[string]any{"items": sample})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"by_sku", "total"}, c.Keys())
+	assert.Equal(t, 10.0, c.View()["total"])
+	_, err = flow.New("order", fn.Pick("reply", "total"), fn.Filter("in_stock", Items, Items, inStock)).Input(Items, fc.Any("total")).Build()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `step "in_stock": key "items": needed but not provided`)
+}
+
+func TestNamedToolkitServicesArePrepared(t *testing.T) {
+	// a renamed pick still removes keys, and a construction error is still a build error
+	_, err := flow.New("f", flow.Named("reply", fn.Pick("p", "a")), flow.Step("uses_b", func(context.Context, *fc.Context) error { return nil }, flow.Needs(fc.Any("b")))).
+		Input(fc.Any("a"), fc.Any("b")).Build()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `step "uses_b": key "b": needed but not provided`)
+	_, err = flow.New("f", flow.Named("c", fn.Chunk("c0", items, fc.Key[[][]item]("p"), 0))).Input(items).Build()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `step "c": chunk size must be at least 1`)
+}

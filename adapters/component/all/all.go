@@ -4,8 +4,9 @@
 // (set, stop, log, template, http, sleep, shell: adapters/steps), the
 // nats publish step and the nats sink (adapters/nats), the mllp step
 // (adapters/mllp), the bus's submit
-// and request steps (adapters/bus) and the cache provider
-// (adapters/cache). Import it for its side effect, as
+// and request steps (adapters/bus), the cache provider
+// (adapters/cache) and the kv provider with the save and restore steps
+// (adapters/kv). Import it for its side effect, as
 // cmd/flowrun does:
 //
 //	import _ "github.com/svcflow/svcflow/adapters/component/all"
@@ -21,6 +22,7 @@ import (
 	_ "github.com/svcflow/svcflow/adapters/filewatch"
 	_ "github.com/svcflow/svcflow/adapters/ftp"
 	_ "github.com/svcflow/svcflow/adapters/httpsource"
+	_ "github.com/svcflow/svcflow/adapters/kv"
 	_ "github.com/svcflow/svcflow/adapters/mllp"
 	_ "github.com/svcflow/svcflow/adapters/nats"
 	_ "github.com/svcflow/svcflow/adapters/poll"

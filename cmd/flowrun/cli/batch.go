@@ -82,7 +82,7 @@ func (s *batchStats) count(k errors.Kind) {
 	switch k {
 	case errors.KindOK:
 		s.ok++
-	case errors.KindStop:
+	case errors.KindStop, errors.KindDropped:
 		s.stopped++
 	default:
 		s.failed++

@@ -680,7 +680,7 @@ func exitCode(err error) int {
 	switch {
 	case err == nil:
 		return ExitOK
-	case ferrors.IsStop(err):
+	case ferrors.IsStop(err), ferrors.IsDrop(err):
 		return ExitStopped
 	}
 	return ExitFailure

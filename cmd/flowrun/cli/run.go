@@ -170,8 +170,11 @@ func runCmd(ctx context.Context, e *Env, args []string) int {
 	if err != nil {
 		kind := errors.KindOf(err)
 		label := "error"
-		if kind == errors.KindStop {
+		switch kind {
+		case errors.KindStop:
 			label = "stopped"
+		case errors.KindDropped:
+			label = "dropped"
 		}
 		fmt.Fprintf(e.Stderr, "%s (%s): %v\n", label, kind, err)
 	}
