@@ -520,7 +520,7 @@ func (s *sagaRunner) run(ctx context.Context, r *runState, c *fc.Context) error 
 		return err
 	}
 	if !durable {
-		return s.compensate(ctx, r, done, err, "")
+		return s.compensate(ctx, r, done, err, "", nil)
 	}
 	if resumes(err) {
 		// A durable run that parked, or that will run again after a
@@ -540,9 +540,18 @@ func (s *sagaRunner) run(ctx context.Context, r *runState, c *fc.Context) error 
 	if jerr := r.complete(ctx, plan, c, keys); jerr != nil {
 		// Without its plan, a crash would leave the compensation unknown:
 		// compensate now all the same, and report the journal's error.
-		return errors.Join(s.compensate(ctx, r, done, err, ""), &StepError{Flow: s.flow, Step: "saga", Path: s.path, Err: jerr})
+		return errors.Join(s.compensate(ctx, r, done, err, "", nil), &StepError{Flow: s.flow, Step: "saga", Path: s.path, Err: jerr})
 	}
-	return s.compensate(ctx, r, done, err, plan.Path)
+	// An undo of another flow is not in the plan: it runs unjournaled.
+	slots := make([]int, len(done))
+	n := 0
+	for i, e := range done {
+		slots[i] = -1
+		if _, ok := r.undos[e.key]; ok {
+			slots[i], n = n, n+1
+		}
+	}
+	return s.compensate(ctx, r, done, err, plan.Path, slots)
 }
 
 // planPath is the unit path of the plan of the saga's compensation in a
@@ -570,7 +579,7 @@ func (s *sagaRunner) settle(ctx context.Context, r *runState, c *fc.Context, pla
 	if err != nil {
 		return errors.Join(cause, &StepError{Flow: s.flow, Step: "saga", Path: s.path, Err: err})
 	}
-	return s.compensate(ctx, r, done, cause, plan.Path)
+	return s.compensate(ctx, r, done, cause, plan.Path, nil)
 }
 
 // resumes reports whether a durable run that ended with err runs again
@@ -586,9 +595,10 @@ func resumes(err error) bool {
 
 // compensate undoes done steps in reverse order and joins their errors to
 // the cause. With plan (the path of the journaled plan of a durable run)
-// each undo is journaled when it ends, and one journaled by an earlier
-// run is not run again.
-func (s *sagaRunner) compensate(ctx context.Context, r *runState, done []undoEntry, cause error, plan string) error {
+// each undo is journaled when it ends, at its position in the plan
+// (slots[i] for done[i], -1: not in the plan; nil slots: i), and one
+// journaled by an earlier run is not run again.
+func (s *sagaRunner) compensate(ctx context.Context, r *runState, done []undoEntry, cause error, plan string, slots []int) error {
 	if ctx.Err() != nil {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
@@ -601,8 +611,13 @@ func (s *sagaRunner) compensate(ctx context.Context, r *runState, done []undoEnt
 	}
 	for i := len(done) - 1; i >= 0; i-- {
 		e := done[i]
-		if plan != "" {
-			u, err := r.journal.Completed(ctx, undoPath(plan, i))
+		slot := i
+		if slots != nil {
+			slot = slots[i]
+		}
+		journaled := plan != "" && slot >= 0
+		if journaled {
+			u, err := r.journal.Completed(ctx, undoPath(plan, slot))
 			if err != nil {
 				undoErr(e, fmt.Errorf("journal: %w", err))
 				break // what is left is compensated when the message runs again
@@ -631,8 +646,8 @@ func (s *sagaRunner) compensate(ctx context.Context, r *runState, done []undoEnt
 			}
 			r.trace.add(sp)
 		}
-		if plan != "" {
-			u := &Unit{Path: undoPath(plan, i), Name: "compensate(" + e.name + ")", Fingerprint: r.fps[s.path],
+		if journaled {
+			u := &Unit{Path: undoPath(plan, slot), Name: "compensate(" + e.name + ")", Fingerprint: r.fps[s.path],
 				Start: start, Duration: time.Since(start), Attempts: 1}
 			if err != nil {
 				u.Outcome, u.Err = errors.KindFailed, err.Error()

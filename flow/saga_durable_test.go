@@ -210,3 +210,24 @@ func countOf(xs []string, x string) int {
 	}
 	return n
 }
+
+// TestDurableSagaNestedFlowUndo: an undo that a nested flow's saga hands
+// up to the enclosing saga runs when it compensates, but is not in the
+// journaled plan (it is the nested flow's): a settled saga runs only the
+// plan's undos not yet run.
+func TestDurableSagaNestedFlowUndo(t *testing.T) {
+	l := &undoLog{}
+	inner := flow.New("inner", flow.Saga(l.cu("x"))).MustBuild()
+	f := flow.New("outer", flow.Saga(l.cu("a"), inner, boom)).MustBuild()
+	j := newJournal()
+	_, err := f.Run(t.Context(), nil, flow.WithJournal(j))
+	require.ErrorContains(t, err, "boom")
+	assert.Equal(t, []string{"undo x", "undo a"}, l.undos())
+	plan, err := j.Completed(t.Context(), "outer/saga[compensating]")
+	require.NoError(t, err)
+	require.Len(t, plan.Undo, 1)
+	assert.Equal(t, "a", plan.Undo[0].Name)
+	_, err = f.Run(t.Context(), nil, flow.WithJournal(j))
+	require.ErrorContains(t, err, "boom")
+	assert.Equal(t, []string{"undo x", "undo a"}, l.undos(), "settled: nothing runs again")
+}

@@ -84,7 +84,7 @@ func BenchmarkB11Durable(b *testing.B) {
 
 // BenchmarkB11Rounds is B11 measured in alternating rounds: the three
 // channels (message, steps, effects; see BenchmarkB11Durable) take the
-// load in turn, 64 messages a round, the order rotating, so that a
+// load in turn, 64 messages a round (512 in parallel), the order rotating, so that a
 // machine whose load changes during the run disturbs them alike. It
 // reports each variant's time per message and the throughput ratios
 // steps/message and effects/message (target 0.6 or more), one message
@@ -132,7 +132,10 @@ func BenchmarkB11Rounds(b *testing.B) {
 					b.Error(res.Err)
 				}
 			}
-			const round = 64
+			round := 64
+			if mode == "parallel" {
+				round = 512 // 16 messages per goroutine a round
+			}
 			spent := make([]time.Duration, len(kinds))
 			b.ResetTimer()
 			for r, done := 0, 0; done < b.N; r, done = r+1, done+round {

@@ -95,6 +95,12 @@ func TestServeHTTPAndFiles(t *testing.T) {
 	assert.Equal(t, 422, code)
 	assert.Equal(t, "no items", out["error"])
 
+	// The files source makes its folder once it runs, which can be just
+	// after /readyz turned 200.
+	require.Eventually(t, func() bool {
+		_, err := os.Stat(filepath.Join(data, "inbox"))
+		return err == nil
+	}, 10*time.Second, 10*time.Millisecond)
 	require.NoError(t, os.WriteFile(filepath.Join(data, "inbox", "a.json"), []byte(`{"items": [{"price": 1, "qty": 1}]}`), 0o644))
 	require.Eventually(t, func() bool {
 		_, err := os.Stat(filepath.Join(data, "inbox", "done", "a.json"))

@@ -243,6 +243,27 @@ type ByIntoSpec struct {
 	Into component.Key `yaml:"into" spec:"required" doc:"the key of the result"`
 }
 
+// StepName is "group_by(from)".
+func (s ByIntoSpec) StepName() string { return "group_by(" + string(s.From) + ")" }
+
+// KeyBySpec is the spec of a key_by step (see [ByIntoSpec]).
+type KeyBySpec ByIntoSpec
+
+// StepName is "key_by(from)".
+func (s KeyBySpec) StepName() string { return "key_by(" + string(s.From) + ")" }
+
+// SumBySpec is the spec of a sum_by step (see [ByIntoSpec]).
+type SumBySpec ByIntoSpec
+
+// StepName is "sum_by(from)".
+func (s SumBySpec) StepName() string { return "sum_by(" + string(s.From) + ")" }
+
+// RejectSpec is the spec of a reject step (see [FilterSpec]).
+type RejectSpec FilterSpec
+
+// StepName is "reject(from)".
+func (s RejectSpec) StepName() string { return "reject(" + string(s.From) + ")" }
+
 // UniqBySpec is the spec of a uniq_by step: the first element of the list
 // at from for each value of by, in order.
 //
@@ -253,6 +274,9 @@ type UniqBySpec struct {
 	As   string        `yaml:"as" doc:"a name for the element in the expression, beside #"`
 	Into component.Key `yaml:"into" doc:"the key of the result (default: from)"`
 }
+
+// StepName is "uniq_by(from)".
+func (s UniqBySpec) StepName() string { return "uniq_by(" + string(s.From) + ")" }
 
 // SortBySpec is the spec of a sort_by step: the list at from sorted by
 // the value of by (all numbers, or all strings), stable.
@@ -266,6 +290,9 @@ type SortBySpec struct {
 	Into component.Key `yaml:"into" doc:"the key of the result (default: from)"`
 }
 
+// StepName is "sort_by(from)".
+func (s SortBySpec) StepName() string { return "sort_by(" + string(s.From) + ")" }
+
 // ChunkSpec is the spec of a chunk step.
 //
 //	chunk: {from: items, size: 100, into: batches}
@@ -275,6 +302,9 @@ type ChunkSpec struct {
 	Into component.Key `yaml:"into" doc:"the key of the result (default: from)"`
 }
 
+// StepName is "chunk(from)".
+func (s ChunkSpec) StepName() string { return "chunk(" + string(s.From) + ")" }
+
 // FlattenSpec is the spec of a flatten step.
 //
 //	flatten: {from: pages, into: items}
@@ -282,6 +312,9 @@ type FlattenSpec struct {
 	From component.Key `yaml:"from" spec:"required" doc:"the key of the list"`
 	Into component.Key `yaml:"into" doc:"the key of the result (default: from)"`
 }
+
+// StepName is "flatten(from)".
+func (s FlattenSpec) StepName() string { return "flatten(" + string(s.From) + ")" }
 
 func newMapStep(env component.Env, s MapSpec) (flow.Service, error) {
 	return newElem(env, "map", s.From, s.Into, "to", s.To, s.As)
@@ -291,7 +324,7 @@ func newFilter(env component.Env, s FilterSpec) (flow.Service, error) {
 	return newElem(env, "filter", s.From, s.Into, "where", s.Where, s.As)
 }
 
-func newReject(env component.Env, s FilterSpec) (flow.Service, error) {
+func newReject(env component.Env, s RejectSpec) (flow.Service, error) {
 	return newElem(env, "reject", s.From, s.Into, "where", s.Where, s.As)
 }
 
@@ -299,11 +332,11 @@ func newGroupBy(env component.Env, s ByIntoSpec) (flow.Service, error) {
 	return newElem(env, "group_by", s.From, s.Into, "by", s.By, s.As)
 }
 
-func newKeyBy(env component.Env, s ByIntoSpec) (flow.Service, error) {
+func newKeyBy(env component.Env, s KeyBySpec) (flow.Service, error) {
 	return newElem(env, "key_by", s.From, s.Into, "by", s.By, s.As)
 }
 
-func newSumBy(env component.Env, s ByIntoSpec) (flow.Service, error) {
+func newSumBy(env component.Env, s SumBySpec) (flow.Service, error) {
 	return newElem(env, "sum_by", s.From, s.Into, "by", s.By, s.As)
 }
 

@@ -175,3 +175,33 @@ func TestToolkitYAMLErrors(t *testing.T) {
 	assert.Contains(t, err.Error(), `s.yaml:6:18: flow "f": step "set(c)": key "b": needed but not provided`)
 	assert.False(t, errors.Is(err, errors.ErrStop))
 }
+
+// TestToolkitStepNames: a toolkit step without a name is named by its
+// kind and key.
+func TestToolkitStepNames(t *testing.T) {
+	cfg, err := config.LoadSources([]config.Source{{Name: "n.yaml", Data: []byte(`
+flows:
+  f:
+    input: [items, m]
+    steps:
+      - filter: {from: items, where: "#.ok", into: a}
+      - reject: {from: items, where: "#.ok", into: b}
+      - group_by: {from: items, by: "#.k", into: c}
+      - key_by: {from: items, by: "#.k", into: d}
+      - sum_by: {from: items, by: "#.n", into: e}
+      - uniq_by: {from: items, by: "#.k", into: g}
+      - sort_by: {from: items, by: "#.n", into: h}
+      - chunk: {from: items, size: 2, into: i}
+      - flatten: {from: i, into: j}
+      - map: {from: items, to: "#.n", into: k}
+      - pick: {keys: [x], from: m, into: l}
+      - filter: {from: items, where: "!#.ok", into: a2}
+`)}})
+	require.NoError(t, err)
+	f, _ := cfg.Flow("f")
+	for _, name := range []string{"filter(items)", "reject(items)", "group_by(items)", "key_by(items)", "sum_by(items)",
+		"uniq_by(items)", "sort_by(items)", "chunk(items)", "flatten(i)", "map(items)", "pick(x)", "filter(items)#2"} {
+		_, ok := f.Lookup(name)
+		assert.True(t, ok, name)
+	}
+}
