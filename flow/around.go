@@ -3,6 +3,8 @@ package flow
 import (
 	"context"
 	"errors"
+	"reflect"
+	"slices"
 
 	fc "github.com/svcflow/svcflow/context"
 )
@@ -14,7 +16,9 @@ import (
 //
 // A Hook may also implement [Initializer] and [Closer]: a flow that holds
 // the step calls its Init before the Init of the step's own services and
-// its Close after theirs ([Flow.Init], [Flow.Close]).
+// its Close after theirs ([Flow.Init], [Flow.Close]), once per hook value
+// however many steps it wraps (hooks of a comparable type, such as
+// pointers, are compared with ==).
 type Hook interface {
 	// Around is called with the step's path in the flow (the Path of its
 	// [Node], e.g. "orders/when(total > 100)"), the run's context as it
@@ -66,10 +70,14 @@ func (a *around) build(b *builder, path string, in keys) (runner, keys, *Node) {
 		inner.self = inner
 		return inner.build(b, path, in)
 	}
-	if _, ok := a.hook.(Initializer); ok {
-		b.leaves = append(b.leaves, &hookLeaf{name: a.step.Name(), hook: a.hook})
-	} else if _, ok := a.hook.(Closer); ok {
-		b.leaves = append(b.leaves, &hookLeaf{name: a.step.Name(), hook: a.hook})
+	_, in1 := a.hook.(Initializer)
+	_, cl := a.hook.(Closer)
+	comparable := reflect.TypeOf(a.hook).Comparable()
+	if (in1 || cl) && !slices.ContainsFunc(b.leaves, func(l Service) bool {
+		hl, ok := l.(*hookLeaf)
+		return ok && comparable && hl.hook == a.hook
+	}) {
+		b.leaves = append(b.leaves, &hookLeaf{name: a.step.Name(), hook: a.hook}) // one Init and Close per hook value
 	}
 	body, out, n := b.compile(a.step, path, in)
 	return &aroundRunner{body: body, hook: a.hook, path: n.Path}, out, n

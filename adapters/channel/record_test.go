@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/svcflow/svcflow/adapters/channel"
+	"github.com/svcflow/svcflow/adapters/message"
 	"github.com/svcflow/svcflow/adapters/store"
 	fc "github.com/svcflow/svcflow/context"
 	"github.com/svcflow/svcflow/errors"
@@ -137,4 +139,42 @@ func TestRecordOpenLifecycleAndTap(t *testing.T) {
 	require.NoError(t, f.Close(t.Context()))
 	assert.Equal(t, 1, closed, "Close closes the store")
 	assert.Equal(t, 1, opened)
+}
+
+// BenchmarkRecord: a step under Record (memory store) against the same
+// recording written by hand in the step (Begin, then Transition).
+func BenchmarkRecord(b *testing.B) {
+	work := func(ctx context.Context, c *fc.Context) error { c.Set("x", 1); return nil }
+	run := func(b *testing.B, f *flow.Flow) {
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			if _, err := f.Run(b.Context(), map[string]any{"total": 5, "meta": map[string]any{"id": fmt.Sprint(i)}}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.Run("record", func(b *testing.B) {
+		st := store.NewMemory()
+		defer st.Close()
+		f, err := flow.New("f", channel.Record(st, flow.Step("work", work))).Build()
+		require.NoError(b, err)
+		run(b, f)
+	})
+	b.Run("baseline", func(b *testing.B) {
+		st := store.NewMemory()
+		defer st.Close()
+		f, err := flow.New("f", flow.Step("work", func(ctx context.Context, c *fc.Context) error {
+			meta, _ := c.Get("meta")
+			id := meta.(map[string]any)["id"].(string) + "@f/work"
+			if err := st.Begin(ctx, &message.Message{ID: id, Time: time.Now().UTC(), Meta: map[string]string{"id": id}, Context: c.Map()}); err != nil {
+				return err
+			}
+			if err := work(ctx, c); err != nil {
+				return err
+			}
+			return st.Transition(ctx, id, store.Done, store.Update{Context: c.Map()})
+		})).Build()
+		require.NoError(b, err)
+		run(b, f)
+	})
 }
