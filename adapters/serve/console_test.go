@@ -46,6 +46,11 @@ channels:
 	res.Body.Close()
 	assert.Equal(t, http.StatusFound, res.StatusCode)
 	assert.Equal(t, "/console/", res.Header.Get("Location"))
+	res, err = client.Get(admin + "/console")
+	require.NoError(t, err)
+	res.Body.Close()
+	assert.Equal(t, http.StatusFound, res.StatusCode)
+	assert.Equal(t, "/console/", res.Header.Get("Location"))
 
 	events, err := http.Get(admin + "/api/events")
 	require.NoError(t, err)

@@ -36,7 +36,7 @@
 // is not loopback is refused without a token ([ErrAdminNotLoopback]).
 //
 // The admin address serves the web console too (package console): its
-// pages under /console/ (/ redirects there) and its JSON API under /api/.
+// pages under /console/ (/ and /console redirect there) and its JSON API under /api/.
 //
 // Stores are health-checked. New probes each store it opens (see
 // store.Prober): one that cannot be written (a read-only folder or
@@ -749,6 +749,7 @@ func (s *Server) adminHandler() http.Handler {
 	mux.Handle("POST /api/", s.requireAdmin(s.console)) // the console's actions; it refuses them too when no token is set
 	mux.Handle("/console/", s.console)
 	mux.Handle("GET /{$}", http.RedirectHandler("/console/", http.StatusFound))
+	mux.Handle("GET /console", http.RedirectHandler("/console/", http.StatusFound))
 	return mux
 }
 

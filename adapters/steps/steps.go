@@ -88,8 +88,8 @@ func keysName(keys []string) string {
 // Pure implements flow.Pure: a set step writes only the run's context.
 func (s *setService) Pure() bool { return true }
 
-// Pure implements flow.Pure: a stop step writes nothing.
-func (s *stopService) Pure() bool { return true }
+// Pure implements flow.Pure: a stop or drop step writes nothing.
+func (s *endService) Pure() bool { return true }
 
 // Pure implements flow.Pure: a template step writes only the run's
 // context.

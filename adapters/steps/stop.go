@@ -36,35 +36,45 @@ func (s StopSpec) StepName() string {
 }
 
 func newStop(env component.Env, s StopSpec) (flow.Service, error) {
-	reason := s.Reason
-	if reason.IsZero() {
-		reason = component.Text("stopped")
-		if !s.If.IsZero() {
-			reason = component.Text("stopped: " + s.If.Source())
-		}
-	}
-	reads := append(s.If.Keys(), reason.Keys()...)
-	return &stopService{name: env.Name, src: s.If, cond: s.If.Parsed(), reason: reason, contract: flow.Contract{Needs: needsOf(reads)}}, nil
+	return newEnd(env.Name, "stop", "stopped", s.If, s.Reason, errors.Stop), nil
 }
 
-// stopService ends the run with a Stop error when its condition holds.
-type stopService struct {
+// newEnd makes the service of a step that ends the run on purpose when its
+// condition holds (a stop or a drop step): verb names it in errors, past
+// is the default reason, end makes the error from the reason.
+func newEnd(name, verb, past string, cond component.Cond, reason component.Template, end func(string) error) *endService {
+	if reason.IsZero() {
+		reason = component.Text(past)
+		if !cond.IsZero() {
+			reason = component.Text(past + ": " + cond.Source())
+		}
+	}
+	reads := append(cond.Keys(), reason.Keys()...)
+	return &endService{name: name, verb: verb, src: cond, cond: cond.Parsed(), reason: reason, end: end,
+		contract: flow.Contract{Needs: needsOf(reads)}}
+}
+
+// endService ends the run with the error end makes (a Stop, a Drop) when
+// its condition holds.
+type endService struct {
 	name     string
+	verb     string // "stop", "drop": in errors
 	src      component.Cond
 	cond     *branch.Expr // nil: always
 	reason   component.Template
+	end      func(reason string) error
 	contract flow.Contract
 }
 
-func (s *stopService) Name() string            { return s.name }
-func (s *stopService) Contract() flow.Contract { return s.contract }
+func (s *endService) Name() string            { return s.name }
+func (s *endService) Contract() flow.Contract { return s.contract }
 
-func (s *stopService) Call(_ context.Context, c *fc.Context) error {
+func (s *endService) Call(_ context.Context, c *fc.Context) error {
 	if s.cond != nil {
 		env := c.View()
 		ok, err := s.cond.EvalBool(env)
 		if err != nil {
-			return s.cond.DataError("stop condition", env, err)
+			return s.cond.DataError(s.verb+" condition", env, err)
 		}
 		if !ok {
 			return nil
@@ -72,20 +82,20 @@ func (s *stopService) Call(_ context.Context, c *fc.Context) error {
 	}
 	reason, err := s.reason.Execute(c.View())
 	if err != nil {
-		return fmt.Errorf("stop reason: %w", err)
+		return fmt.Errorf("%s reason: %w", s.verb, err)
 	}
-	return errors.Stop(reason)
+	return s.end(reason)
 }
 
 // Prepare compiles the condition against the Go types of the keys known
 // where the step sits, so a type mistake is a build error.
-func (s *stopService) Prepare(known map[string]reflect.Type) (flow.Service, error) {
+func (s *endService) Prepare(known map[string]reflect.Type) (flow.Service, error) {
 	if s.cond == nil {
 		return s, nil
 	}
 	e, err := s.src.Compile(known)
 	if err != nil {
-		return nil, fmt.Errorf("stop condition: %w", err)
+		return nil, fmt.Errorf("%s condition: %w", s.verb, err)
 	}
 	out := *s
 	out.cond = e
