@@ -59,9 +59,12 @@ const DefaultBucket = "svcflow_kv"
 
 // Options say where the bucket is.
 type Options struct {
-	// URL is the servers' URLs (nats://host:4222); none: the embedded
-	// server under DataDir/nats, listening on Listen (default
-	// 127.0.0.1:4222; port 0: any free port).
+	// URL is the servers' URLs (nats://host:4222); none: the server
+	// embedded in the process under DataDir/nats, listening on Listen
+	// (default 127.0.0.1:4222; port 0: any free port), shared with the
+	// process's other users of that folder (which must name the same
+	// Listen). A DataDir of "" means the embedded server the process runs
+	// already, when it runs exactly one, else one under ./data/nats.
 	URL     []string
 	Listen  string
 	DataDir string

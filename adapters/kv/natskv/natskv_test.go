@@ -21,6 +21,7 @@ import (
 	"github.com/svcflow/svcflow/adapters/kv"
 	"github.com/svcflow/svcflow/adapters/kv/kvtest"
 	"github.com/svcflow/svcflow/adapters/kv/natskv"
+	"github.com/svcflow/svcflow/adapters/nats"
 )
 
 func TestMain(m *testing.M) {
@@ -217,4 +218,25 @@ func TestSpecErrors(t *testing.T) {
 		require.Error(t, err, text)
 		assert.Contains(t, err.Error(), want, text)
 	}
+}
+
+// TestSharesEmbeddedServer: without url, the backend uses the embedded
+// server that the process's other nats users of the data folder hold,
+// and keeps values under the documented bucket and keys.
+func TestSharesEmbeddedServer(t *testing.T) {
+	dir := t.TempDir()
+	ctx := t.Context()
+	conn, err := nats.Connect(ctx, "test", nil, "127.0.0.1:0", dir, nil)
+	require.NoError(t, err)
+	defer conn.Close()
+	s, err := natskv.Open(ctx, natskv.Options{DataDir: dir, Listen: "127.0.0.1:0"})
+	require.NoError(t, err)
+	defer s.Close()
+	require.NoError(t, s.Scope("orders", "poller").Save(ctx, "last_id", 41))
+
+	bucket, err := conn.JetStream().KeyValue(ctx, natskv.DefaultBucket)
+	require.NoError(t, err, "the bucket is on the server the other user holds")
+	e, err := bucket.Get(ctx, "orders/poller.last_5Fid")
+	require.NoError(t, err)
+	assert.Equal(t, "41", string(e.Value()))
 }
