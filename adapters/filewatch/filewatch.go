@@ -627,6 +627,9 @@ func (r *runner) finish(o outcome) {
 		e.state, e.due = retrying, time.Now().Add(o.delay)
 	case changed:
 		e.state, e.size, e.due = observing, -1, time.Now()
+		if o.hash != "" {
+			e.hash = o.hash // handled before it changed (changes mode)
+		}
 	case handled, same:
 		e.state, e.hash = kept, o.hash
 	default:
@@ -670,8 +673,10 @@ func (r *runner) process(name string, size int64, mod time.Time, last string) ou
 		// A file rewritten in place while it was handled holds content the
 		// handler never saw: do not move it away, offer it again.
 		if fi, err := os.Lstat(path); err == nil && (fi.Size() != size || !fi.ModTime().Equal(mod)) {
+			// In changes mode the content handled is remembered: a touch
+			// during the run (same content) is then not taken again.
 			log.Warn("file changed while it was handled: it will be offered again", "settle", res.Settle.String())
-			return outcome{name: name, kind: changed}
+			return outcome{name: name, kind: changed, hash: hash}
 		}
 	}
 	settle := res.Settle
