@@ -23,7 +23,7 @@ import (
 //	  scratch: {kv: {}}                     # in memory
 type Spec struct {
 	Backend string `yaml:"backend" default:"memory" enum:"memory,sqlite" doc:"where values live: memory (lost on exit) or sqlite (a file that outlives restarts)"`
-	Path    string `yaml:"path" doc:"the SQLite file of backend sqlite; a relative path is in the data folder of the configuration (the working directory unless set); default <name>.kv.db"`
+	Path    string `yaml:"path" doc:"the SQLite file of backend sqlite; a relative path is in the data folder of the configuration (flowrun serve: its --data folder; the working directory unless set); default <name>.kv.db"`
 }
 
 // Component is the kv provider component: it provides a *[Store] (a
