@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"sync"
 
 	"github.com/svcflow/svcflow/adapters/component"
 	"github.com/svcflow/svcflow/branch"
@@ -21,16 +22,60 @@ import (
 //	providers:
 //	  state: {kv: {backend: sqlite, path: state.db}}
 //	  scratch: {kv: {}}                     # in memory
+//	  shared: {kv: {backend: nats, url: nats://127.0.0.1:4222, bucket: orders_state}}
+//
+// Backend nats is a JetStream key-value bucket (package
+// adapters/kv/natskv, which registers it; adapters/component/all
+// imports it).
 type Spec struct {
-	Backend string `yaml:"backend" default:"memory" enum:"memory,sqlite" doc:"where values live: memory (lost on exit) or sqlite (a file that outlives restarts)"`
-	Path    string `yaml:"path" doc:"the SQLite file of backend sqlite; a relative path is in the data folder of the configuration (flowrun serve: its --data folder; the working directory unless set); default <name>.kv.db"`
+	Backend  string   `yaml:"backend" default:"memory" enum:"memory,sqlite,nats" doc:"where values live: memory (lost on exit), sqlite (a file that outlives restarts) or nats (a JetStream key-value bucket, shared by every process that names it)"`
+	Path     string   `yaml:"path" doc:"the SQLite file of backend sqlite; a relative path is in the data folder of the configuration (flowrun serve: its --data folder; the working directory unless set); default <name>.kv.db"`
+	URL      []string `yaml:"url" spec:"oneormany" doc:"backend nats: server URLs (nats://host:4222), one or several; none: the nats-server embedded in this process, stored under the data folder (shared with the nats sources)"`
+	Listen   string   `yaml:"listen" doc:"backend nats without url: the embedded server's client address (default 127.0.0.1:4222; port 0: any free port)"`
+	Bucket   string   `yaml:"bucket" doc:"backend nats: the key-value bucket, made when missing (default svcflow_kv)"`
+	Replicas int      `yaml:"replicas" doc:"backend nats: the bucket's replicas when it is made, in a cluster (default 1); an existing bucket with other replicas is an error"`
+}
+
+// BackendOpener makes the opener of a backend from a kv provider's spec
+// (checking the spec at once; an error from component.FieldErrorf names
+// the field). The opener runs on the provider's first use.
+type BackendOpener func(env component.Env, s Spec) (open func(context.Context) (Backend, error), err error)
+
+var backends = struct {
+	sync.Mutex
+	m map[string]BackendOpener
+}{m: map[string]BackendOpener{}}
+
+// RegisterBackend makes backend name available to the kv provider
+// (YAML `backend: name`); package adapters/kv/natskv registers "nats"
+// from its init. Registering a name twice panics; memory and sqlite are
+// built in.
+func RegisterBackend(name string, open BackendOpener) {
+	backends.Lock()
+	defer backends.Unlock()
+	if _, dup := backends.m[name]; dup || name == "memory" || name == "sqlite" || name == "" {
+		panic(fmt.Sprintf("kv: backend %q registered twice", name))
+	}
+	backends.m[name] = open
 }
 
 // Component is the kv provider component: it provides a *[Store] (a
 // singleton, closed with its container), opened on first use.
-var Component = component.Provider("kv", "node persistence: values saved and restored per channel and node (save/restore steps, *kv.Store in Func inputs), in memory or in an SQLite file",
+var Component = component.Provider("kv", "node persistence: values saved and restored per channel and node (save/restore steps, *kv.Store in Func inputs), in memory, in an SQLite file or in a NATS key-value bucket",
 	func(env component.Env, s Spec) (any, error) {
 		var open func(context.Context) (*Store, error)
+		if s.Backend != "nats" {
+			switch {
+			case len(s.URL) > 0:
+				return nil, component.FieldErrorf("url", "only backend nats has a url")
+			case s.Listen != "":
+				return nil, component.FieldErrorf("listen", "only backend nats has a listen address")
+			case s.Bucket != "":
+				return nil, component.FieldErrorf("bucket", "only backend nats has a bucket")
+			case s.Replicas != 0:
+				return nil, component.FieldErrorf("replicas", "only backend nats has replicas")
+			}
+		}
 		switch s.Backend {
 		case "", "memory":
 			if s.Path != "" {
@@ -54,7 +99,29 @@ var Component = component.Provider("kv", "node persistence: values saved and res
 				return OpenSQLite(path)
 			}
 		default:
-			return nil, component.FieldErrorf("backend", "unknown backend %q: expected memory or sqlite", s.Backend)
+			backends.Lock()
+			mk := backends.m[s.Backend]
+			backends.Unlock()
+			if mk == nil {
+				if s.Backend == "nats" {
+					return nil, component.FieldErrorf("backend", "backend nats is not linked into this program: import github.com/svcflow/svcflow/adapters/kv/natskv")
+				}
+				return nil, component.FieldErrorf("backend", "unknown backend %q: expected memory, sqlite or nats", s.Backend)
+			}
+			if s.Path != "" {
+				return nil, component.FieldErrorf("path", "only backend sqlite has a path")
+			}
+			ob, err := mk(env, s)
+			if err != nil {
+				return nil, err
+			}
+			open = func(ctx context.Context) (*Store, error) {
+				b, err := ob(ctx)
+				if err != nil {
+					return nil, err
+				}
+				return New(b), nil
+			}
 		}
 		return provide.Define[*Store](open)
 	})

@@ -1,7 +1,8 @@
 // Package kv is node persistence: values that a flow's steps save and
 // restore across runs and restarts (the last time a channel ran, the last
-// ID it read, a counter), scoped per channel and node, in memory or in an
-// SQLite file. It is pypeman's save_data / restore_data.
+// ID it read, a counter), scoped per channel and node, in memory, in an
+// SQLite file or in a NATS key-value bucket. It is pypeman's save_data /
+// restore_data.
 //
 // A [Store] is what services are given, by the kv provider component
 // (YAML `providers:`) or by a provide.Container in Go. A service takes
@@ -13,7 +14,8 @@
 //	err = n.Save(ctx, "last_id", 42)
 //
 // Two nodes, or two channels, never see each other's keys; the same node
-// of the same channel finds its values again after a restart (SQLite).
+// of the same channel finds its values again after a restart (SQLite,
+// NATS).
 // Values are stored as JSON: Restore returns them as a context holds
 // JSON (objects as map[string]any, numbers as float64 unless that would
 // change their digits), RestoreInto decodes into a Go value.
@@ -29,7 +31,10 @@
 //	      - ...
 //	      - save: {key: last_id, value: "max_id", node: poller}
 //
-// Importing the package links the pure-Go SQLite driver.
+// Backend nats, a NATS JetStream key-value bucket (`backend: nats` in
+// YAML), is package adapters/kv/natskv, which registers itself with
+// [RegisterBackend]; this package links no NATS client. Importing this
+// package links the pure-Go SQLite driver.
 package kv
 
 import (
@@ -46,8 +51,9 @@ import (
 
 // Backend keeps values by scope and key. Implementations are safe for
 // concurrent use. [NewMemory] and [OpenSQLite] return a Store over the
-// shipped ones; [New] takes your own (a NATS key-value bucket, say),
-// which runs the conformance suite of package kvtest.
+// built-in ones, natskv.Open (package adapters/kv/natskv) one over a
+// NATS key-value bucket; [New] takes your own, which runs the
+// conformance suite of package kvtest.
 type Backend interface {
 	// Get returns the value stored under scope and key, and whether there
 	// was one.

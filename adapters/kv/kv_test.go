@@ -268,7 +268,7 @@ flows:
 	require.Error(t, err)
 	t.Log(err)
 	for _, want := range []string{
-		`flows.yaml:3:25: provider "state": kv: backend: expected memory or sqlite, got "redis"`,
+		`flows.yaml:3:25: provider "state": kv: backend: expected memory, sqlite or nats, got "redis"`,
 		`flows.yaml:7:18: restore: missing into`,
 		`flows.yaml:8:15: save: missing value`,
 	} {

@@ -50,6 +50,13 @@
 // `bus: {transport: {nats: {...}}}` ([TransportSpec]); without url it uses
 // the embedded server, as the sources do.
 //
+// # Node persistence
+//
+// Package adapters/kv/natskv keeps node persistence (package adapters/kv,
+// `kv: {backend: nats}`) in a JetStream key-value bucket; it connects
+// with [Connect], which shares the embedded server with this package's
+// components.
+//
 // # Health and metrics
 //
 // In `flowrun serve`, /readyz answers 503 naming "nats" while a source is

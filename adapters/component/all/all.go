@@ -6,8 +6,8 @@
 // (adapters/mllp), the bus's submit
 // and request steps (adapters/bus), the cache provider
 // (adapters/cache) and the kv provider with the save and restore steps
-// (adapters/kv). Import it for its side effect, as
-// cmd/flowrun does:
+// (adapters/kv) and its nats backend (adapters/kv/natskv). Import it
+// for its side effect, as cmd/flowrun does:
 //
 //	import _ "github.com/svcflow/svcflow/adapters/component/all"
 //
@@ -23,6 +23,7 @@ import (
 	_ "github.com/svcflow/svcflow/adapters/ftp"
 	_ "github.com/svcflow/svcflow/adapters/httpsource"
 	_ "github.com/svcflow/svcflow/adapters/kv"
+	_ "github.com/svcflow/svcflow/adapters/kv/natskv"
 	_ "github.com/svcflow/svcflow/adapters/mllp"
 	_ "github.com/svcflow/svcflow/adapters/nats"
 	_ "github.com/svcflow/svcflow/adapters/poll"
