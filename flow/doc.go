@@ -24,8 +24,10 @@
 // context before it) or output (the keys it wrote) under a key, and
 // [Divert] runs steps when a condition holds and then ends the flow
 // instead of going on. [Flow.Lookup] finds a step of a built flow by
-// name. Package flow/fn holds ready-made services for data shaping
-// (pick, omit, filter, group by, ...).
+// name. [Around] runs a [Hook] around a step or block, seen through by
+// build checks and the lifecycle (channel.Record uses it to keep each run
+// entering a block in a store). Package flow/fn holds ready-made services
+// for data shaping (pick, omit, filter, group by, ...).
 //
 // # Provided values
 //

@@ -113,4 +113,11 @@
 // writable: [Channel.Status] reports the failure in StoreError until a write
 // succeeds, or a probe does; a running channel probes every
 // [ProbeInterval] meanwhile, so that it recovers without traffic.
+//
+// A store per block: [Record] and [RecordOpen] wrap any step or block
+// (flow.When, flow.Fork, flow.Tap, ...) so that every run reaching it is
+// recorded in a store of its own with its state (processing, then done,
+// rejected or error), under the ID "message ID@path of the block":
+// pypeman's message_store_factory of a sub-channel, `record: STORE` in
+// YAML.
 package channel

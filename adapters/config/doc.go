@@ -75,6 +75,7 @@
 //	passthrough: true                  # run the step, discard its writes (flow.Passthrough)
 //	store_input_as: key                # key: a copy of the context before the step (flow.StoreInputAs)
 //	store_output_as: key               # key: the keys the step wrote, as a map (flow.StoreOutputAs)
+//	record: sqlite:data/gold.db        # every run reaching the step, recorded in that store with its outcome (channel.RecordOpen)
 //
 // Service kinds (see [Registry.Services] for the keys of each spec):
 //

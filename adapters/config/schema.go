@@ -76,6 +76,7 @@ func Schema(opts SchemaOptions) map[string]any {
 		"passthrough":     withDescription(map[string]any{"type": "boolean"}, "run the step and discard its writes"),
 		"store_input_as":  withDescription(str, "store a copy of the context before the step under this key"),
 		"store_output_as": withDescription(str, "store the keys the step wrote, as a map, under this key"),
+		"record":          withDescription(component.ComponentSchema(component.KindStore, opts.Components), "record every run reaching the step, with its outcome, in this store"),
 	}
 	// the step kinds of the step components, from their specs
 	steps := opts.Components.Names(component.KindStep)

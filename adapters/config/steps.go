@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/svcflow/svcflow/adapters/channel"
 	"github.com/svcflow/svcflow/adapters/component"
 	fc "github.com/svcflow/svcflow/context"
 	ferrors "github.com/svcflow/svcflow/errors"
@@ -24,7 +25,7 @@ import (
 var (
 	structuralKinds = []string{"call", "use"}
 	comboKinds      = []string{"fork", "when", "unless", "all", "each", "until", "first", "saga", "tap", "then"}
-	modifiers       = []string{"name", "retry", "timeout", "compensate", "with", "passthrough", "store_input_as", "store_output_as"}
+	modifiers       = []string{"name", "retry", "timeout", "compensate", "with", "passthrough", "store_input_as", "store_output_as", "record"}
 )
 
 // setKinds computes the step kinds of the load: the step components, then
@@ -317,7 +318,11 @@ func (l *loader) parseStep(fx *flowCtx, n *yaml.Node, inSaga bool) (stepDef, boo
 	if !ok {
 		return stepDef{}, false
 	}
-	if d == 0 && p == nil && u == nil && sh == (shape{}) {
+	rec, ok := l.recordModifier(f, fs)
+	if !ok {
+		return stepDef{}, false
+	}
+	if d == 0 && p == nil && u == nil && sh == (shape{}) && rec == nil {
 		return svc, true
 	}
 	inner := svc.make
@@ -332,8 +337,34 @@ func (l *loader) parseStep(fx *flowCtx, n *yaml.Node, inSaga bool) (stepDef, boo
 		if u != nil {
 			s = flow.Compensate(s, u.instance())
 		}
-		return sh.apply(s)
+		s = sh.apply(s)
+		if rec != nil {
+			s = channel.RecordOpen(rec, s)
+		}
+		return s
 	}}, true
+}
+
+// recordModifier reads a step's record: STORE, a store component (like a
+// channel's store:): nil when the step has none.
+func (l *loader) recordModifier(f *srcFile, fs *fields) (component.StoreOpener, bool) {
+	fd, ok := fs.get("record")
+	if !ok {
+		return nil, true
+	}
+	d := &decoder{f: f, comps: l.cfg.comps, tpl: l.tpl, out: newDecoded(f, fd.val)}
+	ref, ok := d.ref(fd.val, "step: record", "", component.KindStore)
+	l.errs = append(l.errs, d.errs...)
+	if !ok {
+		return nil, false
+	}
+	env := l.env
+	open, err := ref.Store(env)
+	if err != nil {
+		l.at(f, fd.val, "step: record: %s: %v", ref.Component.Name, err)
+		return nil, false
+	}
+	return open, true
 }
 
 // shape holds pypeman's node options of a step: passthrough: true,
