@@ -29,7 +29,7 @@ import (
 // imports it).
 type Spec struct {
 	Backend  string   `yaml:"backend" default:"memory" enum:"memory,sqlite,nats" doc:"where values live: memory (lost on exit), sqlite (a file that outlives restarts) or nats (a JetStream key-value bucket, shared by every process that names it)"`
-	Path     string   `yaml:"path" doc:"the SQLite file of backend sqlite; a relative path is in the data folder of the configuration (the working directory unless set); default <name>.kv.db"`
+	Path     string   `yaml:"path" doc:"the SQLite file of backend sqlite; a relative path is in the data folder of the configuration (flowrun serve: its --data folder; the working directory unless set); default <name>.kv.db"`
 	URL      []string `yaml:"url" spec:"oneormany" doc:"backend nats: server URLs (nats://host:4222), one or several; none: the nats-server embedded in this process, stored under the data folder (shared with the nats sources)"`
 	Listen   string   `yaml:"listen" doc:"backend nats without url: the embedded server's client address (default 127.0.0.1:4222; port 0: any free port)"`
 	Bucket   string   `yaml:"bucket" doc:"backend nats: the key-value bucket, made when missing (default svcflow_kv)"`

@@ -54,6 +54,7 @@ func busCmd(ctx context.Context, e *Env, args []string) int {
 	if dest == bus.Broadcast && !*submit {
 		return e.usageError(c, "a request has one destination: use --submit to broadcast to %q", dest)
 	}
+	lf.DataDir = *data
 	cfg, code, ok := e.Load(c, files, &lf)
 	if !ok {
 		return code

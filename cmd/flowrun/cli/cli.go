@@ -501,6 +501,10 @@ type LoadFlags struct {
 	Sets       []string
 	AllowShell bool
 	Example    string
+	// DataDir, when set, is where the providers: keep their files (a kv
+	// provider's SQLite file with a relative path): the --data folder of
+	// the commands that have one.
+	DataDir string
 }
 
 // Register declares --set, --allow-shell and --example on fs.
@@ -549,6 +553,9 @@ func (e *Env) Load(c *Command, files []string, lf *LoadFlags) (cfg *config.Confi
 		return nil, ExitFailure, false
 	}
 	opts := []config.Option{config.WithRegistry(reg), config.WithComponents(e.Components()), config.WithSet(lf.Sets...)}
+	if lf.DataDir != "" {
+		opts = append(opts, config.WithDataDir(lf.DataDir))
+	}
 	switch {
 	case lf.Example != "" && len(files) > 0:
 		return nil, e.usageError(c, "give files or --example, not both"), false

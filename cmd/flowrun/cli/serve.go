@@ -124,6 +124,7 @@ func serveCmd(ctx context.Context, e *Env, args []string) int {
 	if !ok {
 		return code
 	}
+	lf.DataDir = dataDir(fs, files)
 	cfg, code, ok := e.Load(c, files, &lf)
 	if !ok {
 		return code
@@ -250,6 +251,7 @@ func messagesCmd(ctx context.Context, e *Env, args []string) int {
 			return e.usageError(c, "--since: expected a time like 2026-01-02T15:04:05Z or a duration like 1h, got %q", *since)
 		}
 	}
+	lf.DataDir = dataDir(fs, files)
 	cfg, code, ok := e.Load(c, files, &lf)
 	if !ok {
 		return code
